@@ -1,0 +1,3 @@
+DROP TABLE tokens;
+DROP TABLE server_settings;
+DROP TABLE tenants;

@@ -1,0 +1,71 @@
+//! The authenticated caller, extracted from the `Authorization: Bearer` header.
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use super::{Scope, Scopes};
+use crate::db;
+use crate::error::ScimError;
+use crate::state::AppState;
+
+/// Who is calling: the tenant every query is confined to, the token's subject (recorded as the
+/// actor in audit entries) and what it may do.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant_id: String,
+    pub subject: String,
+    pub scopes: Scopes,
+    pub jti: String,
+}
+
+impl Principal {
+    /// 403 unless the token carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ScimError> {
+        if self.scopes.grants(scope) {
+            Ok(())
+        } else {
+            Err(ScimError::forbidden(format!("The token lacks the {:?} scope this request needs", scope.as_str())))
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ScimError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ScimError::unauthorized("The request has no Authorization header; send \"Authorization: Bearer <token>\"")
+    })?;
+    let value = value.to_str().map_err(|_| ScimError::unauthorized("The Authorization header is not readable text"))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    // RFC 7235 §2.1: the scheme name is case-insensitive.
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ScimError::unauthorized("The Authorization header must use the Bearer scheme"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ScimError::unauthorized("The Authorization header carries no token"));
+    }
+    Ok(token.to_owned())
+}
+
+impl FromRequest for Principal {
+    type Error = ScimError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ScimError::internal("application state is missing"))?;
+            let claims = state.keys.verify(&token?).map_err(ScimError::unauthorized)?;
+            let scopes: Scopes =
+                claims.scope.parse().map_err(|_| ScimError::unauthorized("The token's scope is malformed"))?;
+            let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
+            let status =
+                state.db.run(move |conn| db::tokens::status(conn, &jti, &tenant).map_err(ScimError::from)).await?;
+            match status {
+                None => Err(ScimError::unauthorized("The token is not known to this server")),
+                Some(true) => Err(ScimError::unauthorized("The token has been revoked")),
+                Some(false) => Ok(Principal { tenant_id: claims.tenant, subject: claims.sub, scopes, jti: claims.jti }),
+            }
+        })
+    }
+}

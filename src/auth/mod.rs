@@ -1,0 +1,188 @@
+//! Bearer tokens: JWTs that Roster signs (HS256) naming a tenant, a subject and scopes.
+//!
+//! A token is accepted only when its signature, algorithm, issuer, audience and times check
+//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4).
+
+mod extract;
+pub mod scope;
+
+pub use extract::Principal;
+pub use scope::{Scope, Scopes};
+
+use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{self, tenants, tokens::TokenRecord, DbConnection, DbError};
+
+pub const ISSUER: &str = "roster";
+pub const AUDIENCE: &str = "roster";
+/// Name of the generated signing key in the `server_settings` table.
+const KEY_SETTING: &str = "token_signing_key";
+/// Clock skew tolerated between the node that issued a token and the one checking it.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    /// The tenant's id (stable across renames).
+    pub tenant: String,
+    /// Space-separated, as in RFC 8693 §4.2.
+    pub scope: String,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    pub jti: String,
+}
+
+/// The HS256 key pair and the validation rules, built once at start-up.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Keys {
+    pub fn from_secret(secret: &[u8]) -> Keys {
+        // Only HS256: `alg: none`, RS256 and every other algorithm are refused before the
+        // signature is looked at, which closes algorithm-confusion attacks.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    /// The configured secret when there is one (at least 32 bytes), otherwise the key generated
+    /// on first start and kept in the database, so that every node sharing it agrees.
+    pub fn load(conn: &mut DbConnection, configured: Option<&str>) -> Result<Keys, anyhow::Error> {
+        if let Some(secret) = configured {
+            anyhow::ensure!(secret.len() >= 32, "the token secret must be at least 32 bytes long");
+            return Ok(Keys::from_secret(secret.as_bytes()));
+        }
+        let encoded = db::settings::get_or_insert(conn, KEY_SETTING, || {
+            let bytes: [u8; 32] = rand::random();
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        })?;
+        let secret = base64::engine::general_purpose::STANDARD.decode(encoded)?;
+        Ok(Keys::from_secret(&secret))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of serialisable claims cannot fail")
+    }
+
+    /// Checks signature and claims; the database check comes after, in [`Principal`].
+    pub fn verify(&self, token: &str) -> Result<Claims, String> {
+        use jsonwebtoken::errors::ErrorKind;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => "The token has expired",
+                ErrorKind::ImmatureSignature => "The token is not valid yet",
+                ErrorKind::InvalidAudience => "The token is meant for another audience",
+                ErrorKind::InvalidIssuer => "The token was issued by another issuer",
+                ErrorKind::InvalidSignature => "The token's signature does not match",
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "The token's algorithm is not accepted",
+                _ => "The token is malformed",
+            }
+            .to_owned()
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("no tenant named {0:?}")]
+    UnknownTenant(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What `roster token issue` asks for.
+pub struct TokenRequest<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+    pub scopes: Scopes,
+    pub expires_in: Option<Duration>,
+}
+
+pub struct Issued {
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// Records and signs a new token.
+pub fn issue(conn: &mut DbConnection, keys: &Keys, req: TokenRequest<'_>) -> Result<Issued, IssueError> {
+    let tenant = tenants::by_name(conn, req.tenant)?.ok_or_else(|| IssueError::UnknownTenant(req.tenant.to_owned()))?;
+    let issued_at = db::now();
+    let expires_at = req.expires_in.map(|d| issued_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    let record = TokenRecord {
+        jti: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant.id.clone(),
+        name: req.name.to_owned(),
+        scope: req.scopes.to_string(),
+        issued_at,
+        expires_at,
+        revoked_at: None,
+    };
+    db::tokens::insert(conn, &record)?;
+    let claims = Claims {
+        iss: ISSUER.to_owned(),
+        aud: AUDIENCE.to_owned(),
+        sub: record.name,
+        tenant: tenant.id,
+        scope: record.scope,
+        iat: issued_at.and_utc().timestamp(),
+        nbf: None,
+        exp: expires_at.map(|t| t.and_utc().timestamp()),
+        jti: record.jti,
+    };
+    Ok(Issued { token: keys.sign(&claims), claims })
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s` or a bare number of seconds.
+pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a lifetime like 90d, 12h, 30m or 45s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("a token lifetime must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_accept_days_hours_minutes_seconds() {
+        assert_eq!(parse_lifetime("90d").unwrap(), Duration::from_secs(90 * 86_400));
+        assert_eq!(parse_lifetime("12h").unwrap(), Duration::from_secs(12 * 3600));
+        assert_eq!(parse_lifetime("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_lifetime("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_lifetime("0d").is_err());
+        assert!(parse_lifetime("3w").unwrap_err().contains("unknown unit"));
+        assert!(parse_lifetime("soon").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Settings, layered: built-in defaults < TOML file (`--config`) < `ROSTER_*` environment
+//! variables < command-line flags. clap handles the last two; this module merges in the file.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The effective settings of a running Roster.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// `postgres://…` for PostgreSQL, otherwise an SQLite file path.
+    pub database_url: String,
+    pub pool_size: u32,
+    /// Seconds a request waits for a free database connection before answering 503.
+    pub pool_timeout_secs: u64,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    pub log_format: LogFormat,
+    /// HS256 secret for tokens; when absent a key is generated and kept in the database.
+    pub token_secret: Option<String>,
+    /// Base URL clients reach Roster at (e.g. behind a proxy); when absent it is taken from
+    /// each request's Host header.
+    pub public_url: Option<String>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "roster.db".into(),
+            pool_size: 16,
+            pool_timeout_secs: 5,
+            body_limit: 1024 * 1024,
+            log_format: LogFormat::Human,
+            token_secret: None,
+            public_url: None,
+            workers: None,
+        }
+    }
+}
+
+/// The same settings as they may appear in the TOML file or on the command line: all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub pool_size: Option<u32>,
+    pub pool_timeout_secs: Option<u64>,
+    pub body_limit: Option<usize>,
+    pub log_format: Option<LogFormat>,
+    pub token_secret: Option<String>,
+    pub public_url: Option<String>,
+    pub workers: Option<usize>,
+}
+
+impl Layer {
+    pub fn from_file(path: &Path) -> anyhow::Result<Layer> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid settings in {}: {e}", path.display()))
+    }
+
+    /// `self` wins over `lower` wherever it has a value.
+    pub fn over(self, lower: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(lower.listen),
+            database_url: self.database_url.or(lower.database_url),
+            pool_size: self.pool_size.or(lower.pool_size),
+            pool_timeout_secs: self.pool_timeout_secs.or(lower.pool_timeout_secs),
+            body_limit: self.body_limit.or(lower.body_limit),
+            log_format: self.log_format.or(lower.log_format),
+            token_secret: self.token_secret.or(lower.token_secret),
+            public_url: self.public_url.or(lower.public_url),
+            workers: self.workers.or(lower.workers),
+        }
+    }
+
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let d = Settings::default();
+        let settings = Settings {
+            listen: self.listen.unwrap_or(d.listen),
+            database_url: self.database_url.unwrap_or(d.database_url),
+            pool_size: self.pool_size.unwrap_or(d.pool_size),
+            pool_timeout_secs: self.pool_timeout_secs.unwrap_or(d.pool_timeout_secs),
+            body_limit: self.body_limit.unwrap_or(d.body_limit),
+            log_format: self.log_format.unwrap_or(d.log_format),
+            token_secret: self.token_secret.or(d.token_secret),
+            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            workers: self.workers.or(d.workers),
+        };
+        anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
+        anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_environment_win_over_the_file_which_wins_over_defaults() {
+        let file: Layer = toml::from_str("listen = \"0.0.0.0:9000\"\npool_size = 4\nlog_format = \"json\"").unwrap();
+        let flags = Layer { pool_size: Some(32), ..Layer::default() };
+        let s = flags.over(file).resolve().unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.pool_size, 32);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.database_url, "roster.db");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        assert!(toml::from_str::<Layer>("listne = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! Storage: one Diesel code path over SQLite (the embedded default) and PostgreSQL.
+//!
+//! The backend is chosen from the URL scheme here rather than by `MultiConnection::establish`,
+//! which tries each backend in turn and reports only the last failure.
+
+pub mod schema;
+pub mod settings;
+pub mod tenants;
+pub mod tokens;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2;
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises migrations when several nodes start against one PostgreSQL at once.
+const MIGRATION_LOCK_KEY: i64 = 0x526f_7374_6572; // "Roster"
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("no database connection became free in time: {0}")]
+    PoolTimeout(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("background task failed: {0}")]
+    Blocking(String),
+}
+
+/// Where the database lives, parsed once from the configured URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// What the driver is given: a PostgreSQL URL, or an SQLite path or `file:` URI.
+    target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl { backend: Backend::Postgres, target: url.to_owned() });
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        if path.contains("://") {
+            return Err(format!("unsupported database URL scheme in {url:?}: use postgres://… or an SQLite path"));
+        }
+        Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() })
+    }
+
+    /// The URL without any password, for logs and errors.
+    pub fn redacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.target.clone(),
+            Backend::Postgres => redact_password(&self.target),
+        }
+    }
+
+    fn establish(&self) -> Result<DbConnection, DbError> {
+        let connect_err =
+            |e: ConnectionError| DbError::Connect { url: self.redacted(), reason: e.to_string().trim().to_owned() };
+        match self.backend {
+            Backend::Postgres => {
+                PgConnection::establish(&self.target).map(DbConnection::Postgresql).map_err(connect_err)
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target).map_err(connect_err)?;
+                // WAL lets readers run beside the writer; synchronous=FULL keeps a 2xx durable
+                // across power loss; the busy timeout queues writers instead of failing them.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| DbError::Connect { url: self.redacted(), reason: e.to_string() })?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map(|(a, t)| (a, format!("/{t}"))).unwrap_or((rest, String::new()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Makes pool connections on the backend the URL names.
+pub struct Manager(DatabaseUrl);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        self.0.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// What start-up found: whether this run created the database (no migration had been applied).
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    pub created: bool,
+}
+
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<Manager>,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Connects, applies pending migrations and builds the pool. The first connection is made
+    /// directly so that an unreachable database reports its real reason at once.
+    pub fn open(url: &str, pool_size: u32, timeout: Duration) -> Result<(Database, Opened), DbError> {
+        let url = DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: url.to_owned(), reason })?;
+        let mut first = url.establish()?;
+        let opened = migrate(&mut first)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build_unchecked(Manager(url.clone()));
+        drop(first);
+        Ok((Database { pool, url }, opened))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend
+    }
+
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (self.pool.max_size(), state.connections, state.idle_connections)
+    }
+
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        self.pool.get().map_err(|e| DbError::PoolTimeout(e.to_string()))
+    }
+
+    /// Runs blocking database work off the async workers.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || {
+            let mut conn = db.conn()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Blocking(e.to_string())))?
+    }
+}
+
+/// Applies pending migrations on whichever backend the connection is.
+pub fn migrate(conn: &mut DbConnection) -> Result<Opened, DbError> {
+    fn apply<C: MigrationHarness<B>, B: diesel::backend::Backend>(
+        conn: &mut C,
+        migrations: EmbeddedMigrations,
+    ) -> Result<Opened, DbError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+        let created = conn.applied_migrations().map_err(err)?.is_empty();
+        conn.run_pending_migrations(migrations).map_err(err)?;
+        Ok(Opened { created })
+    }
+    match conn {
+        DbConnection::Sqlite(c) => apply(c, SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let result = apply(c, POSTGRES_MIGRATIONS);
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            result
+        }
+    }
+}
+
+/// Runs `work` in a transaction that holds the write lock from its first statement.
+///
+/// SQLite's default deferred transaction takes the lock at its first write; when another writer
+/// got there first, the upgrade fails at once with SQLITE_BUSY instead of waiting.
+/// `BEGIN IMMEDIATE` makes writers queue on the busy timeout instead.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let result = work(conn);
+    let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the connection kept its backend") };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback, which diesel records anyway.
+            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+            Err(e)
+        }
+    }
+}
+
+/// True for a unique-constraint violation on either backend.
+pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
+    matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_choose_postgres_and_hide_passwords() {
+        let url = DatabaseUrl::parse("postgres://roster:s3cret@db.internal:5432/roster").unwrap();
+        assert_eq!(url.backend, Backend::Postgres);
+        assert_eq!(url.redacted(), "postgres://roster:***@db.internal:5432/roster");
+    }
+
+    #[test]
+    fn plain_paths_and_sqlite_urls_choose_sqlite() {
+        for (input, target) in
+            [("roster.db", "roster.db"), ("sqlite://data/r.db", "data/r.db"), ("sqlite:r.db", "r.db")]
+        {
+            let url = DatabaseUrl::parse(input).unwrap();
+            assert_eq!(url.backend, Backend::Sqlite);
+            assert_eq!(url.target, target);
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(DatabaseUrl::parse("mysql://localhost/x").unwrap_err().contains("unsupported"));
+    }
+}

@@ -1,0 +1,53 @@
+//! The record of every issued token, so tokens can be listed and revoked by `jti`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{tenants, tokens};
+use super::{now, DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tokens)]
+pub struct TokenRecord {
+    pub jti: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub scope: String,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, record: &TokenRecord) -> Result<(), DbError> {
+    diesel::insert_into(tokens::table).values(record).execute(conn)?;
+    Ok(())
+}
+
+/// Every token with the name of its tenant, newest first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<(TokenRecord, String)>, DbError> {
+    Ok(tokens::table
+        .inner_join(tenants::table)
+        .order(tokens::issued_at.desc())
+        .select((TokenRecord::as_select(), tenants::name))
+        .load(conn)?)
+}
+
+/// Marks the token revoked; false when no such token exists. Revoking twice keeps the first time.
+pub fn revoke(conn: &mut DbConnection, jti: &str) -> Result<bool, DbError> {
+    let found = tokens::table.find(jti).count().get_result::<i64>(conn)? > 0;
+    diesel::update(tokens::table.find(jti).filter(tokens::revoked_at.is_null()))
+        .set(tokens::revoked_at.eq(now()))
+        .execute(conn)?;
+    Ok(found)
+}
+
+/// What the authentication check needs: does the jti exist for this tenant, and is it revoked.
+pub fn status(conn: &mut DbConnection, jti: &str, tenant_id: &str) -> Result<Option<bool>, DbError> {
+    Ok(tokens::table
+        .inner_join(tenants::table)
+        .filter(tokens::jti.eq(jti))
+        .filter(tokens::tenant_id.eq(tenant_id))
+        .select(tokens::revoked_at.is_not_null())
+        .first::<bool>(conn)
+        .optional()?)
+}

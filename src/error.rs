@@ -1,0 +1,137 @@
+//! One error type for every answer that is not a success, rendered in the SCIM error schema
+//! (RFC 7644 §3.12): `status` is a string, `scimType` only where the RFC defines one.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// The `scimType` keywords of RFC 7644 §3.12 and RFC 9865 §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimType {
+    InvalidFilter,
+    TooMany,
+    Uniqueness,
+    Mutability,
+    InvalidSyntax,
+    InvalidPath,
+    NoTarget,
+    InvalidValue,
+    InvalidVers,
+    Sensitive,
+    InvalidCursor,
+    ExpiredCursor,
+    InvalidCount,
+}
+
+impl ScimType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::TooMany => "tooMany",
+            ScimType::Uniqueness => "uniqueness",
+            ScimType::Mutability => "mutability",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::NoTarget => "noTarget",
+            ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidVers => "invalidVers",
+            ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {detail}")]
+pub struct ScimError {
+    pub status: StatusCode,
+    pub scim_type: Option<ScimType>,
+    pub detail: String,
+    /// Seconds a client should wait before retrying (429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ScimError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ScimError { status, scim_type: None, detail: detail.into(), retry_after: None }
+    }
+
+    pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
+        ScimError { scim_type: Some(scim_type), ..Self::new(StatusCode::BAD_REQUEST, detail) }
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn conflict(scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
+        ScimError { scim_type, ..Self::new(StatusCode::CONFLICT, detail) }
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The request body is larger than the limit of {limit} bytes"))
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        ScimError { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail) }
+    }
+
+    /// An unexpected failure: logged in full, answered without internals.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": self.status.as_str(),
+            "detail": self.detail,
+        });
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t.as_str());
+        }
+        body
+    }
+}
+
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a bearer-protected resource names its scheme on 401.
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"roster\""));
+        }
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.body(self.body().to_string())
+    }
+}
+
+impl From<crate::db::DbError> for ScimError {
+    fn from(err: crate::db::DbError) -> Self {
+        match err {
+            crate::db::DbError::PoolTimeout(detail) => ScimError::unavailable(detail),
+            other => ScimError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Roster: a SCIM 2.0 service provider that enforces a workplace account lifecycle.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod routes;
+pub mod scim;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,91 @@
+//! Builds the application from typed settings and returns it unstarted, so tests can spawn a
+//! real server on a random port over a fresh database.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::{self, Keys, Scope, TokenRequest};
+use crate::config::Settings;
+use crate::db::{tenants, Database};
+use crate::http::metrics::Metrics;
+use crate::http::middleware;
+use crate::routes;
+use crate::state::AppState;
+
+/// Printed once, when `serve` has just created the database.
+pub struct Bootstrap {
+    pub base_url: String,
+    pub token: String,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub bootstrap: Option<Bootstrap>,
+}
+
+/// Opens (and migrates) the database, creates the default tenant and loads the token keys.
+pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, Keys, bool)> {
+    let (db, opened) =
+        Database::open(&settings.database_url, settings.pool_size, Duration::from_secs(settings.pool_timeout_secs))?;
+    let mut conn = db.conn()?;
+    tenants::ensure_default(&mut conn)?;
+    let keys = Keys::load(&mut conn, settings.token_secret.as_deref())?;
+    Ok((db.clone(), keys, opened.created))
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let (db, keys, created) = open_database(&settings)?;
+        let listener = TcpListener::bind(&settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let bootstrap = if created {
+            let mut conn = db.conn()?;
+            let issued = auth::issue(
+                &mut conn,
+                &keys,
+                TokenRequest {
+                    tenant: tenants::DEFAULT_TENANT,
+                    name: "bootstrap",
+                    scopes: Scope::Scim.as_str().parse().expect("scim is a scope"),
+                    expires_in: None,
+                },
+            )?;
+            let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+            Some(Bootstrap { base_url: format!("{base}/scim/v2"), token: issued.token })
+        } else {
+            None
+        };
+        tracing::info!(database = %db.redacted_url(), listen = %addr, "roster starting");
+        let workers = settings.workers;
+        let state = web::Data::new(AppState { db, keys, metrics: Metrics::default(), settings });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(middleware::limit_body))
+                .wrap(from_fn(middleware::observe))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        // In-flight requests get this long to finish after SIGTERM/SIGINT.
+        .shutdown_timeout(30);
+        if let Some(n) = workers {
+            server = server.workers(n.max(1));
+        }
+        Ok(Application { port: addr.port(), server: server.run(), bootstrap })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

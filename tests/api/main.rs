@@ -1,0 +1,6 @@
+//! End-to-end tests through the public HTTP API, each on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod operations;
