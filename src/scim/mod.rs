@@ -1,0 +1,4 @@
+//! The SCIM protocol, apart from storage: schemas, the filter grammar, PATCH, resources.
+
+pub mod filter;
+pub mod schema;
