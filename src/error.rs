@@ -135,3 +135,9 @@ impl From<crate::db::DbError> for ScimError {
         }
     }
 }
+
+impl From<diesel::result::Error> for ScimError {
+    fn from(err: diesel::result::Error) -> Self {
+        ScimError::from(crate::db::DbError::from(err))
+    }
+}

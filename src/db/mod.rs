@@ -3,10 +3,13 @@
 //! The backend is chosen from the URL scheme here rather than by `MultiConnection::establish`,
 //! which tries each backend in turn and reports only the last failure.
 
+pub mod query;
 pub mod schema;
 pub mod settings;
+pub mod sql;
 pub mod tenants;
 pub mod tokens;
+pub mod users;
 
 use std::time::Duration;
 
@@ -21,6 +24,15 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 /// Serialises migrations when several nodes start against one PostgreSQL at once.
 const MIGRATION_LOCK_KEY: i64 = 0x526f_7374_6572; // "Roster"
+
+// Folds text the way filters and uniqueness do (NFC, then Unicode lowercase); SQLite's own
+// `lower()` only knows ASCII, so Roster registers this on every SQLite connection.
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn roster_fold(
+        input: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -91,11 +103,18 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(&self.target).map_err(connect_err)?;
                 // WAL lets readers run beside the writer; synchronous=FULL keeps a 2xx durable
                 // across power loss; the busy timeout queues writers instead of failing them.
+                // LIKE is made case-sensitive as on PostgreSQL: filters fold values themselves.
+                let setup_err =
+                    |e: diesel::result::Error| DbError::Connect { url: self.redacted(), reason: e.to_string() };
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
                 )
-                .map_err(|e| DbError::Connect { url: self.redacted(), reason: e.to_string() })?;
+                .map_err(setup_err)?;
+                roster_fold_utils::register_impl(&mut conn, |input: Option<String>| {
+                    input.map(|s| crate::scim::resource::fold(&s))
+                })
+                .map_err(setup_err)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -156,7 +175,9 @@ impl Database {
         let opened = migrate(&mut first)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
-            .min_idle(Some(1))
+            // No connections opened in the background: a short-lived CLI command could otherwise
+            // exit while a pool thread is inside libpq, which crashes the process at exit.
+            .min_idle(Some(0))
             .connection_timeout(timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
@@ -255,8 +276,11 @@ pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
+/// The current time at millisecond precision: what is stored is exactly what `meta` shows, so a
+/// client's `meta.lastModified gt <value it read>` excludes the resource it read it from.
 pub fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(3)
 }
 
 #[cfg(test)]

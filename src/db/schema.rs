@@ -29,6 +29,43 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(tokens -> tenants (tenant_id));
+diesel::table! {
+    user_values (user_pk, attr, idx) {
+        tenant_id -> Text,
+        user_pk -> BigInt,
+        attr -> Text,
+        idx -> Integer,
+        value -> Nullable<Text>,
+        value_folded -> Nullable<Text>,
+        item_type -> Nullable<Text>,
+        is_primary -> Bool,
+        item -> Text,
+    }
+}
 
-diesel::allow_tables_to_appear_in_same_query!(server_settings, tenants, tokens,);
+diesel::table! {
+    users (pk) {
+        pk -> BigInt,
+        tenant_id -> Text,
+        id -> Text,
+        user_name -> Text,
+        user_name_folded -> Text,
+        external_id -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        display_name_folded -> Nullable<Text>,
+        active -> Bool,
+        lifecycle_state -> Text,
+        deactivated_at -> Nullable<Timestamp>,
+        former_member_since -> Nullable<Timestamp>,
+        data -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(tokens -> tenants (tenant_id));
+diesel::joinable!(user_values -> users (user_pk));
+diesel::joinable!(users -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(server_settings, tenants, tokens, user_values, users,);

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every route: middleware, metrics and SCIM-shaped responses.
 
+pub mod body;
 pub mod metrics;
 pub mod middleware;
 
@@ -11,4 +12,47 @@ use crate::error::SCIM_CONTENT_TYPE;
 /// A JSON body with the SCIM media type (RFC 7644 §3.1; Entra requires it).
 pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE)).body(body.to_string())
+}
+
+/// The weak entity tag of a resource version (RFC 7644 §3.14, `meta.version`).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// True when an `If-Match`/`If-None-Match` list names `etag` or is `*`. Weak and strong forms of
+/// the same tag are equal here: SCIM versions are weak tags by nature.
+pub fn etag_listed(list: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").trim_start_matches("w/").to_owned();
+    list.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag))
+}
+
+/// The request's `If-Match` header, for writes that must not overwrite a newer version.
+pub fn if_match(req: &actix_web::HttpRequest) -> Option<String> {
+    req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The base URL of the SCIM API as the client sees it: the configured public URL, otherwise
+/// the scheme and Host of the request.
+pub fn scim_base(req: &actix_web::HttpRequest, public_url: Option<&str>) -> String {
+    match public_url {
+        Some(url) => format!("{url}/scim/v2"),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}/scim/v2", info.scheme(), info.host())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_weakly_and_star_matches_anything() {
+        assert!(etag_listed("W/\"3\"", &etag(3)));
+        assert!(etag_listed("\"3\"", &etag(3)));
+        assert!(etag_listed("W/\"1\", W/\"3\"", &etag(3)));
+        assert!(etag_listed("*", &etag(9)));
+        assert!(!etag_listed("W/\"2\"", &etag(3)));
+    }
 }

@@ -1,33 +1,136 @@
-//! Discovery endpoints (RFC 7643 §5–7): they describe exactly what this build implements.
+//! Discovery endpoints (RFC 7643 §5–7, RFC 7644 §4): they describe exactly what this build
+//! serves, so that clients (Entra reads `/Schemas`) see the truth.
 
-use actix_web::{http::StatusCode, web, HttpResponse};
-use serde_json::json;
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
 
 use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
-use crate::http::scim_json;
+use crate::http::{scim_base, scim_json};
+use crate::scim::list::{Page, CURSOR_TIMEOUT_SECS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::scim::schema::{self, ResourceType, Schema};
+use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ServiceProviderConfig", web::get().to(service_provider_config));
+/// The resource types this build serves.
+fn served() -> [&'static ResourceType; 1] {
+    [&schema::USER_RESOURCE]
 }
 
-async fn service_provider_config(principal: Principal) -> Result<HttpResponse, ScimError> {
+fn served_schemas() -> Vec<&'static Schema> {
+    let mut out = Vec::new();
+    for rt in served() {
+        out.push(rt.schema);
+        out.extend(rt.extensions.iter().map(|(s, _)| *s));
+    }
+    out
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ServiceProviderConfig", web::get().to(service_provider_config))
+        .route("/Schemas", web::get().to(schemas))
+        .route("/Schemas/{urn}", web::get().to(one_schema))
+        .route("/ResourceTypes", web::get().to(resource_types))
+        .route("/ResourceTypes/{id}", web::get().to(one_resource_type))
+        .route("/Me", web::to(me));
+}
+
+fn base(req: &HttpRequest, state: &AppState) -> String {
+    scim_base(req, state.settings.public_url.as_deref())
+}
+
+fn list(resources: Vec<Value>) -> HttpResponse {
+    let total = resources.len() as i64;
+    let page = Page { resources, total, start_index: Some(1), next_cursor: None, previous_cursor: None };
+    scim_json(StatusCode::OK, &page.to_json())
+}
+
+async fn service_provider_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ScimError> {
     principal.require(Scope::ScimRead)?;
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "patch": { "supported": false },
+        "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
-        "filter": { "supported": false, "maxResults": 0 },
+        "filter": { "supported": true, "maxResults": MAX_PAGE_SIZE },
         "changePassword": { "supported": false },
-        "sort": { "supported": false },
-        "etag": { "supported": false },
+        "sort": { "supported": true },
+        "etag": { "supported": true },
+        // RFC 9865 §4.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": DEFAULT_PAGE_SIZE,
+            "maxPageSize": MAX_PAGE_SIZE,
+            "cursorTimeout": CURSOR_TIMEOUT_SECS
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
             "description": "A bearer JWT issued by `roster token issue`, sent as \"Authorization: Bearer <token>\"",
             "primary": true
         }],
-        "meta": { "resourceType": "ServiceProviderConfig" }
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{}/ServiceProviderConfig", base(&req, &state))
+        }
     });
     Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn schemas(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ScimError> {
+    principal.require(Scope::ScimRead)?;
+    let base = base(&req, &state);
+    Ok(list(served_schemas().into_iter().map(|s| s.to_json(&base)).collect()))
+}
+
+async fn one_schema(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    urn: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    principal.require(Scope::ScimRead)?;
+    let found = served_schemas().into_iter().find(|s| s.id.eq_ignore_ascii_case(&urn));
+    let schema = found.ok_or_else(|| ScimError::not_found(format!("No schema {:?}", urn.as_str())))?;
+    Ok(scim_json(StatusCode::OK, &schema.to_json(&base(&req, &state))))
+}
+
+async fn resource_types(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ScimError> {
+    principal.require(Scope::ScimRead)?;
+    let base = base(&req, &state);
+    Ok(list(served().into_iter().map(|rt| rt.to_json(&base)).collect()))
+}
+
+async fn one_resource_type(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    principal.require(Scope::ScimRead)?;
+    let found = served().into_iter().find(|rt| rt.id.eq_ignore_ascii_case(&id));
+    let rt = found.ok_or_else(|| ScimError::not_found(format!("No resource type {:?}", id.as_str())))?;
+    Ok(scim_json(StatusCode::OK, &rt.to_json(&base(&req, &state))))
+}
+
+/// RFC 7644 §3.11: a provider that does not support `/Me` answers 501. Roster's tokens stand
+/// for IdP connections, not people, so there is no "me".
+async fn me(principal: Principal) -> Result<HttpResponse, ScimError> {
+    principal.require(Scope::ScimRead)?;
+    Err(ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "/Me is not supported: Roster's tokens stand for connections, not users",
+    ))
 }

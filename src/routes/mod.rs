@@ -2,6 +2,7 @@
 
 mod discovery;
 mod health;
+mod users;
 
 use actix_web::{web, HttpRequest};
 
@@ -11,7 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
-        .service(web::scope("/scim/v2").configure(discovery::configure))
+        .service(web::scope("/scim/v2").configure(discovery::configure).configure(users::configure))
         .default_service(web::to(not_found));
 }
 

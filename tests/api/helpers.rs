@@ -175,6 +175,52 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.get_with(path, &self.token).await
     }
+
+    /// Sends `body` as application/scim+json with the app's token.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).bearer_auth(&self.token).send().await.expect("request sent")
+    }
+
+    /// Creates a user and returns its representation; fails the test unless 201.
+    pub async fn create_user(&self, body: Value) -> Value {
+        let res = self.post("/scim/v2/Users", &body).await;
+        let status = res.status();
+        let json = json(res).await;
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    /// GET that must answer 200; returns the JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        let status = res.status();
+        let body = json(res).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
 }
 
 /// Reads a response body as JSON, failing the test with the body text when it is not.

@@ -1,0 +1,2 @@
+DROP TABLE user_values;
+DROP TABLE users;

@@ -1,0 +1,184 @@
+//! A boolean SQL fragment assembled at run time with bound parameters, for filters that come
+//! from SCIM requests. Values are always bound, never spliced into the text; only names that
+//! come from the static schema tables are written into the SQL.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
+use diesel::QueryResult;
+
+/// A value bound into a fragment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Time(NaiveDateTime),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Sql(String),
+    Bind(Bind),
+}
+
+/// SQL text interleaved with bound values; an expression of type BOOLEAN.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sql {
+    parts: Vec<Part>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(text);
+        sql
+    }
+
+    pub fn push(&mut self, text: impl Into<String>) -> &mut Sql {
+        let text = text.into();
+        match self.parts.last_mut() {
+            Some(Part::Sql(last)) => last.push_str(&text),
+            _ => self.parts.push(Part::Sql(text)),
+        }
+        self
+    }
+
+    pub fn bind(&mut self, value: Bind) -> &mut Sql {
+        self.parts.push(Part::Bind(value));
+        self
+    }
+
+    pub fn append(&mut self, other: Sql) -> &mut Sql {
+        for part in other.parts {
+            match part {
+                Part::Sql(text) => {
+                    self.push(text);
+                }
+                Part::Bind(b) => {
+                    self.bind(b);
+                }
+            }
+        }
+        self
+    }
+
+    /// `(a) AND (b)`, `(a) OR (b)` …
+    pub fn join(op: &str, items: Vec<Sql>) -> Sql {
+        let mut out = Sql::default();
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(format!(" {op} "));
+            }
+            out.push("(");
+            out.append(item);
+            out.push(")");
+        }
+        out
+    }
+
+    /// The SQL text with `?` for each bound value, for tests and logs.
+    pub fn debug_text(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Sql(s) => s.clone(),
+                Part::Bind(_) => "?".to_owned(),
+            })
+            .collect()
+    }
+
+    pub fn binds(&self) -> Vec<&Bind> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Bind(b) => Some(b),
+                Part::Sql(_) => None,
+            })
+            .collect()
+    }
+}
+
+impl Expression for Sql {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for Sql {}
+
+impl ValidGrouping<()> for Sql {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Sql {
+    type QueryId = ();
+    // The text differs per request, so prepared-statement caching keys on the SQL string.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for Sql
+where
+    DB: Backend,
+    String: ToSql<Text, DB>,
+    bool: ToSql<Bool, DB>,
+    i64: ToSql<BigInt, DB>,
+    f64: ToSql<Double, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    DB: diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<Bool>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Double>
+        + diesel::sql_types::HasSqlType<Timestamp>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for part in &self.parts {
+            match part {
+                Part::Sql(text) => out.push_sql(text),
+                Part::Bind(Bind::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Part::Bind(Bind::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
+                Part::Bind(Bind::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                Part::Bind(Bind::Float(v)) => out.push_bind_param::<Double, _>(v)?,
+                Part::Bind(Bind::Time(v)) => out.push_bind_param::<Timestamp, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and the escape character itself so a value matches literally in
+/// `LIKE … ESCAPE '\'`.
+pub fn like_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_values_are_escaped() {
+        assert_eq!(like_literal(r"50%_off\now"), r"50\%\_off\\now");
+    }
+
+    #[test]
+    fn fragments_join_with_parentheses_and_keep_binds_in_order() {
+        let mut a = Sql::new("x = ");
+        a.bind(Bind::Text("1".into()));
+        let mut b = Sql::new("y = ");
+        b.bind(Bind::Bool(true));
+        let joined = Sql::join("OR", vec![a, b]);
+        assert_eq!(joined.debug_text(), "(x = ?) OR (y = ?)");
+        assert_eq!(joined.binds(), vec![&Bind::Text("1".into()), &Bind::Bool(true)]);
+    }
+}

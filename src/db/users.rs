@@ -1,0 +1,241 @@
+//! Storage of SCIM Users: the row, its JSON document, and the side table of multi-valued items.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text};
+use serde_json::Value;
+
+use super::query::Order;
+use super::schema::{user_values, users};
+use super::sql::Sql;
+use super::{is_unique_violation, DbConnection};
+use crate::scim::resource::{fold, Document};
+use crate::scim::schema::{AttrType, USER_SCHEMA};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub pk: i64,
+    pub id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub lifecycle_state: String,
+    pub deactivated_at: Option<NaiveDateTime>,
+    pub former_member_since: Option<NaiveDateTime>,
+    pub data: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl UserRow {
+    pub fn document(&self) -> Document {
+        match serde_json::from_str(&self.data) {
+            Ok(Value::Object(map)) => map,
+            _ => Document::new(),
+        }
+    }
+}
+
+/// What a write stores: the document (without `active`, which is a column) and the state.
+pub struct UserWrite<'a> {
+    pub doc: &'a Document,
+    pub active: bool,
+    pub lifecycle_state: &'a str,
+    pub deactivated_at: Option<NaiveDateTime>,
+    pub former_member_since: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("userName {0:?} is already taken")]
+    UserNameTaken(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+fn text(doc: &Document, key: &str) -> Option<String> {
+    doc.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+struct Columns {
+    user_name: String,
+    user_name_folded: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    display_name_folded: Option<String>,
+    active: bool,
+    lifecycle_state: String,
+    deactivated_at: Option<NaiveDateTime>,
+    former_member_since: Option<NaiveDateTime>,
+    data: String,
+}
+
+impl Columns {
+    fn of(write: &UserWrite<'_>) -> Columns {
+        let user_name = text(write.doc, "userName").unwrap_or_default();
+        Columns {
+            user_name_folded: fold(&user_name),
+            user_name,
+            external_id: text(write.doc, "externalId"),
+            display_name: text(write.doc, "displayName"),
+            display_name_folded: text(write.doc, "displayName").map(|d| fold(&d)),
+            active: write.active,
+            lifecycle_state: write.lifecycle_state.to_owned(),
+            deactivated_at: write.deactivated_at,
+            former_member_since: write.former_member_since,
+            data: Value::Object(write.doc.clone()).to_string(),
+        }
+    }
+}
+
+fn map_unique(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            WriteError::UserNameTaken(text(doc, "userName").unwrap_or_default())
+        } else {
+            WriteError::Db(e)
+        }
+    }
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    id: &str,
+    write: &UserWrite<'_>,
+    now: NaiveDateTime,
+) -> Result<UserRow, WriteError> {
+    let columns = Columns::of(write);
+    let pk: i64 = diesel::insert_into(users::table)
+        .values((
+            columns,
+            users::tenant_id.eq(tenant_id),
+            users::id.eq(id),
+            users::created_at.eq(now),
+            users::updated_at.eq(now),
+            users::version.eq(1_i64),
+        ))
+        .returning(users::pk)
+        .get_result(conn)
+        .map_err(map_unique(write.doc))?;
+    write_values(conn, tenant_id, pk, write.doc)?;
+    Ok(by_pk(conn, pk)?)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    row: &UserRow,
+    write: &UserWrite<'_>,
+    now: NaiveDateTime,
+) -> Result<UserRow, WriteError> {
+    diesel::update(users::table.find(row.pk))
+        .set((Columns::of(write), users::updated_at.eq(now), users::version.eq(row.version + 1)))
+        .execute(conn)
+        .map_err(map_unique(write.doc))?;
+    diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
+    write_values(conn, tenant_id, row.pk, write.doc)?;
+    Ok(by_pk(conn, row.pk)?)
+}
+
+/// One row per item of each multi-valued complex attribute, for filters on them.
+fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
+    let mut rows = Vec::new();
+    for attr in USER_SCHEMA.attributes.iter().filter(|a| a.multi_valued && a.kind == AttrType::Complex) {
+        let Some(Value::Array(items)) = doc.get(attr.name) else { continue };
+        for (idx, item) in items.iter().enumerate() {
+            let value = item.get("value").and_then(Value::as_str);
+            rows.push((
+                user_values::tenant_id.eq(tenant_id.to_owned()),
+                user_values::user_pk.eq(pk),
+                user_values::attr.eq(attr.name),
+                user_values::idx.eq(idx as i32),
+                user_values::value.eq(value.map(str::to_owned)),
+                user_values::value_folded.eq(value.map(fold)),
+                user_values::item_type.eq(item.get("type").and_then(Value::as_str).map(fold)),
+                user_values::is_primary.eq(item.get("primary").and_then(Value::as_bool).unwrap_or(false)),
+                user_values::item.eq(item.to_string()),
+            ));
+        }
+    }
+    // Multi-row INSERT … VALUES is not available through the multi-backend connection, so
+    // insert item by item (a handful per user).
+    for row in rows {
+        diesel::insert_into(user_values::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
+    users::table.find(pk).select(UserRow::as_select()).first(conn)
+}
+
+pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::id.eq(id))
+        .filter(users::tenant_id.eq(tenant_id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
+    diesel::delete(user_values::table.filter(user_values::user_pk.eq(pk))).execute(conn)?;
+    diesel::delete(users::table.find(pk)).execute(conn)?;
+    Ok(())
+}
+
+/// Counts the tenant's users that match `filter`.
+pub fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
+    let mut query = users::table.filter(users::tenant_id.eq(tenant_id.to_owned())).into_boxed();
+    if let Some(filter) = filter {
+        query = query.filter(filter.clone());
+    }
+    query.select(diesel::dsl::count_star()).first(conn)
+}
+
+/// One page in `order` (walked backwards when `reverse`, for a previous-page cursor), each row
+/// with its sort key so the caller can make cursors.
+#[allow(clippy::too_many_arguments)]
+pub fn page(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    filter: Option<&Sql>,
+    keyset: Option<&Sql>,
+    order: &Order,
+    reverse: bool,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(UserRow, Option<String>)>> {
+    let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
+    let mut query = users::table
+        .select((UserRow::as_select(), sql::<Nullable<Text>>(&key)))
+        .filter(users::tenant_id.eq(tenant_id.to_owned()))
+        .into_boxed();
+    for condition in [filter, keyset].into_iter().flatten() {
+        query = query.filter(condition.clone());
+    }
+    let descending = order.descending != reverse;
+    query = match &order.key {
+        None if descending => query.order(users::pk.desc()),
+        None => query.order(users::pk.asc()),
+        Some(key) => {
+            // Resources without the attribute sort last either way (the same on both backends).
+            let missing = sql::<Bool>(&format!("({key} IS NULL)"));
+            query = if reverse { query.order(missing.desc()) } else { query.order(missing.asc()) };
+            let key = sql::<Text>(key);
+            query = if descending { query.then_order_by(key.desc()) } else { query.then_order_by(key.asc()) };
+            if reverse {
+                query.then_order_by(users::pk.desc())
+            } else {
+                query.then_order_by(users::pk.asc())
+            }
+        }
+    };
+    query.offset(offset).limit(limit).load(conn)
+}
