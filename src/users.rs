@@ -2,23 +2,28 @@
 //! Handlers parse the request; this module applies the rules and calls storage, one
 //! transaction per request.
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
-use crate::db::query::{Compiler, Order, Position, Resource};
+use crate::db::query::{Compiler, Resource};
 use crate::db::users::{self as store, UserRow, UserWrite, WriteError};
 use crate::db::{write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{etag, etag_listed};
-use crate::scim::list::{Cursor, ListRequest, Page, Paging};
+use crate::listing::paginate;
+use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, USER_RESOURCE};
 
 /// Who acts, where, and when.
-pub struct Ctx<'a> {
-    pub tenant_id: &'a str,
-    pub actor: &'a str,
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub tenant_id: String,
+    /// The token's subject, recorded in audit entries.
+    pub actor: String,
     pub now: NaiveDateTime,
 }
 
@@ -67,11 +72,11 @@ fn state_for(active: bool) -> &'static str {
     }
 }
 
-pub fn get(conn: &mut DbConnection, ctx: &Ctx<'_>, id: &str) -> Result<UserRow, ScimError> {
-    store::find(conn, ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
+pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, ScimError> {
+    store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
 }
 
-pub fn create(conn: &mut DbConnection, ctx: &Ctx<'_>, mut doc: Document) -> Result<UserRow, ScimError> {
+pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
     let active = take_active(&mut doc);
     strip_lifecycle(&mut doc);
     let write = UserWrite {
@@ -82,16 +87,11 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx<'_>, mut doc: Document) -> Resu
         former_member_since: None,
     };
     let id = uuid::Uuid::new_v4().to_string();
-    write_transaction(conn, |conn| Ok(store::insert(conn, ctx.tenant_id, &id, &write, ctx.now)?))
+    write_transaction(conn, |conn| Ok(store::insert(conn, &ctx.tenant_id, &id, &write, ctx.now)?))
 }
 
 /// Stores `doc` (with `active` inside) as the new content of `row`.
-fn store_update(
-    conn: &mut DbConnection,
-    ctx: &Ctx<'_>,
-    row: &UserRow,
-    mut doc: Document,
-) -> Result<UserRow, ScimError> {
+fn store_update(conn: &mut DbConnection, ctx: &Ctx, row: &UserRow, mut doc: Document) -> Result<UserRow, ScimError> {
     let active = take_active(&mut doc);
     strip_lifecycle(&mut doc);
     let deactivated_at = match (row.active, active) {
@@ -106,13 +106,13 @@ fn store_update(
         deactivated_at,
         former_member_since: row.former_member_since,
     };
-    Ok(store::update(conn, ctx.tenant_id, row, &write, ctx.now)?)
+    Ok(store::update(conn, &ctx.tenant_id, row, &write, ctx.now)?)
 }
 
 /// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
 pub fn replace(
     conn: &mut DbConnection,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     id: &str,
     doc: Document,
     if_match: Option<&str>,
@@ -127,7 +127,7 @@ pub fn replace(
 /// PATCH: every operation or none (RFC 7644 §3.5.2).
 pub fn patch(
     conn: &mut DbConnection,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     id: &str,
     ops: &[PatchOp],
     if_match: Option<&str>,
@@ -142,7 +142,7 @@ pub fn patch(
     })
 }
 
-pub fn delete(conn: &mut DbConnection, ctx: &Ctx<'_>, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
+pub fn delete(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
     write_transaction(conn, |conn| {
         let row = get(conn, ctx, id)?;
         check_version(&row, if_match)?;
@@ -150,14 +150,45 @@ pub fn delete(conn: &mut DbConnection, ctx: &Ctx<'_>, id: &str, if_match: Option
     })
 }
 
-fn time(t: NaiveDateTime) -> String {
+/// RFC 3339 in UTC with milliseconds, as `meta` shows times.
+pub fn time(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A user ready to show: the row and the groups it belongs to directly, as (id, displayName).
+pub struct View {
+    pub row: UserRow,
+    pub groups: Vec<(String, String)>,
+}
+
+/// Attaches the readOnly `groups` attribute's data to each row, when the response shows it.
+pub fn views(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    rows: Vec<UserRow>,
+    with_groups: bool,
+) -> Result<Vec<View>, ScimError> {
+    let mut groups: HashMap<String, Vec<(String, String)>> = if with_groups && !rows.is_empty() {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        crate::db::groups::groups_of_users(conn, &ctx.tenant_id, &ids)?
+    } else {
+        HashMap::new()
+    };
+    Ok(rows.into_iter().map(|row| View { groups: groups.remove(&row.id).unwrap_or_default(), row }).collect())
+}
+
 /// The full SCIM representation of a stored user (before attribute projection).
-pub fn representation(row: &UserRow, base: &str) -> Value {
+pub fn representation(view: &View, base: &str) -> Value {
+    let (row, groups) = (&view.row, &view.groups);
     let mut out: Map<String, Value> = row.document();
     out.insert("id".into(), json!(row.id));
+    if !groups.is_empty() {
+        let items: Vec<Value> = groups
+            .iter()
+            .map(|(id, name)| json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": name, "type": "direct"}))
+            .collect();
+        out.insert("groups".into(), Value::Array(items));
+    }
     out.insert("active".into(), json!(row.active));
     let mut lifecycle = json!({
         "lifecycleState": row.lifecycle_state,
@@ -190,61 +221,13 @@ pub fn representation(row: &UserRow, base: &str) -> Value {
     Value::Object(out)
 }
 
-/// A page of users and the paging facts of the ListResponse (RFC 7644 §3.4.2, RFC 9865).
+/// A page of users and the paging facts of the ListResponse.
 pub fn list(
     conn: &mut DbConnection,
     backend: Backend,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     req: &ListRequest,
 ) -> Result<(Vec<UserRow>, Page), ScimError> {
-    let compiler = Compiler { backend, tenant_id: ctx.tenant_id, resource: Resource::User };
-    let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
-    let order =
-        Order { key: req.sort_by.as_ref().map(|p| compiler.sort_key(p)).transpose()?, descending: req.descending };
-    let total = store::count(conn, ctx.tenant_id, filter.as_ref())?;
-    let mut page = Page { resources: Vec::new(), total, start_index: None, next_cursor: None, previous_cursor: None };
-    let rows = match &req.paging {
-        Paging::Index { start, count } => {
-            page.start_index = Some(*start);
-            if *count == 0 || *start > total {
-                Vec::new()
-            } else {
-                store::page(conn, ctx.tenant_id, filter.as_ref(), None, &order, false, start - 1, *count)?
-            }
-        }
-        Paging::Cursor { count: 0, .. } => Vec::new(),
-        Paging::Cursor { cursor, count } => {
-            let forward = cursor.as_ref().is_none_or(|c| c.forward);
-            let keyset =
-                cursor.as_ref().map(|c| compiler.keyset(&order, &Position { key: c.key.clone(), pk: c.pk }, c.forward));
-            let mut rows =
-                store::page(conn, ctx.tenant_id, filter.as_ref(), keyset.as_ref(), &order, !forward, 0, count + 1)?;
-            let more = rows.len() as i64 > *count;
-            rows.truncate(*count as usize);
-            if !forward {
-                rows.reverse();
-            }
-            let make = |(row, key): &(UserRow, Option<String>), forward| {
-                Cursor {
-                    forward,
-                    key: key.clone(),
-                    pk: row.pk,
-                    query: req.fingerprint(),
-                    issued: ctx.now.and_utc().timestamp(),
-                }
-                .encode()
-            };
-            // Walking forward, more rows means a next page; a cursor means we came from an
-            // earlier page. Walking backward it is the other way round.
-            let (has_next, has_previous) = if forward { (more, cursor.is_some()) } else { (true, more) };
-            if has_next {
-                page.next_cursor = rows.last().map(|r| make(r, true));
-            }
-            if has_previous {
-                page.previous_cursor = rows.first().map(|r| make(r, false));
-            }
-            rows
-        }
-    };
-    Ok((rows.into_iter().map(|(row, _)| row).collect(), page))
+    let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::User };
+    paginate::<store::Users>(conn, &compiler, req, ctx.now)
 }

@@ -3,6 +3,32 @@
 //! The backend is chosen from the URL scheme here rather than by `MultiConnection::establish`,
 //! which tries each backend in turn and reports only the last failure.
 
+/// Orders a boxed listing query: by the sort key (missing keys last, on both backends) and then
+/// the row key, or by the row key alone; walked backwards when `$reverse` (previous pages).
+macro_rules! keyset_order {
+    ($query:expr, $pk:expr, $order:expr, $reverse:expr) => {{
+        use diesel::sql_types::{Bool, Text};
+        let (query, order, reverse) = ($query, $order, $reverse);
+        let descending = order.descending != reverse;
+        match &order.key {
+            None if descending => query.order($pk.desc()),
+            None => query.order($pk.asc()),
+            Some(key) => {
+                let missing = diesel::dsl::sql::<Bool>(&format!("({key} IS NULL)"));
+                let query = if reverse { query.order(missing.desc()) } else { query.order(missing.asc()) };
+                let key = diesel::dsl::sql::<Text>(key);
+                let query = if descending { query.then_order_by(key.desc()) } else { query.then_order_by(key.asc()) };
+                if reverse {
+                    query.then_order_by($pk.desc())
+                } else {
+                    query.then_order_by($pk.asc())
+                }
+            }
+        }
+    }};
+}
+
+pub mod groups;
 pub mod query;
 pub mod schema;
 pub mod settings;

@@ -1,7 +1,7 @@
 //! Translates SCIM filters and sort keys (RFC 7644 §3.4.2.2–3) into SQL over the resource
 //! tables, so that every filter runs in the database and the lookups IdPs make use indexes.
 //!
-//! Conditions name the resource table itself (`users`, `groups`), as Diesel's queries do. Attributes live in one of three places: a column of the row
+//! Conditions name the resource table itself (`users`, `scim_groups`), as Diesel's queries do. Attributes live in one of three places: a column of the row
 //! (indexed lookups such as `userName`), the row's JSON document (`data`), or a side table with
 //! one row per item of a multi-valued attribute (`user_values`, `group_members`).
 
@@ -84,7 +84,7 @@ impl Compiler<'_> {
     fn row(&self) -> &'static str {
         match self.resource {
             Resource::User => "users",
-            Resource::Group => "groups",
+            Resource::Group => "scim_groups",
         }
     }
 
@@ -211,6 +211,15 @@ impl Compiler<'_> {
         }
         let operand = |sql: &str, kind| Operand { sql: sql.to_owned(), kind };
         Ok(match (items.resource, sub.name) {
+            // A user's `groups` are its memberships (the `g` alias joins the group).
+            (Resource::User, "value") if items.attr.name == "groups" => operand("g.id", Kind::Exact),
+            (Resource::User, "display") if items.attr.name == "groups" => {
+                operand("g.display_name_folded", Kind::Folded)
+            }
+            (Resource::User, "type") if items.attr.name == "groups" => operand("'direct'", Kind::Exact),
+            (Resource::User, _) if items.attr.name == "groups" => {
+                return Err(invalid(format!("\"groups.{}\" cannot be used in a filter", sub.name)));
+            }
             (Resource::User, "value") if sub.case_exact => operand("v.value", Kind::Exact),
             (Resource::User, "value") => operand("v.value_folded", Kind::Folded),
             (Resource::User, "type") => operand("v.item_type", Kind::Folded),
@@ -243,6 +252,14 @@ impl Compiler<'_> {
     /// IN-subquery so SQLite drives the lookup from the items' index rather than scanning users.
     fn items_subquery(&self, items: Items, condition: Option<Sql>) -> Sql {
         let mut sql = match items.resource {
+            Resource::User if items.attr.name == "groups" => {
+                let mut sql = Sql::new(
+                    "users.pk IN (SELECT v.user_pk FROM group_members v JOIN scim_groups g ON g.pk = v.group_pk \
+                     WHERE v.tenant_id = ",
+                );
+                sql.bind(Bind::Text(self.tenant_id.to_owned()));
+                sql
+            }
             Resource::User => {
                 let mut sql = Sql::new("users.pk IN (SELECT v.user_pk FROM user_values v WHERE v.tenant_id = ");
                 sql.bind(Bind::Text(self.tenant_id.to_owned()));
@@ -250,7 +267,8 @@ impl Compiler<'_> {
                 sql
             }
             Resource::Group => {
-                let mut sql = Sql::new("groups.pk IN (SELECT v.group_pk FROM group_members v WHERE v.tenant_id = ");
+                let mut sql =
+                    Sql::new("scim_groups.pk IN (SELECT v.group_pk FROM group_members v WHERE v.tenant_id = ");
                 sql.bind(Bind::Text(self.tenant_id.to_owned()));
                 sql
             }
@@ -365,13 +383,17 @@ impl Compiler<'_> {
     /// The primary (else first) item's value, for sorting by a multi-valued attribute.
     fn first_item(&self, attr: &Attribute, column: &str) -> String {
         match self.resource {
+            Resource::User if attr.name == "groups" => format!(
+                "(SELECT MIN({column}) FROM group_members v JOIN scim_groups g ON g.pk = v.group_pk \
+                 WHERE v.user_pk = users.pk)"
+            ),
             Resource::User => format!(
                 "(SELECT {column} FROM user_values v WHERE v.user_pk = users.pk AND v.attr = '{}' \
                  ORDER BY v.is_primary DESC, v.idx LIMIT 1)",
                 attr.name
             ),
             Resource::Group => {
-                format!("(SELECT MIN({column}) FROM group_members v WHERE v.group_pk = groups.pk)")
+                format!("(SELECT MIN({column}) FROM group_members v WHERE v.group_pk = scim_groups.pk)")
             }
         }
     }

@@ -1,6 +1,32 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    group_members (group_pk, member_id) {
+        tenant_id -> Text,
+        group_pk -> BigInt,
+        member_id -> Text,
+        member_type -> Text,
+        user_pk -> Nullable<BigInt>,
+        member_group_pk -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    scim_groups (pk) {
+        pk -> BigInt,
+        tenant_id -> Text,
+        id -> Text,
+        display_name -> Text,
+        display_name_folded -> Text,
+        external_id -> Nullable<Text>,
+        data -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     server_settings (name) {
         name -> Text,
         value -> Text,
@@ -64,8 +90,18 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(group_members -> users (user_pk));
+diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> tenants (tenant_id));
 diesel::joinable!(user_values -> users (user_pk));
 diesel::joinable!(users -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(server_settings, tenants, tokens, user_values, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    group_members,
+    scim_groups,
+    server_settings,
+    tenants,
+    tokens,
+    user_values,
+    users,
+);

@@ -3,13 +3,14 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::sql_types::{Nullable, Text};
 use serde_json::Value;
 
 use super::query::Order;
 use super::schema::{user_values, users};
 use super::sql::Sql;
 use super::{is_unique_violation, DbConnection};
+use crate::listing::Store;
 use crate::scim::resource::{fold, Document};
 use crate::scim::schema::{AttrType, USER_SCHEMA};
 
@@ -190,52 +191,42 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Counts the tenant's users that match `filter`.
-pub fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
-    let mut query = users::table.filter(users::tenant_id.eq(tenant_id.to_owned())).into_boxed();
-    if let Some(filter) = filter {
-        query = query.filter(filter.clone());
-    }
-    query.select(diesel::dsl::count_star()).first(conn)
-}
+/// Listing of users (see [`crate::listing`]).
+pub struct Users;
 
-/// One page in `order` (walked backwards when `reverse`, for a previous-page cursor), each row
-/// with its sort key so the caller can make cursors.
-#[allow(clippy::too_many_arguments)]
-pub fn page(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    filter: Option<&Sql>,
-    keyset: Option<&Sql>,
-    order: &Order,
-    reverse: bool,
-    offset: i64,
-    limit: i64,
-) -> QueryResult<Vec<(UserRow, Option<String>)>> {
-    let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
-    let mut query = users::table
-        .select((UserRow::as_select(), sql::<Nullable<Text>>(&key)))
-        .filter(users::tenant_id.eq(tenant_id.to_owned()))
-        .into_boxed();
-    for condition in [filter, keyset].into_iter().flatten() {
-        query = query.filter(condition.clone());
-    }
-    let descending = order.descending != reverse;
-    query = match &order.key {
-        None if descending => query.order(users::pk.desc()),
-        None => query.order(users::pk.asc()),
-        Some(key) => {
-            // Resources without the attribute sort last either way (the same on both backends).
-            let missing = sql::<Bool>(&format!("({key} IS NULL)"));
-            query = if reverse { query.order(missing.desc()) } else { query.order(missing.asc()) };
-            let key = sql::<Text>(key);
-            query = if descending { query.then_order_by(key.desc()) } else { query.then_order_by(key.asc()) };
-            if reverse {
-                query.then_order_by(users::pk.desc())
-            } else {
-                query.then_order_by(users::pk.asc())
-            }
+impl Store for Users {
+    type Row = UserRow;
+
+    fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
+        let mut query = users::table.filter(users::tenant_id.eq(tenant_id.to_owned())).into_boxed();
+        if let Some(filter) = filter {
+            query = query.filter(filter.clone());
         }
-    };
-    query.offset(offset).limit(limit).load(conn)
+        query.select(diesel::dsl::count_star()).first(conn)
+    }
+
+    fn page(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        filter: Option<&Sql>,
+        keyset: Option<&Sql>,
+        order: &Order,
+        reverse: bool,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(UserRow, Option<String>)>> {
+        let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
+        let mut query = users::table
+            .select((UserRow::as_select(), sql::<Nullable<Text>>(&key)))
+            .filter(users::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed();
+        for condition in [filter, keyset].into_iter().flatten() {
+            query = query.filter(condition.clone());
+        }
+        keyset_order!(query, users::pk, order, reverse).offset(offset).limit(limit).load(conn)
+    }
+
+    fn pk(row: &UserRow) -> i64 {
+        row.pk
+    }
 }

@@ -12,8 +12,8 @@ use crate::scim::schema::{self, ResourceType, Schema};
 use crate::state::AppState;
 
 /// The resource types this build serves.
-fn served() -> [&'static ResourceType; 1] {
-    [&schema::USER_RESOURCE]
+fn served() -> [&'static ResourceType; 2] {
+    [&schema::USER_RESOURCE, &schema::GROUP_RESOURCE]
 }
 
 fn served_schemas() -> Vec<&'static Schema> {

@@ -1,7 +1,10 @@
 //! HTTP handlers, one file per area; they parse, call in, and shape the answer.
 
 mod discovery;
+mod groups;
 mod health;
+mod scim;
+mod search;
 mod users;
 
 use actix_web::{web, HttpRequest};
@@ -12,7 +15,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
-        .service(web::scope("/scim/v2").configure(discovery::configure).configure(users::configure))
+        .service(
+            web::scope("/scim/v2")
+                .configure(discovery::configure)
+                .configure(users::configure)
+                .configure(groups::configure)
+                .configure(search::configure),
+        )
         .default_service(web::to(not_found));
 }
 

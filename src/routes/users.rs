@@ -1,26 +1,23 @@
 //! `/scim/v2/Users` (RFC 7644 §3.2–3.6).
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::scim::{created, not_modified, projection, respond, Request};
 use crate::auth::{Principal, Scope};
-use crate::db;
-use crate::error::{ScimError, ScimType};
+use crate::error::ScimError;
 use crate::http::body::JsonBody;
-use crate::http::{etag, if_match, scim_base, scim_json};
+use crate::http::scim_json;
 use crate::scim::list::ListRequest;
 use crate::scim::patch::parse_patch;
-use crate::scim::projection::Projection;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::state::AppState;
-use crate::users::{self, Ctx};
+use crate::users;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/Users").route(web::get().to(list)).route(web::post().to(create)))
         .route("/Users/.search", web::post().to(search))
-        // Root search (RFC 7644 §3.4.3) covers every served resource type: Users for now.
-        .route("/.search", web::post().to(search))
         .service(
             web::resource("/Users/{id}")
                 .route(web::get().to(get))
@@ -30,142 +27,131 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn ctx(principal: &Principal) -> Ctx<'_> {
-    Ctx { tenant_id: &principal.tenant_id, actor: &principal.subject, now: db::now() }
-}
-
-/// `attributes`/`excludedAttributes` from the query string (RFC 7644 §3.9).
-fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
-    let (mut attributes, mut excluded) = (None, None);
-    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        match name.to_ascii_lowercase().as_str() {
-            "attributes" => attributes = Some(value.into_owned()),
-            "excludedattributes" => excluded = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    Projection::parse(&USER_RESOURCE, attributes.as_deref(), excluded.as_deref())
-        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e))
-}
-
-/// One user as the client asked to see it, with its ETag.
-fn respond(status: StatusCode, row: &db::users::UserRow, base: &str, projection: &Projection) -> HttpResponse {
-    let body = projection.apply(&USER_RESOURCE, &users::representation(row, base));
-    let mut res = scim_json(status, &body);
-    res.headers_mut().insert(header::ETAG, header::HeaderValue::from_str(&etag(row.version)).expect("ASCII etag"));
-    res
+fn show(r: &Request, view: &users::View) -> serde_json::Value {
+    r.projection.apply(&USER_RESOURCE, &users::representation(view, &r.base))
 }
 
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::Scim)?;
-    let projection = projection(&req)?;
+    let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
-    let row = state.db.run(move |conn| users::create(conn, &ctx(&principal), doc)).await?;
-    let base = scim_base(&req, state.settings.public_url.as_deref());
-    let mut res = respond(StatusCode::CREATED, &row, &base, &projection);
-    let location = format!("{base}/Users/{}", row.id);
-    res.headers_mut().insert(header::LOCATION, header::HeaderValue::from_str(&location).map_err(ScimError::internal)?);
-    Ok(res)
+    let ctx = r.ctx.clone();
+    let view = state.db.run(move |conn| {
+        let row = users::create(conn, &ctx, doc)?;
+        Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], false)?.remove(0))
+    });
+    let view = view.await?;
+    Ok(created(show(&r, &view), &format!("{}/Users/{}", r.base, view.row.id), view.row.version))
 }
 
 async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::ScimRead)?;
-    let projection = projection(&req)?;
-    let row = state.db.run(move |conn| users::get(conn, &ctx(&principal), &id)).await?;
-    let tag = etag(row.version);
-    let unchanged = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|list| crate::http::etag_listed(list, &tag));
-    if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+    let r = Request::new(&req, &state, &p, Scope::ScimRead, &USER_RESOURCE)?;
+    let (ctx, groups) = (r.ctx.clone(), r.projection.includes("groups"));
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = users::get(conn, &ctx, &id)?;
+            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
+        })
+        .await?;
+    if let Some(res) = not_modified(&req, view.row.version) {
+        return Ok(res);
     }
-    Ok(respond(StatusCode::OK, &row, &scim_base(&req, state.settings.public_url.as_deref()), &projection))
+    Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 
 async fn replace(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     id: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::Scim)?;
-    let projection = projection(&req)?;
+    let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
-    let expected = if_match(&req);
-    let row = state.db.run(move |conn| users::replace(conn, &ctx(&principal), &id, doc, expected.as_deref())).await?;
-    Ok(respond(StatusCode::OK, &row, &scim_base(&req, state.settings.public_url.as_deref()), &projection))
+    let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = users::replace(conn, &ctx, &id, doc, expected.as_deref())?;
+            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 
 async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     id: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::Scim)?;
-    let projection = projection(&req)?;
+    let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let ops = parse_patch(&body.0)?;
-    let expected = if_match(&req);
-    let row = state.db.run(move |conn| users::patch(conn, &ctx(&principal), &id, &ops, expected.as_deref())).await?;
-    Ok(respond(StatusCode::OK, &row, &scim_base(&req, state.settings.public_url.as_deref()), &projection))
+    let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = users::patch(conn, &ctx, &id, &ops, expected.as_deref())?;
+            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::Scim)?;
-    let expected = if_match(&req);
-    state.db.run(move |conn| users::delete(conn, &ctx(&principal), &id, expected.as_deref())).await?;
+    let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
+    let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
+    state.db.run(move |conn| users::delete(conn, &ctx, &id, expected.as_deref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::ScimRead)?;
+async fn list(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ScimError> {
     let request = ListRequest::from_query(req.query_string())?;
-    respond_list(&req, state, principal, request).await
+    respond_list(&req, state, &p, request).await
 }
 
 async fn search(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: Principal,
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
-    principal.require(Scope::ScimRead)?;
     let request = ListRequest::from_search_body(&body.0)?;
-    respond_list(&req, state, principal, request).await
+    respond_list(&req, state, &p, request).await
 }
 
 pub async fn respond_list(
     req: &HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    p: &Principal,
     request: ListRequest,
 ) -> Result<HttpResponse, ScimError> {
-    let projection =
-        Projection::parse(&USER_RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())
-            .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e))?;
-    let backend = state.db.backend();
-    let (rows, mut page) = state.db.run(move |conn| users::list(conn, backend, &ctx(&principal), &request)).await?;
-    let base = scim_base(req, state.settings.public_url.as_deref());
-    page.resources =
-        rows.iter().map(|row| projection.apply(&USER_RESOURCE, &users::representation(row, &base))).collect();
+    let mut r = Request::new(req, &state, p, Scope::ScimRead, &USER_RESOURCE)?;
+    r.projection = projection(&USER_RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())?;
+    let (ctx, groups, backend) = (r.ctx.clone(), r.projection.includes("groups"), state.db.backend());
+    let (views, mut page) = state
+        .db
+        .run(move |conn| {
+            let (rows, page) = users::list(conn, backend, &ctx, &request)?;
+            Ok::<_, ScimError>((users::views(conn, &ctx, rows, groups)?, page))
+        })
+        .await?;
+    page.resources = views.iter().map(|v| show(&r, v)).collect();
     Ok(scim_json(StatusCode::OK, &page.to_json()))
 }

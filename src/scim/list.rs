@@ -264,6 +264,10 @@ pub struct Page {
 }
 
 impl Page {
+    pub fn empty() -> Page {
+        Page { resources: Vec::new(), total: 0, start_index: None, next_cursor: None, previous_cursor: None }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut body = json!({
             "schemas": [LIST_RESPONSE],

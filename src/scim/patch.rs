@@ -26,7 +26,7 @@ use crate::error::{ScimError, ScimType};
 use crate::scim::filter::{parse_path, AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::scim::resource::{
     canonical_value_named, extension_of, fold, is_unassigned, object_entry, placement, prune, validate, Document,
-    MAX_VALUES,
+    MAX_MEMBERS,
 };
 use crate::scim::schema::{find_attribute, AttrType, Attribute, Mutability, ResourceType, Schema, GROUP, GROUP_SCHEMA};
 
@@ -1234,9 +1234,9 @@ fn parse_members(value: Option<&Value>) -> Result<Vec<Member>, ScimError> {
         Some(Value::Array(items)) => items.as_slice(),
         Some(single) => std::slice::from_ref(single),
     };
-    if items.len() > MAX_VALUES {
+    if items.len() > MAX_MEMBERS {
         return Err(invalid_value(format!(
-            "One operation may name at most {MAX_VALUES} members, got {}; split it into several operations",
+            "One operation may name at most {MAX_MEMBERS} members, got {}; split it into several operations",
             items.len()
         )));
     }

@@ -36,6 +36,19 @@ pub const MAX_STRING_BYTES: usize = 64 * 1024;
 /// Most items accepted in one multi-valued attribute.
 pub const MAX_VALUES: usize = 1000;
 
+/// Most members accepted in one request: groups are meant to hold 10^5 members, and the body
+/// limit bounds what one request can carry anyway.
+pub const MAX_MEMBERS: usize = 100_000;
+
+/// The cap on items of `attr`.
+pub fn max_items(attr: &Attribute) -> usize {
+    if attr.name == "members" {
+        MAX_MEMBERS
+    } else {
+        MAX_VALUES
+    }
+}
+
 /// Parses a POST or PUT body (RFC 7644 §3.3, §3.5.1) for the given resource type.
 pub fn parse_resource(rt: &'static ResourceType, body: &Value) -> Result<Document, ScimError> {
     let Value::Object(input) = body else {
@@ -387,8 +400,9 @@ fn canonical_multi(attr: &'static Attribute, value: &Value, label: &str) -> Resu
         Value::Array(items) => items.as_slice(),
         single => std::slice::from_ref(single),
     };
-    if items.len() > MAX_VALUES {
-        return Err(invalid_value(format!("{label:?} has {} values; at most {MAX_VALUES} are accepted", items.len())));
+    let max = max_items(attr);
+    if items.len() > max {
+        return Err(invalid_value(format!("{label:?} has {} values; at most {max} are accepted", items.len())));
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {

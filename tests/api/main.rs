@@ -3,5 +3,6 @@
 mod helpers;
 
 mod auth;
+mod groups;
 mod operations;
 mod users;

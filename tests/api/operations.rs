@@ -151,8 +151,17 @@ fn serve_reads_environment_settings_and_stops_gracefully_on_sigterm() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
+    // Ready once it answers HTTP: the port is bound a moment before signal handling starts.
+    let healthy = || -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200")
+    };
     loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if healthy() {
             break;
         }
         assert!(Instant::now() < deadline, "roster did not start listening on {port}");

@@ -1,0 +1,347 @@
+//! Storage of SCIM Groups and their members. Member changes touch only the members named, so
+//! their cost does not grow with the size of the group.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use serde_json::Value;
+
+use super::query::Order;
+use super::schema::{group_members, scim_groups, users};
+use super::sql::Sql;
+use super::{is_unique_violation, DbConnection};
+use crate::listing::Store;
+use crate::scim::resource::{fold, Document};
+
+/// Most ids named in one `IN (…)` list: well under both backends' limits on bound parameters.
+const CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scim_groups)]
+pub struct GroupRow {
+    pub pk: i64,
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub data: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl GroupRow {
+    pub fn document(&self) -> Document {
+        match serde_json::from_str(&self.data) {
+            Ok(Value::Object(map)) => map,
+            _ => Document::new(),
+        }
+    }
+}
+
+/// A member as shown in a group: its id, kind and display name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRow {
+    pub id: String,
+    pub kind: MemberKind,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "User",
+            MemberKind::Group => "Group",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("displayName {0:?} is already taken")]
+    NameTaken(String),
+    #[error("no user or group with id {0}")]
+    UnknownMembers(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = scim_groups, treat_none_as_null = true)]
+struct Columns {
+    display_name: String,
+    display_name_folded: String,
+    external_id: Option<String>,
+    data: String,
+}
+
+impl Columns {
+    /// The document without `members`, which live in their own table.
+    fn of(doc: &Document) -> Columns {
+        let text = |key: &str| doc.get(key).and_then(Value::as_str).map(str::to_owned);
+        let display_name = text("displayName").unwrap_or_default();
+        let mut data = doc.clone();
+        data.remove("members");
+        Columns {
+            display_name_folded: fold(&display_name),
+            display_name,
+            external_id: text("externalId"),
+            data: Value::Object(data).to_string(),
+        }
+    }
+}
+
+fn map_unique(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            WriteError::NameTaken(doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned())
+        } else {
+            WriteError::Db(e)
+        }
+    }
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    id: &str,
+    doc: &Document,
+    now: NaiveDateTime,
+) -> Result<GroupRow, WriteError> {
+    let pk: i64 = diesel::insert_into(scim_groups::table)
+        .values((
+            Columns::of(doc),
+            scim_groups::tenant_id.eq(tenant_id),
+            scim_groups::id.eq(id),
+            scim_groups::created_at.eq(now),
+            scim_groups::updated_at.eq(now),
+            scim_groups::version.eq(1_i64),
+        ))
+        .returning(scim_groups::pk)
+        .get_result(conn)
+        .map_err(map_unique(doc))?;
+    Ok(by_pk(conn, pk)?)
+}
+
+/// Stores new attributes (not members) and moves the version on.
+pub fn update(
+    conn: &mut DbConnection,
+    row: &GroupRow,
+    doc: &Document,
+    now: NaiveDateTime,
+) -> Result<GroupRow, WriteError> {
+    diesel::update(scim_groups::table.find(row.pk))
+        .set((Columns::of(doc), scim_groups::updated_at.eq(now), scim_groups::version.eq(row.version + 1)))
+        .execute(conn)
+        .map_err(map_unique(doc))?;
+    Ok(by_pk(conn, row.pk)?)
+}
+
+/// Marks the group changed (new version) after a members-only change.
+pub fn touch(conn: &mut DbConnection, row: &GroupRow, now: NaiveDateTime) -> QueryResult<GroupRow> {
+    diesel::update(scim_groups::table.find(row.pk))
+        .set((scim_groups::updated_at.eq(now), scim_groups::version.eq(row.version + 1)))
+        .execute(conn)?;
+    by_pk(conn, row.pk)
+}
+
+pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<GroupRow> {
+    scim_groups::table.find(pk).select(GroupRow::as_select()).first(conn)
+}
+
+pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
+    scim_groups::table
+        .filter(scim_groups::id.eq(id))
+        .filter(scim_groups::tenant_id.eq(tenant_id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
+    diesel::delete(group_members::table.filter(group_members::group_pk.eq(pk))).execute(conn)?;
+    diesel::delete(group_members::table.filter(group_members::member_group_pk.eq(pk))).execute(conn)?;
+    diesel::delete(scim_groups::table.find(pk)).execute(conn)?;
+    Ok(())
+}
+
+/// Resolves member ids to users or groups of the tenant; every id must exist.
+fn resolve(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, MemberKind, i64)>, WriteError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let users: Vec<(String, i64)> = users::table
+            .filter(users::tenant_id.eq(tenant_id))
+            .filter(users::id.eq_any(chunk))
+            .select((users::id, users::pk))
+            .load(conn)?;
+        found.extend(users.into_iter().map(|(id, pk)| (id, MemberKind::User, pk)));
+        let groups: Vec<(String, i64)> = scim_groups::table
+            .filter(scim_groups::tenant_id.eq(tenant_id))
+            .filter(scim_groups::id.eq_any(chunk))
+            .select((scim_groups::id, scim_groups::pk))
+            .load(conn)?;
+        found.extend(groups.into_iter().map(|(id, pk)| (id, MemberKind::Group, pk)));
+    }
+    if found.len() < ids.len() {
+        let known: HashSet<&str> = found.iter().map(|(id, _, _)| id.as_str()).collect();
+        let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !known.contains(id)).take(10).collect();
+        return Err(WriteError::UnknownMembers(missing.join(", ")));
+    }
+    Ok(found)
+}
+
+/// Adds members that are not members yet; unknown ids fail the whole call.
+pub fn add_members(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    group: &GroupRow,
+    ids: &[String],
+) -> Result<(), WriteError> {
+    let unique: Vec<String> = {
+        let mut seen = HashSet::new();
+        ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
+    };
+    let resolved = resolve(conn, tenant_id, &unique)?;
+    let mut present = HashSet::new();
+    for chunk in unique.chunks(CHUNK) {
+        let existing: Vec<String> = group_members::table
+            .filter(group_members::group_pk.eq(group.pk))
+            .filter(group_members::member_id.eq_any(chunk))
+            .select(group_members::member_id)
+            .load(conn)?;
+        present.extend(existing);
+    }
+    for (id, kind, pk) in resolved.into_iter().filter(|(id, _, _)| !present.contains(id)) {
+        diesel::insert_into(group_members::table)
+            .values((
+                group_members::tenant_id.eq(tenant_id),
+                group_members::group_pk.eq(group.pk),
+                group_members::member_id.eq(&id),
+                group_members::member_type.eq(kind.as_str()),
+                group_members::user_pk.eq((kind == MemberKind::User).then_some(pk)),
+                group_members::member_group_pk.eq((kind == MemberKind::Group).then_some(pk)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn remove_members(conn: &mut DbConnection, group: &GroupRow, ids: &[String]) -> QueryResult<()> {
+    for chunk in ids.chunks(CHUNK) {
+        diesel::delete(
+            group_members::table
+                .filter(group_members::group_pk.eq(group.pk))
+                .filter(group_members::member_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn remove_all_members(conn: &mut DbConnection, group: &GroupRow) -> QueryResult<()> {
+    diesel::delete(group_members::table.filter(group_members::group_pk.eq(group.pk))).execute(conn)?;
+    Ok(())
+}
+
+/// (group pk, member id, member type, user's displayName, group's displayName)
+type MemberListing = (i64, String, String, Option<String>, Option<String>);
+
+/// Members of each group, with display names, keyed by group pk.
+pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<HashMap<i64, Vec<MemberRow>>> {
+    let mut out: HashMap<i64, Vec<MemberRow>> = HashMap::new();
+    for chunk in group_pks.chunks(CHUNK) {
+        let rows: Vec<MemberListing> = group_members::table
+            .left_join(users::table.on(users::pk.nullable().eq(group_members::user_pk)))
+            .filter(group_members::group_pk.eq_any(chunk))
+            .select((
+                group_members::group_pk,
+                group_members::member_id,
+                group_members::member_type,
+                users::display_name.nullable(),
+                sql::<Nullable<Text>>(
+                    "(SELECT mg.display_name FROM scim_groups mg WHERE mg.pk = group_members.member_group_pk)",
+                ),
+            ))
+            .order((group_members::group_pk, group_members::member_id))
+            .load(conn)?;
+        for (group_pk, id, kind, user_display, group_display) in rows {
+            let kind = if kind == "Group" { MemberKind::Group } else { MemberKind::User };
+            out.entry(group_pk).or_default().push(MemberRow { id, kind, display: user_display.or(group_display) });
+        }
+    }
+    Ok(out)
+}
+
+/// The groups each user belongs to directly, as (group id, displayName), keyed by user id.
+pub fn groups_of_users(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<HashMap<String, Vec<(String, String)>>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let rows: Vec<(String, String, String)> = group_members::table
+            .inner_join(scim_groups::table.on(scim_groups::pk.eq(group_members::group_pk)))
+            .filter(group_members::tenant_id.eq(tenant_id))
+            .filter(group_members::member_id.eq_any(chunk))
+            .select((group_members::member_id, scim_groups::id, scim_groups::display_name))
+            .order(scim_groups::display_name)
+            .load(conn)?;
+        for (user_id, group_id, name) in rows {
+            out.entry(user_id).or_default().push((group_id, name));
+        }
+    }
+    Ok(out)
+}
+
+/// Listing of groups (see [`crate::listing`]).
+pub struct Groups;
+
+impl Store for Groups {
+    type Row = GroupRow;
+
+    fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
+        let mut query = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant_id.to_owned())).into_boxed();
+        if let Some(filter) = filter {
+            query = query.filter(filter.clone());
+        }
+        query.select(diesel::dsl::count_star()).first(conn)
+    }
+
+    fn page(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        filter: Option<&Sql>,
+        keyset: Option<&Sql>,
+        order: &Order,
+        reverse: bool,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(GroupRow, Option<String>)>> {
+        let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
+        let mut query = scim_groups::table
+            .select((GroupRow::as_select(), sql::<Nullable<Text>>(&key)))
+            .filter(scim_groups::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed();
+        for condition in [filter, keyset].into_iter().flatten() {
+            query = query.filter(condition.clone());
+        }
+        keyset_order!(query, scim_groups::pk, order, reverse).offset(offset).limit(limit).load(conn)
+    }
+
+    fn pk(row: &GroupRow) -> i64 {
+        row.pk
+    }
+}

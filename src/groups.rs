@@ -1,0 +1,183 @@
+//! What can be done to a Group through SCIM. Member changes go straight to the members table
+//! (never through a loaded copy of the membership), so a PATCH costs what it changes.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::db::groups::{self as store, GroupRow, MemberRow, WriteError};
+use crate::db::query::{Compiler, Resource};
+use crate::db::{write_transaction, Backend, DbConnection};
+use crate::error::{ScimError, ScimType};
+use crate::http::{etag, etag_listed};
+use crate::listing::paginate;
+use crate::scim::list::{ListRequest, Page};
+use crate::scim::patch::{self, MemberChange, PatchOp};
+use crate::scim::resource::Document;
+use crate::scim::schema::{self, GROUP_RESOURCE};
+use crate::users::{time, Ctx};
+
+impl From<WriteError> for ScimError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NameTaken(name) => ScimError::conflict(
+                Some(ScimType::Uniqueness),
+                format!("A group with displayName {name:?} already exists (displayName is unique regardless of case)"),
+            ),
+            WriteError::UnknownMembers(ids) => {
+                ScimError::bad_request(ScimType::InvalidValue, format!("No user or group with id {ids} in this tenant"))
+            }
+            WriteError::Db(e) => e.into(),
+        }
+    }
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("No Group with id {id:?}"))
+}
+
+fn check_version(row: &GroupRow, if_match: Option<&str>) -> Result<(), ScimError> {
+    match if_match {
+        Some(list) if !etag_listed(list, &etag(row.version)) => Err(ScimError::new(
+            actix_web::http::StatusCode::PRECONDITION_FAILED,
+            format!("The Group has changed: its version is {}, the request expected {list}", etag(row.version)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The member ids a document lists.
+fn member_ids(doc: &Document) -> Vec<String> {
+    match doc.get("members") {
+        Some(Value::Array(items)) => {
+            items.iter().filter_map(|m| m.get("value").and_then(Value::as_str)).map(str::to_owned).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, ScimError> {
+    store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
+}
+
+pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<GroupRow, ScimError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    write_transaction(conn, |conn| {
+        let row = store::insert(conn, &ctx.tenant_id, &id, &doc, ctx.now)?;
+        store::add_members(conn, &ctx.tenant_id, &row, &member_ids(&doc))?;
+        Ok(row)
+    })
+}
+
+/// PUT: new attributes and, when `members` is given, exactly those members.
+pub fn replace(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    doc: Document,
+    if_match: Option<&str>,
+) -> Result<GroupRow, ScimError> {
+    write_transaction(conn, |conn| {
+        let row = get(conn, ctx, id)?;
+        check_version(&row, if_match)?;
+        let row = store::update(conn, &row, &doc, ctx.now)?;
+        store::remove_all_members(conn, &row)?;
+        store::add_members(conn, &ctx.tenant_id, &row, &member_ids(&doc))?;
+        Ok(row)
+    })
+}
+
+/// PATCH: attribute operations on the document, member operations on the members table, all in
+/// one transaction and in the order given.
+pub fn patch(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    ops: Vec<PatchOp>,
+    if_match: Option<&str>,
+) -> Result<GroupRow, ScimError> {
+    let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
+    write_transaction(conn, |conn| {
+        let row = get(conn, ctx, id)?;
+        check_version(&row, if_match)?;
+        let row = if attribute_ops.is_empty() {
+            store::touch(conn, &row, ctx.now)?
+        } else {
+            let patched = patch::apply(&GROUP_RESOURCE, &row.document(), &attribute_ops)?;
+            store::update(conn, &row, &patched, ctx.now)?
+        };
+        for change in member_changes {
+            match change {
+                MemberChange::Add(members) => {
+                    let ids: Vec<String> = members.into_iter().map(|m| m.value).collect();
+                    store::add_members(conn, &ctx.tenant_id, &row, &ids)?;
+                }
+                MemberChange::Remove(ids) => store::remove_members(conn, &row, &ids)?,
+                MemberChange::RemoveAll => store::remove_all_members(conn, &row)?,
+                MemberChange::Replace(members) => {
+                    store::remove_all_members(conn, &row)?;
+                    let ids: Vec<String> = members.into_iter().map(|m| m.value).collect();
+                    store::add_members(conn, &ctx.tenant_id, &row, &ids)?;
+                }
+            }
+        }
+        Ok(row)
+    })
+}
+
+pub fn delete(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
+    write_transaction(conn, |conn| {
+        let row = get(conn, ctx, id)?;
+        check_version(&row, if_match)?;
+        Ok(store::delete(conn, row.pk)?)
+    })
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    backend: Backend,
+    ctx: &Ctx,
+    req: &ListRequest,
+) -> Result<(Vec<GroupRow>, Page), ScimError> {
+    let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::Group };
+    paginate::<store::Groups>(conn, &compiler, req, ctx.now)
+}
+
+/// Members of the given groups, loaded only when the response shows them.
+pub fn members(conn: &mut DbConnection, rows: &[GroupRow]) -> Result<HashMap<i64, Vec<MemberRow>>, ScimError> {
+    let pks: Vec<i64> = rows.iter().map(|r| r.pk).collect();
+    Ok(store::members_of(conn, &pks)?)
+}
+
+/// The SCIM representation of a group; `members` is None when they were not loaded.
+pub fn representation(row: &GroupRow, members: Option<&[MemberRow]>, base: &str) -> Value {
+    let mut out: Map<String, Value> = row.document();
+    out.insert("schemas".into(), json!([schema::GROUP]));
+    out.insert("id".into(), json!(row.id));
+    if let Some(members) = members.filter(|m| !m.is_empty()) {
+        let items: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                let endpoint = if m.kind == store::MemberKind::Group { "Groups" } else { "Users" };
+                let mut item =
+                    json!({"value": m.id, "$ref": format!("{base}/{endpoint}/{}", m.id), "type": m.kind.as_str()});
+                if let Some(display) = &m.display {
+                    item["display"] = json!(display);
+                }
+                item
+            })
+            .collect();
+        out.insert("members".into(), Value::Array(items));
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "Group",
+            "created": time(row.created_at),
+            "lastModified": time(row.updated_at),
+            "location": format!("{base}/Groups/{}", row.id),
+            "version": etag(row.version),
+        }),
+    );
+    Value::Object(out)
+}

@@ -1,0 +1,90 @@
+//! Listing any resource type: filter and sort compiled to SQL, then index or cursor paging
+//! (RFC 7644 §3.4.2, RFC 9865), the same for Users and Groups.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+
+use crate::db::query::{Compiler, Order, Position};
+use crate::db::sql::Sql;
+use crate::db::DbConnection;
+use crate::error::ScimError;
+use crate::scim::list::{Cursor, ListRequest, Page, Paging};
+
+/// How a resource type's storage counts and pages (`users`, `groups` storage modules).
+pub trait Store {
+    type Row;
+    fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64>;
+    /// One page in `order`, walked backwards when `reverse`, each row with its sort key.
+    #[allow(clippy::too_many_arguments)]
+    fn page(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        filter: Option<&Sql>,
+        keyset: Option<&Sql>,
+        order: &Order,
+        reverse: bool,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(Self::Row, Option<String>)>>;
+    fn pk(row: &Self::Row) -> i64;
+}
+
+/// Runs `req` against storage `S`, returning the rows of the page and the ListResponse facts
+/// (without the resources, which the caller renders).
+pub fn paginate<S: Store>(
+    conn: &mut DbConnection,
+    compiler: &Compiler<'_>,
+    req: &ListRequest,
+    now: NaiveDateTime,
+) -> Result<(Vec<S::Row>, Page), ScimError> {
+    let tenant = compiler.tenant_id;
+    let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
+    let order =
+        Order { key: req.sort_by.as_ref().map(|p| compiler.sort_key(p)).transpose()?, descending: req.descending };
+    let total = S::count(conn, tenant, filter.as_ref())?;
+    let mut page = Page { resources: Vec::new(), total, start_index: None, next_cursor: None, previous_cursor: None };
+    let rows = match &req.paging {
+        Paging::Index { start, count } => {
+            page.start_index = Some(*start);
+            if *count == 0 || *start > total {
+                Vec::new()
+            } else {
+                S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, *count)?
+            }
+        }
+        Paging::Cursor { count: 0, .. } => Vec::new(),
+        Paging::Cursor { cursor, count } => {
+            let forward = cursor.as_ref().is_none_or(|c| c.forward);
+            let keyset =
+                cursor.as_ref().map(|c| compiler.keyset(&order, &Position { key: c.key.clone(), pk: c.pk }, c.forward));
+            // One row more than asked tells whether another page follows.
+            let mut rows = S::page(conn, tenant, filter.as_ref(), keyset.as_ref(), &order, !forward, 0, count + 1)?;
+            let more = rows.len() as i64 > *count;
+            rows.truncate(*count as usize);
+            if !forward {
+                rows.reverse();
+            }
+            let make = |(row, key): &(S::Row, Option<String>), forward| {
+                Cursor {
+                    forward,
+                    key: key.clone(),
+                    pk: S::pk(row),
+                    query: req.fingerprint(),
+                    issued: now.and_utc().timestamp(),
+                }
+                .encode()
+            };
+            // Walking forward, more rows mean a next page and a cursor means an earlier page
+            // exists; walking backward it is the other way round.
+            let (has_next, has_previous) = if forward { (more, cursor.is_some()) } else { (true, more) };
+            if has_next {
+                page.next_cursor = rows.last().map(|r| make(r, true));
+            }
+            if has_previous {
+                page.previous_cursor = rows.first().map(|r| make(r, false));
+            }
+            rows
+        }
+    };
+    Ok((rows.into_iter().map(|(row, _)| row).collect(), page))
+}

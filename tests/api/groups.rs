@@ -1,0 +1,321 @@
+//! `/scim/v2/Groups` with memberships, as Okta's Group Push and Entra's group provisioning use it.
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{assert_scim_error, json, TestApp};
+
+async fn new_user(app: &TestApp, name: &str) -> String {
+    let body = app.create_user(json!({"userName": name, "displayName": name.to_uppercase()})).await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn new_group(app: &TestApp, name: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+    let res = app.post("/scim/v2/Groups", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members})).await;
+    let status = res.status();
+    let body = json(res).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| m.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&String]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn ops(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+async fn create_read_and_list_groups(app: TestApp) {
+    let (a, b) = (new_user(&app, "ann").await, new_user(&app, "bob").await);
+    let res = app.post("/scim/v2/Groups", &json!({"displayName": "Tour Guides", "externalId": "okta-g1", "members": [{"value": a, "display": "ignored"}, {"value": b}]})).await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let group = json(res).await;
+    let id = group["id"].as_str().unwrap();
+    assert_eq!(location, format!("{}/scim/v2/Groups/{id}", app.address));
+    assert_eq!(group["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Group"]));
+    assert_eq!(member_ids(&group), sorted(&[&a, &b]));
+    let first = group["members"].as_array().unwrap().iter().find(|m| m["value"] == a.as_str()).unwrap();
+    assert_eq!(first["display"], "ANN", "display comes from the user");
+    assert_eq!(first["type"], "User");
+    assert_eq!(first["$ref"], format!("{}/scim/v2/Users/{a}", app.address));
+    assert_eq!(app.get_ok(&format!("/scim/v2/Groups/{id}")).await, group);
+    let slim = app.get_ok(&format!("/scim/v2/Groups/{id}?excludedAttributes=members")).await;
+    assert!(slim.get("members").is_none() && slim["displayName"] == "Tour Guides");
+    // Filters Okta and Entra send.
+    for filter in [
+        "displayName eq \"tour guides\"",
+        "externalId eq \"okta-g1\"",
+        &format!("members[value eq \"{a}\"]"),
+        &format!("members.value eq \"{b}\""),
+    ] {
+        let found =
+            app.get_ok(&format!("/scim/v2/Groups?filter={}&excludedAttributes=members", urlencoding(filter))).await;
+        assert_eq!(found["totalResults"], 1, "{filter}");
+        assert!(found["Resources"][0].get("members").is_none());
+    }
+    // The user's readOnly `groups` reflects the membership, and users can be found by group.
+    let user = app.get_ok(&format!("/scim/v2/Users/{a}")).await;
+    assert_eq!(
+        user["groups"],
+        json!([{"value": id, "display": "Tour Guides", "type": "direct", "$ref": format!("{}/scim/v2/Groups/{id}", app.address)}])
+    );
+    let by_group =
+        app.get_ok(&format!("/scim/v2/Users?filter={}", urlencoding(&format!("groups.value eq \"{id}\"")))).await;
+    assert_eq!(by_group["totalResults"], 2);
+    let err = assert_scim_error(app.post("/scim/v2/Groups", &json!({"displayName": "TOUR GUIDES"})).await, 409).await;
+    assert_eq!(err["scimType"], "uniqueness");
+    let err = assert_scim_error(app.post("/scim/v2/Groups", &json!({"members": []})).await, 400).await;
+    assert!(err["detail"].as_str().unwrap().contains("displayName"));
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn member_patches_in_every_form_idps_send(app: TestApp) {
+    let users: Vec<String> = futures_join(&app, &["u1", "u2", "u3", "u4"]).await;
+    let group = new_group(&app, "Engineering", &[&users[0], &users[1], &users[2]]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    // Entra's non-standard removal removes only the listed member, never the whole group.
+    let res =
+        app.patch(&path, &ops(json!([{"op": "Remove", "path": "members", "value": [{"value": users[0]}]}]))).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[1], &users[2]]));
+    // RFC remove by value filter.
+    app.patch(&path, &ops(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", users[1])}]))).await;
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[2]]));
+    // Add a list, including one already present.
+    app.patch(&path, &ops(json!([{"op": "add", "path": "members", "value": [{"value": users[0], "display": "x"}, {"value": users[2]}]}]))).await;
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[0], &users[2]]));
+    // Replace the full list.
+    app.patch(&path, &ops(json!([{"op": "replace", "path": "members", "value": [{"value": users[3]}]}]))).await;
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[3]]));
+    // Okta's path-less replace of {id, displayName} on every push.
+    let res = app
+        .patch(&path, &ops(json!([{"op": "replace", "value": {"id": group["id"], "displayName": "Engineering Team"}}])))
+        .await;
+    assert_eq!(res.status(), 204);
+    let now = app.get_ok(&path).await;
+    assert_eq!(now["displayName"], "Engineering Team");
+    assert_eq!(member_ids(&now), sorted(&[&users[3]]));
+    // The Microsoft reference collection sends a bare id string.
+    app.patch(&path, &ops(json!([{"op": "Add", "path": "members", "value": users[1]}]))).await;
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[1], &users[3]]));
+    // Unknown member: 400 invalidValue, and nothing of the request is applied.
+    let err = assert_scim_error(
+        app.patch(
+            &path,
+            &ops(json!([
+                {"op": "add", "path": "members", "value": [{"value": users[0]}]},
+                {"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}
+            ])),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(err["scimType"], "invalidValue");
+    assert!(err["detail"].as_str().unwrap().contains("no-such-user"));
+    assert_eq!(member_ids(&app.get_ok(&path).await), sorted(&[&users[1], &users[3]]));
+    // Asking for attributes turns the 204 into a 200 with the group.
+    let res = app
+        .patch(
+            &format!("{path}?attributes=displayName"),
+            &ops(json!([{"op": "replace", "path": "displayName", "value": "Eng"}])),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        json(res).await,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": group["id"], "displayName": "Eng"})
+    );
+    // Remove all members: path `members` without a value.
+    app.patch(&path, &ops(json!([{"op": "remove", "path": "members"}]))).await;
+    assert_eq!(member_ids(&app.get_ok(&path).await), Vec::<String>::new());
+}
+
+async fn futures_join(app: &TestApp, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(new_user(app, name).await);
+    }
+    ids
+}
+
+async fn okta_group_push_sequence(app: TestApp) {
+    // Okta: create with members [], rename, add, remove, delete (Okta Group Push docs).
+    let (a, b) = (new_user(&app, "okta-a").await, new_user(&app, "okta-b").await);
+    let group = new_group(&app, "Okta Pushed", &[]).await;
+    assert!(group.get("members").is_none());
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let res = app
+        .patch(&path, &ops(json!([{"op": "replace", "value": {"id": group["id"], "displayName": "Okta Pushed 2"}}])))
+        .await;
+    assert_eq!(res.status(), 204);
+    app.patch(&path, &ops(json!([{"op": "add", "path": "members", "value": [{"value": a, "display": "a"}, {"value": b, "display": "b"}]}]))).await;
+    app.patch(&path, &ops(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]))).await;
+    let now = app.get_ok(&path).await;
+    assert_eq!((now["displayName"].as_str(), member_ids(&now)), (Some("Okta Pushed 2"), vec![b.clone()]));
+    let listed = app.get_ok("/scim/v2/Groups?startIndex=1&count=100").await;
+    assert_eq!(listed["totalResults"], 1);
+    assert_eq!(listed["Resources"][0]["members"][0]["value"], b.as_str());
+    assert_eq!(app.delete(&path).await.status(), 204);
+    assert_scim_error(app.get(&path).await, 404).await;
+    assert!(app.get_ok(&format!("/scim/v2/Users/{b}")).await.get("groups").is_none());
+}
+
+async fn entra_group_sequence(app: TestApp) {
+    // Entra: match by displayName with excludedAttributes=members, create, update, add and
+    // remove members with capitalised ops, each answered 204.
+    let missing = app
+        .get_ok(&format!(
+            "/scim/v2/Groups?excludedAttributes=members&filter={}",
+            urlencoding("displayName eq \"Sales\"")
+        ))
+        .await;
+    assert_eq!(missing["totalResults"], 0);
+    let group = new_group(&app, "Sales", &[]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let u = new_user(&app, "entra-u").await;
+    for body in [
+        ops(json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}])),
+        ops(json!([{"op": "Add", "path": "members", "value": [{"value": u}]}])),
+    ] {
+        assert_eq!(app.patch(&path, &body).await.status(), 204);
+    }
+    let got = app.get_ok(&format!("{path}?excludedAttributes=members")).await;
+    assert_eq!(got["displayName"], "Sales EMEA");
+    assert!(got.get("members").is_none());
+    assert_eq!(member_ids(&app.get_ok(&path).await), vec![u.clone()]);
+    assert_eq!(
+        app.patch(&path, &ops(json!([{"op": "Remove", "path": "members", "value": [{"value": u}]}]))).await.status(),
+        204
+    );
+    assert_eq!(member_ids(&app.get_ok(&path).await), Vec::<String>::new());
+}
+
+async fn deleting_a_user_removes_its_memberships(app: TestApp) {
+    let (a, b) = (new_user(&app, "stay").await, new_user(&app, "leave").await);
+    let group = new_group(&app, "Team", &[&a, &b]).await;
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{b}")).await.status(), 204);
+    let now = app.get_ok(&format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap())).await;
+    assert_eq!(member_ids(&now), vec![a]);
+}
+
+async fn groups_can_contain_groups(app: TestApp) {
+    let inner = new_group(&app, "Inner", &[]).await;
+    let inner_id = inner["id"].as_str().unwrap();
+    let outer = new_group(&app, "Outer", &[inner_id]).await;
+    assert_eq!(outer["members"][0]["type"], "Group");
+    assert_eq!(outer["members"][0]["display"], "Inner");
+    assert_eq!(app.delete(&format!("/scim/v2/Groups/{inner_id}")).await.status(), 204);
+    assert!(app.get_ok(&format!("/scim/v2/Groups/{}", outer["id"].as_str().unwrap())).await.get("members").is_none());
+}
+
+async fn put_replaces_members_and_etags_guard_groups(app: TestApp) {
+    let (a, b) = (new_user(&app, "pa").await, new_user(&app, "pb").await);
+    let group = new_group(&app, "Put Group", &[&a]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let res = app.put(&path, &json!({"displayName": "Put Group", "members": [{"value": b}]})).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(member_ids(&body), vec![b]);
+    let stale = group["meta"]["version"].as_str().unwrap();
+    let res = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&app.token)
+        .header("if-match", stale)
+        .json(&ops(json!([{"op": "remove", "path": "members"}])))
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(res, 412).await;
+    let res = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&app.token)
+        .header("if-none-match", body["meta"]["version"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+}
+
+async fn other_tenants_cannot_see_or_join_groups(app: TestApp) {
+    let user = new_user(&app, "mine").await;
+    let group = new_group(&app, "Mine", &[&user]).await;
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival = app.issue_token("rival", "rival-idp", "scim");
+    let id = group["id"].as_str().unwrap();
+    assert_scim_error(app.get_with(&format!("/scim/v2/Groups/{id}"), &rival).await, 404).await;
+    // A rival's group cannot take our user as a member.
+    let res = app
+        .client
+        .post(app.url("/scim/v2/Groups"))
+        .bearer_auth(&rival)
+        .json(&json!({"displayName": "Theirs", "members": [{"value": user}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(res, 400).await;
+}
+
+async fn root_search_covers_users_and_groups(app: TestApp) {
+    new_user(&app, "searcher").await;
+    new_group(&app, "Searchers", &[]).await;
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "meta.created pr", "startIndex": 1, "count": 10});
+    let found = json(app.post("/scim/v2/.search", &body).await).await;
+    assert_eq!(found["totalResults"], 2);
+    let types: Vec<&str> =
+        found["Resources"].as_array().unwrap().iter().map(|r| r["meta"]["resourceType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["User", "Group"]);
+    let only_users =
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"search\""});
+    assert_eq!(json(app.post("/scim/v2/.search", &only_users).await).await["totalResults"], 1);
+    let second =
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": 2, "count": 1});
+    let page = json(app.post("/scim/v2/.search", &second).await).await;
+    assert_eq!(page["Resources"][0]["displayName"], "Searchers");
+}
+
+async fn discovery_describes_groups(app: TestApp) {
+    let types = app.get_ok("/scim/v2/ResourceTypes").await;
+    let endpoints: Vec<&str> =
+        types["Resources"].as_array().unwrap().iter().map(|t| t["endpoint"].as_str().unwrap()).collect();
+    assert_eq!(endpoints, ["/Users", "/Groups"]);
+    let group = app.get_ok("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group").await;
+    assert!(group["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "members"));
+}
+
+both_backends!(
+    create_read_and_list_groups,
+    member_patches_in_every_form_idps_send,
+    okta_group_push_sequence,
+    entra_group_sequence,
+    deleting_a_user_removes_its_memberships,
+    groups_can_contain_groups,
+    put_replaces_members_and_etags_guard_groups,
+    other_tenants_cannot_see_or_join_groups,
+    root_search_covers_users_and_groups,
+    discovery_describes_groups,
+);
