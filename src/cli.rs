@@ -36,6 +36,42 @@ enum Command {
     /// Issue, list and revoke bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Change an account's lifecycle state, as an administrator.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Run one background sweep now: membership removal and retention, for every tenant.
+    Sweep,
+    /// Print the audit log of lifecycle transitions (JSON lines).
+    Audit {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Entries after this id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Deactivate: revoke every session; memberships go after the grace period.
+    Deactivate(UserTarget),
+    /// Reactivate a deactivated account.
+    Reactivate(UserTarget),
+    /// Remove the profile of an account deactivated for longer than the grace period.
+    FormerMember(UserTarget),
+    /// Delete the account and everything it wrote, under the tenant's delete policy.
+    Delete(UserTarget),
+}
+
+#[derive(Args)]
+struct UserTarget {
+    #[arg(long)]
+    tenant: String,
+    /// The account's SCIM id.
+    id: String,
 }
 
 #[derive(Args, Default)]
@@ -61,14 +97,47 @@ struct ServeArgs {
     /// HTTP worker threads [default: number of cores]
     #[arg(long, env = "ROSTER_WORKERS")]
     workers: Option<usize>,
+    /// Seconds between background sweeps (membership removal, retention); 0 turns them off [default: 60]
+    #[arg(long, env = "ROSTER_SWEEP_INTERVAL_SECS")]
+    sweep_interval_secs: Option<u64>,
 }
 
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant.
     Create { name: String },
-    /// List tenants.
+    /// List tenants with their lifecycle policy.
     List,
+    /// Change a tenant's lifecycle policy.
+    Set {
+        name: String,
+        /// Days an account stays deactivated before memberships go and it may become a Former Member.
+        #[arg(long)]
+        grace_days: Option<i32>,
+        /// deactivate-then-delete, require-deactivated or deactivate-only.
+        #[arg(long)]
+        delete_policy: Option<String>,
+        /// Make deactivated accounts Former Members after this many days ("off" to stop).
+        #[arg(long, value_parser = days_or_off)]
+        former_member_after_days: Option<DaysOrOff>,
+        /// Delete deactivated accounts after this many days ("off" to stop).
+        #[arg(long, value_parser = days_or_off)]
+        delete_after_days: Option<DaysOrOff>,
+        /// Write a full export of an account and its content to the event feed before deleting it.
+        #[arg(long)]
+        archive_export: Option<bool>,
+    },
+}
+
+/// A number of days, or "off".
+#[derive(Clone, Copy)]
+struct DaysOrOff(Option<i32>);
+
+fn days_or_off(text: &str) -> Result<DaysOrOff, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(DaysOrOff(None));
+    }
+    text.parse().map(|d| DaysOrOff(Some(d))).map_err(|_| format!("{text:?} is neither a number of days nor \"off\""))
 }
 
 #[derive(Subcommand)]
@@ -117,6 +186,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         token_secret: std::env::var("ROSTER_TOKEN_SECRET").ok(),
         public_url: serve.public_url,
         workers: serve.workers,
+        sweep_interval_secs: serve.sweep_interval_secs,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -148,9 +218,38 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                     println!("{}\t{}", tenant.name, tenant.id);
                 }
                 TenantCommand::List => {
+                    println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export");
                     for t in tenants::list(&mut conn)? {
-                        println!("{}\t{}\tcreated {}", t.name, t.id, t.created_at.and_utc().to_rfc3339());
+                        let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            t.name,
+                            t.id,
+                            t.grace_days,
+                            t.delete_policy,
+                            days(t.former_member_after_days),
+                            days(t.delete_after_days),
+                            t.archive_export
+                        );
                     }
+                }
+                TenantCommand::Set {
+                    name,
+                    grace_days,
+                    delete_policy,
+                    former_member_after_days,
+                    delete_after_days,
+                    archive_export,
+                } => {
+                    let change = tenants::PolicyChange {
+                        grace_days,
+                        delete_policy,
+                        former_member_after_days: former_member_after_days.map(|d| d.0),
+                        delete_after_days: delete_after_days.map(|d| d.0),
+                        archive_export,
+                    };
+                    let t = tenants::set_policy(&mut conn, &name, &change)?;
+                    eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);
                 }
             }
             Ok(())
@@ -193,6 +292,52 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::User(cmd) => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let (db, _, _) = startup::open_database(&settings)?;
+            let mut conn = db.conn()?;
+            let row = crate::admin::apply(&mut conn, cmd.into())?;
+            match row {
+                Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
+                None => eprintln!("deleted"),
+            }
+            Ok(())
+        }
+        Command::Sweep => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let (db, _, _) = startup::open_database(&settings)?;
+            let report = crate::sweep::run(&mut *db.conn()?, db::now(), None)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Audit { tenant, after, limit } => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let (db, _, _) = startup::open_database(&settings)?;
+            let mut conn = db.conn()?;
+            let tenant_id = match tenant {
+                Some(name) => Some(
+                    tenants::by_name(&mut conn, &name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id,
+                ),
+                None => None,
+            };
+            for row in db::records::audit_after(&mut conn, tenant_id.as_deref(), after, limit)? {
+                println!("{}", crate::product::audit_json(&row));
+            }
+            Ok(())
+        }
+    }
+}
+
+impl From<UserCommand> for crate::admin::Action {
+    fn from(cmd: UserCommand) -> Self {
+        use crate::admin::{Action, Transition};
+        let (transition, target) = match cmd {
+            UserCommand::Deactivate(t) => (Transition::Deactivate, t),
+            UserCommand::Reactivate(t) => (Transition::Reactivate, t),
+            UserCommand::FormerMember(t) => (Transition::FormerMember, t),
+            UserCommand::Delete(t) => (Transition::Delete, t),
+        };
+        Action { tenant: target.tenant, user_id: target.id, transition }
     }
 }
 

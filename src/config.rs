@@ -32,6 +32,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// Seconds between background sweeps (membership removal, retention); 0 turns them off.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             token_secret: None,
             public_url: None,
             workers: None,
+            sweep_interval_secs: 60,
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct Layer {
     pub token_secret: Option<String>,
     pub public_url: Option<String>,
     pub workers: Option<usize>,
+    pub sweep_interval_secs: Option<u64>,
 }
 
 impl Layer {
@@ -83,6 +87,7 @@ impl Layer {
             token_secret: self.token_secret.or(lower.token_secret),
             public_url: self.public_url.or(lower.public_url),
             workers: self.workers.or(lower.workers),
+            sweep_interval_secs: self.sweep_interval_secs.or(lower.sweep_interval_secs),
         }
     }
 
@@ -98,6 +103,7 @@ impl Layer {
             token_secret: self.token_secret.or(d.token_secret),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             workers: self.workers.or(d.workers),
+            sweep_interval_secs: self.sweep_interval_secs.unwrap_or(d.sweep_interval_secs),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");

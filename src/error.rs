@@ -8,6 +8,8 @@ use serde_json::json;
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+const CHANGED: &str = "The resource was changed by another request while this one was applied; read it again";
+
 /// The `scimType` keywords of RFC 7644 §3.12 and RFC 9865 §5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
@@ -83,6 +85,15 @@ impl ScimError {
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The request body is larger than the limit of {limit} bytes"))
+    }
+
+    /// A write lost a race: the resource changed after it was read.
+    pub fn changed() -> Self {
+        Self::new(StatusCode::PRECONDITION_FAILED, CHANGED)
+    }
+
+    pub fn is_changed(&self) -> bool {
+        self.status == StatusCode::PRECONDITION_FAILED && self.detail == CHANGED
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {

@@ -2,6 +2,7 @@
 //! real server on a random port over a fresh database.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -9,12 +10,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::{self, Keys, Scope, TokenRequest};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{tenants, Database};
 use crate::http::metrics::Metrics;
 use crate::http::middleware;
 use crate::routes;
 use crate::state::AppState;
+use crate::sweep;
 
 /// Printed once, when `serve` has just created the database.
 pub struct Bootstrap {
@@ -26,6 +29,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pub bootstrap: Option<Bootstrap>,
+    /// The application's time; tests move it forward past grace periods.
+    pub clock: Arc<Clock>,
 }
 
 /// Opens (and migrates) the database, creates the default tenant and loads the token keys.
@@ -63,7 +68,9 @@ impl Application {
         };
         tracing::info!(database = %db.redacted_url(), listen = %addr, "roster starting");
         let workers = settings.workers;
-        let state = web::Data::new(AppState { db, keys, metrics: Metrics::default(), settings });
+        let clock = Arc::new(Clock::default());
+        let state = web::Data::new(AppState { db, keys, metrics: Metrics::default(), settings, clock: clock.clone() });
+        sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -77,7 +84,7 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
-        Ok(Application { port: addr.port(), server: server.run(), bootstrap })
+        Ok(Application { port: addr.port(), server: server.run(), bootstrap, clock })
     }
 
     pub fn port(&self) -> u16 {

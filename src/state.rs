@@ -1,6 +1,9 @@
 //! What every request handler shares.
 
+use std::sync::Arc;
+
 use crate::auth::Keys;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::http::metrics::Metrics;
@@ -10,4 +13,5 @@ pub struct AppState {
     pub keys: Keys,
     pub metrics: Metrics,
     pub settings: Settings,
+    pub clock: Arc<Clock>,
 }

@@ -8,10 +8,11 @@ use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
 use crate::db::query::{Compiler, Resource};
-use crate::db::users::{self as store, UserRow, UserWrite, WriteError};
+use crate::db::users::{self as store, UserRow, WriteError};
 use crate::db::{write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{etag, etag_listed};
+use crate::lifecycle::{self, Actor, Deleted, Policy};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
@@ -34,6 +35,7 @@ impl From<WriteError> for ScimError {
                 Some(ScimType::Uniqueness),
                 format!("A user with userName {name:?} already exists (userName is unique regardless of case)"),
             ),
+            WriteError::Changed => ScimError::changed(),
             WriteError::Db(e) => e.into(),
         }
     }
@@ -54,22 +56,40 @@ fn check_version(row: &UserRow, if_match: Option<&str>) -> Result<(), ScimError>
     }
 }
 
-/// `active` is kept as a column, not in the document; absent means active.
-fn take_active(doc: &mut Document) -> bool {
-    doc.remove("active").and_then(|v| v.as_bool()).unwrap_or(true)
-}
-
-/// The Roster extension's attributes are the lifecycle's to set; the document never keeps them.
-fn strip_lifecycle(doc: &mut Document) {
-    doc.remove(schema::ROSTER_USER);
-}
-
-fn state_for(active: bool) -> &'static str {
-    if active {
-        "active"
-    } else {
-        "deactivated"
+/// Runs a read-modify-write in one transaction. When another request changed the user in
+/// between and the client did not pin a version with If-Match, it starts over on fresh data;
+/// with If-Match the client gets the 412 it asked for.
+fn read_modify_write<T>(
+    conn: &mut DbConnection,
+    if_match: Option<&str>,
+    mut work: impl FnMut(&mut DbConnection) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    let mut attempts = 0;
+    loop {
+        match write_transaction(conn, &mut work) {
+            Err(e) if e.is_changed() && if_match.is_none() && attempts < 5 => attempts += 1,
+            other => return other,
+        }
     }
+}
+
+/// The tenant's lifecycle policy, read in the request's transaction.
+pub fn policy(conn: &mut DbConnection, tenant_id: &str) -> Result<Policy, ScimError> {
+    let tenant = crate::db::tenants::by_id(conn, tenant_id)?
+        .ok_or_else(|| ScimError::unauthorized("The tenant no longer exists"))?;
+    Ok(Policy::of(&tenant))
+}
+
+fn actor<'a>(ctx: &'a Ctx, policy: &'a Policy) -> Actor<'a> {
+    Actor { tenant_id: &ctx.tenant_id, name: &ctx.actor, policy, now: ctx.now }
+}
+
+/// Splits what the lifecycle owns off a parsed document: `active` (absent means true) and the
+/// Roster extension's `formerMember`; its readOnly attributes were already dropped.
+fn take_state(doc: &mut Document) -> (bool, Option<bool>) {
+    let active = doc.remove("active").and_then(|v| v.as_bool()).unwrap_or(true);
+    let former = doc.remove(schema::ROSTER_USER).and_then(|ext| ext.get("formerMember").and_then(Value::as_bool));
+    (active, former)
 }
 
 pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, ScimError> {
@@ -77,36 +97,17 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, Scim
 }
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
-    let active = take_active(&mut doc);
-    strip_lifecycle(&mut doc);
-    let write = UserWrite {
-        doc: &doc,
-        active,
-        lifecycle_state: state_for(active),
-        deactivated_at: (!active).then_some(ctx.now),
-        former_member_since: None,
-    };
+    let (active, former) = take_state(&mut doc);
     let id = uuid::Uuid::new_v4().to_string();
-    write_transaction(conn, |conn| Ok(store::insert(conn, &ctx.tenant_id, &id, &write, ctx.now)?))
-}
-
-/// Stores `doc` (with `active` inside) as the new content of `row`.
-fn store_update(conn: &mut DbConnection, ctx: &Ctx, row: &UserRow, mut doc: Document) -> Result<UserRow, ScimError> {
-    let active = take_active(&mut doc);
-    strip_lifecycle(&mut doc);
-    let deactivated_at = match (row.active, active) {
-        (true, false) => Some(ctx.now),
-        (false, false) => row.deactivated_at,
-        (_, true) => None,
-    };
-    let write = UserWrite {
-        doc: &doc,
-        active,
-        lifecycle_state: state_for(active),
-        deactivated_at,
-        former_member_since: row.former_member_since,
-    };
-    Ok(store::update(conn, &ctx.tenant_id, row, &write, ctx.now)?)
+    write_transaction(conn, |conn| {
+        let policy = policy(conn, &ctx.tenant_id)?;
+        let actor = actor(ctx, &policy);
+        let row = lifecycle::create(conn, &actor, &id, &doc, active)?;
+        match former {
+            Some(true) => lifecycle::become_former_member(conn, &actor, &row),
+            _ => Ok(row),
+        }
+    })
 }
 
 /// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
@@ -117,10 +118,13 @@ pub fn replace(
     doc: Document,
     if_match: Option<&str>,
 ) -> Result<UserRow, ScimError> {
-    write_transaction(conn, |conn| {
+    read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
         check_version(&row, if_match)?;
-        store_update(conn, ctx, &row, doc)
+        let mut doc = doc.clone();
+        let (active, former) = take_state(&mut doc);
+        let policy = policy(conn, &ctx.tenant_id)?;
+        lifecycle::update(conn, &actor(ctx, &policy), &row, doc, active, former)
     })
 }
 
@@ -132,21 +136,35 @@ pub fn patch(
     ops: &[PatchOp],
     if_match: Option<&str>,
 ) -> Result<UserRow, ScimError> {
-    write_transaction(conn, |conn| {
+    read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
         check_version(&row, if_match)?;
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
-        let patched = patch::apply(&USER_RESOURCE, &current, ops)?;
-        store_update(conn, ctx, &row, patched)
+        current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
+        let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
+        let (active, former) = take_state(&mut patched);
+        let policy = policy(conn, &ctx.tenant_id)?;
+        lifecycle::update(conn, &actor(ctx, &policy), &row, patched, active, former)
     })
 }
 
-pub fn delete(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
-    write_transaction(conn, |conn| {
+/// DELETE, under the tenant's delete policy. Ok(None) when the account is gone, Ok(Some) when
+/// the policy only deactivated it.
+pub fn delete(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<Option<UserRow>, ScimError> {
+    read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
         check_version(&row, if_match)?;
-        Ok(store::delete(conn, row.pk)?)
+        let policy = policy(conn, &ctx.tenant_id)?;
+        match lifecycle::delete(conn, &actor(ctx, &policy), &row)? {
+            Deleted::Gone => Ok(None),
+            Deleted::Deactivated(row) => Ok(Some(row)),
+        }
     })
 }
 

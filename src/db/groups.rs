@@ -345,3 +345,27 @@ impl Store for Groups {
         row.pk
     }
 }
+
+/// The groups a user is a direct member of, as (group pk, group id).
+pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<(i64, String)>> {
+    group_members::table
+        .inner_join(scim_groups::table.on(scim_groups::pk.eq(group_members::group_pk)))
+        .filter(group_members::user_pk.eq(user_pk))
+        .select((scim_groups::pk, scim_groups::id))
+        .load(conn)
+}
+
+/// Removes one user's membership; true only for the call that actually removed it, so that
+/// concurrent sweeps on several nodes report each removal once.
+pub fn remove_user_membership(conn: &mut DbConnection, group_pk: i64, user_pk: i64) -> QueryResult<bool> {
+    let removed = diesel::delete(
+        group_members::table.filter(group_members::group_pk.eq(group_pk)).filter(group_members::user_pk.eq(user_pk)),
+    )
+    .execute(conn)?;
+    if removed > 0 {
+        diesel::update(scim_groups::table.find(group_pk))
+            .set(scim_groups::version.eq(scim_groups::version + 1))
+            .execute(conn)?;
+    }
+    Ok(removed > 0)
+}

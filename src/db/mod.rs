@@ -28,9 +28,12 @@ macro_rules! keyset_order {
     }};
 }
 
+pub mod content;
 pub mod groups;
 pub mod query;
+pub mod records;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
 pub mod sql;
 pub mod tenants;
@@ -302,11 +305,10 @@ pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
-/// The current time at millisecond precision: what is stored is exactly what `meta` shows, so a
-/// client's `meta.lastModified gt <value it read>` excludes the resource it read it from.
+/// Real time at millisecond precision, for records outside the lifecycle (tokens, tenants);
+/// request handling uses the application's [`crate::clock::Clock`].
 pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(3)
+    crate::clock::Clock::default().now()
 }
 
 #[cfg(test)]

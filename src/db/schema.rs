@@ -1,6 +1,44 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        actor -> Text,
+        action -> Text,
+        user_id -> Text,
+        state_before -> Nullable<Text>,
+        state_after -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    content (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        author_pk -> BigInt,
+        author_name -> Text,
+        parent_id -> Nullable<Text>,
+        recipient_pk -> Nullable<BigInt>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     group_members (group_pk, member_id) {
         tenant_id -> Text,
         group_pk -> BigInt,
@@ -34,12 +72,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_pk -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
         grace_days -> Integer,
         delete_policy -> Text,
+        former_member_after_days -> Nullable<Integer>,
+        delete_after_days -> Nullable<Integer>,
+        archive_export -> Bool,
     }
 }
 
@@ -52,6 +105,14 @@ diesel::table! {
         issued_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tombstones (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        deleted_at -> Timestamp,
     }
 }
 
@@ -91,17 +152,23 @@ diesel::table! {
 }
 
 diesel::joinable!(group_members -> users (user_pk));
+diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> tenants (tenant_id));
 diesel::joinable!(user_values -> users (user_pk));
 diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    content,
+    events,
     group_members,
     scim_groups,
     server_settings,
+    sessions,
     tenants,
     tokens,
+    tombstones,
     user_values,
     users,
 );

@@ -16,7 +16,23 @@ pub struct Tenant {
     pub created_at: NaiveDateTime,
     pub grace_days: i32,
     pub delete_policy: String,
+    pub former_member_after_days: Option<i32>,
+    pub delete_after_days: Option<i32>,
+    pub archive_export: bool,
 }
+
+/// A change to a tenant's lifecycle policy; `None` leaves a setting as it is.
+#[derive(Debug, Default)]
+pub struct PolicyChange {
+    pub grace_days: Option<i32>,
+    pub delete_policy: Option<String>,
+    /// `Some(None)` turns the retention step off.
+    pub former_member_after_days: Option<Option<i32>>,
+    pub delete_after_days: Option<Option<i32>>,
+    pub archive_export: Option<bool>,
+}
+
+pub const DELETE_POLICIES: [&str; 3] = ["deactivate-then-delete", "require-deactivated", "deactivate-only"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -24,6 +40,10 @@ pub enum TenantError {
     Exists(String),
     #[error("tenant names are 1 to 64 characters of letters, digits, '-', '_' and '.'; got {0:?}")]
     InvalidName(String),
+    #[error("no tenant named {0:?}")]
+    Unknown(String),
+    #[error("{0}")]
+    InvalidPolicy(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -48,6 +68,9 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
         created_at: now(),
         grace_days: 4,
         delete_policy: "deactivate-then-delete".to_owned(),
+        former_member_after_days: None,
+        delete_after_days: None,
+        archive_export: false,
     };
     match diesel::insert_into(tenants::table).values(&tenant).execute(conn) {
         Ok(_) => Ok(tenant),
@@ -79,4 +102,41 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Tenant>, DbErro
 /// Deleting a tenant removes everything it owns (foreign keys cascade) and so invalidates its tokens.
 pub fn delete(conn: &mut DbConnection, name: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(tenants::table.filter(tenants::name.eq(name))).execute(conn)? > 0)
+}
+
+/// Changes a tenant's lifecycle policy and returns the tenant as it now is.
+pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> Result<Tenant, TenantError> {
+    let days_ok = |d: &i32| (0..=36_500).contains(d);
+    if change.grace_days.is_some_and(|d| !days_ok(&d))
+        || change.former_member_after_days.flatten().is_some_and(|d| !days_ok(&d))
+        || change.delete_after_days.flatten().is_some_and(|d| !days_ok(&d))
+    {
+        return Err(TenantError::InvalidPolicy("day counts must be between 0 and 36500".into()));
+    }
+    if let Some(policy) = &change.delete_policy {
+        if !DELETE_POLICIES.contains(&policy.as_str()) {
+            return Err(TenantError::InvalidPolicy(format!(
+                "delete policy must be one of {}; got {policy:?}",
+                DELETE_POLICIES.join(", ")
+            )));
+        }
+    }
+    let tenant = by_name(conn, name)?.ok_or_else(|| TenantError::Unknown(name.to_owned()))?;
+    let target = tenants::table.find(&tenant.id);
+    if let Some(d) = change.grace_days {
+        diesel::update(target).set(tenants::grace_days.eq(d)).execute(conn)?;
+    }
+    if let Some(p) = &change.delete_policy {
+        diesel::update(target).set(tenants::delete_policy.eq(p)).execute(conn)?;
+    }
+    if let Some(d) = change.former_member_after_days {
+        diesel::update(target).set(tenants::former_member_after_days.eq(d)).execute(conn)?;
+    }
+    if let Some(d) = change.delete_after_days {
+        diesel::update(target).set(tenants::delete_after_days.eq(d)).execute(conn)?;
+    }
+    if let Some(a) = change.archive_export {
+        diesel::update(target).set(tenants::archive_export.eq(a)).execute(conn)?;
+    }
+    Ok(by_id(conn, &tenant.id)?.expect("the tenant still exists"))
 }

@@ -53,6 +53,9 @@ pub struct UserWrite<'a> {
 pub enum WriteError {
     #[error("userName {0:?} is already taken")]
     UserNameTaken(String),
+    /// Another request changed the user since it was read (optimistic concurrency).
+    #[error("the user was changed by another request")]
+    Changed,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -128,6 +131,7 @@ pub fn insert(
     Ok(by_pk(conn, pk)?)
 }
 
+/// Stores a new version of `row`; fails with [`WriteError::Changed`] when `row` is stale.
 pub fn update(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -135,10 +139,14 @@ pub fn update(
     write: &UserWrite<'_>,
     now: NaiveDateTime,
 ) -> Result<UserRow, WriteError> {
-    diesel::update(users::table.find(row.pk))
+    // Only from the version that was read: a concurrent change makes this a no-op, reported.
+    let updated = diesel::update(users::table.find(row.pk).filter(users::version.eq(row.version)))
         .set((Columns::of(write), users::updated_at.eq(now), users::version.eq(row.version + 1)))
         .execute(conn)
         .map_err(map_unique(write.doc))?;
+    if updated == 0 {
+        return Err(WriteError::Changed);
+    }
     diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
     write_values(conn, tenant_id, row.pk, write.doc)?;
     Ok(by_pk(conn, row.pk)?)
@@ -229,4 +237,68 @@ impl Store for Users {
     fn pk(row: &UserRow) -> i64 {
         row.pk
     }
+}
+
+/// Takes the row lock of an active user, so that a concurrent deactivation either commits first
+/// (and this finds the user inactive) or waits until this transaction ends. False when the user
+/// is not active.
+pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
+    let locked = diesel::update(users::table.find(pk).filter(users::active.eq(true)))
+        .set(users::version.eq(users::version))
+        .execute(conn)?;
+    Ok(locked == 1)
+}
+
+/// Users of a tenant matching a lifecycle condition, for the background sweep.
+pub fn in_state_since(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    states: &[&str],
+    deactivated_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::lifecycle_state.eq_any(states))
+        .filter(users::deactivated_at.le(deactivated_before))
+        .order(users::pk)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// People search for the product API: userName, displayName or name contain `like` (escaped).
+pub fn search(conn: &mut DbConnection, tenant_id: &str, like_folded: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(
+            users::user_name_folded
+                .like(like_folded)
+                .escape('\\')
+                .or(users::display_name_folded.like(like_folded).escape('\\')),
+        )
+        .order(users::pk)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// Deactivated (or Former Member) users of a tenant who still belong to a group and were
+/// deactivated before `cutoff`.
+pub fn with_memberships_deactivated_before(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    use super::schema::group_members;
+    users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::lifecycle_state.ne("active"))
+        .filter(users::deactivated_at.le(cutoff))
+        .filter(users::pk.nullable().eq_any(group_members::table.select(group_members::user_pk)))
+        .order(users::pk)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
 }

@@ -3,6 +3,7 @@
 mod discovery;
 mod groups;
 mod health;
+mod product;
 mod scim;
 mod search;
 mod users;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(groups::configure)
                 .configure(search::configure),
         )
+        .service(web::scope("/api/v1").configure(product::configure))
         .default_service(web::to(not_found));
 }
 

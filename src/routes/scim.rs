@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
-use crate::db;
 use crate::error::{ScimError, ScimType};
 use crate::http::{etag, etag_listed, if_match, scim_base, scim_json};
 use crate::scim::projection::Projection;
@@ -40,7 +39,11 @@ impl Request {
             }
         }
         Ok(Request {
-            ctx: Ctx { tenant_id: principal.tenant_id.clone(), actor: principal.subject.clone(), now: db::now() },
+            ctx: Ctx {
+                tenant_id: principal.tenant_id.clone(),
+                actor: principal.subject.clone(),
+                now: state.clock.now(),
+            },
             base: scim_base(req, state.settings.public_url.as_deref()),
             projection: projection(rt, attributes.as_deref(), excluded.as_deref())?,
             if_match: if_match(req),

@@ -105,6 +105,8 @@ pub fn test_settings(url: &str) -> Settings {
         token_secret: Some(SECRET.into()),
         public_url: None,
         workers: Some(1),
+        // Tests run the sweep when they mean to, through the admin API.
+        sweep_interval_secs: 0,
     }
 }
 
@@ -115,6 +117,8 @@ pub struct TestApp {
     /// A `scim`-scoped token for the default tenant.
     pub token: String,
     pub db: TestDatabase,
+    /// The app's clock: move it forward to pass grace periods.
+    pub clock: std::sync::Arc<roster::clock::Clock>,
 }
 
 impl TestApp {
@@ -133,8 +137,9 @@ impl TestApp {
         adjust(&mut settings);
         let app = Application::build(settings.clone()).expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let clock = app.clock.clone();
         tokio::spawn(app.run_until_stopped());
-        let mut test = TestApp { address, client: reqwest::Client::new(), settings, token: String::new(), db };
+        let mut test = TestApp { address, client: reqwest::Client::new(), settings, token: String::new(), db, clock };
         test.token = test.issue_token("default", "test-idp", "scim");
         test
     }

@@ -4,5 +4,6 @@ mod helpers;
 
 mod auth;
 mod groups;
+mod lifecycle;
 mod operations;
 mod users;

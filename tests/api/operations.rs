@@ -85,9 +85,27 @@ async fn the_bootstrap_token_is_shown_only_when_the_database_is_created(app: Tes
 async fn the_cli_manages_tenants_and_tokens(app: TestApp) {
     let url = &app.db.url;
     let listed = stdout(&roster(url, &["tenant", "list"]));
-    assert!(listed.starts_with("default\t"), "the default tenant exists: {listed}");
+    assert!(listed.lines().nth(1).unwrap().starts_with("default\t"), "the default tenant exists: {listed}");
     let created = stdout(&roster(url, &["tenant", "create", "acme"]));
     assert!(created.starts_with("acme\t"));
+    stdout(&roster(
+        url,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "--grace-days",
+            "0",
+            "--delete-policy",
+            "require-deactivated",
+            "--delete-after-days",
+            "30",
+        ],
+    ));
+    let listed = stdout(&roster(url, &["tenant", "list"]));
+    assert!(listed.contains("\t0\trequire-deactivated\toff\t30\tfalse"), "{listed}");
+    let bad = roster(url, &["tenant", "set", "acme", "--delete-policy", "never"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("delete policy must be one of"));
     let dup = roster(url, &["tenant", "create", "acme"]);
     assert!(!dup.status.success() && String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 

@@ -1,0 +1,83 @@
+//! Posts, comments and direct messages, with their authors.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{content, users};
+use super::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = content)]
+pub struct ContentRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub author_pk: i64,
+    pub author_name: String,
+    pub parent_id: Option<String>,
+    pub recipient_pk: Option<i64>,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// An item with its author's user id and lifecycle state, and its recipient's user id.
+pub struct ContentView {
+    pub row: ContentRow,
+    pub author_id: String,
+    pub author_state: String,
+    pub recipient_id: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ContentRow) -> QueryResult<()> {
+    diesel::insert_into(content::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+fn views(conn: &mut DbConnection, rows: Vec<(ContentRow, String, String)>) -> QueryResult<Vec<ContentView>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, author_id, author_state) in rows {
+        let recipient_id = match row.recipient_pk {
+            Some(pk) => users::table.find(pk).select(users::id).first::<String>(conn).optional()?,
+            None => None,
+        };
+        out.push(ContentView { row, author_id, author_state, recipient_id });
+    }
+    Ok(out)
+}
+
+pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<ContentView>> {
+    let rows = content::table
+        .inner_join(users::table.on(users::pk.eq(content::author_pk)))
+        .filter(content::id.eq(id))
+        .filter(content::tenant_id.eq(tenant_id))
+        .select((ContentRow::as_select(), users::id, users::lifecycle_state))
+        .load(conn)?;
+    Ok(views(conn, rows)?.pop())
+}
+
+/// Items whose text contains `needle` (already escaped for LIKE), newest first.
+pub fn search(conn: &mut DbConnection, tenant_id: &str, like: &str, limit: i64) -> QueryResult<Vec<ContentView>> {
+    let rows = content::table
+        .inner_join(users::table.on(users::pk.eq(content::author_pk)))
+        .filter(content::tenant_id.eq(tenant_id))
+        .filter(content::body.like(like).escape('\\'))
+        .order(content::created_at.desc())
+        .limit(limit)
+        .select((ContentRow::as_select(), users::id, users::lifecycle_state))
+        .load(conn)?;
+    views(conn, rows)
+}
+
+/// Everything a user wrote, oldest first (for the archive export).
+pub fn by_author(conn: &mut DbConnection, author_pk: i64) -> QueryResult<Vec<ContentRow>> {
+    content::table
+        .filter(content::author_pk.eq(author_pk))
+        .order(content::created_at)
+        .select(ContentRow::as_select())
+        .load(conn)
+}
+
+/// Deletes everything a user wrote (comments of others on their posts go with the posts).
+pub fn delete_by_author(conn: &mut DbConnection, author_pk: i64) -> QueryResult<usize> {
+    diesel::delete(content::table.filter(content::author_pk.eq(author_pk))).execute(conn)
+}

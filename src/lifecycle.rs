@@ -1,0 +1,324 @@
+//! The account lifecycle (DESIGN.md §1). Every change of an account's state goes through this
+//! module — SCIM writes, the product API, the admin CLI and the background sweep alike — and
+//! each transition's effects happen in the caller's single database transaction.
+//!
+//! | from          | deactivate | reactivate        | become Former Member              | delete                 |
+//! |---------------|------------|-------------------|-----------------------------------|------------------------|
+//! | active        | deactivated| no-op             | 409, deactivate first             | per tenant policy      |
+//! | deactivated   | no-op      | active            | Former Member once grace has passed, else 409 | deleted    |
+//! | Former Member | no-op      | 400 mutability    | no-op                             | deleted                |
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::{json, Value};
+
+use crate::db::groups as group_store;
+use crate::db::records::{self, Audit};
+use crate::db::tenants::Tenant;
+use crate::db::users::{self as store, UserRow, UserWrite};
+use crate::db::{content, sessions, DbConnection};
+use crate::error::{ScimError, ScimType};
+use crate::scim::resource::Document;
+use crate::users::time;
+
+pub const FORMER_MEMBER_NAME: &str = "Former Member";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Deactivated,
+    FormerMember,
+}
+
+impl State {
+    pub fn of(row: &UserRow) -> State {
+        match row.lifecycle_state.as_str() {
+            "formerMember" => State::FormerMember,
+            "deactivated" => State::Deactivated,
+            _ => State::Active,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "active",
+            State::Deactivated => "deactivated",
+            State::FormerMember => "formerMember",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletePolicy {
+    /// Deactivation's and deletion's effects in one transaction (the default).
+    DeactivateThenDelete,
+    /// 409 for an active account, as the product's own admin panel behaves.
+    RequireDeactivated,
+    /// DELETE only deactivates (a soft delete).
+    DeactivateOnly,
+}
+
+/// A tenant's lifecycle settings.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub grace: Duration,
+    pub delete: DeletePolicy,
+    pub former_member_after: Option<Duration>,
+    pub delete_after: Option<Duration>,
+    pub archive_export: bool,
+}
+
+impl Policy {
+    pub fn of(tenant: &Tenant) -> Policy {
+        let days = |d: i32| Duration::days(i64::from(d.max(0)));
+        Policy {
+            grace: days(tenant.grace_days),
+            delete: match tenant.delete_policy.as_str() {
+                "require-deactivated" => DeletePolicy::RequireDeactivated,
+                "deactivate-only" => DeletePolicy::DeactivateOnly,
+                _ => DeletePolicy::DeactivateThenDelete,
+            },
+            former_member_after: tenant.former_member_after_days.map(days),
+            delete_after: tenant.delete_after_days.map(days),
+            archive_export: tenant.archive_export,
+        }
+    }
+}
+
+/// Who acts, in which tenant, under which policy, and when.
+pub struct Actor<'a> {
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub policy: &'a Policy,
+    pub now: NaiveDateTime,
+}
+
+impl Actor<'_> {
+    fn event(&self, conn: &mut DbConnection, kind: &str, user_id: &str, payload: Value) -> Result<(), ScimError> {
+        Ok(records::add_event(conn, self.tenant_id, kind, Some(user_id), &payload, self.now)?)
+    }
+
+    fn audit(
+        &self,
+        conn: &mut DbConnection,
+        action: &str,
+        user_id: &str,
+        before: Option<State>,
+        after: Option<State>,
+    ) -> Result<(), ScimError> {
+        let entry = Audit {
+            tenant_id: self.tenant_id,
+            actor: self.name,
+            action,
+            user_id,
+            before: before.map(State::as_str),
+            after: after.map(State::as_str),
+            at: self.now,
+        };
+        Ok(records::audit(conn, &entry)?)
+    }
+}
+
+fn write_state(
+    conn: &mut DbConnection,
+    actor: &Actor<'_>,
+    row: &UserRow,
+    doc: &Document,
+    state: State,
+    deactivated_at: Option<NaiveDateTime>,
+    former_member_since: Option<NaiveDateTime>,
+) -> Result<UserRow, ScimError> {
+    let write = UserWrite {
+        doc,
+        active: state == State::Active,
+        lifecycle_state: state.as_str(),
+        deactivated_at,
+        former_member_since,
+    };
+    Ok(store::update(conn, actor.tenant_id, row, &write, actor.now)?)
+}
+
+/// A new account: active, or deactivated when provisioned with `active: false`.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor<'_>,
+    id: &str,
+    doc: &Document,
+    active: bool,
+) -> Result<UserRow, ScimError> {
+    let state = if active { State::Active } else { State::Deactivated };
+    let write = UserWrite {
+        doc,
+        active,
+        lifecycle_state: state.as_str(),
+        deactivated_at: (!active).then_some(actor.now),
+        former_member_since: None,
+    };
+    let row = store::insert(conn, actor.tenant_id, id, &write, actor.now)?;
+    actor.event(conn, "user.created", &row.id, json!({"id": row.id, "state": state.as_str()}))?;
+    actor.audit(conn, "create", &row.id, None, Some(state))?;
+    Ok(row)
+}
+
+/// Deactivation: every session revoked at once, memberships scheduled for removal after the
+/// grace period (the sweep removes them), profile and content kept.
+pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
+    if State::of(row) != State::Active {
+        return Ok(row.clone());
+    }
+    let updated = write_state(conn, actor, row, &row.document(), State::Deactivated, Some(actor.now), None)?;
+    sessions::revoke_all(conn, row.pk, actor.now)?;
+    actor.event(
+        conn,
+        "user.deactivated",
+        &row.id,
+        json!({"id": row.id, "deactivatedAt": time(actor.now), "membershipsRemovedAt": time(actor.now + actor.policy.grace)}),
+    )?;
+    actor.audit(conn, "deactivate", &row.id, Some(State::Active), Some(State::Deactivated))?;
+    Ok(updated)
+}
+
+/// Reactivation keeps all data; the pending membership removal lapses with `deactivatedAt`.
+pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
+    match State::of(row) {
+        State::Active => Ok(row.clone()),
+        State::FormerMember => Err(former_member_is_final()),
+        State::Deactivated => {
+            let updated = write_state(conn, actor, row, &row.document(), State::Active, None, None)?;
+            actor.event(conn, "user.reactivated", &row.id, json!({"id": row.id}))?;
+            actor.audit(conn, "reactivate", &row.id, Some(State::Deactivated), Some(State::Active))?;
+            Ok(updated)
+        }
+    }
+}
+
+fn former_member_is_final() -> ScimError {
+    ScimError::bad_request(
+        ScimType::Mutability,
+        "A Former Member cannot be reactivated or changed; provision a new account instead",
+    )
+}
+
+/// When a deactivated account may become a Former Member.
+pub fn former_member_allowed_at(row: &UserRow, policy: &Policy) -> Option<NaiveDateTime> {
+    row.deactivated_at.map(|t| t + policy.grace)
+}
+
+/// Former Member: the profile is removed, the account stays (readable, matched by id) with the
+/// name "Former Member" and an opaque userName, so the old userName and externalId are free.
+pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
+    match State::of(row) {
+        State::FormerMember => return Ok(row.clone()),
+        State::Active => {
+            return Err(ScimError::conflict(
+                None,
+                "The account is active: deactivate it before making it a Former Member",
+            ));
+        }
+        State::Deactivated => {}
+    }
+    let allowed = former_member_allowed_at(row, actor.policy).unwrap_or(actor.now);
+    if actor.now < allowed {
+        return Err(ScimError::conflict(
+            None,
+            format!(
+                "The account can become a Former Member from {} (deactivated plus the grace period)",
+                time(allowed)
+            ),
+        ));
+    }
+    let mut doc = Document::new();
+    doc.insert("userName".into(), json!(format!("former-member-{}", uuid::Uuid::new_v4().simple())));
+    doc.insert("displayName".into(), json!(FORMER_MEMBER_NAME));
+    doc.insert("name".into(), json!({"formatted": FORMER_MEMBER_NAME}));
+    let updated = write_state(conn, actor, row, &doc, State::FormerMember, row.deactivated_at, Some(actor.now))?;
+    sessions::revoke_all(conn, row.pk, actor.now)?;
+    remove_memberships(conn, actor, row)?;
+    actor.event(conn, "user.former_member", &row.id, json!({"id": row.id, "formerMemberSince": time(actor.now)}))?;
+    actor.audit(conn, "former_member", &row.id, Some(State::Deactivated), Some(State::FormerMember))?;
+    Ok(updated)
+}
+
+/// Removes every membership of the user, one event each.
+pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<usize, ScimError> {
+    let mut removed = 0;
+    for (group_pk, group_id) in group_store::memberships_of_user(conn, row.pk)? {
+        if group_store::remove_user_membership(conn, group_pk, row.pk)? {
+            removed += 1;
+            actor.event(conn, "membership.removed", &row.id, json!({"userId": row.id, "groupId": group_id}))?;
+        }
+    }
+    Ok(removed)
+}
+
+/// What a DELETE did.
+#[derive(Debug)]
+pub enum Deleted {
+    Gone,
+    /// The tenant's policy keeps the account, deactivated.
+    Deactivated(UserRow),
+}
+
+/// Deletion: the account and everything it wrote go, in one transaction; a PII-free tombstone
+/// and the audit entries remain.
+pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<Deleted, ScimError> {
+    let row = match (State::of(row), actor.policy.delete) {
+        (State::Active, DeletePolicy::RequireDeactivated) => {
+            return Err(ScimError::conflict(
+                None,
+                "The tenant requires accounts to be deactivated before they are deleted",
+            ));
+        }
+        (_, DeletePolicy::DeactivateOnly) => return Ok(Deleted::Deactivated(deactivate(conn, actor, row)?)),
+        (State::Active, DeletePolicy::DeactivateThenDelete) => deactivate(conn, actor, row)?,
+        _ => row.clone(),
+    };
+    let before = State::of(&row);
+    if actor.policy.archive_export {
+        // The export goes out through the outbox in the same transaction, before the rows go.
+        let items: Vec<Value> = content::by_author(conn, row.pk)?
+            .into_iter()
+            .map(|c| json!({"id": c.id, "kind": c.kind, "body": c.body, "parentId": c.parent_id, "createdAt": time(c.created_at)}))
+            .collect();
+        let profile = Value::Object(row.document());
+        actor.event(conn, "user.exported", &row.id, json!({"id": row.id, "profile": profile, "content": items}))?;
+    }
+    remove_memberships(conn, actor, &row)?;
+    content::delete_by_author(conn, row.pk)?;
+    sessions::delete_all(conn, row.pk)?;
+    store::delete(conn, row.pk)?;
+    records::add_tombstone(conn, actor.tenant_id, &row.id, actor.now)?;
+    actor.event(conn, "user.deleted", &row.id, json!({"id": row.id, "deletedAt": time(actor.now)}))?;
+    actor.audit(conn, "delete", &row.id, Some(before), None)?;
+    Ok(Deleted::Gone)
+}
+
+/// A SCIM PUT or PATCH result: the new profile, `active`, and the Roster extension's
+/// `formerMember` when given. Profile changes are stored first, then the state follows.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor<'_>,
+    row: &UserRow,
+    doc: Document,
+    active: bool,
+    former_member: Option<bool>,
+) -> Result<UserRow, ScimError> {
+    if State::of(row) == State::FormerMember {
+        // Okta and Entra re-send the state they last saw; only real changes are refused.
+        if active || former_member == Some(false) || doc != row.document() {
+            return Err(former_member_is_final());
+        }
+        return Ok(row.clone());
+    }
+    let mut row = row.clone();
+    if doc != row.document() {
+        row = write_state(conn, actor, &row, &doc, State::of(&row), row.deactivated_at, row.former_member_since)?;
+        actor.event(conn, "user.updated", &row.id, json!({"id": row.id}))?;
+    }
+    if active != row.active {
+        row = if active { reactivate(conn, actor, &row)? } else { deactivate(conn, actor, &row)? };
+    }
+    if former_member == Some(true) {
+        row = become_former_member(conn, actor, &row)?;
+    }
+    Ok(row)
+}

@@ -1,0 +1,237 @@
+//! The product side of the lifecycle (DESIGN.md §3): sign-in sessions, content, and search,
+//! each honouring account states through [`crate::lifecycle`].
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{Duration, NaiveDateTime};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::db::content::{self as content_store, ContentRow, ContentView};
+use crate::db::records;
+use crate::db::sql::like_literal;
+use crate::db::users::{self as user_store, UserRow};
+use crate::db::{sessions, write_transaction, DbConnection};
+use crate::error::{ScimError, ScimType};
+use crate::lifecycle::{State, FORMER_MEMBER_NAME};
+use crate::scim::resource::fold;
+use crate::users::{self, time, Ctx};
+
+/// How long a session lasts unless ended or revoked.
+pub const SESSION_TTL: Duration = Duration::hours(12);
+
+fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn refused(row: &UserRow, what: &str) -> ScimError {
+    let reason = match State::of(row) {
+        State::FormerMember => "is a Former Member",
+        _ => "is deactivated",
+    };
+    ScimError::forbidden(format!("{what}: the account {} {reason}", row.id))
+}
+
+/// Opens a session for an active user and returns (session id, token, expiry). The user row is
+/// locked first, so a deactivation running at the same moment either comes before (and this is
+/// refused) or after (and revokes this session).
+pub fn open_session(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    user_id: &str,
+) -> Result<(String, String, NaiveDateTime), ScimError> {
+    write_transaction(conn, |conn| {
+        let row = users::get(conn, ctx, user_id)?;
+        if !user_store::lock_if_active(conn, row.pk)? {
+            return Err(refused(&row, "No session can be opened"));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let expires = ctx.now + SESSION_TTL;
+        sessions::insert(conn, &ctx.tenant_id, &id, row.pk, &hash(&token), ctx.now, expires)?;
+        Ok((id, token, expires))
+    })
+}
+
+/// RFC 7662 introspection: `{"active": false}` for anything not currently valid.
+pub fn introspect(conn: &mut DbConnection, ctx: &Ctx, token: &str) -> Result<Value, ScimError> {
+    let Some((session, user_id, user_name, state)) = sessions::by_token(conn, &ctx.tenant_id, &hash(token))? else {
+        return Ok(json!({"active": false}));
+    };
+    let valid = session.revoked_at.is_none() && session.expires_at > ctx.now && state == State::Active.as_str();
+    if !valid {
+        return Ok(json!({"active": false}));
+    }
+    Ok(json!({
+        "active": true,
+        "token_type": "session",
+        "sub": user_id,
+        "username": user_name,
+        "sid": session.id,
+        "iat": session.created_at.and_utc().timestamp(),
+        "exp": session.expires_at.and_utc().timestamp(),
+    }))
+}
+
+pub fn end_session(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(), ScimError> {
+    if sessions::revoke(conn, &ctx.tenant_id, id, ctx.now)? {
+        Ok(())
+    } else {
+        Err(ScimError::not_found(format!("No session with id {id:?}")))
+    }
+}
+
+/// The name content is signed with: what the person is called when they write it.
+fn author_name(row: &UserRow) -> String {
+    let doc = row.document();
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    text(doc.get("displayName"))
+        .or_else(|| text(doc.get("name").and_then(|n| n.get("formatted"))))
+        .unwrap_or_else(|| row.user_name.clone())
+}
+
+/// A post, comment or message to write.
+pub struct NewContent {
+    pub kind: String,
+    pub author_id: String,
+    pub body: String,
+    pub parent_id: Option<String>,
+    pub recipient_id: Option<String>,
+}
+
+pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base: &str) -> Result<Value, ScimError> {
+    let invalid = |detail: &str| ScimError::bad_request(ScimType::InvalidValue, detail.to_owned());
+    if new.body.trim().is_empty() {
+        return Err(invalid("body must not be empty"));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let view = write_transaction(conn, |conn| {
+        let author = users::get(conn, ctx, &new.author_id)?;
+        // Locked like a session opening: a deactivated account writes nothing.
+        if !user_store::lock_if_active(conn, author.pk)? {
+            return Err(refused(&author, "The author cannot write"));
+        }
+        let (parent_id, recipient_pk) = match new.kind.as_str() {
+            "post" => (None, None),
+            "comment" => {
+                let parent = new.parent_id.as_deref().ok_or_else(|| invalid("a comment needs parentId"))?;
+                let post = content_store::find(conn, &ctx.tenant_id, parent)?
+                    .filter(|p| p.row.kind == "post")
+                    .ok_or_else(|| ScimError::not_found(format!("No post with id {parent:?}")))?;
+                (Some(post.row.id), None)
+            }
+            "message" => {
+                let to = new.recipient_id.as_deref().ok_or_else(|| invalid("a message needs recipientId"))?;
+                let recipient = users::get(conn, ctx, to)?;
+                if State::of(&recipient) != State::Active {
+                    return Err(refused(&recipient, "New direct messages are refused"));
+                }
+                (None, Some(recipient.pk))
+            }
+            other => return Err(invalid(&format!("kind must be post, comment or message, not {other:?}"))),
+        };
+        let row = ContentRow {
+            id: id.clone(),
+            tenant_id: ctx.tenant_id.clone(),
+            kind: new.kind.clone(),
+            author_pk: author.pk,
+            author_name: author_name(&author),
+            parent_id,
+            recipient_pk,
+            body: new.body.clone(),
+            created_at: ctx.now,
+        };
+        content_store::insert(conn, &row)?;
+        content_store::find(conn, &ctx.tenant_id, &id)?.ok_or_else(|| ScimError::internal("content vanished"))
+    })?;
+    Ok(content_json(&view, base))
+}
+
+pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> Result<Value, ScimError> {
+    let view = content_store::find(conn, &ctx.tenant_id, id)?
+        .ok_or_else(|| ScimError::not_found(format!("No content with id {id:?}")))?;
+    Ok(content_json(&view, base))
+}
+
+/// Content keeps its author's name; it links to the author's profile unless the author has
+/// become a Former Member (DESIGN.md §1).
+fn content_json(view: &ContentView, base: &str) -> Value {
+    let row = &view.row;
+    let mut author = json!({"name": row.author_name});
+    match view.author_state.as_str() {
+        "formerMember" => {}
+        state => {
+            author["id"] = json!(view.author_id);
+            author["profile"] = json!(format!("{base}/Users/{}", view.author_id));
+            author["deactivated"] = json!(state == "deactivated");
+        }
+    }
+    let mut out =
+        json!({"id": row.id, "kind": row.kind, "body": row.body, "author": author, "createdAt": time(row.created_at)});
+    if let Some(parent) = &row.parent_id {
+        out["parentId"] = json!(parent);
+    }
+    if let Some(recipient) = &view.recipient_id {
+        out["recipientId"] = json!(recipient);
+    }
+    out
+}
+
+/// A person as search shows them: deactivated people marked, Former Members only as such.
+fn person_json(row: &UserRow, base: &str) -> Value {
+    match State::of(row) {
+        State::FormerMember => json!({"id": row.id, "displayName": FORMER_MEMBER_NAME, "state": "formerMember"}),
+        state => json!({
+            "id": row.id,
+            "userName": row.user_name,
+            "displayName": author_name(row),
+            "state": state.as_str(),
+            "deactivated": state == State::Deactivated,
+            "profile": format!("{base}/Users/{}", row.id),
+        }),
+    }
+}
+
+/// Search across people and content; deleted accounts and their content are simply gone.
+pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base: &str) -> Result<Value, ScimError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(ScimError::bad_request(ScimType::InvalidValue, "q must not be empty"));
+    }
+    let folded = format!("%{}%", like_literal(&fold(query)));
+    let people = user_store::search(conn, &ctx.tenant_id, &folded, limit)?;
+    let literal = format!("%{}%", like_literal(query));
+    let content = content_store::search(conn, &ctx.tenant_id, &literal, limit)?;
+    Ok(json!({
+        "people": people.iter().map(|p| person_json(p, base)).collect::<Vec<_>>(),
+        "content": content.iter().map(|c| content_json(c, base)).collect::<Vec<_>>(),
+    }))
+}
+
+/// The event feed (DESIGN.md §3): events after `after`, oldest first.
+pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ScimError> {
+    let rows = records::events_after(conn, &ctx.tenant_id, after, limit)?;
+    let next = rows.last().map(|r| r.seq).unwrap_or(after);
+    let events: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let data: Value = serde_json::from_str(&r.payload).unwrap_or(Value::Null);
+            json!({"id": r.seq, "type": r.kind, "userId": r.user_id, "data": data, "createdAt": time(r.created_at)})
+        })
+        .collect();
+    Ok(json!({"events": events, "next": next}))
+}
+
+/// Audit entries, as `GET /api/v1/audit` and `roster audit` show them.
+pub fn audit_json(row: &records::AuditRow) -> Value {
+    json!({
+        "id": row.seq,
+        "tenantId": row.tenant_id,
+        "actor": row.actor,
+        "action": row.action,
+        "userId": row.user_id,
+        "before": row.state_before,
+        "after": row.state_after,
+        "at": time(row.at),
+    })
+}

@@ -1,0 +1,120 @@
+//! The background sweep: removes the memberships of accounts deactivated for longer than the
+//! grace period, and applies each tenant's retention policy (Former Member after N days,
+//! deletion after M days). Every effect is its own transaction that re-checks the account and
+//! writes only from the version it read, so several nodes sweeping one PostgreSQL at once
+//! apply — and report — each effect once.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use crate::db::users::{self as user_store, UserRow};
+use crate::db::{tenants, write_transaction, DbConnection};
+use crate::error::ScimError;
+use crate::lifecycle::{self, Actor, DeletePolicy, Policy, State};
+use crate::state::AppState;
+
+/// Accounts handled per step and tenant in one sweep; the next sweep continues.
+const BATCH: i64 = 500;
+const ACTOR: &str = "retention-policy";
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub memberships_removed: usize,
+    pub former_members: usize,
+    pub deleted: usize,
+}
+
+/// One effect on one account, in its own transaction, on fresh data. An account another node
+/// changed first is skipped: its sweep did the work.
+fn on_fresh<T: Default>(
+    conn: &mut DbConnection,
+    pk: i64,
+    work: impl Fn(&mut DbConnection, &UserRow) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    let result = write_transaction(conn, |conn| match user_store::by_pk(conn, pk) {
+        Ok(row) => work(conn, &row),
+        Err(diesel::result::Error::NotFound) => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    });
+    match result {
+        Err(e) if e.is_changed() => Ok(T::default()),
+        other => other,
+    }
+}
+
+/// One sweep over every tenant, or over `only` that tenant (by id).
+pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> Result<Report, ScimError> {
+    let mut report = Report::default();
+    for tenant in tenants::list(conn)?.into_iter().filter(|t| only.is_none_or(|id| t.id == id)) {
+        let policy = Policy::of(&tenant);
+        let actor = Actor { tenant_id: &tenant.id, name: ACTOR, policy: &policy, now };
+        let past_grace = |row: &UserRow, cutoff: NaiveDateTime| {
+            State::of(row) != State::Active && row.deactivated_at.is_some_and(|t| t <= cutoff)
+        };
+
+        let cutoff = now - policy.grace;
+        for row in user_store::with_memberships_deactivated_before(conn, &tenant.id, cutoff, BATCH)? {
+            report.memberships_removed += on_fresh(conn, row.pk, |conn, row| {
+                if past_grace(row, cutoff) {
+                    lifecycle::remove_memberships(conn, &actor, row)
+                } else {
+                    Ok(0)
+                }
+            })?;
+        }
+
+        if let Some(after) = policy.former_member_after {
+            let cutoff = now - after.max(policy.grace);
+            for row in user_store::in_state_since(conn, &tenant.id, &["deactivated"], cutoff, BATCH)? {
+                report.former_members += on_fresh(conn, row.pk, |conn, row| {
+                    if State::of(row) == State::Deactivated && past_grace(row, cutoff) {
+                        lifecycle::become_former_member(conn, &actor, row).map(|_| 1)
+                    } else {
+                        Ok(0)
+                    }
+                })?;
+            }
+        }
+
+        if let Some(after) = policy.delete_after {
+            let cutoff = now - after;
+            // Retention deletes for real whatever DELETE requests do under the tenant's policy.
+            let deleting = Policy { delete: DeletePolicy::DeactivateThenDelete, ..policy.clone() };
+            let actor = Actor { policy: &deleting, ..actor };
+            for row in user_store::in_state_since(conn, &tenant.id, &["deactivated", "formerMember"], cutoff, BATCH)? {
+                report.deleted += on_fresh(conn, row.pk, |conn, row| {
+                    if past_grace(row, cutoff) {
+                        lifecycle::delete(conn, &actor, row).map(|_| 1)
+                    } else {
+                        Ok(0)
+                    }
+                })?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Sweeps on the configured interval for as long as the server runs.
+pub fn spawn(state: Arc<AppState>) {
+    let interval = state.settings.sweep_interval_secs;
+    if interval == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
+        loop {
+            ticks.tick().await;
+            let now = state.clock.now();
+            match state.db.run(move |conn| run(conn, now, None)).await {
+                Ok(report) if report != Report::default() => tracing::info!(?report, "sweep applied lifecycle effects"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed; it runs again on the next tick"),
+            }
+        }
+    });
+}
