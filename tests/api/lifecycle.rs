@@ -444,3 +444,73 @@ both_backends!(
     the_audit_log_names_actors_and_never_removed_data,
     deactivation_racing_session_opening_never_leaves_an_open_session,
 );
+
+/// Several nodes sweeping one database at once apply and report each effect once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sweeps_remove_each_membership_once() {
+    for backend in [crate::helpers::Backend::Sqlite, crate::helpers::Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let product = Product { token: product_token(&app), app: &app };
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            ids.push(person(&app, &format!("swept{i}")).await);
+        }
+        let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        let res = app.post("/scim/v2/Groups", &json!({"displayName": "Swept", "members": members})).await;
+        assert_eq!(res.status(), 201);
+        for id in &ids {
+            deactivate(&app, id).await;
+        }
+        let later = roster::db::now() + Duration::days(5);
+        let url = app.settings.database_url.clone();
+        let nodes: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let (db, _) = roster::db::Database::open(&url, 2, std::time::Duration::from_secs(10)).unwrap();
+                    roster::sweep::run(&mut db.conn().unwrap(), later, None).unwrap()
+                })
+            })
+            .collect();
+        let removed: usize = nodes.into_iter().map(|n| n.join().unwrap().memberships_removed).sum();
+        assert_eq!(removed, 20, "{backend:?}: reported once each");
+        let events = product.events().await;
+        assert_eq!(events.iter().filter(|(t, _)| t == "membership.removed").count(), 20, "{backend:?}: one event each");
+    }
+}
+
+#[tokio::test]
+async fn administrators_change_states_and_read_the_audit_log_from_the_cli() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+    let id = person(&app, "cli-user").await;
+    let roster = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(args)
+            .env("ROSTER_DATABASE_URL", &app.db.url)
+            .env("ROSTER_TOKEN_SECRET", crate::helpers::SECRET)
+            .output()
+            .unwrap()
+    };
+    let out = roster(&["user", "deactivate", "--tenant", "default", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(app.get_ok(&format!("/scim/v2/Users/{id}")).await["active"], false);
+    let early = roster(&["user", "former-member", "--tenant", "default", &id]);
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("can become a Former Member from"));
+    assert!(roster(&["user", "reactivate", "--tenant", "default", &id]).status.success());
+    assert!(roster(&["user", "delete", "--tenant", "default", &id]).status.success());
+    assert_scim_error(app.get(&format!("/scim/v2/Users/{id}")).await, 404).await;
+    let audit = String::from_utf8(roster(&["audit", "--tenant", "default"]).stdout).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["userId"] == id.as_str())
+        .map(|e| format!("{}:{}", e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        ["test-idp:create", "admin:deactivate", "admin:reactivate", "admin:deactivate", "admin:delete"]
+    );
+    let sweep = roster(&["sweep"]);
+    assert!(String::from_utf8_lossy(&sweep.stdout).contains("membershipsRemoved"));
+}
