@@ -100,6 +100,9 @@ struct ServeArgs {
     /// Seconds between background sweeps (membership removal, retention); 0 turns them off [default: 60]
     #[arg(long, env = "ROSTER_SWEEP_INTERVAL_SECS")]
     sweep_interval_secs: Option<u64>,
+    /// Requests one tenant may have in flight; more get 429 with Retry-After [default: 256]
+    #[arg(long, env = "ROSTER_MAX_IN_FLIGHT_PER_TENANT")]
+    max_in_flight_per_tenant: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -187,6 +190,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         public_url: serve.public_url,
         workers: serve.workers,
         sweep_interval_secs: serve.sweep_interval_secs,
+        max_in_flight_per_tenant: serve.max_in_flight_per_tenant,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,

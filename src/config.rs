@@ -34,6 +34,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Seconds between background sweeps (membership removal, retention); 0 turns them off.
     pub sweep_interval_secs: u64,
+    /// Requests one tenant may have in flight at once; more get 429 with Retry-After.
+    pub max_in_flight_per_tenant: usize,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             public_url: None,
             workers: None,
             sweep_interval_secs: 60,
+            max_in_flight_per_tenant: 256,
         }
     }
 }
@@ -67,6 +70,7 @@ pub struct Layer {
     pub public_url: Option<String>,
     pub workers: Option<usize>,
     pub sweep_interval_secs: Option<u64>,
+    pub max_in_flight_per_tenant: Option<usize>,
 }
 
 impl Layer {
@@ -88,6 +92,7 @@ impl Layer {
             public_url: self.public_url.or(lower.public_url),
             workers: self.workers.or(lower.workers),
             sweep_interval_secs: self.sweep_interval_secs.or(lower.sweep_interval_secs),
+            max_in_flight_per_tenant: self.max_in_flight_per_tenant.or(lower.max_in_flight_per_tenant),
         }
     }
 
@@ -104,6 +109,7 @@ impl Layer {
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             workers: self.workers.or(d.workers),
             sweep_interval_secs: self.sweep_interval_secs.unwrap_or(d.sweep_interval_secs),
+            max_in_flight_per_tenant: self.max_in_flight_per_tenant.unwrap_or(d.max_in_flight_per_tenant),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");

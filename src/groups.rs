@@ -12,7 +12,7 @@ use crate::error::{ScimError, ScimType};
 use crate::http::{etag, etag_listed};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
-use crate::scim::patch::{self, MemberChange, PatchOp};
+use crate::scim::patch::{self, Member, MemberChange, PatchOp};
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, GROUP_RESOURCE};
 use crate::users::{time, Ctx};
@@ -46,12 +46,16 @@ fn check_version(row: &GroupRow, if_match: Option<&str>) -> Result<(), ScimError
     }
 }
 
-/// The member ids a document lists.
-fn member_ids(doc: &Document) -> Vec<String> {
+/// The members a document lists.
+fn members_of(doc: &Document) -> Vec<Member> {
+    let text = |m: &Value, key: &str| m.get(key).and_then(Value::as_str).map(str::to_owned);
     match doc.get("members") {
-        Some(Value::Array(items)) => {
-            items.iter().filter_map(|m| m.get("value").and_then(Value::as_str)).map(str::to_owned).collect()
-        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|m| {
+                Some(Member { value: text(m, "value")?, display: text(m, "display"), kind: text(m, "type") })
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -64,7 +68,7 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<Group
     let id = uuid::Uuid::new_v4().to_string();
     write_transaction(conn, |conn| {
         let row = store::insert(conn, &ctx.tenant_id, &id, &doc, ctx.now)?;
-        store::add_members(conn, &ctx.tenant_id, &row, &member_ids(&doc))?;
+        store::add_members(conn, &ctx.tenant_id, &row, &members_of(&doc))?;
         Ok(row)
     })
 }
@@ -82,7 +86,7 @@ pub fn replace(
         check_version(&row, if_match)?;
         let row = store::update(conn, &row, &doc, ctx.now)?;
         store::remove_all_members(conn, &row)?;
-        store::add_members(conn, &ctx.tenant_id, &row, &member_ids(&doc))?;
+        store::add_members(conn, &ctx.tenant_id, &row, &members_of(&doc))?;
         Ok(row)
     })
 }
@@ -108,16 +112,12 @@ pub fn patch(
         };
         for change in member_changes {
             match change {
-                MemberChange::Add(members) => {
-                    let ids: Vec<String> = members.into_iter().map(|m| m.value).collect();
-                    store::add_members(conn, &ctx.tenant_id, &row, &ids)?;
-                }
+                MemberChange::Add(members) => store::add_members(conn, &ctx.tenant_id, &row, &members)?,
                 MemberChange::Remove(ids) => store::remove_members(conn, &row, &ids)?,
                 MemberChange::RemoveAll => store::remove_all_members(conn, &row)?,
                 MemberChange::Replace(members) => {
                     store::remove_all_members(conn, &row)?;
-                    let ids: Vec<String> = members.into_iter().map(|m| m.value).collect();
-                    store::add_members(conn, &ctx.tenant_id, &row, &ids)?;
+                    store::add_members(conn, &ctx.tenant_id, &row, &members)?;
                 }
             }
         }

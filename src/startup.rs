@@ -13,6 +13,7 @@ use crate::auth::{self, Keys, Scope, TokenRequest};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{tenants, Database};
+use crate::http::inflight::InFlight;
 use crate::http::metrics::Metrics;
 use crate::http::middleware;
 use crate::routes;
@@ -69,7 +70,15 @@ impl Application {
         tracing::info!(database = %db.redacted_url(), listen = %addr, "roster starting");
         let workers = settings.workers;
         let clock = Arc::new(Clock::default());
-        let state = web::Data::new(AppState { db, keys, metrics: Metrics::default(), settings, clock: clock.clone() });
+        let inflight = InFlight::new(settings.max_in_flight_per_tenant);
+        let state = web::Data::new(AppState {
+            db,
+            keys,
+            metrics: Metrics::default(),
+            settings,
+            clock: clock.clone(),
+            inflight,
+        });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {
             App::new()

@@ -6,6 +6,7 @@ use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
+use crate::http::inflight::InFlight;
 use crate::http::metrics::Metrics;
 
 pub struct AppState {
@@ -14,4 +15,5 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: Settings,
     pub clock: Arc<Clock>,
+    pub inflight: InFlight,
 }

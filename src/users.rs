@@ -84,12 +84,30 @@ fn actor<'a>(ctx: &'a Ctx, policy: &'a Policy) -> Actor<'a> {
     Actor { tenant_id: &ctx.tenant_id, name: &ctx.actor, policy, now: ctx.now }
 }
 
-/// Splits what the lifecycle owns off a parsed document: `active` (absent means true) and the
-/// Roster extension's `formerMember`; its readOnly attributes were already dropped.
-fn take_state(doc: &mut Document) -> (bool, Option<bool>) {
-    let active = doc.remove("active").and_then(|v| v.as_bool()).unwrap_or(true);
+/// Splits what the lifecycle owns off a parsed document: `active` and the Roster extension's
+/// `formerMember` (its readOnly attributes were already dropped). An absent `active` is
+/// `default`: true for a new user, the current state for a PUT — a state changes only when a
+/// client says so.
+fn take_state(doc: &mut Document, default: bool) -> (bool, Option<bool>) {
+    let active = doc.remove("active").and_then(|v| v.as_bool()).unwrap_or(default);
     let former = doc.remove(schema::ROSTER_USER).and_then(|ext| ext.get("formerMember").and_then(Value::as_bool));
     (active, former)
+}
+
+/// A PATCH may set the lifecycle's attributes but not remove them: an account is always either
+/// active or not (RFC 7644 §3.5.2.2 lets a provider refuse such a remove).
+fn refuse_removed_state(patched: &Document) -> Result<(), ScimError> {
+    let former = patched.get(schema::ROSTER_USER).and_then(|ext| ext.get("formerMember"));
+    if patched.get("active").is_none() || former.is_none() {
+        let name = if patched.get("active").is_none() { "active" } else { "formerMember" };
+        return Err(ScimError::bad_request(
+            ScimType::Mutability,
+            format!(
+                "\"{name}\" cannot be removed: it is the account's lifecycle state; set it to true or false instead"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, ScimError> {
@@ -97,7 +115,7 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, Scim
 }
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
-    let (active, former) = take_state(&mut doc);
+    let (active, former) = take_state(&mut doc, true);
     let id = uuid::Uuid::new_v4().to_string();
     write_transaction(conn, |conn| {
         let policy = policy(conn, &ctx.tenant_id)?;
@@ -122,7 +140,7 @@ pub fn replace(
         let row = get(conn, ctx, id)?;
         check_version(&row, if_match)?;
         let mut doc = doc.clone();
-        let (active, former) = take_state(&mut doc);
+        let (active, former) = take_state(&mut doc, row.active);
         let policy = policy(conn, &ctx.tenant_id)?;
         lifecycle::update(conn, &actor(ctx, &policy), &row, doc, active, former)
     })
@@ -143,7 +161,8 @@ pub fn patch(
         current.insert("active".into(), Value::Bool(row.active));
         current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
         let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
-        let (active, former) = take_state(&mut patched);
+        refuse_removed_state(&patched)?;
+        let (active, former) = take_state(&mut patched, row.active);
         let policy = policy(conn, &ctx.tenant_id)?;
         lifecycle::update(conn, &actor(ctx, &policy), &row, patched, active, former)
     })

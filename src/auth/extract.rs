@@ -16,6 +16,8 @@ pub struct Principal {
     pub subject: String,
     pub scopes: Scopes,
     pub jti: String,
+    /// This request's place among its tenant's requests in flight.
+    _permit: std::sync::Arc<crate::http::inflight::Permit>,
 }
 
 impl Principal {
@@ -64,7 +66,16 @@ impl FromRequest for Principal {
             match status {
                 None => Err(ScimError::unauthorized("The token is not known to this server")),
                 Some(true) => Err(ScimError::unauthorized("The token has been revoked")),
-                Some(false) => Ok(Principal { tenant_id: claims.tenant, subject: claims.sub, scopes, jti: claims.jti }),
+                Some(false) => {
+                    let permit = std::sync::Arc::new(state.inflight.enter(&claims.tenant)?);
+                    Ok(Principal {
+                        tenant_id: claims.tenant,
+                        subject: claims.sub,
+                        scopes,
+                        jti: claims.jti,
+                        _permit: permit,
+                    })
+                }
             }
         })
     }

@@ -14,6 +14,7 @@ use super::schema::{group_members, scim_groups, users};
 use super::sql::Sql;
 use super::{is_unique_violation, DbConnection};
 use crate::listing::Store;
+use crate::scim::patch::Member;
 use crate::scim::resource::{fold, Document};
 
 /// Most ids named in one `IN (…)` list: well under both backends' limits on bound parameters.
@@ -202,17 +203,20 @@ fn resolve(
     Ok(found)
 }
 
-/// Adds members that are not members yet; unknown ids fail the whole call.
+/// Adds members that are not members yet, with the display name the client sent, if any;
+/// unknown ids fail the whole call.
 pub fn add_members(
     conn: &mut DbConnection,
     tenant_id: &str,
     group: &GroupRow,
-    ids: &[String],
+    members: &[Member],
 ) -> Result<(), WriteError> {
-    let unique: Vec<String> = {
-        let mut seen = HashSet::new();
-        ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
-    };
+    let mut displays: HashMap<&str, Option<&str>> = HashMap::new();
+    let unique: Vec<String> = members
+        .iter()
+        .filter(|m| displays.insert(&m.value, m.display.as_deref()).is_none())
+        .map(|m| m.value.clone())
+        .collect();
     let resolved = resolve(conn, tenant_id, &unique)?;
     let mut present = HashSet::new();
     for chunk in unique.chunks(CHUNK) {
@@ -232,6 +236,7 @@ pub fn add_members(
                 group_members::member_type.eq(kind.as_str()),
                 group_members::user_pk.eq((kind == MemberKind::User).then_some(pk)),
                 group_members::member_group_pk.eq((kind == MemberKind::Group).then_some(pk)),
+                group_members::display.eq(displays.get(id.as_str()).copied().flatten()),
             ))
             .execute(conn)?;
     }
@@ -255,8 +260,8 @@ pub fn remove_all_members(conn: &mut DbConnection, group: &GroupRow) -> QueryRes
     Ok(())
 }
 
-/// (group pk, member id, member type, user's displayName, group's displayName)
-type MemberListing = (i64, String, String, Option<String>, Option<String>);
+/// (group pk, member id, member type, display name)
+type MemberListing = (i64, String, String, Option<String>);
 
 /// Members of each group, with display names, keyed by group pk.
 pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<HashMap<i64, Vec<MemberRow>>> {
@@ -269,16 +274,16 @@ pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<Has
                 group_members::group_pk,
                 group_members::member_id,
                 group_members::member_type,
-                users::display_name.nullable(),
                 sql::<Nullable<Text>>(
-                    "(SELECT mg.display_name FROM scim_groups mg WHERE mg.pk = group_members.member_group_pk)",
+                    "COALESCE(group_members.display, users.display_name, \
+                     (SELECT mg.display_name FROM scim_groups mg WHERE mg.pk = group_members.member_group_pk))",
                 ),
             ))
             .order((group_members::group_pk, group_members::member_id))
             .load(conn)?;
-        for (group_pk, id, kind, user_display, group_display) in rows {
+        for (group_pk, id, kind, display) in rows {
             let kind = if kind == "Group" { MemberKind::Group } else { MemberKind::User };
-            out.entry(group_pk).or_default().push(MemberRow { id, kind, display: user_display.or(group_display) });
+            out.entry(group_pk).or_default().push(MemberRow { id, kind, display });
         }
     }
     Ok(out)

@@ -46,6 +46,7 @@ diesel::table! {
         member_type -> Text,
         user_pk -> Nullable<BigInt>,
         member_group_pk -> Nullable<BigInt>,
+        display -> Nullable<Text>,
     }
 }
 

@@ -4,6 +4,7 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::resource;
 use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
 use crate::http::{scim_base, scim_json};
@@ -26,11 +27,11 @@ fn served_schemas() -> Vec<&'static Schema> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ServiceProviderConfig", web::get().to(service_provider_config))
-        .route("/Schemas", web::get().to(schemas))
-        .route("/Schemas/{urn}", web::get().to(one_schema))
-        .route("/ResourceTypes", web::get().to(resource_types))
-        .route("/ResourceTypes/{id}", web::get().to(one_resource_type))
+    cfg.service(resource("/ServiceProviderConfig", "GET").route(web::get().to(service_provider_config)))
+        .service(resource("/Schemas", "GET").route(web::get().to(schemas)))
+        .service(resource("/Schemas/{urn}", "GET").route(web::get().to(one_schema)))
+        .service(resource("/ResourceTypes", "GET").route(web::get().to(resource_types)))
+        .service(resource("/ResourceTypes/{id}", "GET").route(web::get().to(one_resource_type)))
         .route("/Me", web::to(me));
 }
 

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::resource;
 use super::scim::{created, not_modified, projection, respond, Request};
 use crate::auth::{Principal, Scope};
 use crate::db::groups::GroupRow;
@@ -18,10 +19,10 @@ use crate::scim::schema::GROUP_RESOURCE;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/Groups").route(web::get().to(list)).route(web::post().to(create)))
-        .route("/Groups/.search", web::post().to(search))
+    cfg.service(resource("/Groups", "GET, POST").route(web::get().to(list)).route(web::post().to(create)))
+        .service(resource("/Groups/.search", "POST").route(web::post().to(search)))
         .service(
-            web::resource("/Groups/{id}")
+            resource("/Groups/{id}", "GET, PUT, PATCH, DELETE")
                 .route(web::get().to(get))
                 .route(web::put().to(replace))
                 .route(web::patch().to(patch))

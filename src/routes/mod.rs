@@ -27,6 +27,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// A resource whose other methods answer 405 with `Allow` and a SCIM error body (RFC 9110
+/// §15.5.6), rather than falling through to 404.
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        let err = ScimError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.path()),
+        );
+        let mut res = actix_web::ResponseError::error_response(&err);
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+        res
+    }))
+}
+
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ScimError> {
     Err(ScimError::not_found(format!("No endpoint at {} {}", req.method(), req.path())))
 }

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::resource;
 use super::scim::{projection, Request};
 use crate::auth::{Principal, Scope};
 use crate::error::{ScimError, ScimType};
@@ -15,7 +16,7 @@ use crate::state::AppState;
 use crate::{groups, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.search", web::post().to(search));
+    cfg.service(resource("/.search", "POST").route(web::post().to(search)));
 }
 
 /// A type whose schema lacks an attribute of the filter contributes nothing; other errors stand.

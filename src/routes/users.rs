@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::resource;
 use super::scim::{created, not_modified, projection, respond, Request};
 use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
@@ -16,10 +17,10 @@ use crate::state::AppState;
 use crate::users;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/Users").route(web::get().to(list)).route(web::post().to(create)))
-        .route("/Users/.search", web::post().to(search))
+    cfg.service(resource("/Users", "GET, POST").route(web::get().to(list)).route(web::post().to(create)))
+        .service(resource("/Users/.search", "POST").route(web::post().to(search)))
         .service(
-            web::resource("/Users/{id}")
+            resource("/Users/{id}", "GET, PUT, PATCH, DELETE")
                 .route(web::get().to(get))
                 .route(web::put().to(replace))
                 .route(web::patch().to(patch))

@@ -218,6 +218,10 @@ fn expected(label: &str, what: &str, got: &Value) -> ScimError {
 // ---------------------------------------------------------------------------
 // Body parsing
 
+/// Schema identifiers that real clients send and that name nothing Roster needs: Microsoft's own
+/// documentation of Entra's group provisioning still shows this one in "Create Group".
+const TOLERATED_SCHEMAS: [&str; 1] = ["http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"];
+
 /// `schemas` must list only the resource type's core schema and extensions.
 fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), ScimError> {
     let accepted = || {
@@ -236,7 +240,8 @@ fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), ScimError> {
         let Value::String(urn) = item else {
             return Err(expected("schemas", "an array of schema URNs", value));
         };
-        if !urn.eq_ignore_ascii_case(rt.schema.id) && extension_of(rt, urn).is_none() {
+        let tolerated = TOLERATED_SCHEMAS.iter().any(|t| t.eq_ignore_ascii_case(urn));
+        if !tolerated && !urn.eq_ignore_ascii_case(rt.schema.id) && extension_of(rt, urn).is_none() {
             return Err(invalid_value(format!(
                 "Unknown schema {urn:?} in \"schemas\": a {} resource accepts {}",
                 rt.name,

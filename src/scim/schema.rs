@@ -489,7 +489,8 @@ pub static GROUP_SCHEMA: Schema = Schema {
                 string("type", "A label indicating the type of resource, e.g., 'User' or 'Group'.")
                     .canonical(&["User", "Group"])
                     .immutable(),
-                // Deviation: not in §8.7.1; Okta sends it.
+                // Deviation: not in §8.7.1; Okta sends it. Kept as sent; when a client sends
+                // none, Roster shows the member's current displayName.
                 string("display", "A human-readable name for the member, primarily used for display purposes.")
                     .immutable(),
             ],

@@ -40,7 +40,7 @@ fn ops(ops: Value) -> Value {
 
 async fn create_read_and_list_groups(app: TestApp) {
     let (a, b) = (new_user(&app, "ann").await, new_user(&app, "bob").await);
-    let res = app.post("/scim/v2/Groups", &json!({"displayName": "Tour Guides", "externalId": "okta-g1", "members": [{"value": a, "display": "ignored"}, {"value": b}]})).await;
+    let res = app.post("/scim/v2/Groups", &json!({"displayName": "Tour Guides", "externalId": "okta-g1", "members": [{"value": a}, {"value": b, "display": "Bob as Okta knows him"}]})).await;
     assert_eq!(res.status(), 201);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     let group = json(res).await;
@@ -49,8 +49,10 @@ async fn create_read_and_list_groups(app: TestApp) {
     assert_eq!(group["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Group"]));
     assert_eq!(member_ids(&group), sorted(&[&a, &b]));
     let first = group["members"].as_array().unwrap().iter().find(|m| m["value"] == a.as_str()).unwrap();
-    assert_eq!(first["display"], "ANN", "display comes from the user");
+    assert_eq!(first["display"], "ANN", "without a display sent, the user's displayName");
     assert_eq!(first["type"], "User");
+    let second = group["members"].as_array().unwrap().iter().find(|m| m["value"] == b.as_str()).unwrap();
+    assert_eq!(second["display"], "Bob as Okta knows him", "a display sent is kept");
     assert_eq!(first["$ref"], format!("{}/scim/v2/Users/{a}", app.address));
     assert_eq!(app.get_ok(&format!("/scim/v2/Groups/{id}")).await, group);
     let slim = app.get_ok(&format!("/scim/v2/Groups/{id}?excludedAttributes=members")).await;
@@ -298,6 +300,16 @@ async fn root_search_covers_users_and_groups(app: TestApp) {
     assert_eq!(page["Resources"][0]["displayName"], "Searchers");
 }
 
+async fn entra_group_create_body_is_accepted(app: TestApp) {
+    // Microsoft's "Create Group" example lists its own schema URI beside the core one.
+    let res = app.post("/scim/v2/Groups", &json!({
+        "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1",
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+        "meta": {"resourceType": "Group"}, "members": []
+    })).await;
+    assert_eq!(res.status(), 201);
+}
+
 async fn discovery_describes_groups(app: TestApp) {
     let types = app.get_ok("/scim/v2/ResourceTypes").await;
     let endpoints: Vec<&str> =
@@ -317,5 +329,6 @@ both_backends!(
     put_replaces_members_and_etags_guard_groups,
     other_tenants_cannot_see_or_join_groups,
     root_search_covers_users_and_groups,
+    entra_group_create_body_is_accepted,
     discovery_describes_groups,
 );

@@ -107,6 +107,7 @@ pub fn test_settings(url: &str) -> Settings {
         workers: Some(1),
         // Tests run the sweep when they mean to, through the admin API.
         sweep_interval_secs: 0,
+        max_in_flight_per_tenant: 256,
     }
 }
 

@@ -579,3 +579,35 @@ both_backends!(
     tenants_never_see_each_other,
     read_only_tokens_cannot_write,
 );
+
+async fn lifecycle_attributes_cannot_be_removed_and_put_keeps_the_state(app: TestApp) {
+    let created = app.create_user(json!({"userName": "stateful", "active": false})).await;
+    let path = format!("/scim/v2/Users/{}", created["id"].as_str().unwrap());
+    for path_name in ["active", "urn:ietf:params:scim:schemas:extension:roster:2.0:User:formerMember"] {
+        let err = assert_scim_error(
+            app.patch(&path, &json!({"Operations": [{"op": "remove", "path": path_name}]})).await,
+            400,
+        )
+        .await;
+        assert_eq!(err["scimType"], "mutability", "{path_name}");
+    }
+    // A PUT that leaves `active` out changes no state.
+    let body = json(app.put(&path, &json!({"userName": "stateful", "displayName": "S"})).await).await;
+    assert_eq!(body["active"], false);
+}
+
+async fn wrong_methods_answer_405_with_allow(app: TestApp) {
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "/scim/v2/ServiceProviderConfig", "GET"),
+        (reqwest::Method::DELETE, "/scim/v2/Schemas", "GET"),
+        (reqwest::Method::PUT, "/scim/v2/ResourceTypes", "GET"),
+        (reqwest::Method::DELETE, "/scim/v2/Users", "GET, POST"),
+        (reqwest::Method::GET, "/scim/v2/Users/.search", "POST"),
+    ] {
+        let res = app.client.request(method.clone(), app.url(path)).bearer_auth(&app.token).send().await.unwrap();
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        assert_scim_error(res, 405).await;
+    }
+}
+
+both_backends!(lifecycle_attributes_cannot_be_removed_and_put_keeps_the_state, wrong_methods_answer_405_with_allow);

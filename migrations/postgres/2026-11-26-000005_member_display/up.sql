@@ -1,0 +1,2 @@
+-- The member's display name as the client sent it (Okta sends one with every member).
+ALTER TABLE group_members ADD COLUMN display TEXT;
