@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Usage: ci.sh [ROSTER_BINARY]   (default: ../target/debug/roster, relative to this script)
+#
+# Runs run.sh against two fresh Roster servers, one on SQLite (a temporary directory) and one on
+# PostgreSQL (a new database, dropped afterwards), each on a free port with a token issued by the
+# CLI. Keeps each run's report as results/sqlite.md and results/postgres.md, stops the servers,
+# and exits non-zero if either run failed. PostgreSQL must be reachable: PGHOST (127.0.0.1),
+# PGPORT (5432) and PGUSER (postgres), trust authentication, as in .ci/run.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+roster="$(realpath -m "${1:-$here/../target/debug/roster}")"
+pg_host="${PGHOST:-127.0.0.1}" pg_port="${PGPORT:-5432}" pg_user="${PGUSER:-postgres}"
+
+if [ ! -x "$roster" ]; then
+  echo "ci.sh: no Roster binary at $roster (build it with cargo build, or pass its path)" >&2
+  exit 2
+fi
+if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
+  echo "ci.sh: PostgreSQL at $pg_host:$pg_port cannot be reached; the PostgreSQL run is required" >&2
+  exit 1
+fi
+
+"$here/setup.sh"
+mkdir -p "$here/results"
+
+work="$(mktemp -d)"
+database="roster_conformance_$(date +%s)_$$"
+server_pid=""
+psql_admin() { psql -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d postgres "$@"; }
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+cleanup() {
+  stop_server
+  psql_admin -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  "$here/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# run_against LABEL DATABASE_URL: serve, wait until ready, issue a token, run the suites.
+run_against() {
+  local label="$1" url="$2" port log token status=0
+  port="$(free_port)"
+  log="$work/roster-$label.log"
+  echo "ci.sh: Roster on $label, port $port"
+  ROSTER_DATABASE_URL="$url" ROSTER_LOG_FORMAT=json "$roster" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
+  server_pid=$!
+  local ready=""
+  for _ in $(seq 1 150); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then ready=1; break; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ -z "$ready" ]; then
+    echo "ci.sh: Roster on $label did not become ready; its log:" >&2
+    cat "$log" >&2
+    stop_server
+    return 1
+  fi
+  token="$(ROSTER_DATABASE_URL="$url" "$roster" token issue --tenant default --name conformance --scope scim)" || {
+    echo "ci.sh: roster token issue failed on $label" >&2
+    stop_server
+    return 1
+  }
+  rm -f "$here/results/latest.md"
+  "$here/run.sh" "http://127.0.0.1:$port/scim/v2" "$token" || status=$?
+  if [ -f "$here/results/latest.md" ]; then
+    cp "$here/results/latest.md" "$here/results/$label.md"
+  else
+    printf '# Conformance report: FAILED\n\nrun.sh stopped before writing a report (exit status %s); see the CI log.\n' "$status" >"$here/results/$label.md"
+  fi
+  stop_server
+  return "$status"
+}
+
+failed=()
+run_against sqlite "$work/roster.db" || failed+=(sqlite)
+
+psql_admin -c "CREATE DATABASE $database"
+run_against postgres "postgres://$pg_user@$pg_host:$pg_port/$database" || failed+=(postgres)
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "ci.sh: conformance failed on: ${failed[*]} (reports: conformance-tests/results/sqlite.md, postgres.md)" >&2
+  exit 1
+fi
+echo "ci.sh: conformance passed on SQLite and PostgreSQL"
