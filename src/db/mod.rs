@@ -40,6 +40,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod users;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -193,6 +194,10 @@ pub struct Opened {
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     url: DatabaseUrl,
+    /// SQLite has one writer at a time. Writers of this process queue here, in order, instead
+    /// of polling the database lock with SQLite's busy handler, whose back-off sleeps (up to
+    /// 100 ms a try) would set the tail latency of every write.
+    writer: Arc<Mutex<()>>,
 }
 
 impl Database {
@@ -212,7 +217,7 @@ impl Database {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build_unchecked(Manager(url.clone()));
         drop(first);
-        Ok((Database { pool, url }, opened))
+        Ok((Database { pool, url, writer: Arc::default() }, opened))
     }
 
     pub fn backend(&self) -> Backend {
@@ -239,8 +244,29 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.blocking(false, work).await
+    }
+
+    /// Like [`Database::run`], for work that writes: on SQLite it waits its turn among this
+    /// process's writers first.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.blocking(self.backend() == Backend::Sqlite, work).await
+    }
+
+    async fn blocking<T, E, F>(&self, serialise: bool, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let db = self.clone();
         actix_web::web::block(move || {
+            let _turn = serialise.then(|| db.writer.lock().unwrap_or_else(|p| p.into_inner()));
             let mut conn = db.conn()?;
             work(&mut conn)
         })

@@ -46,20 +46,24 @@ fn show(
         .collect())
 }
 
-/// Runs `work`, then renders the group it returns, in one trip to the database pool.
+/// Runs `work`, then renders the group it returns, in one trip to the database pool; `writes`
+/// says whether `work` changes anything.
 async fn one(
     state: &AppState,
     r: Request,
+    writes: bool,
     work: impl FnOnce(&mut crate::db::DbConnection, &Request) -> Result<GroupRow, ScimError> + Send + 'static,
 ) -> Result<(Request, GroupRow, serde_json::Value), ScimError> {
-    state
-        .db
-        .run(move |conn| {
-            let row = work(conn, &r)?;
-            let body = show(&r, conn, std::slice::from_ref(&row))?.remove(0);
-            Ok((r, row, body))
-        })
-        .await
+    let task = move |conn: &mut crate::db::DbConnection| {
+        let row = work(conn, &r)?;
+        let body = show(&r, conn, std::slice::from_ref(&row))?.remove(0);
+        Ok((r, row, body))
+    };
+    if writes {
+        state.db.write(task).await
+    } else {
+        state.db.run(task).await
+    }
 }
 
 async fn create(
@@ -70,7 +74,7 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
     let doc = parse_resource(&GROUP_RESOURCE, &body.0)?;
-    let (r, row, body) = one(&state, r, move |conn, r| groups::create(conn, &r.ctx, doc)).await?;
+    let (r, row, body) = one(&state, r, true, move |conn, r| groups::create(conn, &r.ctx, doc)).await?;
     Ok(created(body, &format!("{}/Groups/{}", r.base, row.id), row.version))
 }
 
@@ -81,7 +85,7 @@ async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::ScimRead, &GROUP_RESOURCE)?;
-    let (_, row, body) = one(&state, r, move |conn, r| groups::get(conn, &r.ctx, &id)).await?;
+    let (_, row, body) = one(&state, r, false, move |conn, r| groups::get(conn, &r.ctx, &id)).await?;
     if let Some(res) = not_modified(&req, row.version) {
         return Ok(res);
     }
@@ -98,7 +102,7 @@ async fn replace(
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
     let doc = parse_resource(&GROUP_RESOURCE, &body.0)?;
     let (_, row, body) =
-        one(&state, r, move |conn, r| groups::replace(conn, &r.ctx, &id, doc, r.if_match.as_deref())).await?;
+        one(&state, r, true, move |conn, r| groups::replace(conn, &r.ctx, &id, doc, r.if_match.as_deref())).await?;
     Ok(respond(StatusCode::OK, body, row.version))
 }
 
@@ -116,7 +120,7 @@ async fn patch(
     let ops = parse_patch(&body.0)?;
     if !r.projected() {
         let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
-        let row = state.db.run(move |conn| groups::patch(conn, &ctx, &id, ops, expected.as_deref())).await?;
+        let row = state.db.write(move |conn| groups::patch(conn, &ctx, &id, ops, expected.as_deref())).await?;
         let mut res = HttpResponse::NoContent().finish();
         res.headers_mut().insert(
             actix_web::http::header::ETAG,
@@ -125,7 +129,7 @@ async fn patch(
         return Ok(res);
     }
     let (_, row, body) =
-        one(&state, r, move |conn, r| groups::patch(conn, &r.ctx, &id, ops, r.if_match.as_deref())).await?;
+        one(&state, r, true, move |conn, r| groups::patch(conn, &r.ctx, &id, ops, r.if_match.as_deref())).await?;
     Ok(respond(StatusCode::OK, body, row.version))
 }
 
@@ -137,7 +141,7 @@ async fn delete(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
     let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
-    state.db.run(move |conn| groups::delete(conn, &ctx, &id, expected.as_deref())).await?;
+    state.db.write(move |conn| groups::delete(conn, &ctx, &id, expected.as_deref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

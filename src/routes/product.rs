@@ -46,7 +46,7 @@ fn optional(body: &Value, name: &str) -> Option<String> {
 async fn open_session(state: web::Data<AppState>, p: Principal, body: JsonBody) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Sessions)?;
     let user_id = field(&body.0, "userId")?.to_owned();
-    let (id, token, expires) = state.db.run(move |conn| product::open_session(conn, &ctx, &user_id)).await?;
+    let (id, token, expires) = state.db.write(move |conn| product::open_session(conn, &ctx, &user_id)).await?;
     Ok(scim_json(StatusCode::CREATED, &json!({"id": id, "token": token, "expiresAt": crate::users::time(expires)})))
 }
 
@@ -63,7 +63,7 @@ async fn end_session(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Sessions)?;
-    state.db.run(move |conn| product::end_session(conn, &ctx, &id)).await?;
+    state.db.write(move |conn| product::end_session(conn, &ctx, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -82,7 +82,7 @@ async fn create_content(
         recipient_id: optional(&body.0, "recipientId"),
     };
     let base = scim_base(&req, state.settings.public_url.as_deref());
-    let created = state.db.run(move |conn| product::create_content(conn, &ctx, new, &base)).await?;
+    let created = state.db.write(move |conn| product::create_content(conn, &ctx, new, &base)).await?;
     Ok(scim_json(StatusCode::CREATED, &created))
 }
 
@@ -154,6 +154,6 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Re
 /// Runs one sweep of the caller's tenant now, as `roster sweep` does; for operators and tests.
 async fn run_sweep(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Admin)?;
-    let report = state.db.run(move |conn| sweep::run(conn, ctx.now, Some(&ctx.tenant_id))).await?;
+    let report = state.db.write(move |conn| sweep::run(conn, ctx.now, Some(&ctx.tenant_id))).await?;
     Ok(scim_json(StatusCode::OK, &serde_json::to_value(report).map_err(ScimError::internal)?))
 }

@@ -41,7 +41,7 @@ async fn create(
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
     let ctx = r.ctx.clone();
-    let view = state.db.run(move |conn| {
+    let view = state.db.write(move |conn| {
         let row = users::create(conn, &ctx, doc)?;
         Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], false)?.remove(0))
     });
@@ -82,7 +82,7 @@ async fn replace(
     let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let row = users::replace(conn, &ctx, &id, doc, expected.as_deref())?;
             Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
         })
@@ -102,7 +102,7 @@ async fn patch(
     let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let row = users::patch(conn, &ctx, &id, &ops, expected.as_deref())?;
             Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
         })
@@ -118,7 +118,7 @@ async fn delete(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
-    state.db.run(move |conn| users::delete(conn, &ctx, &id, expected.as_deref())).await?;
+    state.db.write(move |conn| users::delete(conn, &ctx, &id, expected.as_deref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod groups;
+mod hostile;
 mod lifecycle;
 mod operations;
 mod users;
