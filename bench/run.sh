@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Benchmarks Roster with roster-bench on SQLite and on PostgreSQL, at each size of BENCH_SIZES
+# (the same server grows from one size to the next), and writes bench/results/latest.md.
+#
+#   bench/run.sh                                   # 10^4 then 10^5 users, 10 s per scenario
+#   BENCH_SIZES="1000" BENCH_DURATION=3 bench/run.sh
+#
+# Settings (environment):
+#   BENCH_SIZES        users to seed, grown in order          (default "10000 100000")
+#   BENCH_DURATION     seconds per scenario                    (default 10)
+#   BENCH_CONCURRENCY  concurrent requests                     (default 8)
+#   BENCH_BACKENDS     "sqlite postgres" or either one         (default both)
+#   BENCH_POSTGRES     PostgreSQL server URL, no database name (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_SCENARIOS    roster-bench --scenarios list           (default below)
+#   BENCH_EXTRA_ARGS   more roster-bench flags, e.g. "--client hyper"
+#
+# Everything runs on this machine: the servers listen on 127.0.0.1 only. Temporary files and the
+# PostgreSQL database are removed at the end, also on failure or Ctrl-C.
+set -euo pipefail
+
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$bench_dir/.." && pwd)
+sizes=${BENCH_SIZES:-"10000 100000"}
+duration=${BENCH_DURATION:-10}
+concurrency=${BENCH_CONCURRENCY:-8}
+backends=${BENCH_BACKENDS:-"sqlite postgres"}
+postgres=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+scenarios=${BENCH_SCENARIOS:-create,get,filter-username,filter-externalid,patch-active,list-index,list-cursor,get-put,ceiling}
+extra_args=${BENCH_EXTRA_ARGS:-}
+out=$bench_dir/results/latest.md
+target=${CARGO_TARGET_DIR:-$root/target}
+
+echo "building roster and roster-bench (release) in $root" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p roster -p roster-bench
+roster=$target/release/roster
+bench=$target/release/roster-bench
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/roster-bench.XXXXXX")
+server_pid=
+pg_db=
+
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        # Graceful shutdown waits for in-flight requests; don't wait forever.
+        for _ in $(seq 100); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=
+    fi
+}
+
+drop_database() {
+    if [[ -n $pg_db ]]; then
+        psql "$postgres/postgres" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null ||
+            echo "could not drop database $pg_db" >&2
+        pg_db=
+    fi
+}
+
+cleanup() {
+    stop_server
+    drop_database
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+# Starts `roster serve` on database $1, sets server_pid, port and token.
+start_server() {
+    local database=$1 log=$2
+    port=$(free_port)
+    ROSTER_DATABASE_URL=$database ROSTER_LISTEN=127.0.0.1:$port RUST_LOG=warn \
+        "$roster" serve --log-format json >"$log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 300); do
+        if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+            token=$(ROSTER_DATABASE_URL=$database "$roster" token issue --tenant default --name bench --scope scim 2>/dev/null)
+            return 0
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            server_pid=
+            echo "roster serve exited during start-up:" >&2
+            tail -20 "$log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "roster serve was not ready after 30 s" >&2
+    return 1
+}
+
+# What the server logged at WARN or above, and whether it is still running.
+server_health() {
+    local log=$1 backend=$2
+    local warnings errors
+    warnings=$(grep -c '"level":"WARN"' "$log" || true)
+    errors=$(grep -c '"level":"ERROR"' "$log" || true)
+    {
+        echo "Server log ($backend): $warnings WARN and $errors ERROR lines."
+        if ((errors > 0)); then
+            echo
+            echo '```text'
+            grep '"level":"ERROR"' "$log" | head -5 | cut -c1-400
+            echo '```'
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo
+            echo "**The server process is gone.** Last log lines:"
+            echo
+            echo '```text'
+            tail -10 "$log" | cut -c1-400
+            echo '```'
+        fi
+        echo
+    } >>"$out"
+}
+
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$root" status --porcelain --untracked-files=no -- src migrations 2>/dev/null) ]]; then
+    commit="$commit (with uncommitted changes)"
+fi
+mkdir -p "$(dirname "$out")"
+{
+    echo "# Roster load benchmark"
+    echo
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- Roster: commit $commit, release build, \`--log-format json\`, \`RUST_LOG=warn\`, default settings (pool 16, workers = cores)"
+    echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB; client and server share it"
+    echo "- Command: \`BENCH_SIZES=\"$sizes\" BENCH_DURATION=$duration BENCH_CONCURRENCY=$concurrency BENCH_BACKENDS=\"$backends\" bench/run.sh\`"
+    echo "- Scenarios: $scenarios; $duration s each after 1 s warm-up, concurrency $concurrency; see bench/README.md for how to read the tables"
+    echo
+} >"$out"
+
+for backend in $backends; do
+    case $backend in
+    sqlite)
+        database=$tmp/roster.db
+        ;;
+    postgres)
+        pg_db=roster_bench_$$_$RANDOM
+        if ! psql "$postgres/postgres" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" >/dev/null; then
+            echo "PostgreSQL at $postgres cannot be reached: skipped." >>"$out"
+            pg_db=
+            continue
+        fi
+        database=$postgres/$pg_db
+        ;;
+    *)
+        echo "unknown backend $backend" >&2
+        exit 2
+        ;;
+    esac
+    echo "== $backend ==" >&2
+    echo "## $backend" >>"$out"
+    echo >>"$out"
+    log=$tmp/$backend.log
+    start_server "$database" "$log"
+    for size in $sizes; do
+        echo "-- $backend, $size users --" >&2
+        # shellcheck disable=SC2086 # BENCH_EXTRA_ARGS is a list of flags
+        if ! SCIM_TOKEN=$token timeout 7200 "$bench" --base-url "http://127.0.0.1:$port/scim/v2" \
+            --users "$size" --duration "$duration" --concurrency "$concurrency" --scenarios "$scenarios" \
+            --server-pid "$server_pid" --label "$backend, $size users" --markdown "$out" $extra_args; then
+            printf '**roster-bench failed for %s at %s users** (see its output above).\n\n' "$backend" "$size" >>"$out"
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            break
+        fi
+    done
+    server_health "$log" "$backend"
+    stop_server
+    drop_database
+    rm -f "$tmp"/roster.db*
+done
+
+echo "$out"

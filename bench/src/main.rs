@@ -1,0 +1,464 @@
+//! `roster-bench`: a load generator for SCIM 2.0 service providers. It seeds users, runs the
+//! request patterns identity providers produce (Okta's and Entra's), and reports throughput and
+//! latency per scenario, next to the ceiling of the load generator itself.
+
+mod ceiling;
+mod client;
+mod hist;
+mod load;
+mod report;
+mod scim;
+mod seed;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use hyper::Method;
+use serde_json::json;
+
+use crate::client::{encode, Client, ClientKind};
+use crate::load::{drive, Job, Plan};
+use crate::report::{Header, Row};
+use crate::scim::{create_or_find, Created, ListCursor, Names, SeedUser, GROUP_SCHEMA};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Create,
+    Get,
+    FilterUsername,
+    FilterExternalid,
+    PatchActive,
+    ListIndex,
+    /// Also measures one page deep in the list, reported as `list-cursor-deep`.
+    ListCursor,
+    GetPut,
+    #[value(name = "group-add-10")]
+    GroupAdd10,
+    #[value(name = "group-add-100k")]
+    GroupAdd100k,
+    EntraSync,
+    Ceiling,
+}
+
+/// The order scenarios run and are reported in: reads first, while the server holds exactly the
+/// seeded users; then the writes that add users; the client's own ceiling last.
+const RUN_ORDER: [Scenario; 12] = [
+    Scenario::Get,
+    Scenario::FilterUsername,
+    Scenario::FilterExternalid,
+    Scenario::ListIndex,
+    Scenario::ListCursor,
+    Scenario::GetPut,
+    Scenario::PatchActive,
+    Scenario::GroupAdd10,
+    Scenario::GroupAdd100k,
+    Scenario::Create,
+    Scenario::EntraSync,
+    Scenario::Ceiling,
+];
+
+/// Load generator for SCIM 2.0 servers: seeds users, then measures what identity providers do.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2 (plain HTTP).
+    #[arg(long, env = "SCIM_BASE_URL")]
+    base_url: String,
+    /// Bearer token with read and write access.
+    #[arg(long, env = "SCIM_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Users to have on the server before measuring; existing ones from earlier runs are reused.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Concurrent requests (workers) per scenario.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds each scenario is measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Measure this many operations per scenario instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seconds each scenario runs before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Scenarios to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = RUN_ORDER)]
+    scenarios: Vec<Scenario>,
+    /// Append the results as a Markdown table to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Report the peak (VmHWM) and current (VmRSS) memory of this server process.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Names the run in the tables (backend and size, say); defaults to the base URL.
+    #[arg(long)]
+    label: Option<String>,
+    /// New users the entra-sync scenario provisions.
+    #[arg(long, default_value_t = 10_000)]
+    sync_users: u64,
+    /// Concurrent requests while seeding.
+    #[arg(long, default_value_t = 16)]
+    seed_concurrency: usize,
+    /// Prefix of every userName, externalId and group name the benchmark creates.
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    /// HTTP client: reqwest (pooled) or hyper (one connection per worker).
+    #[arg(long, value_enum, default_value_t = ClientKind::Reqwest)]
+    client: ClientKind,
+    /// Threads of the load generator's runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Threads of the trivial server the ceiling scenario measures.
+    #[arg(long, default_value_t = 2)]
+    ceiling_threads: usize,
+    /// Seconds before one request counts as failed.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Hard limit in seconds on any one scenario (with --requests, and for entra-sync).
+    #[arg(long, default_value_t = 600)]
+    max_time: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("roster-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roster-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mib(kb: u64) -> String {
+    format!("{:.1} MiB", kb as f64 / 1024.0)
+}
+
+/// VmHWM and VmRSS of a process, in kB.
+fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The 1-minute load average: other work on the machine skews every number.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+struct Bench {
+    args: Args,
+    client: Client,
+    names: Names,
+    run_id: String,
+    users: Arc<Vec<SeedUser>>,
+    on_server: u64,
+}
+
+impl Bench {
+    fn plan(&self) -> Plan {
+        Plan {
+            warmup: Duration::from_secs_f64(self.args.warmup.max(0.0)),
+            duration: match self.args.requests {
+                Some(_) => None,
+                None => Some(Duration::from_secs_f64(self.args.duration.max(0.0))),
+            },
+            ops: self.args.requests,
+            hard_cap: Duration::from_secs(self.args.max_time),
+        }
+    }
+
+    async fn measure(&self, name: &str, job: Job, notes: Vec<String>) -> Row {
+        eprintln!("{name}: running");
+        let m = drive(name, Arc::new(job), self.users.clone(), &self.client, self.args.concurrency, &self.plan()).await;
+        Row::ran(name, m, notes)
+    }
+
+    /// Runs one scenario; list-cursor makes two rows.
+    async fn scenario(&self, scenario: Scenario) -> Vec<Row> {
+        let needs_users = !matches!(scenario, Scenario::Create | Scenario::EntraSync | Scenario::Ceiling);
+        let name = scenario.to_possible_value().expect("no skipped variants").get_name().to_owned();
+        if needs_users && self.users.is_empty() {
+            return vec![Row::skipped(&name, "no seeded users (--users 0)")];
+        }
+        match scenario {
+            Scenario::Get => vec![self.measure(&name, Job::Get, vec![]).await],
+            Scenario::FilterUsername => vec![self.measure(&name, Job::FilterUserName, vec![]).await],
+            Scenario::FilterExternalid => vec![self.measure(&name, Job::FilterExternalId, vec![]).await],
+            Scenario::PatchActive => {
+                vec![self.measure(&name, Job::PatchActive, vec!["alternately false and true".into()]).await]
+            }
+            Scenario::ListIndex => {
+                let total = self.on_server.max(self.users.len() as u64) as usize;
+                let note = format!("random startIndex in 1..={}, count=100", total.saturating_sub(100) + 1);
+                vec![self.measure(&name, Job::ListIndex { total }, vec![note]).await]
+            }
+            Scenario::ListCursor => {
+                let walk =
+                    self.measure(&name, Job::ListCursor, vec!["count=100, each worker walks from the start".into()]);
+                let mut rows = vec![walk.await];
+                rows.push(match self.seek_deep().await {
+                    Ok(Ok((job, note))) => self.measure("list-cursor-deep", job, vec![note]).await,
+                    Ok(Err(reason)) => Row::skipped("list-cursor-deep", reason),
+                    Err(e) => Row::failed("list-cursor-deep", format!("{e:#}")),
+                });
+                rows
+            }
+            Scenario::GetPut => {
+                vec![self.measure(&name, Job::GetPut, vec!["latency per GET+PUT pair".into()]).await]
+            }
+            Scenario::GroupAdd10 | Scenario::GroupAdd100k => {
+                let size = if scenario == Scenario::GroupAdd10 { 10 } else { 100_000 };
+                vec![self.group_add(&name, size).await]
+            }
+            Scenario::Create => vec![self.measure(&name, self.create_job(), vec![]).await],
+            Scenario::EntraSync => vec![self.entra_sync(&name).await],
+            Scenario::Ceiling => vec![self.ceiling(&name).await],
+        }
+    }
+
+    fn create_job(&self) -> Job {
+        Job::Create { names: self.names.clone(), run: self.run_id.clone(), seq: AtomicU64::new(0) }
+    }
+
+    /// Walks cursor pages (untimed) to one 90 % of the way into the list.
+    async fn seek_deep(&self) -> Result<Result<(Job, String), String>> {
+        let total = self.on_server.max(self.users.len() as u64);
+        let pages = total.div_ceil(100).max(1);
+        let target = (pages * 9 / 10).max(1);
+        eprintln!("list-cursor-deep: seeking page {} of {pages}", target + 1);
+        let started = Instant::now();
+        let mut conn = self.client.conn();
+        let mut cursor = String::new();
+        for page in 0..target {
+            let res = conn.get(&format!("/Users?count=100&cursor={}", encode(&cursor))).await?;
+            if res.status != 200 {
+                bail!("seeking: page {} answered HTTP {}: {}", page + 1, res.status, res.snippet());
+            }
+            match serde_json::from_slice::<ListCursor>(&res.body)?.next_cursor {
+                Some(next) => cursor = next,
+                None if page == 0 => return Ok(Err("the first page has no nextCursor (no cursor paging?)".into())),
+                None => break,
+            }
+        }
+        let path = format!("/Users?count=100&cursor={}", encode(&cursor));
+        let note = format!("page {} of {pages}, reached in {:.1} s", target + 1, started.elapsed().as_secs_f64());
+        Ok(Ok((Job::ListCursorDeep { path }, note)))
+    }
+
+    async fn group_add(&self, name: &str, size: usize) -> Row {
+        let size = size.min(self.users.len());
+        eprintln!("{name}: creating a group of {size} members");
+        let started = Instant::now();
+        let (group_id, members) = match self.setup_group(name, size).await {
+            Ok(Ok(group)) => group,
+            Ok(Err(reason)) => return Row::skipped(name, reason),
+            Err(e) => return Row::failed(name, format!("{e:#}")),
+        };
+        let note =
+            format!("{size} members (set up in {:.1} s), add/remove alternately", started.elapsed().as_secs_f64());
+        let row = self.measure(name, Job::GroupAdd { group_id: group_id.clone(), members }, vec![note]).await;
+        let mut conn = self.client.conn();
+        match conn.send(Method::DELETE, &format!("/Groups/{group_id}"), None).await {
+            Ok(res) if res.ok() => {}
+            Ok(res) => eprintln!("{name}: deleting the group answered HTTP {}: {}", res.status, res.snippet()),
+            Err(e) => eprintln!("{name}: deleting the group: {e:#}"),
+        }
+        row
+    }
+
+    /// Creates the group with `size` seeded members and one spare user per worker to add and
+    /// remove. `Ok(Err(reason))` when the server has no /Groups.
+    async fn setup_group(&self, name: &str, size: usize) -> Result<Result<(String, Vec<String>), String>> {
+        const CHUNK: usize = 1000;
+        let mut conn = self.client.conn();
+        let member_list =
+            |users: &[SeedUser]| -> Vec<serde_json::Value> { users.iter().map(|u| json!({"value": u.id})).collect() };
+        let first = &self.users[..size.min(CHUNK)];
+        let body = json!({
+            "schemas": [GROUP_SCHEMA],
+            "displayName": format!("{}-{name}-{}", self.names.prefix, self.run_id),
+            "members": member_list(first),
+        });
+        let res = conn.post("/Groups?excludedAttributes=members", serde_json::to_vec(&body)?).await?;
+        if res.status == 404 {
+            return Ok(Err(format!("POST /Groups answered 404: {}", res.detail())));
+        }
+        if !res.ok() {
+            bail!("POST /Groups answered HTTP {}: {}", res.status, res.snippet());
+        }
+        let group_id = serde_json::from_slice::<Created>(&res.body).context("reading the new group's id")?.id;
+        for (k, chunk) in self.users[first.len()..size].chunks(CHUNK).enumerate() {
+            let body = scim::patch_body(json!([{"op": "add", "path": "members", "value": member_list(chunk)}]));
+            let path = format!("/Groups/{group_id}?excludedAttributes=members");
+            let res = conn.send(Method::PATCH, &path, Some(body.into())).await?;
+            if !res.ok() {
+                bail!("adding members {}.. answered HTTP {}: {}", first.len() + k * CHUNK, res.status, res.snippet());
+            }
+        }
+        let mut spares = Vec::new();
+        for worker in 0..self.args.concurrency {
+            let (user_name, external_id) = self.names.member(worker);
+            spares.push(create_or_find(&mut conn, &user_name, &external_id, worker as u64).await?);
+        }
+        Ok(Ok((group_id, spares)))
+    }
+
+    async fn entra_sync(&self, name: &str) -> Row {
+        let count = self.args.sync_users;
+        eprintln!("{name}: provisioning {count} new users");
+        let job = Job::EntraSync { names: self.names.clone(), run: self.run_id.clone(), seq: AtomicU64::new(0), count };
+        let plan = Plan {
+            warmup: Duration::ZERO,
+            duration: None,
+            ops: None,
+            hard_cap: Duration::from_secs(self.args.max_time),
+        };
+        let m = drive(name, Arc::new(job), self.users.clone(), &self.client, self.args.concurrency, &plan).await;
+        let mut notes = vec![format!(
+            "{} users in {:.1} s = {:.0} users/s; latency per user (filter GET + POST)",
+            m.ops,
+            m.elapsed.as_secs_f64(),
+            m.ops_per_sec()
+        )];
+        if m.ops < count {
+            notes.push(format!("stopped by --max-time after {} of {count} users", m.ops));
+        }
+        Row::ran(name, m, notes)
+    }
+
+    async fn ceiling(&self, name: &str) -> Row {
+        let threads = self.args.ceiling_threads;
+        let server = match ceiling::CeilingServer::start(threads) {
+            Ok(server) => server,
+            Err(e) => return Row::failed(name, format!("starting the trivial server: {e:#}")),
+        };
+        let base = format!("http://{}/scim/v2", server.addr);
+        let timeout = Duration::from_secs(self.args.timeout);
+        let client = match Client::new(self.client.kind(), &base, &self.args.token, timeout).await {
+            Ok(client) => client,
+            Err(e) => return Row::failed(name, format!("{e:#}")),
+        };
+        eprintln!("{name}: running against {base}");
+        let m =
+            drive(name, Arc::new(Job::Ceiling), self.users.clone(), &client, self.args.concurrency, &self.plan()).await;
+        drop(server);
+        let note = format!(
+            "trivial in-process server ({threads} threads, its CPU counted as client CPU), same client and concurrency"
+        );
+        Row::ran(name, m, vec![note])
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let client = Client::new(args.client, &args.base_url, &args.token, timeout).await?;
+    let names = Names { prefix: args.prefix.clone() };
+    let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+
+    let load_before = load_average();
+    let mut conn = client.conn();
+    let before = scim::count_users(&mut conn).await.context("reaching the server")?;
+    eprintln!("server at {} holds {before} users", args.base_url);
+
+    let wants_users =
+        args.scenarios.iter().any(|s| !matches!(s, Scenario::Create | Scenario::EntraSync | Scenario::Ceiling));
+    let (users, seed_note) = if wants_users && args.users > 0 {
+        let seeded = seed::seed(&client, &names, args.users, args.seed_concurrency).await?;
+        let rate = match seeded.created {
+            0 => String::new(),
+            n => format!(
+                " in {:.1} s ({:.0} users/s)",
+                seeded.elapsed.as_secs_f64(),
+                n as f64 / seeded.elapsed.as_secs_f64()
+            ),
+        };
+        let note =
+            format!("{} seeded users ({} found, {} created{rate})", seeded.users.len(), seeded.found, seeded.created);
+        (seeded.users, note)
+    } else {
+        (Vec::new(), "no seeding".to_owned())
+    };
+    eprintln!("seed: {seed_note}");
+    let on_server = scim::count_users(&mut conn).await?;
+
+    let label = args.label.clone().unwrap_or_else(|| args.base_url.clone());
+    let bench = Bench { args, client, names, run_id, users: Arc::new(users), on_server };
+    let mut rows = Vec::new();
+    for scenario in RUN_ORDER.into_iter().filter(|s| bench.args.scenarios.contains(s)) {
+        for row in bench.scenario(scenario).await {
+            if let Some(m) = &row.measured {
+                eprintln!(
+                    "{}: {} requests, {:.0} req/s, {} errors",
+                    row.name,
+                    m.requests,
+                    m.requests_per_sec(),
+                    m.failures
+                );
+            }
+            rows.push(row);
+        }
+    }
+
+    let args = &bench.args;
+    let budget = match args.requests {
+        Some(n) => format!("{n} operations per scenario"),
+        None => format!("{} s per scenario", args.duration),
+    };
+    let mut lines = vec![
+        format!("concurrency {}", args.concurrency),
+        format!("{budget} after {} s warm-up", args.warmup),
+        format!("client {}", args.client.name()),
+        format!("load average {load_before} at the start, {} at the end ({} cores)", load_average(), cores()),
+        format!("{on_server} users on the server when measuring began; {seed_note}"),
+    ];
+    if let Some(pid) = args.server_pid {
+        lines.push(match memory_of(pid) {
+            Some((peak, now)) => format!("server RSS peak {} (now {})", mib(peak), mib(now)),
+            None => format!("server RSS unknown (no /proc/{pid}/status)"),
+        });
+    }
+    let header = Header { label, date, lines };
+    print!("{}", report::text(&header, &rows));
+    if let Some(path) = &args.markdown {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.write_all(report::markdown(&header, &rows).as_bytes())?;
+    }
+    Ok(())
+}
