@@ -103,6 +103,9 @@ struct ServeArgs {
     /// Requests one tenant may have in flight; more get 429 with Retry-After [default: 256]
     #[arg(long, env = "ROSTER_MAX_IN_FLIGHT_PER_TENANT")]
     max_in_flight_per_tenant: Option<usize>,
+    /// Milliseconds a token check is remembered; revocations take effect within it; 0 turns it off [default: 1000]
+    #[arg(long, env = "ROSTER_TOKEN_CACHE_MS")]
+    token_cache_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -191,6 +194,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         workers: serve.workers,
         sweep_interval_secs: serve.sweep_interval_secs,
         max_in_flight_per_tenant: serve.max_in_flight_per_tenant,
+        token_cache_ms: serve.token_cache_ms,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,

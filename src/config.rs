@@ -36,6 +36,8 @@ pub struct Settings {
     pub sweep_interval_secs: u64,
     /// Requests one tenant may have in flight at once; more get 429 with Retry-After.
     pub max_in_flight_per_tenant: usize,
+    /// Milliseconds a token check is remembered; a revocation takes effect within it. 0: off.
+    pub token_cache_ms: u64,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             workers: None,
             sweep_interval_secs: 60,
             max_in_flight_per_tenant: 256,
+            token_cache_ms: 1000,
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Layer {
     pub workers: Option<usize>,
     pub sweep_interval_secs: Option<u64>,
     pub max_in_flight_per_tenant: Option<usize>,
+    pub token_cache_ms: Option<u64>,
 }
 
 impl Layer {
@@ -93,6 +97,7 @@ impl Layer {
             workers: self.workers.or(lower.workers),
             sweep_interval_secs: self.sweep_interval_secs.or(lower.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.or(lower.max_in_flight_per_tenant),
+            token_cache_ms: self.token_cache_ms.or(lower.token_cache_ms),
         }
     }
 
@@ -110,6 +115,7 @@ impl Layer {
             workers: self.workers.or(d.workers),
             sweep_interval_secs: self.sweep_interval_secs.unwrap_or(d.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.unwrap_or(d.max_in_flight_per_tenant),
+            token_cache_ms: self.token_cache_ms.unwrap_or(d.token_cache_ms),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");

@@ -41,18 +41,22 @@ pub fn paginate<S: Store>(
     let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let order =
         Order { key: req.sort_by.as_ref().map(|p| compiler.sort_key(p)).transpose()?, descending: req.descending };
-    let total = S::count(conn, tenant, filter.as_ref())?;
-    let mut page = Page { resources: Vec::new(), total, start_index: None, next_cursor: None, previous_cursor: None };
-    let rows = match &req.paging {
+    let mut page = Page::empty();
+    // The page is read first: when it is the first page and not full, it holds every match and
+    // the count needs no query of its own — the case of every lookup an IdP makes.
+    let (rows, first_and_complete) = match &req.paging {
         Paging::Index { start, count } => {
             page.start_index = Some(*start);
-            if *count == 0 || *start > total {
+            let rows = if *count == 0 {
                 Vec::new()
             } else {
                 S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, *count)?
-            }
+            };
+            let complete = *count > 0 && (rows.len() as i64) < *count && (*start == 1 || !rows.is_empty());
+            let known = complete.then(|| start - 1 + rows.len() as i64);
+            (rows, known)
         }
-        Paging::Cursor { count: 0, .. } => Vec::new(),
+        Paging::Cursor { count: 0, .. } => (Vec::new(), None),
         Paging::Cursor { cursor, count } => {
             let forward = cursor.as_ref().is_none_or(|c| c.forward);
             let keyset =
@@ -83,8 +87,13 @@ pub fn paginate<S: Store>(
             if has_previous {
                 page.previous_cursor = rows.first().map(|r| make(r, false));
             }
-            rows
+            let known = (cursor.is_none() && !more).then_some(rows.len() as i64);
+            (rows, known)
         }
+    };
+    page.total = match first_and_complete {
+        Some(total) => total,
+        None => S::count(conn, tenant, filter.as_ref())?,
     };
     Ok((rows.into_iter().map(|(row, _)| row).collect(), page))
 }

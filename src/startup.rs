@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::cache::TokenCache;
 use crate::auth::{self, Keys, Scope, TokenRequest};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -71,6 +72,7 @@ impl Application {
         let workers = settings.workers;
         let clock = Arc::new(Clock::default());
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
+        let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
         let state = web::Data::new(AppState {
             db,
             keys,
@@ -78,6 +80,7 @@ impl Application {
             settings,
             clock: clock.clone(),
             inflight,
+            token_cache,
         });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::cache::TokenCache;
 use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -16,4 +17,5 @@ pub struct AppState {
     pub settings: Settings,
     pub clock: Arc<Clock>,
     pub inflight: InFlight,
+    pub token_cache: TokenCache,
 }

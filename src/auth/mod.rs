@@ -3,6 +3,7 @@
 //! A token is accepted only when its signature, algorithm, issuer, audience and times check
 //! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4).
 
+pub mod cache;
 mod extract;
 pub mod scope;
 

@@ -39,8 +39,26 @@ pub mod sql;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+mod writer;
 
-use std::sync::{Arc, Mutex};
+/// A write's result, sent to its request once the batch it belongs to has committed.
+struct Reply<T, E> {
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+    result: Result<T, E>,
+}
+
+impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let result = match (commit, self.result) {
+            (Ok(()), result) => result,
+            // A failed write rolled back its own savepoint; its own error says more.
+            (Err(_), Err(e)) => Err(e),
+            (Err(reason), Ok(_)) => Err(E::from(DbError::Commit(reason))),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -88,6 +106,8 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("background task failed: {0}")]
     Blocking(String),
+    #[error("the transaction could not be committed: {0}")]
+    Commit(String),
 }
 
 /// Where the database lives, parsed once from the configured URL.
@@ -194,10 +214,11 @@ pub struct Opened {
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     url: DatabaseUrl,
-    /// SQLite has one writer at a time. Writers of this process queue here, in order, instead
-    /// of polling the database lock with SQLite's busy handler, whose back-off sleeps (up to
-    /// 100 ms a try) would set the tail latency of every write.
-    writer: Arc<Mutex<()>>,
+    /// SQLite has one writer at a time: this process's writes go through one thread that
+    /// commits them in groups (see [`writer`]), rather than polling the database lock with
+    /// SQLite's busy handler, whose back-off sleeps (up to 100 ms a try) would set the tail
+    /// latency of every write.
+    writer: Option<writer::Writer>,
 }
 
 impl Database {
@@ -217,7 +238,11 @@ impl Database {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build_unchecked(Manager(url.clone()));
         drop(first);
-        Ok((Database { pool, url, writer: Arc::default() }, opened))
+        let writer = match url.backend {
+            Backend::Sqlite => Some(writer::Writer::start(&url)?),
+            Backend::Postgres => None,
+        };
+        Ok((Database { pool, url, writer }, opened))
     }
 
     pub fn backend(&self) -> Backend {
@@ -244,34 +269,34 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        self.blocking(false, work).await
-    }
-
-    /// Like [`Database::run`], for work that writes: on SQLite it waits its turn among this
-    /// process's writers first.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + Send + 'static,
-    {
-        self.blocking(self.backend() == Backend::Sqlite, work).await
-    }
-
-    async fn blocking<T, E, F>(&self, serialise: bool, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + Send + 'static,
-    {
         let db = self.clone();
         actix_web::web::block(move || {
-            let _turn = serialise.then(|| db.writer.lock().unwrap_or_else(|p| p.into_inner()));
             let mut conn = db.conn()?;
             work(&mut conn)
         })
         .await
         .map_err(|e| E::from(DbError::Blocking(e.to_string())))?
+    }
+
+    /// Runs work that writes (and opens its own transaction): on PostgreSQL like
+    /// [`Database::run`], as concurrent commits already share WAL flushes there; on SQLite
+    /// through the group-commit writer, inside a savepoint of its batch. Either way the result
+    /// comes back only once the write is durable.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let Some(writer) = &self.writer else {
+            return self.run(work).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        writer.submit(Box::new(move |conn| {
+            let result = conn.transaction(work);
+            Box::new(Reply { reply, result }) as Box<dyn writer::Pending>
+        }))?;
+        answer.await.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
     }
 }
 
@@ -310,6 +335,10 @@ where
     let DbConnection::Sqlite(sqlite) = conn else {
         return conn.transaction(work);
     };
+    // Inside the group-commit writer's transaction this is a savepoint.
+    if AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?.is_some() {
+        return conn.transaction(work);
+    }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     let result = work(conn);
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the connection kept its backend") };

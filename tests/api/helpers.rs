@@ -108,6 +108,8 @@ pub fn test_settings(url: &str) -> Settings {
         // Tests run the sweep when they mean to, through the admin API.
         sweep_interval_secs: 0,
         max_in_flight_per_tenant: 256,
+        // Revocation tests expect the next request to see it.
+        token_cache_ms: 0,
     }
 }
 

@@ -1,0 +1,88 @@
+//! Group commit for SQLite: one thread owns a write connection and applies the writes that
+//! arrive while the previous commit was syncing as one transaction, each write in a savepoint
+//! of its own. One fsync then makes a whole batch durable, so concurrent writes share commits
+//! instead of paying one each, and every write is still acknowledged only after it is on disk
+//! (`synchronous = FULL`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+
+use super::{DatabaseUrl, DbConnection, DbError};
+
+/// Most writes in one commit: bounds how long a batch holds the lock.
+const MAX_BATCH: usize = 256;
+
+/// A write's result, waiting for its batch to commit.
+pub trait Pending: Send {
+    /// Delivers the result, or the commit's failure, to the waiting request.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+/// Applies one write (in its savepoint) and hands back its pending result.
+pub type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn Pending> + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread with its own connection.
+    pub fn start(url: &DatabaseUrl) -> Result<Writer, DbError> {
+        let mut conn = url.establish()?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("roster-sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&mut conn, batch);
+                }
+            })
+            .map_err(|e| DbError::Blocking(e.to_string()))?;
+        Ok(Writer { jobs })
+    }
+
+    pub fn submit(&self, job: Job) -> Result<(), DbError> {
+        self.jobs.send(job).map_err(|_| DbError::Blocking("the SQLite writer has stopped".into()))
+    }
+}
+
+fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
+    let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the writer serves SQLite only") };
+    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE") {
+        // The jobs never ran. Dropping them closes their reply channels, so each request gets
+        // an error and none is acknowledged.
+        tracing::error!(error = %e, "the SQLite writer could not begin a transaction");
+        drop(batch);
+        return;
+    }
+    let mut pending = Vec::with_capacity(batch.len());
+    let mut panicked = false;
+    for job in batch {
+        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+            Ok(p) => pending.push(p),
+            Err(_) => panicked = true,
+        }
+    }
+    let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
+    let commit = if panicked {
+        Err("a write in the same batch failed unexpectedly; nothing was stored".to_owned())
+    } else {
+        AnsiTransactionManager::commit_transaction(sqlite).map_err(|e| e.to_string())
+    };
+    if commit.is_err() {
+        let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+    }
+    for p in pending {
+        p.finish(commit.clone());
+    }
+}
