@@ -41,6 +41,12 @@ enum Command {
     User(UserCommand),
     /// Run one background sweep now: membership removal and retention, for every tenant.
     Sweep,
+    /// Measure the single-row commit rate of the database (same disk and durability settings),
+    /// the yardstick for write throughput; prints commits per second.
+    ProbeCommits {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Print the audit log of lifecycle transitions (JSON lines).
     Audit {
         /// Only this tenant.
@@ -309,6 +315,13 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
                 None => eprintln!("deleted"),
             }
+            Ok(())
+        }
+        Command::ProbeCommits { seconds } => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let rate = crate::probe::commit_rate(&settings.database_url, std::time::Duration::from_secs(seconds))?;
+            eprintln!("{} single-row commits in {:.1} s", rate.commits, rate.elapsed.as_secs_f64());
+            println!("{:.0}", rate.per_second());
             Ok(())
         }
         Command::Sweep => {

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod http;
 pub mod lifecycle;
 pub mod listing;
+pub mod probe;
 pub mod product;
 pub mod routes;
 pub mod scim;

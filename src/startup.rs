@@ -69,7 +69,7 @@ impl Application {
             None
         };
         tracing::info!(database = %db.redacted_url(), listen = %addr, "roster starting");
-        let workers = settings.workers;
+        let (workers, pool_size) = (settings.workers, settings.pool_size);
         let clock = Arc::new(Clock::default());
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
@@ -90,6 +90,9 @@ impl Application {
                 .wrap(from_fn(middleware::observe))
                 .configure(routes::configure)
         })
+        // Database work runs on blocking threads; more of them than pooled connections would only
+        // wait for a connection, each holding its own memory (allocator arenas, stacks).
+        .worker_max_blocking_threads(pool_size as usize + 4)
         .listen(listener)?
         // In-flight requests get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(30);

@@ -13,7 +13,6 @@ use super::query::Order;
 use super::schema::{group_members, scim_groups, users};
 use super::sql::Sql;
 use super::{is_unique_violation, DbConnection};
-use crate::listing::Store;
 use crate::scim::patch::Member;
 use crate::scim::resource::{fold, Document};
 
@@ -311,45 +310,8 @@ pub fn groups_of_users(
     Ok(out)
 }
 
-/// Listing of groups (see [`crate::listing`]).
-pub struct Groups;
-
-impl Store for Groups {
-    type Row = GroupRow;
-
-    fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
-        let mut query = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant_id.to_owned())).into_boxed();
-        if let Some(filter) = filter {
-            query = query.filter(filter.clone());
-        }
-        query.select(diesel::dsl::count_star()).first(conn)
-    }
-
-    fn page(
-        conn: &mut DbConnection,
-        tenant_id: &str,
-        filter: Option<&Sql>,
-        keyset: Option<&Sql>,
-        order: &Order,
-        reverse: bool,
-        offset: i64,
-        limit: i64,
-    ) -> QueryResult<Vec<(GroupRow, Option<String>)>> {
-        let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
-        let mut query = scim_groups::table
-            .select((GroupRow::as_select(), sql::<Nullable<Text>>(&key)))
-            .filter(scim_groups::tenant_id.eq(tenant_id.to_owned()))
-            .into_boxed();
-        for condition in [filter, keyset].into_iter().flatten() {
-            query = query.filter(condition.clone());
-        }
-        keyset_order!(query, scim_groups::pk, order, reverse).offset(offset).limit(limit).load(conn)
-    }
-
-    fn pk(row: &GroupRow) -> i64 {
-        row.pk
-    }
-}
+// Listing of groups (see [`crate::listing`]).
+resource_store!(Groups, GroupRow, scim_groups);
 
 /// The groups a user is a direct member of, as (group pk, group id).
 pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<(i64, String)>> {

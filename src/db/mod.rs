@@ -28,6 +28,73 @@ macro_rules! keyset_order {
     }};
 }
 
+/// Implements [`crate::listing::Store`] for a resource table: counting, and paging in any order.
+/// A page past the start first finds its rows' keys (an index walk over the skipped rows) and
+/// then reads just those rows, so a deep `startIndex` does not read every row it skips.
+macro_rules! resource_store {
+    ($store:ident, $row:ty, $table:ident) => {
+        pub struct $store;
+
+        impl crate::listing::Store for $store {
+            type Row = $row;
+
+            fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
+                let mut query = $table::table.filter($table::tenant_id.eq(tenant_id.to_owned())).into_boxed();
+                if let Some(filter) = filter {
+                    query = query.filter(filter.clone());
+                }
+                query.select(diesel::dsl::count_star()).first(conn)
+            }
+
+            fn page(
+                conn: &mut DbConnection,
+                tenant_id: &str,
+                filter: Option<&Sql>,
+                keyset: Option<&Sql>,
+                order: &Order,
+                reverse: bool,
+                offset: i64,
+                limit: i64,
+            ) -> QueryResult<Vec<($row, Option<String>)>> {
+                use diesel::sql_types::{Nullable, Text};
+                let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
+                if offset == 0 {
+                    let mut query = $table::table
+                        .select((<$row>::as_select(), diesel::dsl::sql::<Nullable<Text>>(&key)))
+                        .filter($table::tenant_id.eq(tenant_id.to_owned()))
+                        .into_boxed();
+                    for condition in [filter, keyset].into_iter().flatten() {
+                        query = query.filter(condition.clone());
+                    }
+                    return keyset_order!(query, $table::pk, order, reverse).limit(limit).load(conn);
+                }
+                let mut keys = $table::table
+                    .select(($table::pk, diesel::dsl::sql::<Nullable<Text>>(&key)))
+                    .filter($table::tenant_id.eq(tenant_id.to_owned()))
+                    .into_boxed();
+                for condition in [filter, keyset].into_iter().flatten() {
+                    keys = keys.filter(condition.clone());
+                }
+                let keys: Vec<(i64, Option<String>)> =
+                    keyset_order!(keys, $table::pk, order, reverse).offset(offset).limit(limit).load(conn)?;
+                let pks: Vec<i64> = keys.iter().map(|(pk, _)| *pk).collect();
+                let mut rows: std::collections::HashMap<i64, $row> = $table::table
+                    .filter($table::pk.eq_any(&pks))
+                    .select(<$row>::as_select())
+                    .load::<$row>(conn)?
+                    .into_iter()
+                    .map(|row| (row.pk, row))
+                    .collect();
+                Ok(keys.into_iter().filter_map(|(pk, key)| rows.remove(&pk).map(|row| (row, key))).collect())
+            }
+
+            fn pk(row: &$row) -> i64 {
+                row.pk
+            }
+        }
+    };
+}
+
 pub mod content;
 pub mod groups;
 pub mod query;
@@ -134,6 +201,11 @@ impl DatabaseUrl {
         Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() })
     }
 
+    /// What the driver connects to: the PostgreSQL URL, or the SQLite path or URI.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
     /// The URL without any password, for logs and errors.
     pub fn redacted(&self) -> String {
         match self.backend {
@@ -142,7 +214,8 @@ impl DatabaseUrl {
         }
     }
 
-    fn establish(&self) -> Result<DbConnection, DbError> {
+    /// One connection outside any pool, set up as the pool's are.
+    pub fn establish(&self) -> Result<DbConnection, DbError> {
         let connect_err =
             |e: ConnectionError| DbError::Connect { url: self.redacted(), reason: e.to_string().trim().to_owned() };
         match self.backend {

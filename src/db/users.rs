@@ -1,16 +1,13 @@
 //! Storage of SCIM Users: the row, its JSON document, and the side table of multi-valued items.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
 use serde_json::Value;
 
 use super::query::Order;
 use super::schema::{user_values, users};
 use super::sql::Sql;
 use super::{is_unique_violation, DbConnection};
-use crate::listing::Store;
 use crate::scim::resource::{fold, Document};
 use crate::scim::schema::{AttrType, USER_SCHEMA};
 
@@ -199,45 +196,8 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Listing of users (see [`crate::listing`]).
-pub struct Users;
-
-impl Store for Users {
-    type Row = UserRow;
-
-    fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
-        let mut query = users::table.filter(users::tenant_id.eq(tenant_id.to_owned())).into_boxed();
-        if let Some(filter) = filter {
-            query = query.filter(filter.clone());
-        }
-        query.select(diesel::dsl::count_star()).first(conn)
-    }
-
-    fn page(
-        conn: &mut DbConnection,
-        tenant_id: &str,
-        filter: Option<&Sql>,
-        keyset: Option<&Sql>,
-        order: &Order,
-        reverse: bool,
-        offset: i64,
-        limit: i64,
-    ) -> QueryResult<Vec<(UserRow, Option<String>)>> {
-        let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
-        let mut query = users::table
-            .select((UserRow::as_select(), sql::<Nullable<Text>>(&key)))
-            .filter(users::tenant_id.eq(tenant_id.to_owned()))
-            .into_boxed();
-        for condition in [filter, keyset].into_iter().flatten() {
-            query = query.filter(condition.clone());
-        }
-        keyset_order!(query, users::pk, order, reverse).offset(offset).limit(limit).load(conn)
-    }
-
-    fn pk(row: &UserRow) -> i64 {
-        row.pk
-    }
-}
+// Listing of users (see [`crate::listing`]).
+resource_store!(Users, UserRow, users);
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user
