@@ -9,7 +9,7 @@ use crate::db::groups::{self as store, GroupRow, MemberRow, WriteError};
 use crate::db::query::{Compiler, Resource};
 use crate::db::{write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
-use crate::http::{etag, etag_listed};
+use crate::http::{check_version, etag};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, Member, MemberChange, PatchOp};
@@ -34,16 +34,6 @@ impl From<WriteError> for ScimError {
 
 fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No Group with id {id:?}"))
-}
-
-fn check_version(row: &GroupRow, if_match: Option<&str>) -> Result<(), ScimError> {
-    match if_match {
-        Some(list) if !etag_listed(list, &etag(row.version)) => Err(ScimError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            format!("The Group has changed: its version is {}, the request expected {list}", etag(row.version)),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The members a document lists.
@@ -83,7 +73,7 @@ pub fn replace(
 ) -> Result<GroupRow, ScimError> {
     write_transaction(conn, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("Group", row.version, if_match)?;
         let row = store::update(conn, &row, &doc, ctx.now)?;
         store::remove_all_members(conn, &row)?;
         store::add_members(conn, &ctx.tenant_id, &row, &members_of(&doc))?;
@@ -103,7 +93,7 @@ pub fn patch(
     let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
     write_transaction(conn, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("Group", row.version, if_match)?;
         let row = if attribute_ops.is_empty() {
             store::touch(conn, &row, ctx.now)?
         } else {
@@ -128,7 +118,7 @@ pub fn patch(
 pub fn delete(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
     write_transaction(conn, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("Group", row.version, if_match)?;
         Ok(store::delete(conn, row.pk)?)
     })
 }

@@ -11,7 +11,7 @@ use crate::db::query::{Compiler, Resource};
 use crate::db::users::{self as store, UserRow, WriteError};
 use crate::db::{write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
-use crate::http::{etag, etag_listed};
+use crate::http::{check_version, etag};
 use crate::lifecycle::{self, Actor, Deleted, Policy};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
@@ -43,17 +43,6 @@ impl From<WriteError> for ScimError {
 
 fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No User with id {id:?}"))
-}
-
-/// 412 unless `if_match` (when given) names the current version (RFC 7644 §3.14).
-fn check_version(row: &UserRow, if_match: Option<&str>) -> Result<(), ScimError> {
-    match if_match {
-        Some(list) if !etag_listed(list, &etag(row.version)) => Err(ScimError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            format!("The User has changed: its version is {}, the request expected {list}", etag(row.version)),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Runs a read-modify-write in one transaction. When another request changed the user in
@@ -138,7 +127,7 @@ pub fn replace(
 ) -> Result<UserRow, ScimError> {
     read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("User", row.version, if_match)?;
         let mut doc = doc.clone();
         let (active, former) = take_state(&mut doc, row.active);
         let policy = policy(conn, &ctx.tenant_id)?;
@@ -156,7 +145,7 @@ pub fn patch(
 ) -> Result<UserRow, ScimError> {
     read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("User", row.version, if_match)?;
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
         current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
@@ -178,7 +167,7 @@ pub fn delete(
 ) -> Result<Option<UserRow>, ScimError> {
     read_modify_write(conn, if_match, |conn| {
         let row = get(conn, ctx, id)?;
-        check_version(&row, if_match)?;
+        check_version("User", row.version, if_match)?;
         let policy = policy(conn, &ctx.tenant_id)?;
         match lifecycle::delete(conn, &actor(ctx, &policy), &row)? {
             Deleted::Gone => Ok(None),

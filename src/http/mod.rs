@@ -27,6 +27,17 @@ pub fn etag_listed(list: &str, etag: &str) -> bool {
     list.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
+/// 412 unless `if_match`, when given, names the resource's current `version` (RFC 7644 §3.14).
+pub fn check_version(resource: &str, version: i64, if_match: Option<&str>) -> Result<(), crate::error::ScimError> {
+    match if_match {
+        Some(list) if !etag_listed(list, &etag(version)) => Err(crate::error::ScimError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("The {resource} has changed: its version is {}, the request expected {list}", etag(version)),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The request's `If-Match` header, for writes that must not overwrite a newer version.
 pub fn if_match(req: &actix_web::HttpRequest) -> Option<String> {
     req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned)
