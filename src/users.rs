@@ -45,6 +45,10 @@ fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No User with id {id:?}"))
 }
 
+/// How often a read-modify-write starts over after losing a race: each round one of the
+/// contenders wins, so this many concurrent writers to one user all get through.
+const MAX_ATTEMPTS: u32 = 64;
+
 /// Runs a read-modify-write in one transaction. When another request changed the user in
 /// between and the client did not pin a version with If-Match, it starts over on fresh data;
 /// with If-Match the client gets the 412 it asked for.
@@ -56,7 +60,7 @@ fn read_modify_write<T>(
     let mut attempts = 0;
     loop {
         match write_transaction(conn, &mut work) {
-            Err(e) if e.is_changed() && if_match.is_none() && attempts < 5 => attempts += 1,
+            Err(e) if e.is_changed() && if_match.is_none() && attempts < MAX_ATTEMPTS => attempts += 1,
             other => return other,
         }
     }
