@@ -343,8 +343,17 @@ impl Database {
         E: From<DbError> + Send + 'static,
     {
         let db = self.clone();
+        // The pool timeout counts from when the request asked, including any wait for a
+        // blocking thread, so an overloaded server answers 503 in time instead of queueing.
+        let asked = std::time::Instant::now();
         actix_web::web::block(move || {
-            let mut conn = db.conn()?;
+            let left = db.pool.connection_timeout().saturating_sub(asked.elapsed());
+            if left.is_zero() {
+                return Err(E::from(DbError::PoolTimeout(
+                    "the request waited the whole pool timeout for a thread".into(),
+                )));
+            }
+            let mut conn = db.pool.get_timeout(left).map_err(|e| DbError::PoolTimeout(e.to_string()))?;
             work(&mut conn)
         })
         .await

@@ -352,12 +352,13 @@ impl Compiler<'_> {
         }
     }
 
-    /// Folds in SQL the way [`fold`] does in Rust: SQLite calls Roster's own function
-    /// (its `lower()` only knows ASCII); PostgreSQL's `lower()` is Unicode-aware.
+    /// Folds in SQL the way [`fold`] does in Rust: SQLite calls Roster's own function (its
+    /// `lower()` only knows ASCII); PostgreSQL composes the same steps from built-ins.
     fn fold_sql(&self, expr: &str) -> String {
         match self.backend {
             Backend::Sqlite => format!("roster_fold({expr})"),
-            Backend::Postgres => format!("lower({expr})"),
+            // NFD, lowercase, NFC, final sigma as sigma: what `fold` does in Rust.
+            Backend::Postgres => format!("replace(normalize(lower(normalize({expr}, NFD)), NFC), 'ς', 'σ')"),
         }
     }
 
@@ -610,7 +611,7 @@ mod tests {
             compile(Backend::Postgres, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq x")
                 .unwrap()
                 .debug_text();
-        assert!(pg.contains("lower((users.data::jsonb #>> '{\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\",\"department\"}'))"), "{pg}");
+        assert!(pg.contains("normalize(lower(normalize((users.data::jsonb #>> '{\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\",\"department\"}'), NFD)), NFC)"), "{pg}");
     }
 
     #[test]

@@ -64,9 +64,36 @@ pub fn parse(body: &[u8]) -> Result<Value, ScimError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ScimError::bad_request(ScimType::InvalidSyntax, format!("The request body is not valid UTF-8: {e}"))
     })?;
-    serde_json::from_str(text).map_err(|e| {
+    let value = serde_json::from_str(text).map_err(|e| {
         ScimError::bad_request(ScimType::InvalidSyntax, format!("The request body is not valid JSON: {e}"))
-    })
+    })?;
+    if let Some(at) = nul_at(&value, "$") {
+        // PostgreSQL text cannot hold U+0000: one in a stored value, a looked-up id or a search
+        // term failed in the database with a 500.
+        return Err(ScimError::bad_request(
+            ScimType::InvalidValue,
+            format!("The request body holds U+0000 (NUL) at {at}; strings must not contain it"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Where the first string or key holding U+0000 is, as a JSON path. serde_json caps nesting at
+/// 128 levels, so the recursion is bounded.
+fn nul_at(value: &Value, at: &str) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(at.to_owned()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_at(v, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = format!("{at}.{k}");
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_at(v, &here)
+            }
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +111,18 @@ mod tests {
     fn invalid_utf8_and_empty_bodies_are_invalid_syntax() {
         assert!(parse(&[b'"', 0xff, b'"']).unwrap_err().detail.contains("UTF-8"));
         assert!(parse(b"  ").unwrap_err().detail.contains("empty"));
+    }
+
+    #[test]
+    fn nul_anywhere_in_the_body_is_refused() {
+        // PostgreSQL cannot store U+0000; before this, {"userId": "\u0000"} to /api/v1/sessions
+        // and a content body with one answered 500.
+        let err = parse(br#"{"Operations": [{"op": "add", "value": {"nickName": "a\u0000"}}]}"#).unwrap_err();
+        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+        assert!(err.detail.contains("$.Operations[0].value.nickName"), "{}", err.detail);
+        assert!(parse(br#"{"userId": "\u0000"}"#).is_err());
+        assert!(parse(br#"{"a\u0000": 1}"#).unwrap_err().detail.contains("U+0000"));
+        assert!(parse(br#"{"title": "a\u0001 b"}"#).is_ok());
     }
 
     #[test]

@@ -59,5 +59,14 @@ pub async fn limit_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Ok(req.error_response(ScimError::payload_too_large(limit)));
     }
+    // No id, filter or search term of Roster's contains U+0000, and PostgreSQL text cannot
+    // hold it: refuse it at the door rather than deep inside a query.
+    let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if raw.to_ascii_lowercase().contains("%00") {
+        return Ok(req.error_response(ScimError::bad_request(
+            crate::error::ScimType::InvalidValue,
+            "The request URL contains a NUL character (%00), which no identifier or filter may contain",
+        )));
+    }
     Ok(next.call(req).await?.map_into_boxed_body())
 }

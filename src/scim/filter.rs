@@ -468,7 +468,12 @@ impl Parser {
             return self.expected_operator(at, shown);
         };
         self.pos = end;
+        let value_at = self.ws_end(end);
         let value = self.parse_value(&word)?;
+        if matches!(&value, CompValue::Str(s) if s.contains('\0')) {
+            // PostgreSQL text cannot hold U+0000, so such a value would fail in the database.
+            return self.fail(value_at, "expected a value without U+0000 (NUL)".to_string());
+        }
         Ok(Filter::Compare { path, op, value })
     }
 
@@ -644,7 +649,11 @@ fn classify_bare_word(word: String) -> CompValue {
         // "2015-10-10T14:38:21" or "07" fail here and stay strings.
         if let Ok(n) = serde_json::from_str::<serde_json::Number>(&word) {
             if word.contains(['.', 'e', 'E']) {
-                return CompValue::Number(n);
+                // serde_json's default float parsing can be one unit in the last place off, and
+                // then the printed filter reads back as another number; Rust's parser rounds
+                // correctly, so the value is exact and Display round-trips.
+                let exact = word.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+                return CompValue::Number(exact.unwrap_or(n));
             }
             // An integer literal is kept only when it is exact in 64 bits.
             if let Ok(i) = word.parse::<i64>() {
@@ -1493,6 +1502,32 @@ mod tests {
         fails_at("é eq \"\\ud800\"", 0, "expected an attribute");
         let err = parse_filter("a eq \"\\ud800\"");
         assert!(err.is_err(), "lone surrogate must be rejected: {err:?}");
+    }
+
+    #[test]
+    fn unquoted_floats_are_read_exactly_and_round_trip() {
+        // Found by fuzzing: serde_json read 26e66 one unit in the last place low, printed the
+        // result as 2.5999999999999997e+67, and read that back as yet another number.
+        for input in ["a eq 26e66", "y le -1.5e93", "x gt 0.1", "x lt 1.7976931348623157e308", "x eq 5e-324"] {
+            assert_round_trips(input);
+        }
+        let exact = |text: &str| match parse_filter(text) {
+            Ok(Filter::Compare { value: CompValue::Number(n), .. }) => n.as_f64(),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(exact("a eq 26e66"), Some(26e66));
+        assert_eq!(exact("a eq -1.5e93"), Some(-1.5e93));
+    }
+
+    #[test]
+    fn nul_in_values_is_refused() {
+        // Found probing PostgreSQL with fuzzer-style input: a NUL reached the database, 500.
+        fails_at("userName eq \"a\\u0000b\"", 12, "without U+0000");
+        fails_at("nickName co \"\\u0000\"", 12, "without U+0000");
+        fails_at("a eq x\u{0}y", 5, "without U+0000");
+        fails_at("emails[value sw \"\\u0000\"]", 16, "without U+0000");
+        assert!(parse_path("emails[value eq \"\\u0000\"]").is_err());
+        assert!(parse_filter("a eq \"\\u0001\"").is_ok());
     }
 
     #[test]

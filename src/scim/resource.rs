@@ -126,9 +126,16 @@ pub fn canonical_value_named(attr: &'static Attribute, value: &Value, label: &st
 }
 
 /// Unicode-aware folding used for caseExact=false comparisons and
-/// uniqueness: NFC, then lowercase.
+/// uniqueness: lowercase, with final sigma as any sigma, in NFC.
+///
+/// Lowercasing is done on the decomposed text and the result composed afterwards: lowercasing
+/// NFC text can leave text that is not NFC (`İ` becomes `i` + U+0307 before a mark that must
+/// precede it; `Υ` + U+0342 becomes `υ` + U+0342, which composes to `ῦ`), and then two spellings
+/// that differ only in case folded apart. `ς` folds to `σ`, as in Unicode case folding, since
+/// lowercasing writes `Σ` as either depending on its place in the word.
 pub fn fold(s: &str) -> String {
-    s.nfc().collect::<String>().to_lowercase()
+    let lower = s.nfd().collect::<String>().to_lowercase().replace('ς', "σ");
+    lower.nfc().collect()
 }
 
 /// The extension of `rt` with this URN, compared case-insensitively.
@@ -500,6 +507,11 @@ fn check_string(attr: &'static Attribute, s: &str, label: &str) -> Result<(), Sc
                 truncate(s)
             )));
         }
+    }
+    if s.contains('\0') {
+        // PostgreSQL text cannot hold U+0000, nor can jsonb read it back: one stored NUL made
+        // every filter and sort on the tenant's JSON attributes answer 500.
+        return Err(invalid_value(format!("{label:?} must not contain U+0000 (NUL), found in {:?}", truncate(s))));
     }
     Ok(())
 }
@@ -1034,6 +1046,39 @@ mod tests {
     }
 
     #[test]
+    fn fold_is_stable_and_ignores_case_and_normalisation() {
+        // Found by the property tests: lowercasing NFC text can leave text that is not NFC.
+        assert_eq!(fold("\u{130}\u{316}"), fold(&fold("\u{130}\u{316}")));
+        assert_eq!(fold("\u{130}\u{316}"), fold("i\u{316}\u{307}"));
+        assert_eq!(fold("\u{3a5}\u{342}"), fold("\u{3c5}\u{342}"));
+        assert_eq!(fold("\u{3a5}\u{342}"), "\u{1fe6}");
+        // Final sigma: one name however it is cased.
+        assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
+        assert_eq!(fold("ΟΔΟΣ"), fold("Οδοσ"));
+        assert_eq!(fold("José"), fold("JOSE\u{301}"));
+        assert_eq!(fold("JOSÉ"), "jos\u{e9}");
+    }
+
+    #[test]
+    fn no_string_value_may_contain_nul() {
+        // PostgreSQL cannot store U+0000: a nickName with one made every filter on JSON
+        // attributes of the tenant answer 500.
+        fails(user(json!({"userName": "bob", "nickName": "x\u{0}y"})), ScimType::InvalidValue, "U+0000");
+        fails(
+            user(json!({"userName": "bob", "emails": [{"value": "a@b.c", "type": "wo\u{0}rk"}]})),
+            ScimType::InvalidValue,
+            "U+0000",
+        );
+        fails(
+            user(json!({"userName": "bob", ENTERPRISE_USER: {"department": "\u{0}"}})),
+            ScimType::InvalidValue,
+            "U+0000",
+        );
+        fails(group(json!({"displayName": "g\u{0}"})), ScimType::InvalidValue, "U+0000");
+        assert!(canonical_value(user_attr("title"), &json!("t\u{0}")).is_err());
+    }
+
+    #[test]
     fn strings_over_64_kib_and_lists_over_1000_items_are_rejected() {
         let long = "x".repeat(MAX_STRING_BYTES + 1);
         fails(user(json!({"userName": "a", "displayName": long})), ScimType::InvalidValue, "at most 65536 bytes");
@@ -1186,7 +1231,9 @@ mod tests {
         // "É" precomposed and as E + combining acute fold alike.
         assert_eq!(fold("\u{c9}cole"), fold("E\u{301}COLE"));
         assert_eq!(fold("E\u{301}COLE"), "\u{e9}cole");
-        assert_eq!(fold("ΣΊΣΥΦΟΣ"), "σίσυφος");
+        // Sigma folds to σ wherever it stands, as in Unicode case folding.
+        assert_eq!(fold("ΣΊΣΥΦΟΣ"), "σίσυφοσ");
+        assert_eq!(fold("σίσυφος"), "σίσυφοσ");
         assert_eq!(fold(""), "");
     }
 

@@ -221,3 +221,13 @@ both_backends!(
     concurrent_patches_with_one_if_match_give_one_success,
     concurrent_member_changes_lose_nothing,
 );
+
+async fn nul_characters_in_urls_are_refused(app: TestApp) {
+    for path in ["/scim/v2/Users/a%00b", "/scim/v2/Groups/a%00b", "/scim/v2/Users?filter=userName%20eq%20%22a%00b%22"] {
+        let err = assert_scim_error(app.get(path).await, 400).await;
+        assert!(err["detail"].as_str().unwrap().contains("NUL"), "{path}");
+    }
+    still_serving(&app).await;
+}
+
+both_backends!(nul_characters_in_urls_are_refused);

@@ -7,4 +7,5 @@ mod groups;
 mod hostile;
 mod lifecycle;
 mod operations;
+mod overload;
 mod users;
