@@ -86,7 +86,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(middleware::limit_body))
+                .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(middleware::observe))
                 .configure(routes::configure)
         })

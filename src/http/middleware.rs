@@ -47,9 +47,10 @@ pub async fn observe(
     Ok(res)
 }
 
-/// Refuses a body whose declared length is over the limit before reading it. Bodies without a
-/// length (chunked) are cut off by the body extractor as they stream in.
-pub async fn limit_body(
+/// Refuses, before any handler runs, what no route accepts: a body whose declared length is over
+/// the limit (bodies without a length are cut off by the body extractor as they stream in), and
+/// a URL carrying a NUL character.
+pub async fn screen_request(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
