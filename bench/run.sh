@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks Roster with roster-bench on SQLite and on PostgreSQL, at each size of BENCH_SIZES
-# (the same server grows from one size to the next), and writes bench/results/latest.md.
+# (the same server grows from one size to the next), and writes bench/results/latest.md, ending
+# with the performance targets checked by bench/targets.py.
 #
 #   bench/run.sh                                   # 10^4 then 10^5 users, 10 s per scenario
 #   BENCH_SIZES="1000" BENCH_DURATION=3 bench/run.sh
@@ -11,7 +12,10 @@
 #   BENCH_CONCURRENCY  concurrent requests                     (default 8)
 #   BENCH_BACKENDS     "sqlite postgres" or either one         (default both)
 #   BENCH_POSTGRES     PostgreSQL server URL, no database name (default postgres://postgres@127.0.0.1:5432)
-#   BENCH_SCENARIOS    roster-bench --scenarios list           (default below)
+#   BENCH_SCENARIOS    roster-bench --scenarios list           (default below; add
+#                      group-add-10,group-add-100k,entra-sync for those)
+#   BENCH_SYNC_USERS   users entra-sync provisions             (default 10000)
+#   BENCH_PROBE_SECONDS  seconds of `roster probe-commits`     (default 5)
 #   BENCH_EXTRA_ARGS   more roster-bench flags, e.g. "--client hyper"
 #
 # Everything runs on this machine: the servers listen on 127.0.0.1 only. Temporary files and the
@@ -25,7 +29,9 @@ duration=${BENCH_DURATION:-10}
 concurrency=${BENCH_CONCURRENCY:-8}
 backends=${BENCH_BACKENDS:-"sqlite postgres"}
 postgres=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
-scenarios=${BENCH_SCENARIOS:-create,get,filter-username,filter-externalid,patch-active,list-index,list-cursor,get-put,ceiling}
+scenarios=${BENCH_SCENARIOS:-select-1,create,get,filter-username,filter-externalid,patch-active,list-index,list-cursor,get-put,ceiling}
+sync_users=${BENCH_SYNC_USERS:-10000}
+probe_seconds=${BENCH_PROBE_SECONDS:-5}
 extra_args=${BENCH_EXTRA_ARGS:-}
 out=$bench_dir/results/latest.md
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -36,6 +42,8 @@ roster=$target/release/roster
 bench=$target/release/roster-bench
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/roster-bench.XXXXXX")
+results=$tmp/results.jsonl
+touch "$results"
 server_pid=
 pg_db=
 
@@ -106,6 +114,31 @@ start_server() {
     return 1
 }
 
+# The single-row commit rate of database $1 (same disk and durability settings), the yardstick for
+# create; prints commits/s, or nothing when the probe fails.
+probe_commits() {
+    local database=$1
+    if ! ROSTER_DATABASE_URL=$database RUST_LOG=warn "$roster" probe-commits --seconds "$probe_seconds" \
+        >"$tmp/probe.out" 2>"$tmp/probe.err"; then
+        echo "roster probe-commits failed:" >&2
+        tail -5 "$tmp/probe.err" >&2
+        return 0
+    fi
+    # stdout is the rate alone ("1234"); failing that, work it out from the stderr line
+    # "N single-row commits in S s".
+    local rate
+    rate=$(awk 'NF == 1 && $1 ~ /^[0-9]+([.][0-9]+)?$/ { rate = $1 } END { print rate }' "$tmp/probe.out")
+    if [[ -z $rate ]]; then
+        rate=$(grep -oE '^[0-9]+ single-row commits in [0-9.]+ s' "$tmp/probe.err" |
+            awk '$5 > 0 { printf "%.0f\n", $1 / $5 }' | tail -1) || true
+    fi
+    if [[ -z $rate ]]; then
+        echo "could not read the commit rate from roster probe-commits:" >&2
+        cat "$tmp/probe.out" "$tmp/probe.err" >&2
+    fi
+    echo "$rate"
+}
+
 # What the server logged at WARN or above, and whether it is still running.
 server_health() {
     local log=$1 backend=$2
@@ -144,7 +177,7 @@ mkdir -p "$(dirname "$out")"
     echo "- Roster: commit $commit, release build, \`--log-format json\`, \`RUST_LOG=warn\`, default settings (pool 16, workers = cores)"
     echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB; client and server share it"
     echo "- Command: \`BENCH_SIZES=\"$sizes\" BENCH_DURATION=$duration BENCH_CONCURRENCY=$concurrency BENCH_BACKENDS=\"$backends\" bench/run.sh\`"
-    echo "- Scenarios: $scenarios; $duration s each after 1 s warm-up, concurrency $concurrency; see bench/README.md for how to read the tables"
+    echo "- Scenarios: $scenarios; $duration s each after 1 s warm-up, concurrency $concurrency; entra-sync provisions $sync_users users; see bench/README.md for how to read the tables"
     echo
 } >"$out"
 
@@ -172,12 +205,25 @@ for backend in $backends; do
     echo >>"$out"
     log=$tmp/$backend.log
     start_server "$database" "$log"
+    echo "-- $backend: single-row commit rate --" >&2
+    commits=$(probe_commits "$database")
+    printf '{"kind":"probe","backend":"%s","commits_per_sec":%s,"seconds":%s}\n' \
+        "$backend" "${commits:-null}" "$probe_seconds" >>"$results"
+    if [[ -n $commits ]]; then
+        commits="$commits commits/s"
+    else
+        commits="unknown, the probe failed"
+    fi
+    printf 'Single-row commit rate (`roster probe-commits --seconds %s` on the same database, before the runs): %s.\n\n' \
+        "$probe_seconds" "$commits" >>"$out"
     for size in $sizes; do
         echo "-- $backend, $size users --" >&2
         # shellcheck disable=SC2086 # BENCH_EXTRA_ARGS is a list of flags
         if ! SCIM_TOKEN=$token timeout 7200 "$bench" --base-url "http://127.0.0.1:$port/scim/v2" \
-            --users "$size" --duration "$duration" --concurrency "$concurrency" --scenarios "$scenarios" \
-            --server-pid "$server_pid" --label "$backend, $size users" --markdown "$out" $extra_args; then
+            --select1-url "http://127.0.0.1:$port/readyz" --users "$size" --duration "$duration" \
+            --concurrency "$concurrency" --scenarios "$scenarios" --sync-users "$sync_users" \
+            --server-pid "$server_pid" --label "$backend, $size users" --tag "backend=$backend" --tag "size=$size" \
+            --markdown "$out" --json "$results" $extra_args; then
             printf '**roster-bench failed for %s at %s users** (see its output above).\n\n' "$backend" "$size" >>"$out"
         fi
         if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -189,5 +235,11 @@ for backend in $backends; do
     drop_database
     rm -f "$tmp"/roster.db*
 done
+
+# The targets need every backend's and size's figures, so they come last.
+echo "== targets ==" >&2
+if ! python3 "$bench_dir/targets.py" "$results" | tee -a "$out"; then
+    printf '## Targets\n\n**bench/targets.py failed** (see its output above).\n' >>"$out"
+fi
 
 echo "$out"

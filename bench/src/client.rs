@@ -78,17 +78,7 @@ pub struct Client {
 
 impl Client {
     pub async fn new(kind: ClientKind, base_url: &str, token: &str, timeout: Duration) -> Result<Client> {
-        let base = base_url.trim_end_matches('/');
-        let rest = base
-            .strip_prefix("http://")
-            .ok_or_else(|| anyhow!("only plain http:// base URLs are supported, not {base_url:?}"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(slash) => (&rest[..slash], &rest[slash..]),
-            None => (rest, ""),
-        };
-        if authority.is_empty() {
-            bail!("no host in {base_url:?}");
-        }
+        let (authority, path) = split_http_url(base_url.trim_end_matches('/')).map_err(|e| anyhow!(e))?;
         let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
             authority.to_owned()
         } else {
@@ -130,6 +120,39 @@ impl Client {
     /// A handle for one worker. With hyper it owns one connection, opened on first use.
     pub fn conn(&self) -> Conn {
         Conn { client: self.clone(), sender: None }
+    }
+}
+
+/// Splits a plain `http://` URL into its authority (`host:port`) and the rest (path and query,
+/// empty when there is none).
+fn split_http_url(url: &str) -> Result<(&str, &str), String> {
+    let rest =
+        url.strip_prefix("http://").ok_or_else(|| format!("only plain http:// URLs are supported, not {url:?}"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(format!("no host in {url:?}"));
+    }
+    Ok((authority, path))
+}
+
+/// An absolute URL cut where a [`Client`] wants it: the origin becomes the client's base URL and
+/// the path (with any query) the path each request sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub origin: String,
+    pub path: String,
+}
+
+impl std::str::FromStr for HttpUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<HttpUrl, String> {
+        let (authority, path) = split_http_url(url)?;
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(HttpUrl { origin: format!("http://{authority}"), path: path.to_owned() })
     }
 }
 
@@ -258,7 +281,16 @@ pub fn encode(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::encode;
+    use super::{encode, HttpUrl};
+
+    #[test]
+    fn urls_split_into_origin_and_path() {
+        let url: HttpUrl = "http://127.0.0.1:8080/readyz?deep=1".parse().unwrap();
+        assert_eq!(url, HttpUrl { origin: "http://127.0.0.1:8080".into(), path: "/readyz?deep=1".into() });
+        assert_eq!("http://localhost".parse::<HttpUrl>().unwrap().path, "/");
+        assert!("https://example.com/readyz".parse::<HttpUrl>().is_err());
+        assert!("http:///readyz".parse::<HttpUrl>().is_err());
+    }
 
     #[test]
     fn filters_are_percent_encoded() {

@@ -25,7 +25,8 @@ pub enum Job {
         total: usize,
     },
     ListCursor,
-    ListCursorDeep {
+    /// GETs of one fixed path: list-cursor-deep's page, select-1's URL.
+    GetPath {
         path: String,
     },
     GetPut,
@@ -189,7 +190,7 @@ async fn operate(job: &Job, users: &[SeedUser], w: &mut Worker) -> Result<bool, 
             let res = expect(w.call(Method::GET, &format!("/Users?count=100&cursor={cursor}"), None).await?, 200)?;
             w.cursor = parse::<ListCursor>(&res)?.next_cursor;
         }
-        Job::ListCursorDeep { path } => {
+        Job::GetPath { path } => {
             expect(w.call(Method::GET, path, None).await?, 200)?;
         }
         Job::GetPut => {

@@ -11,7 +11,7 @@ mod scim;
 mod seed;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -22,13 +22,16 @@ use clap::{Parser, ValueEnum};
 use hyper::Method;
 use serde_json::json;
 
-use crate::client::{encode, Client, ClientKind};
+use crate::client::{encode, Client, ClientKind, HttpUrl};
 use crate::load::{drive, Job, Plan};
-use crate::report::{Header, Row};
+use crate::report::{Facts, Header, Outcome, Row};
 use crate::scim::{create_or_find, Created, ListCursor, Names, SeedUser, GROUP_SCHEMA};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// GETs of --select1-url: the server's floor for a request that touches the database.
+    #[value(name = "select-1")]
+    Select1,
     Create,
     Get,
     FilterUsername,
@@ -47,8 +50,10 @@ enum Scenario {
 }
 
 /// The order scenarios run and are reported in: reads first, while the server holds exactly the
-/// seeded users; then the writes that add users; the client's own ceiling last.
-const RUN_ORDER: [Scenario; 12] = [
+/// seeded users, starting with select-1, their yardstick; then the writes that add users; the
+/// client's own ceiling last.
+const RUN_ORDER: [Scenario; 13] = [
+    Scenario::Select1,
     Scenario::Get,
     Scenario::FilterUsername,
     Scenario::FilterExternalid,
@@ -62,6 +67,13 @@ const RUN_ORDER: [Scenario; 12] = [
     Scenario::EntraSync,
     Scenario::Ceiling,
 ];
+
+impl Scenario {
+    /// Whether the scenario works on seeded users.
+    fn needs_users(self) -> bool {
+        !matches!(self, Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Ceiling)
+    }
+}
 
 /// Load generator for SCIM 2.0 servers: seeds users, then measures what identity providers do.
 #[derive(Parser)]
@@ -94,6 +106,16 @@ struct Args {
     /// Append the results as a Markdown table to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Append the results as one line of JSON to this file (JSON Lines).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// KEY=VALUE stored with the JSON record, e.g. --tag backend=sqlite --tag size=10000; repeatable.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Absolute http:// URL the select-1 scenario GETs: a trivial handler that runs SELECT 1
+    /// through the server's database pool (Roster: http://HOST:PORT/readyz).
+    #[arg(long, value_name = "URL")]
+    select1_url: Option<HttpUrl>,
     /// Report the peak (VmHWM) and current (VmRSS) memory of this server process.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -124,6 +146,13 @@ struct Args {
     /// Hard limit in seconds on any one scenario (with --requests, and for entra-sync).
     #[arg(long, default_value_t = 600)]
     max_time: u64,
+}
+
+fn parse_tag(tag: &str) -> Result<(String, String), String> {
+    match tag.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{tag:?} is not KEY=VALUE")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -197,19 +226,28 @@ impl Bench {
     }
 
     async fn measure(&self, name: &str, job: Job, notes: Vec<String>) -> Row {
+        self.measure_with(&self.client, name, job, notes).await
+    }
+
+    async fn measure_with(&self, client: &Client, name: &str, job: Job, notes: Vec<String>) -> Row {
         eprintln!("{name}: running");
-        let m = drive(name, Arc::new(job), self.users.clone(), &self.client, self.args.concurrency, &self.plan()).await;
+        let m = drive(name, Arc::new(job), self.users.clone(), client, self.args.concurrency, &self.plan()).await;
         Row::ran(name, m, notes)
+    }
+
+    /// A client like the main one for another server or origin.
+    async fn client_for(&self, base_url: &str) -> Result<Client> {
+        Client::new(self.client.kind(), base_url, &self.args.token, Duration::from_secs(self.args.timeout)).await
     }
 
     /// Runs one scenario; list-cursor makes two rows.
     async fn scenario(&self, scenario: Scenario) -> Vec<Row> {
-        let needs_users = !matches!(scenario, Scenario::Create | Scenario::EntraSync | Scenario::Ceiling);
         let name = scenario.to_possible_value().expect("no skipped variants").get_name().to_owned();
-        if needs_users && self.users.is_empty() {
+        if scenario.needs_users() && self.users.is_empty() {
             return vec![Row::skipped(&name, "no seeded users (--users 0)")];
         }
         match scenario {
+            Scenario::Select1 => vec![self.select_1(&name).await],
             Scenario::Get => vec![self.measure(&name, Job::Get, vec![]).await],
             Scenario::FilterUsername => vec![self.measure(&name, Job::FilterUserName, vec![]).await],
             Scenario::FilterExternalid => vec![self.measure(&name, Job::FilterExternalId, vec![]).await],
@@ -271,7 +309,7 @@ impl Bench {
         }
         let path = format!("/Users?count=100&cursor={}", encode(&cursor));
         let note = format!("page {} of {pages}, reached in {:.1} s", target + 1, started.elapsed().as_secs_f64());
-        Ok(Ok((Job::ListCursorDeep { path }, note)))
+        Ok(Ok((Job::GetPath { path }, note)))
     }
 
     async fn group_add(&self, name: &str, size: usize) -> Row {
@@ -355,26 +393,36 @@ impl Bench {
         Row::ran(name, m, notes)
     }
 
+    /// The floor under every read: how fast the server answers a request that only borrows a
+    /// pooled connection and runs `SELECT 1`, with the same client and concurrency.
+    async fn select_1(&self, name: &str) -> Row {
+        let Some(url) = &self.args.select1_url else {
+            return Row::skipped(name, "no --select1-url given");
+        };
+        let client = match self.client_for(&url.origin).await {
+            Ok(client) => client,
+            Err(e) => return Row::failed(name, format!("{e:#}")),
+        };
+        let note = format!("GET {}: trivial handler running SELECT 1 through the server's pool", url.path);
+        self.measure_with(&client, name, Job::GetPath { path: url.path.clone() }, vec![note]).await
+    }
+
     async fn ceiling(&self, name: &str) -> Row {
         let threads = self.args.ceiling_threads;
         let server = match ceiling::CeilingServer::start(threads) {
             Ok(server) => server,
             Err(e) => return Row::failed(name, format!("starting the trivial server: {e:#}")),
         };
-        let base = format!("http://{}/scim/v2", server.addr);
-        let timeout = Duration::from_secs(self.args.timeout);
-        let client = match Client::new(self.client.kind(), &base, &self.args.token, timeout).await {
+        let client = match self.client_for(&format!("http://{}/scim/v2", server.addr)).await {
             Ok(client) => client,
             Err(e) => return Row::failed(name, format!("{e:#}")),
         };
-        eprintln!("{name}: running against {base}");
-        let m =
-            drive(name, Arc::new(Job::Ceiling), self.users.clone(), &client, self.args.concurrency, &self.plan()).await;
-        drop(server);
         let note = format!(
             "trivial in-process server ({threads} threads, its CPU counted as client CPU), same client and concurrency"
         );
-        Row::ran(name, m, vec![note])
+        let row = self.measure_with(&client, name, Job::Ceiling, vec![note]).await;
+        drop(server);
+        row
     }
 }
 
@@ -393,8 +441,7 @@ async fn run(args: Args) -> Result<()> {
     let before = scim::count_users(&mut conn).await.context("reaching the server")?;
     eprintln!("server at {} holds {before} users", args.base_url);
 
-    let wants_users =
-        args.scenarios.iter().any(|s| !matches!(s, Scenario::Create | Scenario::EntraSync | Scenario::Ceiling));
+    let wants_users = args.scenarios.iter().any(|s| s.needs_users());
     let (users, seed_note) = if wants_users && args.users > 0 {
         let seeded = seed::seed(&client, &names, args.users, args.seed_concurrency).await?;
         let rate = match seeded.created {
@@ -419,7 +466,7 @@ async fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     for scenario in RUN_ORDER.into_iter().filter(|s| bench.args.scenarios.contains(s)) {
         for row in bench.scenario(scenario).await {
-            if let Some(m) = &row.measured {
+            if let Outcome::Ran(m) = &row.outcome {
                 eprintln!(
                     "{}: {} requests, {:.0} req/s, {} errors",
                     row.name,
@@ -444,21 +491,42 @@ async fn run(args: Args) -> Result<()> {
         format!("load average {load_before} at the start, {} at the end ({} cores)", load_average(), cores()),
         format!("{on_server} users on the server when measuring began; {seed_note}"),
     ];
+    let memory = args.server_pid.and_then(memory_of);
     if let Some(pid) = args.server_pid {
-        lines.push(match memory_of(pid) {
+        lines.push(match memory {
             Some((peak, now)) => format!("server RSS peak {} (now {})", mib(peak), mib(now)),
             None => format!("server RSS unknown (no /proc/{pid}/status)"),
         });
     }
-    let header = Header { label, date, lines };
+    let facts = Facts {
+        tags: args.tags.iter().cloned().collect(),
+        concurrency: args.concurrency,
+        client: args.client.name(),
+        duration_s: args.requests.is_none().then_some(args.duration),
+        ops_per_scenario: args.requests,
+        warmup_s: args.warmup,
+        sync_users: args.sync_users,
+        users_on_server: on_server,
+        server_rss_peak_kb: memory.map(|(peak, _)| peak),
+        server_rss_kb: memory.map(|(_, now)| now),
+    };
+    let header = Header { label, date, lines, facts };
     print!("{}", report::text(&header, &rows));
     if let Some(path) = &args.markdown {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        file.write_all(report::markdown(&header, &rows).as_bytes())?;
+        append(path, &report::markdown(&header, &rows))?;
+    }
+    if let Some(path) = &args.json {
+        append(path, &report::json(&header, &rows))?;
     }
     Ok(())
+}
+
+/// Appends to a file that runs share, creating it if need be.
+fn append(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
