@@ -60,9 +60,18 @@ impl FromRequest for Principal {
             let claims = state.keys.verify(&token?).map_err(ScimError::unauthorized)?;
             let scopes: Scopes =
                 claims.scope.parse().map_err(|_| ScimError::unauthorized("The token's scope is malformed"))?;
-            let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
-            let status =
-                state.db.run(move |conn| db::tokens::status(conn, &jti, &tenant).map_err(ScimError::from)).await?;
+            let status = match state.token_cache.get(&claims.jti, &claims.tenant) {
+                Some(status) => status,
+                None => {
+                    let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
+                    let status = state
+                        .db
+                        .run(move |conn| db::tokens::status(conn, &jti, &tenant).map_err(ScimError::from))
+                        .await?;
+                    state.token_cache.put(&claims.jti, &claims.tenant, status);
+                    status
+                }
+            };
             match status {
                 None => Err(ScimError::unauthorized("The token is not known to this server")),
                 Some(true) => Err(ScimError::unauthorized("The token has been revoked")),

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use roster::auth::{Claims, Keys};
 
 use crate::both_backends;
-use crate::helpers::{assert_scim_error, TestApp};
+use crate::helpers::{assert_scim_error, Backend, TestApp, TestDatabase};
 
 const PROTECTED: &str = "/scim/v2/ServiceProviderConfig";
 
@@ -180,3 +180,37 @@ both_backends!(
     a_token_without_the_needed_scope_is_403,
     the_generated_signing_key_is_kept_and_shared,
 );
+
+/// With the token cache on, a token's check is remembered for `token_cache_ms`: a revocation
+/// takes effect once that lifetime has passed, not before it ends and not later.
+async fn revocation_takes_effect_within_the_token_cache_lifetime(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| s.token_cache_ms = 1500).await;
+    let token = app.issue_token("default", "okta-prod", "scim");
+    assert_eq!(app.get_with(PROTECTED, &token).await.status(), 200);
+    let revoked_at = std::time::Instant::now();
+    assert!(roster::db::tokens::revoke(&mut app.connection(), &app.claims_of(&token).jti).unwrap());
+    let served = app.get_with(PROTECTED, &token).await.status();
+    if revoked_at.elapsed() < std::time::Duration::from_millis(1000) {
+        assert_eq!(served, 200, "the remembered check answered");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    rejected(&app, &token, "revoked").await;
+    // Forged tokens never reach the cache: a bad signature is refused however often it comes.
+    let mut claims = app.claims_of(&app.token);
+    claims.sub = "intruder".into();
+    let forged = Keys::from_secret(b"another-secret-another-secret-xx").sign(&claims);
+    for _ in 0..2 {
+        assert_eq!(app.get_with(PROTECTED, &forged).await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_within_the_token_cache_lifetime_sqlite() {
+    revocation_takes_effect_within_the_token_cache_lifetime(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_within_the_token_cache_lifetime_postgres() {
+    revocation_takes_effect_within_the_token_cache_lifetime(Backend::Postgres).await;
+}
