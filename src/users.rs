@@ -8,7 +8,7 @@ use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
 use crate::db::query::{Compiler, Resource};
-use crate::db::users::{self as store, UserRow, WriteError};
+use crate::db::users::{self as store, UserRead, UserRow, WriteError};
 use crate::db::{write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
@@ -191,6 +191,17 @@ pub struct View {
     pub groups: Vec<(String, String)>,
 }
 
+/// Users as read with their groups (see [`store::UserRead`]).
+pub fn read_views(rows: Vec<UserRead>) -> Vec<View> {
+    rows.into_iter().map(|read| View { groups: read.groups(), row: read.row }).collect()
+}
+
+/// The user with this id, with its groups, as GET shows it.
+pub fn read(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<View, ScimError> {
+    let read = store::read(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))?;
+    Ok(read_views(vec![read]).remove(0))
+}
+
 /// Attaches the readOnly `groups` attribute's data to each row, when the response shows it.
 pub fn views(
     conn: &mut DbConnection,
@@ -257,7 +268,7 @@ pub fn list(
     backend: Backend,
     ctx: &Ctx,
     req: &ListRequest,
-) -> Result<(Vec<UserRow>, Page), ScimError> {
+) -> Result<(Vec<UserRead>, Page), ScimError> {
     let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::User };
     paginate::<store::Users>(conn, &compiler, req, ctx.now)
 }

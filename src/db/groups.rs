@@ -311,7 +311,7 @@ pub fn groups_of_users(
 }
 
 // Listing of groups (see [`crate::listing`]).
-resource_store!(Groups, GroupRow, scim_groups);
+resource_store!(Groups, GroupRow, scim_groups, "Group", |row| row.pk);
 
 /// The groups a user is a direct member of, as (group pk, group id).
 pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<(i64, String)>> {

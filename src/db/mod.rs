@@ -28,22 +28,26 @@ macro_rules! keyset_order {
     }};
 }
 
-/// Implements [`crate::listing::Store`] for a resource table: counting, and paging in any order.
+/// Implements [`crate::listing::Store`] for a resource table: counting (all of a tenant's rows from
+/// the `resource_counts` the triggers keep, filtered ones by a query), and paging in any order.
 /// A page past the start first finds its rows' keys (an index walk over the skipped rows) and
 /// then reads just those rows, so a deep `startIndex` does not read every row it skips.
 macro_rules! resource_store {
-    ($store:ident, $row:ty, $table:ident) => {
+    ($store:ident, $row:ty, $table:ident, $resource_type:literal, |$r:ident| $pk_of:expr) => {
         pub struct $store;
 
         impl crate::listing::Store for $store {
             type Row = $row;
 
             fn count(conn: &mut DbConnection, tenant_id: &str, filter: Option<&Sql>) -> QueryResult<i64> {
-                let mut query = $table::table.filter($table::tenant_id.eq(tenant_id.to_owned())).into_boxed();
-                if let Some(filter) = filter {
-                    query = query.filter(filter.clone());
-                }
-                query.select(diesel::dsl::count_star()).first(conn)
+                let Some(filter) = filter else {
+                    return crate::db::tenants::resource_count(conn, tenant_id, $resource_type);
+                };
+                $table::table
+                    .filter($table::tenant_id.eq(tenant_id.to_owned()))
+                    .filter(filter.clone())
+                    .select(diesel::dsl::count_star())
+                    .first(conn)
             }
 
             fn page(
@@ -83,13 +87,13 @@ macro_rules! resource_store {
                     .select(<$row>::as_select())
                     .load::<$row>(conn)?
                     .into_iter()
-                    .map(|row| (row.pk, row))
+                    .map(|row| (<$store as crate::listing::Store>::pk(&row), row))
                     .collect();
                 Ok(keys.into_iter().filter_map(|(pk, key)| rows.remove(&pk).map(|row| (row, key))).collect())
             }
 
-            fn pk(row: &$row) -> i64 {
-                row.pk
+            fn pk($r: &$row) -> i64 {
+                $pk_of
             }
         }
     };

@@ -51,6 +51,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    resource_counts (tenant_id, resource_type, slot) {
+        tenant_id -> Text,
+        resource_type -> Text,
+        slot -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     scim_groups (pk) {
         pk -> BigInt,
         tenant_id -> Text,
@@ -164,6 +173,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     content,
     events,
     group_members,
+    resource_counts,
     scim_groups,
     server_settings,
     sessions,

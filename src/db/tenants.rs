@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::tenants;
+use super::schema::{resource_counts, tenants};
 use super::{is_unique_violation, now, DbConnection, DbError};
 
 pub const DEFAULT_TENANT: &str = "default";
@@ -99,9 +99,30 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Tenant>, DbErro
     Ok(tenants::table.find(id).select(Tenant::as_select()).first(conn).optional()?)
 }
 
-/// Deleting a tenant removes everything it owns (foreign keys cascade) and so invalidates its tokens.
+/// Deleting a tenant removes everything it owns (foreign keys cascade) and so invalidates its
+/// tokens. Its resource counts go last: the triggers that keep them fire while its users cascade.
 pub fn delete(conn: &mut DbConnection, name: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(tenants::table.filter(tenants::name.eq(name))).execute(conn)? > 0)
+    conn.transaction(|conn| {
+        let Some(id) =
+            tenants::table.filter(tenants::name.eq(name)).select(tenants::id).first::<String>(conn).optional()?
+        else {
+            return Ok(false);
+        };
+        diesel::delete(tenants::table.find(&id)).execute(conn)?;
+        diesel::delete(resource_counts::table.filter(resource_counts::tenant_id.eq(&id))).execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// How many resources of a type (`User`, `Group`) a tenant holds, from the counts the database
+/// triggers keep beside the rows (see the `resource_counts` migration).
+pub fn resource_count(conn: &mut DbConnection, tenant_id: &str, resource_type: &str) -> QueryResult<i64> {
+    let slots: Vec<i64> = resource_counts::table
+        .filter(resource_counts::tenant_id.eq(tenant_id))
+        .filter(resource_counts::resource_type.eq(resource_type))
+        .select(resource_counts::n)
+        .load(conn)?;
+    Ok(slots.iter().sum())
 }
 
 /// Changes a tenant's lifecycle policy and returns the tenant as it now is.

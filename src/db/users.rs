@@ -37,6 +37,72 @@ impl UserRow {
     }
 }
 
+/// A user as reads show it: the row and, from the same query, the groups it is a direct member
+/// of — one round trip per read instead of one for the row and one for its groups.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRead {
+    #[diesel(embed)]
+    pub row: UserRow,
+    #[diesel(select_expression = GroupsOfUser, select_expression_type = GroupsOfUser)]
+    pub groups: Option<String>,
+}
+
+impl UserRead {
+    /// The groups as (id, displayName), in displayName order.
+    pub fn groups(&self) -> Vec<(String, String)> {
+        self.groups.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+    }
+}
+
+/// The groups a user row is a direct member of, as a JSON array of `[id, displayName]` pairs in
+/// displayName order (NULL or `[]` when none): a subquery on the `group_members_user` index, run
+/// for each row the outer query on `users` returns. The text is fixed per backend, so the
+/// statement caches like any other.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub struct GroupsOfUser;
+
+impl diesel::expression::Expression for GroupsOfUser {
+    type SqlType = diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+impl diesel::expression::AppearsOnTable<users::table> for GroupsOfUser {}
+
+impl diesel::expression::SelectableExpression<users::table> for GroupsOfUser {}
+
+impl diesel::expression::ValidGrouping<()> for GroupsOfUser {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for GroupsOfUser {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.display_name) \
+             FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
+        );
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for GroupsOfUser {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY g.display_name)::text \
+             FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
+        );
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryFragment<super::MultiBackend> for GroupsOfUser {
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, super::MultiBackend>) -> QueryResult<()> {
+        super::MultiBackend::walk_variant_ast(self, pass)
+    }
+}
+
 /// What a write stores: the document (without `active`, which is a column) and the state.
 pub struct UserWrite<'a> {
     pub doc: &'a Document,
@@ -181,6 +247,18 @@ pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
     users::table.find(pk).select(UserRow::as_select()).first(conn)
 }
 
+/// The user with this id as reads show it (with its groups).
+pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<UserRead>> {
+    // No LIMIT: `id` is unique, and SQLite re-plans a statement whose LIMIT is a bound value
+    // each time it runs.
+    let mut rows: Vec<UserRead> = users::table
+        .filter(users::id.eq(id))
+        .filter(users::tenant_id.eq(tenant_id))
+        .select(UserRead::as_select())
+        .load(conn)?;
+    Ok(rows.pop())
+}
+
 pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::id.eq(id))
@@ -197,7 +275,7 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
 }
 
 // Listing of users (see [`crate::listing`]).
-resource_store!(Users, UserRow, users);
+resource_store!(Users, UserRead, users, "User", |read| read.row.pk);
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user

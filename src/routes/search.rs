@@ -61,11 +61,10 @@ async fn search(
                 ListRequest { paging: Paging::Index { start: group_start, count: group_count }, ..request.clone() };
             let (group_rows, group_page) =
                 unless_unknown(groups::list(conn, backend, ctx, &group_request), || (Vec::new(), Page::empty()))?;
-            let mut resources: Vec<serde_json::Value> =
-                users::views(conn, ctx, user_rows, user_projection.includes("groups"))?
-                    .iter()
-                    .map(|v| user_projection.apply(&USER_RESOURCE, &users::representation(v, &base)))
-                    .collect();
+            let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
+                .iter()
+                .map(|v| user_projection.apply(&USER_RESOURCE, &users::representation(v, &base)))
+                .collect();
             let mut members =
                 if group_projection.includes("members") { Some(groups::members(conn, &group_rows)?) } else { None };
             resources.extend(group_rows.iter().map(|row| {

@@ -56,14 +56,8 @@ async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::ScimRead, &USER_RESOURCE)?;
-    let (ctx, groups) = (r.ctx.clone(), r.projection.includes("groups"));
-    let view = state
-        .db
-        .run(move |conn| {
-            let row = users::get(conn, &ctx, &id)?;
-            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
-        })
-        .await?;
+    let ctx = r.ctx.clone();
+    let view = state.db.run(move |conn| users::read(conn, &ctx, &id)).await?;
     if let Some(res) = not_modified(&req, view.row.version) {
         return Ok(res);
     }
@@ -145,14 +139,9 @@ pub async fn respond_list(
 ) -> Result<HttpResponse, ScimError> {
     let mut r = Request::new(req, &state, p, Scope::ScimRead, &USER_RESOURCE)?;
     r.projection = projection(&USER_RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())?;
-    let (ctx, groups, backend) = (r.ctx.clone(), r.projection.includes("groups"), state.db.backend());
-    let (views, mut page) = state
-        .db
-        .run(move |conn| {
-            let (rows, page) = users::list(conn, backend, &ctx, &request)?;
-            Ok::<_, ScimError>((users::views(conn, &ctx, rows, groups)?, page))
-        })
-        .await?;
+    let (ctx, backend) = (r.ctx.clone(), state.db.backend());
+    let (rows, mut page) = state.db.run(move |conn| users::list(conn, backend, &ctx, &request)).await?;
+    let views = users::read_views(rows);
     page.resources = views.iter().map(|v| show(&r, v)).collect();
     Ok(scim_json(StatusCode::OK, &page.to_json()))
 }

@@ -332,3 +332,48 @@ both_backends!(
     entra_group_create_body_is_accepted,
     discovery_describes_groups,
 );
+
+/// A user's `groups` reads the same from every way of reading the user: several groups in
+/// displayName order, none as an absent attribute, and left out when excluded.
+async fn a_users_groups_read_alike_from_get_list_filter_and_writes(app: TestApp) {
+    let user = app.create_user(json!({"userName": "member"})).await;
+    let loner = app.create_user(json!({"userName": "loner"})).await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let mut expected = Vec::new();
+    for name in ["zeta", "alpha", "mu"] {
+        let res = app.post("/scim/v2/Groups", &json!({"displayName": name, "members": [{"value": id}]})).await;
+        let group = json(res).await;
+        expected.push((name.to_owned(), group["id"].as_str().unwrap().to_owned()));
+    }
+    expected.sort();
+    let shown: Vec<Value> = expected
+        .iter()
+        .map(|(name, gid)| {
+            json!({"value": gid, "display": name, "type": "direct", "$ref": format!("{}/scim/v2/Groups/{gid}", app.address)})
+        })
+        .collect();
+    let filter = format!("filter={}", urlencoding("userName eq \"member\""));
+    let reads = [
+        app.get_ok(&format!("/scim/v2/Users/{id}")).await,
+        app.get_ok(&format!("/scim/v2/Users?{filter}")).await["Resources"][0].clone(),
+        app.get_ok("/scim/v2/Users?count=1").await["Resources"][0].clone(),
+        app.get_ok("/scim/v2/Users?count=1&cursor=").await["Resources"][0].clone(),
+        json(
+            app.patch(
+                &format!("/scim/v2/Users/{id}"),
+                &json!({"Operations": [{"op": "replace", "path": "displayName", "value": "M"}]}),
+            )
+            .await,
+        )
+        .await,
+    ];
+    for (k, read) in reads.iter().enumerate() {
+        assert_eq!(read["groups"], Value::Array(shown.clone()), "read {k}: {read}");
+    }
+    let lone = app.get_ok(&format!("/scim/v2/Users/{}", loner["id"].as_str().unwrap())).await;
+    assert!(lone.get("groups").is_none(), "{lone}");
+    let slim = app.get_ok(&format!("/scim/v2/Users/{id}?excludedAttributes=groups")).await;
+    assert!(slim.get("groups").is_none() && slim["userName"] == "member");
+}
+
+both_backends!(a_users_groups_read_alike_from_get_list_filter_and_writes);

@@ -611,3 +611,77 @@ async fn wrong_methods_answer_405_with_allow(app: TestApp) {
 }
 
 both_backends!(lifecycle_attributes_cannot_be_removed_and_put_keeps_the_state, wrong_methods_answer_405_with_allow);
+
+/// totalResults of an unfiltered list (kept by triggers) and of a filter that matches everyone
+/// (counted by a query) for users and groups.
+async fn totals(app: &TestApp, token: &str) -> [i64; 4] {
+    let mut out = [0; 4];
+    for (i, path) in [
+        "/scim/v2/Users?count=1".to_owned(),
+        format!("/scim/v2/Users?count=1&{}", q("userName pr")),
+        "/scim/v2/Groups?count=1".to_owned(),
+        format!("/scim/v2/Groups?count=1&{}", q("displayName pr")),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let res = app.get_with(path, token).await;
+        out[i] = json(res).await["totalResults"].as_i64().unwrap_or(-1);
+    }
+    out
+}
+
+async fn unfiltered_totals_follow_every_create_and_delete(app: TestApp) {
+    let token = app.token.clone();
+    assert_eq!(totals(&app, &token).await, [0, 0, 0, 0]);
+    let mut ids = Vec::new();
+    for k in 0..5 {
+        ids.push(app.create_user(user(&format!("count{k}"))).await["id"].as_str().unwrap().to_owned());
+    }
+    let mut groups = Vec::new();
+    for k in 0..2 {
+        let res = app.post("/scim/v2/Groups", &json!({"displayName": format!("team{k}")})).await;
+        groups.push(json(res).await["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(totals(&app, &token).await, [5, 5, 2, 2]);
+    for id in &ids[..2] {
+        assert_eq!(app.delete(&format!("/scim/v2/Users/{id}")).await.status(), 204);
+    }
+    assert_eq!(app.delete(&format!("/scim/v2/Groups/{}", groups[0])).await.status(), 204);
+    // A refused create (duplicate userName) changes nothing.
+    assert_scim_error(app.post("/scim/v2/Users", &user("count4")).await, 409).await;
+    assert_eq!(totals(&app, &token).await, [3, 3, 1, 1]);
+
+    // Concurrent creates, which on PostgreSQL add to several slots.
+    let bodies: Vec<Value> = (0..20).map(|k| user(&format!("burst{k}"))).collect();
+    let creates = bodies.iter().map(|body| app.post("/scim/v2/Users", body));
+    for res in futures_util::future::join_all(creates).await {
+        assert_eq!(res.status(), 201);
+    }
+    assert_eq!(totals(&app, &token).await, [23, 23, 1, 1]);
+
+    // Another tenant's rows count for it alone, and leave nothing behind when it is deleted.
+    let rival = roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival_token = app.issue_token("rival", "okta", "scim");
+    for k in 0..3 {
+        let res =
+            app.client.post(app.url("/scim/v2/Users")).bearer_auth(&rival_token).json(&user(&format!("r{k}"))).send();
+        assert_eq!(res.await.unwrap().status(), 201);
+    }
+    assert_eq!(totals(&app, &rival_token).await, [3, 3, 0, 0]);
+    assert_eq!(totals(&app, &token).await, [23, 23, 1, 1]);
+    assert!(roster::db::tenants::delete(&mut app.connection(), "rival").unwrap());
+    assert_eq!(roster::db::tenants::resource_count(&mut app.connection(), &rival.id, "User").unwrap(), 0);
+    let rows: i64 = {
+        use diesel::prelude::*;
+        use roster::db::schema::resource_counts;
+        resource_counts::table
+            .filter(resource_counts::tenant_id.eq(&rival.id))
+            .count()
+            .get_result(&mut app.connection())
+            .unwrap()
+    };
+    assert_eq!(rows, 0, "a deleted tenant's counts are removed with it");
+}
+
+both_backends!(unfiltered_totals_follow_every_create_and_delete);
