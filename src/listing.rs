@@ -8,6 +8,7 @@ use crate::db::query::{Compiler, Order, Position};
 use crate::db::sql::Sql;
 use crate::db::DbConnection;
 use crate::error::ScimError;
+use crate::scim::filter::{CompareOp, Filter};
 use crate::scim::list::{Cursor, ListRequest, Page, Paging};
 
 /// How a resource type's storage counts and pages (`users`, `groups` storage modules).
@@ -29,6 +30,13 @@ pub trait Store {
     fn pk(row: &Self::Row) -> i64;
 }
 
+/// The lookups identity providers repeat all day (`userName eq`, `externalId eq`, …) keep their
+/// statements prepared: one `eq` per schema attribute, in the default order, is a small fixed
+/// set of statement texts. Any other filter is prepared afresh each time.
+fn keeps_statement(req: &ListRequest) -> bool {
+    matches!(req.filter, Some(Filter::Compare { op: CompareOp::Eq, .. })) && req.sort_by.is_none()
+}
+
 /// Runs `req` against storage `S`, returning the rows of the page and the ListResponse facts
 /// (without the resources, which the caller renders).
 pub fn paginate<S: Store>(
@@ -39,6 +47,7 @@ pub fn paginate<S: Store>(
 ) -> Result<(Vec<S::Row>, Page), ScimError> {
     let tenant = compiler.tenant_id;
     let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
+    let filter = if keeps_statement(req) { filter.map(Sql::cached) } else { filter };
     let order =
         Order { key: req.sort_by.as_ref().map(|p| compiler.sort_key(p)).transpose()?, descending: req.descending };
     let mut page = Page::empty();
@@ -96,4 +105,21 @@ pub fn paginate<S: Store>(
         None => S::count(conn, tenant, filter.as_ref())?,
     };
     Ok((rows.into_iter().map(|(row, _)| row).collect(), page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_eq_lookups_in_default_order_keep_their_statements() {
+        let kept = |query: &str| keeps_statement(&ListRequest::from_query(query).unwrap());
+        assert!(kept("filter=userName%20eq%20%22a%22"));
+        assert!(kept("filter=emails.value%20eq%20%22a%40b%22&count=5"));
+        assert!(!kept(""));
+        assert!(!kept("filter=userName%20eq%20%22a%22&sortBy=displayName"));
+        assert!(!kept("filter=userName%20sw%20%22a%22"));
+        assert!(!kept("filter=userName%20eq%20%22a%22%20or%20userName%20eq%20%22b%22"));
+        assert!(!kept("filter=emails%5Btype%20eq%20%22work%22%5D"));
+    }
 }

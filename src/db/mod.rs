@@ -61,10 +61,15 @@ macro_rules! resource_store {
                 limit: i64,
             ) -> QueryResult<Vec<($row, Option<String>)>> {
                 use diesel::sql_types::{Nullable, Text};
-                let key = order.key.clone().unwrap_or_else(|| "NULL".to_owned());
+                // Without a sort key the selected key is a constant NULL: the statement's text
+                // is then fixed and may be kept prepared.
+                let key = crate::db::sql::Known::<Nullable<Text>>::new(
+                    order.key.clone().unwrap_or_else(|| "NULL".to_owned()),
+                    order.key.is_none(),
+                );
                 if offset == 0 {
                     let mut query = $table::table
-                        .select((<$row>::as_select(), diesel::dsl::sql::<Nullable<Text>>(&key)))
+                        .select((<$row>::as_select(), key.clone()))
                         .filter($table::tenant_id.eq(tenant_id.to_owned()))
                         .into_boxed();
                     for condition in [filter, keyset].into_iter().flatten() {
@@ -73,7 +78,7 @@ macro_rules! resource_store {
                     return keyset_order!(query, $table::pk, order, reverse).limit(limit).load(conn);
                 }
                 let mut keys = $table::table
-                    .select(($table::pk, diesel::dsl::sql::<Nullable<Text>>(&key)))
+                    .select(($table::pk, key))
                     .filter($table::tenant_id.eq(tenant_id.to_owned()))
                     .into_boxed();
                 for condition in [filter, keyset].into_iter().flatten() {
@@ -227,6 +232,7 @@ impl DatabaseUrl {
                 PgConnection::establish(&self.target).map(DbConnection::Postgresql).map_err(connect_err)
             }
             Backend::Sqlite => {
+                sqlite_without_memory_statistics();
                 let mut conn = SqliteConnection::establish(&self.target).map_err(connect_err)?;
                 // WAL lets readers run beside the writer; synchronous=FULL keeps a 2xx durable
                 // across power loss; the busy timeout queues writers instead of failing them.
@@ -246,6 +252,23 @@ impl DatabaseUrl {
             }
         }
     }
+}
+
+/// SQLite keeps process-wide allocation statistics (`sqlite3_memory_used`) under one mutex that
+/// every allocation of every connection takes; Roster never reads them, and with a pool of
+/// connections on several threads that mutex was a measurable share of each read. Turned off
+/// once, before the process opens its first SQLite connection.
+fn sqlite_without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. Every SQLite connection of this process
+        // is opened after this call (it is the first thing `establish` does), so SQLite is not
+        // yet initialised; were it initialised, sqlite3_config would return SQLITE_MISUSE and
+        // change nothing, which is harmless.
+        unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+        }
+    });
 }
 
 fn redact_password(url: &str) -> String {

@@ -424,7 +424,8 @@ impl Compiler<'_> {
             let op = if forward != order.descending { ">" } else { "<" };
             let mut sql = Sql::new(format!("{pk} {op} "));
             sql.bind(Bind::Int(pos.pk));
-            return sql;
+            // One of four texts per resource type.
+            return sql.cached();
         };
         // The key comparison that moves in the walking direction.
         let key_op = if forward != order.descending { ">" } else { "<" };

@@ -30,6 +30,8 @@ enum Part {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sql {
     parts: Vec<Part>,
+    /// The statement may be kept prepared (see [`Sql::cached`]).
+    cache: bool,
 }
 
 impl Sql {
@@ -37,6 +39,15 @@ impl Sql {
         let mut sql = Sql::default();
         sql.push(text);
         sql
+    }
+
+    /// Lets statements with this fragment be kept prepared, keyed by their text. Only for
+    /// fragments whose text is one of a small fixed set (one `eq` comparison per schema
+    /// attribute, say): clients choose filters freely, and a prepared statement kept for each
+    /// distinct text they send would grow every connection's cache without bound.
+    pub fn cached(mut self) -> Sql {
+        self.cache = true;
+        self
     }
 
     pub fn push(&mut self, text: impl Into<String>) -> &mut Sql {
@@ -134,7 +145,9 @@ where
         + diesel::sql_types::HasSqlType<Timestamp>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        if !self.cache {
+            out.unsafe_to_cache_prepared();
+        }
         for part in &self.parts {
             match part {
                 Part::Sql(text) => out.push_sql(text),
@@ -145,6 +158,49 @@ where
                 Part::Bind(Bind::Time(v)) => out.push_bind_param::<Timestamp, _>(v)?,
             }
         }
+        Ok(())
+    }
+}
+
+/// An SQL expression of type `ST` whose text comes from Roster's own tables of columns and
+/// sort keys, never from a request, e.g. the sort key a listing selects beside each row.
+#[derive(Debug, Clone)]
+pub struct Known<ST> {
+    text: String,
+    /// As for [`Sql::cached`]: only when the text is one of a small fixed set.
+    cache: bool,
+    _type: std::marker::PhantomData<ST>,
+}
+
+impl<ST> Known<ST> {
+    pub fn new(text: impl Into<String>, cache: bool) -> Known<ST> {
+        Known { text: text.into(), cache, _type: std::marker::PhantomData }
+    }
+}
+
+impl<ST: diesel::sql_types::SqlType + diesel::sql_types::SingleValue> Expression for Known<ST> {
+    type SqlType = ST;
+}
+
+impl<ST, QS> AppearsOnTable<QS> for Known<ST> where Known<ST>: Expression {}
+
+impl<ST, QS> diesel::expression::SelectableExpression<QS> for Known<ST> where Known<ST>: Expression {}
+
+impl<ST> ValidGrouping<()> for Known<ST> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<ST> QueryId for Known<ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST, DB: Backend> QueryFragment<DB> for Known<ST> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.cache {
+            out.unsafe_to_cache_prepared();
+        }
+        out.push_sql(&self.text);
         Ok(())
     }
 }
