@@ -30,12 +30,16 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
     let mut res = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
+    // Asked after routing, when the matched resource is known; before it, actix would match
+    // the path against every route pattern a second time.
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    span.record("route", route.as_str());
     let status = res.status().as_u16();
     if let Some(state) = state {
         state.metrics.record(&method, &route, status, elapsed);

@@ -27,7 +27,13 @@ async fn health_readiness_and_metrics_answer_without_a_token(app: TestApp) {
     assert_eq!(json(app.client.get(app.url("/healthz")).send().await.unwrap()).await["status"], "ok");
     assert_eq!(json(app.client.get(app.url("/readyz")).send().await.unwrap()).await["status"], "ready");
     app.get("/scim/v2/ServiceProviderConfig").await;
+    // Requests are labelled by the route pattern they matched, never by their own path.
+    app.get("/scim/v2/Users/no-such-user").await;
+    app.get("/scim/v2/NoSuchEndpoint/x").await;
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"route="/scim/v2/Users/{id}",method="GET",status="404"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"route="unmatched",method="GET",status="404"} 1"#), "{metrics}");
+    assert!(!metrics.contains("no-such-user") && !metrics.contains("NoSuchEndpoint"), "{metrics}");
     assert!(
         metrics.contains(
             r#"roster_http_requests_total{route="/scim/v2/ServiceProviderConfig",method="GET",status="200"} 1"#
