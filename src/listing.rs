@@ -37,6 +37,16 @@ fn keeps_statement(req: &ListRequest) -> bool {
     matches!(req.filter, Some(Filter::Compare { op: CompareOp::Eq, .. })) && req.sort_by.is_none()
 }
 
+/// A lookup by an attribute that is indexed per tenant and names at most a handful of users —
+/// `userName eq`, `externalId eq`, `id eq`, what identity providers send before every create —
+/// in the default order: a read that costs the same at any size (see `Database::run_short`).
+pub fn is_unique_lookup(req: &ListRequest) -> bool {
+    let Some(Filter::Compare { path, op: CompareOp::Eq, .. }) = &req.filter else { return false };
+    let core = path.urn.as_deref().is_none_or(|urn| urn.eq_ignore_ascii_case(crate::scim::schema::USER_SCHEMA.id));
+    let attr = path.attr.to_ascii_lowercase();
+    core && path.sub.is_none() && matches!(attr.as_str(), "username" | "externalid" | "id") && req.sort_by.is_none()
+}
+
 /// Runs `req` against storage `S`, returning the rows of the page and the ListResponse facts
 /// (without the resources, which the caller renders).
 pub fn paginate<S: Store>(
@@ -121,5 +131,18 @@ mod tests {
         assert!(!kept("filter=userName%20sw%20%22a%22"));
         assert!(!kept("filter=userName%20eq%20%22a%22%20or%20userName%20eq%20%22b%22"));
         assert!(!kept("filter=emails%5Btype%20eq%20%22work%22%5D"));
+    }
+
+    #[test]
+    fn only_lookups_by_indexed_identifiers_count_as_unique_lookups() {
+        let unique = |query: &str| is_unique_lookup(&ListRequest::from_query(query).unwrap());
+        assert!(unique("filter=userName%20eq%20%22a%22"));
+        assert!(unique("filter=externalId%20eq%20%22a%22"));
+        assert!(unique("filter=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AUser%3AuserName%20eq%20%22a%22"));
+        assert!(!unique("filter=title%20eq%20%22a%22"), "not indexed: scans every user");
+        assert!(!unique("filter=userName%20co%20%22a%22"));
+        assert!(!unique("filter=name.familyName%20eq%20%22a%22"));
+        assert!(!unique("filter=userName%20eq%20%22a%22&sortBy=title"));
+        assert!(!unique(""));
     }
 }

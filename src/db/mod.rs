@@ -271,6 +271,18 @@ fn sqlite_without_memory_statistics() {
     });
 }
 
+/// Whether the bundled SQLite plans a statement once for all bound values (SQLITE_ENABLE_QPSG).
+fn plans_once(conn: &mut SqliteConnection) -> bool {
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    diesel::sql_query("PRAGMA compile_options")
+        .load::<CompileOption>(conn)
+        .is_ok_and(|options| options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
+}
+
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let (authority, tail) = rest.split_once('/').map(|(a, t)| (a, format!("/{t}"))).unwrap_or((rest, String::new()));
@@ -327,6 +339,14 @@ impl Database {
     pub fn open(url: &str, pool_size: u32, timeout: Duration) -> Result<(Database, Opened), DbError> {
         let url = DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: url.to_owned(), reason })?;
         let mut first = url.establish()?;
+        if let DbConnection::Sqlite(sqlite) = &mut first {
+            if !plans_once(sqlite) {
+                tracing::warn!(
+                    "this SQLite was built without SQLITE_ENABLE_QPSG (see .cargo/config.toml): \
+                     kept statements are re-planned on every run, and reads are slower"
+                );
+            }
+        }
         let opened = migrate(&mut first)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
@@ -385,6 +405,25 @@ impl Database {
         })
         .await
         .map_err(|e| E::from(DbError::Blocking(e.to_string())))?
+    }
+
+    /// Runs a read that takes microseconds — one row by a unique key, an indexed lookup — on
+    /// the calling thread when SQLite has a connection idle in the pool, sparing the hand-off to
+    /// a blocking thread and back, which costs more than such a read. Anything else (PostgreSQL,
+    /// whose round trip would hold the thread; no idle connection, whose wait would too) goes
+    /// through [`Database::run`]. Never for reads whose cost grows with the data.
+    pub async fn run_short<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        if self.url.backend == Backend::Sqlite {
+            if let Some(mut conn) = self.pool.try_get() {
+                return work(&mut conn);
+            }
+        }
+        self.run(work).await
     }
 
     /// Runs work that writes (and opens its own transaction): on PostgreSQL like
@@ -478,6 +517,14 @@ pub fn now() -> chrono::NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bundled_sqlite_plans_statements_once() {
+        let DbConnection::Sqlite(mut conn) = DatabaseUrl::parse(":memory:").unwrap().establish().unwrap() else {
+            panic!("a path is SQLite")
+        };
+        assert!(plans_once(&mut conn), "built without LIBSQLITE3_FLAGS from .cargo/config.toml");
+    }
 
     #[test]
     fn postgres_urls_choose_postgres_and_hide_passwords() {

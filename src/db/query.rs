@@ -243,7 +243,7 @@ impl Compiler<'_> {
                 Ok(sql)
             }
             Filter::Present(path) => Ok(present(&self.item_operand(items, path)?)),
-            Filter::Compare { path, op, value } => compare(&self.item_operand(items, path)?, *op, value),
+            Filter::Compare { path, op, value } => compare(self.backend, &self.item_operand(items, path)?, *op, value),
             Filter::ValuePath { .. } => Err(invalid("value filters cannot be nested")),
         }
     }
@@ -283,16 +283,16 @@ impl Compiler<'_> {
     fn atom(&self, path: &AttrPath, comparison: Option<(CompareOp, &CompValue)>) -> Result<Sql, ScimError> {
         match (self.resolve(path)?, comparison) {
             (Target::Value(operand), None) => Ok(present(&operand)),
-            (Target::Value(operand), Some((op, value))) => compare(&operand, op, value),
+            (Target::Value(operand), Some((op, value))) => compare(self.backend, &operand, op, value),
             (Target::ItemValue(items, operand), None) => Ok(self.items_subquery(items, Some(present(&operand)))),
             (Target::ItemValue(items, operand), Some((op, value))) => {
-                Ok(self.items_subquery(items, Some(compare(&operand, op, value)?)))
+                Ok(self.items_subquery(items, Some(compare(self.backend, &operand, op, value)?)))
             }
             (Target::Items(items), None) => Ok(self.items_subquery(items, None)),
             (Target::Items(items), Some((op, value))) => {
                 // `emails co "x"` compares the items' `value` (RFC 7644 §3.4.2.2, multi-valued).
                 let rel = AttrPath { urn: None, attr: "value".into(), sub: None };
-                let cond = compare(&self.item_operand(items, &rel)?, op, value)?;
+                let cond = compare(self.backend, &self.item_operand(items, &rel)?, op, value)?;
                 Ok(self.items_subquery(items, Some(cond)))
             }
             (Target::Constant(c), None) => Ok(Sql::new(if c.is_empty() { "1 = 0" } else { "1 = 1" })),
@@ -488,8 +488,26 @@ fn parse_time(text: &str) -> Option<NaiveDateTime> {
         .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok())
 }
 
+/// The first string after every string that starts with `prefix`, in code point order: the
+/// prefix with its last character stepped up by one (a last U+10FFFF is dropped and the one
+/// before it stepped). None when no string bounds them (an empty prefix, or only U+10FFFF).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// `operand <op> value`, never NULL: an absent attribute compares false (and `ne` true).
-fn compare(operand: &Operand, op: CompareOp, value: &CompValue) -> Result<Sql, ScimError> {
+fn compare(backend: Backend, operand: &Operand, op: CompareOp, value: &CompValue) -> Result<Sql, ScimError> {
     let lhs = &operand.sql;
     if matches!(value, CompValue::Null) {
         return match op {
@@ -545,13 +563,22 @@ fn compare(operand: &Operand, op: CompareOp, value: &CompValue) -> Result<Sql, S
         CompareOp::Lt => sql.push(format!("{lhs} < ")).bind(bind),
         CompareOp::Le => sql.push(format!("{lhs} <= ")).bind(bind),
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-            let Bind::Text(v) = bind else { unreachable!("text kinds only") };
-            let v = like_literal(&v);
+            let Bind::Text(raw) = bind else { unreachable!("text kinds only") };
+            let v = like_literal(&raw);
             let pattern = match op {
                 CompareOp::Co => format!("%{v}%"),
                 CompareOp::Sw => format!("{v}%"),
                 _ => format!("%{v}"),
             };
+            if op == CompareOp::Sw && backend == Backend::Sqlite {
+                // The index range a prefix spans, in SQLite's byte order (= code point order):
+                // SQLite plans statements once for every bound value, so it no longer derives
+                // this range from the LIKE pattern itself (see .cargo/config.toml).
+                sql.push(format!("{lhs} >= ")).bind(Bind::Text(raw.clone())).push(" AND ");
+                if let Some(end) = prefix_successor(&raw) {
+                    sql.push(format!("{lhs} < ")).bind(Bind::Text(end)).push(" AND ");
+                }
+            }
             sql.push(format!("{lhs} LIKE ")).bind(like(pattern)).push(" ESCAPE '\\'")
         }
     };
@@ -563,6 +590,33 @@ fn compare(operand: &Operand, op: CompareOp, value: &CompValue) -> Result<Sql, S
 mod tests {
     use super::*;
     use crate::scim::filter::parse_filter;
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_strings_with_that_prefix() {
+        assert_eq!(prefix_successor("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        assert_eq!(prefix_successor(""), None);
+        // Every string over an alphabet with the awkward code points, against every prefix.
+        let alphabet =
+            ['a', 'b', '\u{7F}', '\u{80}', 'é', '\u{D7FF}', '\u{E000}', '\u{FFFF}', '\u{10000}', '\u{10FFFF}'];
+        let mut strings = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> =
+                strings.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            strings.extend(longer);
+        }
+        strings.sort();
+        strings.dedup();
+        for prefix in strings.iter().filter(|p| p.chars().count() <= 2) {
+            let end = prefix_successor(prefix);
+            for s in &strings {
+                let in_range = s.as_str() >= prefix.as_str() && end.as_deref().is_none_or(|e| s.as_str() < e);
+                assert_eq!(in_range, s.starts_with(prefix.as_str()), "{prefix:?} {s:?}");
+            }
+        }
+    }
 
     fn compile(backend: Backend, filter: &str) -> Result<Sql, ScimError> {
         let c = Compiler { backend, tenant_id: "t1", resource: Resource::User };

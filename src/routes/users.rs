@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::resource;
 use super::scim::{created, not_modified, projection, respond, Request};
 use crate::auth::{Principal, Scope};
+use crate::db::DbConnection;
 use crate::error::ScimError;
 use crate::http::body::JsonBody;
 use crate::http::scim_json;
@@ -57,7 +58,7 @@ async fn get(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::ScimRead, &USER_RESOURCE)?;
     let ctx = r.ctx.clone();
-    let view = state.db.run(move |conn| users::read(conn, &ctx, &id)).await?;
+    let view = state.db.run_short(move |conn| users::read(conn, &ctx, &id)).await?;
     if let Some(res) = not_modified(&req, view.row.version) {
         return Ok(res);
     }
@@ -139,8 +140,9 @@ pub async fn respond_list(
 ) -> Result<HttpResponse, ScimError> {
     let mut r = Request::new(req, &state, p, Scope::ScimRead, &USER_RESOURCE)?;
     r.projection = projection(&USER_RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())?;
-    let (ctx, backend) = (r.ctx.clone(), state.db.backend());
-    let (rows, mut page) = state.db.run(move |conn| users::list(conn, backend, &ctx, &request)).await?;
+    let (ctx, backend, short) = (r.ctx.clone(), state.db.backend(), crate::listing::is_unique_lookup(&request));
+    let list = move |conn: &mut DbConnection| users::list(conn, backend, &ctx, &request);
+    let (rows, mut page) = if short { state.db.run_short(list).await? } else { state.db.run(list).await? };
     let views = users::read_views(rows);
     page.resources = views.iter().map(|v| show(&r, v)).collect();
     Ok(scim_json(StatusCode::OK, &page.to_json()))
