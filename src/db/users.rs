@@ -127,7 +127,7 @@ fn text(doc: &Document, key: &str) -> Option<String> {
     doc.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Clone, Insertable, AsChangeset)]
 #[diesel(table_name = users, treat_none_as_null = true)]
 struct Columns {
     user_name: String,
@@ -158,6 +158,37 @@ impl Columns {
             data: Value::Object(write.doc.clone()).to_string(),
         }
     }
+}
+
+impl Columns {
+    /// The row as the write stored it, without reading it back: every column is known here
+    /// (times are in milliseconds, which both backends keep exactly).
+    fn stored(self, pk: i64, id: &str, created_at: NaiveDateTime, updated_at: NaiveDateTime, version: i64) -> UserRow {
+        UserRow {
+            pk,
+            id: id.to_owned(),
+            user_name: self.user_name,
+            external_id: self.external_id,
+            active: self.active,
+            lifecycle_state: self.lifecycle_state,
+            deactivated_at: self.deactivated_at,
+            former_member_since: self.former_member_since,
+            data: self.data,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+}
+
+/// The items of the multi-valued complex attributes, which `user_values` indexes.
+fn indexed_items(doc: &Document) -> Vec<Option<&Value>> {
+    USER_SCHEMA
+        .attributes
+        .iter()
+        .filter(|a| a.multi_valued && a.kind == AttrType::Complex)
+        .map(|a| doc.get(a.name))
+        .collect()
 }
 
 fn map_unique(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
@@ -191,7 +222,7 @@ pub fn insert(
         .get_result(conn)
         .map_err(map_unique(write.doc))?;
     write_values(conn, tenant_id, pk, write.doc)?;
-    Ok(by_pk(conn, pk)?)
+    Ok(Columns::of(write).stored(pk, id, now, now, 1))
 }
 
 /// Stores a new version of `row`; fails with [`WriteError::Changed`] when `row` is stale.
@@ -202,17 +233,21 @@ pub fn update(
     write: &UserWrite<'_>,
     now: NaiveDateTime,
 ) -> Result<UserRow, WriteError> {
+    let columns = Columns::of(write);
     // Only from the version that was read: a concurrent change makes this a no-op, reported.
     let updated = diesel::update(users::table.find(row.pk).filter(users::version.eq(row.version)))
-        .set((Columns::of(write), users::updated_at.eq(now), users::version.eq(row.version + 1)))
+        .set((columns.clone(), users::updated_at.eq(now), users::version.eq(row.version + 1)))
         .execute(conn)
         .map_err(map_unique(write.doc))?;
     if updated == 0 {
         return Err(WriteError::Changed);
     }
-    diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
-    write_values(conn, tenant_id, row.pk, write.doc)?;
-    Ok(by_pk(conn, row.pk)?)
+    // The item index is rewritten only when the items changed (not for `active`, a name…).
+    if indexed_items(&row.document()) != indexed_items(write.doc) {
+        diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
+        write_values(conn, tenant_id, row.pk, write.doc)?;
+    }
+    Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
@@ -249,8 +284,7 @@ pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
 
 /// The user with this id as reads show it (with its groups).
 pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<UserRead>> {
-    // No LIMIT: `id` is unique, and SQLite re-plans a statement whose LIMIT is a bound value
-    // each time it runs.
+    // No LIMIT: `id` is unique.
     let mut rows: Vec<UserRead> = users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))

@@ -685,3 +685,31 @@ async fn unfiltered_totals_follow_every_create_and_delete(app: TestApp) {
 }
 
 both_backends!(unfiltered_totals_follow_every_create_and_delete);
+
+/// A write answers with the user as stored (no read-back), and the index of multi-valued items
+/// follows the items whichever way they change, and only then.
+async fn write_answers_match_later_reads_and_item_filters_follow_changes(app: TestApp) {
+    let created =
+        app.create_user(json!({"userName": "items", "emails": [{"value": "old@example.com", "type": "work"}]})).await;
+    let path = format!("/scim/v2/Users/{}", created["id"].as_str().unwrap());
+    let found = |email: &str| format!("/scim/v2/Users?{}", q(&format!("emails.value eq \"{email}\"")));
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("groups");
+        v
+    };
+    assert_eq!(strip(created.clone()), strip(app.get_ok(&path).await));
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let patched = json(app.patch(&path, &deactivate).await).await;
+    assert_eq!(patched, app.get_ok(&path).await, "the PATCH answer is what a GET then shows");
+    assert_eq!(app.get_ok(&found("old@example.com")).await["totalResults"], 1, "items kept across a state change");
+    let swap = json!({"Operations": [{"op": "replace", "path": "emails", "value": [{"value": "new@example.com"}]}]});
+    let swapped = json(app.patch(&path, &swap).await).await;
+    assert_eq!(swapped, app.get_ok(&path).await);
+    assert_eq!(app.get_ok(&found("old@example.com")).await["totalResults"], 0);
+    assert_eq!(app.get_ok(&found("new@example.com")).await["totalResults"], 1);
+    let put = json(app.put(&path, &json!({"userName": "items", "active": false})).await).await;
+    assert_eq!(put, app.get_ok(&path).await);
+    assert_eq!(app.get_ok(&found("new@example.com")).await["totalResults"], 0, "a PUT without emails drops them");
+}
+
+both_backends!(write_answers_match_later_reads_and_item_filters_follow_changes);
