@@ -54,6 +54,12 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, Sci
     store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
 }
 
+/// The group as it is now, held against concurrent writers until the transaction ends: every
+/// write derives the next version and document from it (see [`store::lock`]).
+fn locked(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, ScimError> {
+    store::lock(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
+}
+
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<GroupRow, ScimError> {
     let id = uuid::Uuid::new_v4().to_string();
     write_transaction(conn, |conn| {
@@ -72,7 +78,7 @@ pub fn replace(
     if_match: Option<&str>,
 ) -> Result<GroupRow, ScimError> {
     write_transaction(conn, |conn| {
-        let row = get(conn, ctx, id)?;
+        let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
         let row = store::update(conn, &row, &doc, ctx.now)?;
         store::remove_all_members(conn, &row)?;
@@ -92,7 +98,7 @@ pub fn patch(
 ) -> Result<GroupRow, ScimError> {
     let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
     write_transaction(conn, |conn| {
-        let row = get(conn, ctx, id)?;
+        let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
         let row = if attribute_ops.is_empty() {
             store::touch(conn, &row, ctx.now)?
@@ -117,7 +123,7 @@ pub fn patch(
 
 pub fn delete(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
     write_transaction(conn, |conn| {
-        let row = get(conn, ctx, id)?;
+        let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
         Ok(store::delete(conn, row.pk)?)
     })

@@ -157,6 +157,18 @@ pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<GroupRow> {
     scim_groups::table.find(pk).select(GroupRow::as_select()).first(conn)
 }
 
+/// Reads a group for a write and holds it until the transaction ends. On PostgreSQL the row is
+/// locked (`FOR UPDATE`): under READ COMMITTED two writers would otherwise both start from the
+/// same version, and the later commit would lose the earlier one's change and reuse its version.
+/// A SQLite write transaction already excludes every other writer.
+pub fn lock(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
+    let target = scim_groups::table.filter(scim_groups::id.eq(id)).filter(scim_groups::tenant_id.eq(tenant_id));
+    match conn {
+        DbConnection::Postgresql(pg) => target.select(GroupRow::as_select()).for_update().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => target.select(GroupRow::as_select()).first(sqlite).optional(),
+    }
+}
+
 pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
     scim_groups::table
         .filter(scim_groups::id.eq(id))
