@@ -136,7 +136,7 @@ pub fn list(
     req: &ListRequest,
 ) -> Result<(Vec<GroupRow>, Page), ScimError> {
     let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::Group };
-    paginate::<store::Groups>(conn, &compiler, req, ctx.now)
+    paginate::<store::Groups>(conn, &compiler, req, ctx.now, &ctx.anchors)
 }
 
 /// Members of the given groups, loaded only when the response shows them.

@@ -1,6 +1,9 @@
 //! Listing any resource type: filter and sort compiled to SQL, then index or cursor paging
 //! (RFC 7644 §3.4.2, RFC 9865), the same for Users and Groups.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
@@ -47,6 +50,51 @@ pub fn is_unique_lookup(req: &ListRequest) -> bool {
     core && path.sub.is_none() && matches!(attr.as_str(), "username" | "externalid" | "id") && req.sort_by.is_none()
 }
 
+/// Where index-paged walks left off: after a page of `startIndex = s` showing `n` rows, the
+/// position of its last row is kept for `startIndex = s + n` of the same query (resource type,
+/// filter and sort, per tenant). The next page of the walk — Okta's import pages through every
+/// user with `startIndex` — then starts from that row through the index, as a cursor would,
+/// instead of skipping `s + n - 1` rows: a page deep in a million users costs what the first
+/// does. A walk also continues after the row it last saw when rows before it were added or
+/// removed in between, where a plain offset would skip or repeat one (RFC 7644 §3.4.2.4 leaves
+/// consistency across pages to the service provider). Bounded: entries expire, and past
+/// [`Anchors::MAX`] the memory starts afresh.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    entries: std::sync::Mutex<HashMap<(String, i64), (Position, Instant)>>,
+}
+
+impl Anchors {
+    const MAX: usize = 4096;
+    const TTL: Duration = Duration::from_secs(600);
+    /// Queries with longer text (filters can be 8 KiB) are not anchored, to bound the memory.
+    const MAX_QUERY: usize = 512;
+
+    fn query(tenant: &str, resource: &str, req: &ListRequest) -> Option<String> {
+        let text = format!(
+            "{tenant}|{resource}|{}|{}|{}",
+            req.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+            req.sort_by.as_ref().map(|p| p.to_string().to_ascii_lowercase()).unwrap_or_default(),
+            req.descending
+        );
+        (text.len() <= Self::MAX_QUERY).then_some(text)
+    }
+
+    fn get(&self, query: &str, start: i64) -> Option<Position> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (position, at) = entries.get(&(query.to_owned(), start))?;
+        (at.elapsed() < Self::TTL).then(|| position.clone())
+    }
+
+    fn put(&self, query: String, start: i64, position: Position) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::MAX {
+            entries.clear();
+        }
+        entries.insert((query, start), (position, Instant::now()));
+    }
+}
+
 /// Runs `req` against storage `S`, returning the rows of the page and the ListResponse facts
 /// (without the resources, which the caller renders).
 pub fn paginate<S: Store>(
@@ -54,6 +102,7 @@ pub fn paginate<S: Store>(
     compiler: &Compiler<'_>,
     req: &ListRequest,
     now: NaiveDateTime,
+    anchors: &Anchors,
 ) -> Result<(Vec<S::Row>, Page), ScimError> {
     let tenant = compiler.tenant_id;
     let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
@@ -66,12 +115,23 @@ pub fn paginate<S: Store>(
     let (rows, first_and_complete) = match &req.paging {
         Paging::Index { start, count } => {
             page.start_index = Some(*start);
-            let rows = if *count == 0 {
-                Vec::new()
-            } else {
-                S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, *count)?
+            let query = Anchors::query(tenant, &format!("{:?}", compiler.resource), req);
+            let anchor = query.as_deref().filter(|_| *start > 1 && *count > 0).and_then(|q| anchors.get(q, *start));
+            let rows = match (&anchor, *count) {
+                (_, 0) => Vec::new(),
+                (Some(position), count) => {
+                    let after = compiler.keyset(&order, position, true);
+                    S::page(conn, tenant, filter.as_ref(), Some(&after), &order, false, 0, count)?
+                }
+                (None, count) => S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, count)?,
             };
-            let complete = *count > 0 && (rows.len() as i64) < *count && (*start == 1 || !rows.is_empty());
+            if let (Some(query), Some((row, key))) = (query, rows.last()) {
+                anchors.put(query, start + rows.len() as i64, Position { key: key.clone(), pk: S::pk(row) });
+            }
+            // A short page holds the rest of the matches; counting them needs the exact offset,
+            // which an anchored page does not know.
+            let complete =
+                *count > 0 && (rows.len() as i64) < *count && (*start == 1 || !rows.is_empty()) && anchor.is_none();
             let known = complete.then(|| start - 1 + rows.len() as i64);
             (rows, known)
         }

@@ -81,6 +81,7 @@ impl Application {
             clock: clock.clone(),
             inflight,
             token_cache,
+            anchors: Default::default(),
         });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {

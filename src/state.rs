@@ -18,4 +18,5 @@ pub struct AppState {
     pub clock: Arc<Clock>,
     pub inflight: InFlight,
     pub token_cache: TokenCache,
+    pub anchors: Arc<crate::listing::Anchors>,
 }

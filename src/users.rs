@@ -26,6 +26,8 @@ pub struct Ctx {
     /// The token's subject, recorded in audit entries.
     pub actor: String,
     pub now: NaiveDateTime,
+    /// Where index-paged walks left off, shared by the server's requests.
+    pub anchors: std::sync::Arc<crate::listing::Anchors>,
 }
 
 impl From<WriteError> for ScimError {
@@ -270,5 +272,5 @@ pub fn list(
     req: &ListRequest,
 ) -> Result<(Vec<UserRead>, Page), ScimError> {
     let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::User };
-    paginate::<store::Users>(conn, &compiler, req, ctx.now)
+    paginate::<store::Users>(conn, &compiler, req, ctx.now, &ctx.anchors)
 }

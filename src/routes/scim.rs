@@ -43,6 +43,7 @@ impl Request {
                 tenant_id: principal.tenant_id.clone(),
                 actor: principal.subject.clone(),
                 now: state.clock.now(),
+                anchors: state.anchors.clone(),
             },
             base: scim_base(req, state.settings.public_url.as_deref()),
             projection: projection(rt, attributes.as_deref(), excluded.as_deref())?,
