@@ -757,3 +757,36 @@ async fn walk_page(app: &TestApp, start: usize, order: &str) -> Vec<String> {
 }
 
 both_backends!(index_walks_continue_after_the_row_they_last_saw);
+
+/// Many concurrent GETs by id (which PostgreSQL answers in shared round trips) each get their
+/// own user, and never another tenant's, even when asked for in the same instant.
+async fn concurrent_reads_by_id_answer_each_caller_alone(app: TestApp) {
+    let mut ids = Vec::new();
+    for k in 0..20 {
+        ids.push(app.create_user(user(&format!("many{k}"))).await["id"].as_str().unwrap().to_owned());
+    }
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival = app.issue_token("rival", "okta", "scim");
+    let mut asks = Vec::new();
+    for round in 0..5 {
+        for (k, id) in ids.iter().enumerate() {
+            let from_rival = (k + round) % 3 == 0;
+            let token = if from_rival { &rival } else { &app.token };
+            let url = app.url(&format!("/scim/v2/Users/{id}"));
+            asks.push((k, from_rival, app.client.get(url).bearer_auth(token).send()));
+        }
+        let url = app.url("/scim/v2/Users/no-such-id");
+        asks.push((usize::MAX, false, app.client.get(url).bearer_auth(&app.token).send()));
+    }
+    let (meta, requests): (Vec<(usize, bool)>, Vec<_>) = asks.into_iter().map(|(k, r, f)| ((k, r), f)).unzip();
+    for ((k, from_rival), res) in meta.into_iter().zip(futures_util::future::join_all(requests).await) {
+        let res = res.unwrap();
+        if k == usize::MAX || from_rival {
+            assert_scim_error(res, 404).await;
+        } else {
+            assert_eq!(json(res).await["userName"], format!("many{k}"));
+        }
+    }
+}
+
+both_backends!(concurrent_reads_by_id_answer_each_caller_alone);
