@@ -44,10 +44,10 @@ fn keeps_statement(req: &ListRequest) -> bool {
 /// `userName eq`, `externalId eq`, `id eq`, what identity providers send before every create —
 /// in the default order: a read that costs the same at any size (see `Database::run_short`).
 pub fn is_unique_lookup(req: &ListRequest) -> bool {
-    let Some(Filter::Compare { path, op: CompareOp::Eq, .. }) = &req.filter else { return false };
+    let Some(Filter::Compare { path, .. }) = &req.filter else { return false };
     let core = path.urn.as_deref().is_none_or(|urn| urn.eq_ignore_ascii_case(crate::scim::schema::USER_SCHEMA.id));
     let attr = path.attr.to_ascii_lowercase();
-    core && path.sub.is_none() && matches!(attr.as_str(), "username" | "externalid" | "id") && req.sort_by.is_none()
+    keeps_statement(req) && core && path.sub.is_none() && matches!(attr.as_str(), "username" | "externalid" | "id")
 }
 
 /// Where index-paged walks left off: after a page of `startIndex = s` showing `n` rows, the
@@ -71,12 +71,7 @@ impl Anchors {
     const MAX_QUERY: usize = 512;
 
     fn query(tenant: &str, resource: &str, req: &ListRequest) -> Option<String> {
-        let text = format!(
-            "{tenant}|{resource}|{}|{}|{}",
-            req.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
-            req.sort_by.as_ref().map(|p| p.to_string().to_ascii_lowercase()).unwrap_or_default(),
-            req.descending
-        );
+        let text = format!("{tenant}|{resource}|{}", req.canonical());
         (text.len() <= Self::MAX_QUERY).then_some(text)
     }
 

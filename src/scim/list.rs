@@ -233,19 +233,30 @@ impl ListRequest {
         })
     }
 
+    /// The filter and sort in canonical form (see [`canonical_query`]).
+    pub fn canonical(&self) -> String {
+        canonical_query(self.filter.as_ref(), self.sort_by.as_ref(), self.descending)
+    }
+
     /// Identifies the query a cursor belongs to.
     pub fn fingerprint(&self) -> String {
         query_fingerprint(self.filter.as_ref(), self.sort_by.as_ref(), self.descending)
     }
 }
 
-fn query_fingerprint(filter: Option<&Filter>, sort_by: Option<&AttrPath>, descending: bool) -> String {
-    // FNV-1a over the canonical filter and sort: short, stable across nodes and versions.
-    let text = format!(
+/// The filter and sort in canonical form: equal for requests that ask for the same rows in the
+/// same order, however they were spelled.
+fn canonical_query(filter: Option<&Filter>, sort_by: Option<&AttrPath>, descending: bool) -> String {
+    format!(
         "{}|{}|{descending}",
         filter.map(|f| f.to_string()).unwrap_or_default(),
         sort_by.map(|s| s.to_string().to_ascii_lowercase()).unwrap_or_default()
-    );
+    )
+}
+
+fn query_fingerprint(filter: Option<&Filter>, sort_by: Option<&AttrPath>, descending: bool) -> String {
+    // FNV-1a over the canonical filter and sort: short, stable across nodes and versions.
+    let text = canonical_query(filter, sort_by, descending);
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {
         hash ^= u64::from(byte);
