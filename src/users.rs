@@ -2,8 +2,6 @@
 //! Handlers parse the request; this module applies the rules and calls storage, one
 //! transaction per request.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
@@ -204,20 +202,15 @@ pub fn read(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<View, ScimEr
     Ok(read_views(vec![read]).remove(0))
 }
 
-/// Attaches the readOnly `groups` attribute's data to each row, when the response shows it.
-pub fn views(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    rows: Vec<UserRow>,
-    with_groups: bool,
-) -> Result<Vec<View>, ScimError> {
-    let mut groups: HashMap<String, Vec<(String, String)>> = if with_groups && !rows.is_empty() {
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        crate::db::groups::groups_of_users(conn, &ctx.tenant_id, &ids)?
+/// A user a write just stored, ready to show: its readOnly `groups` are read (as every read
+/// does, see [`store::UserRead`]) only when the response shows them.
+pub fn written_view(conn: &mut DbConnection, ctx: &Ctx, row: UserRow, with_groups: bool) -> Result<View, ScimError> {
+    let groups = if with_groups {
+        store::read(conn, &ctx.tenant_id, &row.id)?.map(|read| read.groups()).unwrap_or_default()
     } else {
-        HashMap::new()
+        Vec::new()
     };
-    Ok(rows.into_iter().map(|row| View { groups: groups.remove(&row.id).unwrap_or_default(), row }).collect())
+    Ok(View { row, groups })
 }
 
 /// The full SCIM representation of a stored user (before attribute projection).

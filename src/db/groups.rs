@@ -300,28 +300,6 @@ pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<Has
     Ok(out)
 }
 
-/// The groups each user belongs to directly, as (group id, displayName), keyed by user id.
-pub fn groups_of_users(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    user_ids: &[&str],
-) -> QueryResult<HashMap<String, Vec<(String, String)>>> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for chunk in user_ids.chunks(CHUNK) {
-        let rows: Vec<(String, String, String)> = group_members::table
-            .inner_join(scim_groups::table.on(scim_groups::pk.eq(group_members::group_pk)))
-            .filter(group_members::tenant_id.eq(tenant_id))
-            .filter(group_members::member_id.eq_any(chunk))
-            .select((group_members::member_id, scim_groups::id, scim_groups::display_name))
-            .order(scim_groups::display_name)
-            .load(conn)?;
-        for (user_id, group_id, name) in rows {
-            out.entry(user_id).or_default().push((group_id, name));
-        }
-    }
-    Ok(out)
-}
-
 // Listing of groups (see [`crate::listing`]).
 resource_store!(Groups, GroupRow, scim_groups, "Group", |row| row.pk);
 

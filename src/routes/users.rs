@@ -44,7 +44,7 @@ async fn create(
     let ctx = r.ctx.clone();
     let view = state.db.write(move |conn| {
         let row = users::create(conn, &ctx, doc)?;
-        Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], false)?.remove(0))
+        users::written_view(conn, &ctx, row, false)
     });
     let view = view.await?;
     Ok(created(show(&r, &view), &format!("{}/Users/{}", r.base, view.row.id), view.row.version))
@@ -79,7 +79,7 @@ async fn replace(
         .db
         .write(move |conn| {
             let row = users::replace(conn, &ctx, &id, doc, expected.as_deref())?;
-            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
+            users::written_view(conn, &ctx, row, groups)
         })
         .await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
@@ -99,7 +99,7 @@ async fn patch(
         .db
         .write(move |conn| {
             let row = users::patch(conn, &ctx, &id, &ops, expected.as_deref())?;
-            Ok::<_, ScimError>(users::views(conn, &ctx, vec![row], groups)?.remove(0))
+            users::written_view(conn, &ctx, row, groups)
         })
         .await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
