@@ -97,13 +97,14 @@ impl Actor<'_> {
         Ok(records::add_event(conn, self.tenant_id, kind, Some(user_id), &payload, self.now)?)
     }
 
-    fn audit(
+    /// A transition: its event (`kind`, `payload`) and its audit entry (`action`, the states).
+    fn transition(
         &self,
         conn: &mut DbConnection,
+        (kind, payload): (&str, Value),
         action: &str,
         user_id: &str,
-        before: Option<State>,
-        after: Option<State>,
+        (before, after): (Option<State>, Option<State>),
     ) -> Result<(), ScimError> {
         let entry = Audit {
             tenant_id: self.tenant_id,
@@ -114,7 +115,7 @@ impl Actor<'_> {
             after: after.map(State::as_str),
             at: self.now,
         };
-        Ok(records::audit(conn, &entry)?)
+        Ok(records::add_event_and_audit(conn, kind, &payload, &entry)?)
     }
 }
 
@@ -154,8 +155,8 @@ pub fn create(
         former_member_since: None,
     };
     let row = store::insert(conn, actor.tenant_id, id, &write, actor.now)?;
-    actor.event(conn, "user.created", &row.id, json!({"id": row.id, "state": state.as_str()}))?;
-    actor.audit(conn, "create", &row.id, None, Some(state))?;
+    let event = ("user.created", json!({"id": row.id, "state": state.as_str()}));
+    actor.transition(conn, event, "create", &row.id, (None, Some(state)))?;
     Ok(row)
 }
 
@@ -167,13 +168,11 @@ pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
     }
     let updated = write_state(conn, actor, row, &row.document(), State::Deactivated, Some(actor.now), None)?;
     sessions::revoke_all(conn, row.pk, actor.now)?;
-    actor.event(
-        conn,
+    let event = (
         "user.deactivated",
-        &row.id,
         json!({"id": row.id, "deactivatedAt": time(actor.now), "membershipsRemovedAt": time(actor.now + actor.policy.grace)}),
-    )?;
-    actor.audit(conn, "deactivate", &row.id, Some(State::Active), Some(State::Deactivated))?;
+    );
+    actor.transition(conn, event, "deactivate", &row.id, (Some(State::Active), Some(State::Deactivated)))?;
     Ok(updated)
 }
 
@@ -184,8 +183,8 @@ pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
         State::FormerMember => Err(former_member_is_final()),
         State::Deactivated => {
             let updated = write_state(conn, actor, row, &row.document(), State::Active, None, None)?;
-            actor.event(conn, "user.reactivated", &row.id, json!({"id": row.id}))?;
-            actor.audit(conn, "reactivate", &row.id, Some(State::Deactivated), Some(State::Active))?;
+            let event = ("user.reactivated", json!({"id": row.id}));
+            actor.transition(conn, event, "reactivate", &row.id, (Some(State::Deactivated), Some(State::Active)))?;
             Ok(updated)
         }
     }
@@ -233,8 +232,9 @@ pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &Us
     let updated = write_state(conn, actor, row, &doc, State::FormerMember, row.deactivated_at, Some(actor.now))?;
     sessions::revoke_all(conn, row.pk, actor.now)?;
     remove_memberships(conn, actor, row)?;
-    actor.event(conn, "user.former_member", &row.id, json!({"id": row.id, "formerMemberSince": time(actor.now)}))?;
-    actor.audit(conn, "former_member", &row.id, Some(State::Deactivated), Some(State::FormerMember))?;
+    let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
+    let states = (Some(State::Deactivated), Some(State::FormerMember));
+    actor.transition(conn, event, "former_member", &row.id, states)?;
     Ok(updated)
 }
 
@@ -287,8 +287,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     sessions::delete_all(conn, row.pk)?;
     store::delete(conn, row.pk)?;
     records::add_tombstone(conn, actor.tenant_id, &row.id, actor.now)?;
-    actor.event(conn, "user.deleted", &row.id, json!({"id": row.id, "deletedAt": time(actor.now)}))?;
-    actor.audit(conn, "delete", &row.id, Some(before), None)?;
+    let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
+    actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;
     Ok(Deleted::Gone)
 }
 

@@ -87,6 +87,67 @@ pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
     Ok(())
 }
 
+/// A lifecycle transition's event and its audit entry, as one statement on PostgreSQL (where
+/// each statement is a round trip) and as two on SQLite (where a statement is a function call).
+pub fn add_event_and_audit(conn: &mut DbConnection, kind: &str, payload: &Value, entry: &Audit<'_>) -> QueryResult<()> {
+    let DbConnection::Postgresql(pg) = conn else {
+        add_event(conn, entry.tenant_id, kind, Some(entry.user_id), payload, entry.at)?;
+        return audit(conn, entry);
+    };
+    EventAndAudit { kind, payload: payload.to_string(), entry }.execute(pg)?;
+    Ok(())
+}
+
+/// `WITH event AS (INSERT INTO events …) INSERT INTO audit_log …`: a fixed text, so that
+/// PostgreSQL keeps it prepared (an `sql_query` would be parsed and planned every time).
+struct EventAndAudit<'a> {
+    kind: &'a str,
+    payload: String,
+    entry: &'a Audit<'a>,
+}
+
+impl diesel::query_builder::QueryId for EventAndAudit<'_> {
+    type QueryId = EventAndAudit<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EventAndAudit<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        let e = self.entry;
+        out.push_sql("WITH event AS (INSERT INTO events (tenant_id, kind, user_id, payload, created_at) VALUES (");
+        out.push_bind_param::<Text, _>(e.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.payload)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        out.push_sql(
+            ")) INSERT INTO audit_log (tenant_id, actor, action, user_id, state_before, state_after, at) VALUES (",
+        );
+        out.push_bind_param::<Text, _>(e.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.after)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for EventAndAudit<'_> {}
+
 /// Audit entries after `after`, oldest first; all tenants when `tenant_id` is None.
 pub fn audit_after(
     conn: &mut DbConnection,
