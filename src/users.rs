@@ -121,6 +121,19 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<U
     })
 }
 
+/// What a read-modify-write starts from: the user as reads show it, and its tenant's policy.
+fn for_write(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(View, Policy), ScimError> {
+    let (read, tenant) = store::read_with_tenant(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))?;
+    Ok((read_views(vec![read]).remove(0), Policy::of(&tenant)))
+}
+
+/// The user a write stored, with the groups read at its start: a user write changes no
+/// membership except by making the account a Former Member, which removes them all.
+fn written(row: UserRow, groups: Vec<(String, String)>) -> View {
+    let groups = if lifecycle::State::of(&row) == lifecycle::State::FormerMember { Vec::new() } else { groups };
+    View { row, groups }
+}
+
 /// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
 pub fn replace(
     conn: &mut DbConnection,
@@ -128,14 +141,14 @@ pub fn replace(
     id: &str,
     doc: Document,
     if_match: Option<&str>,
-) -> Result<UserRow, ScimError> {
+) -> Result<View, ScimError> {
     read_modify_write(conn, if_match, |conn| {
-        let row = get(conn, ctx, id)?;
+        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
         check_version("User", row.version, if_match)?;
         let mut doc = doc.clone();
         let (active, former) = take_state(&mut doc, row.active);
-        let policy = policy(conn, &ctx.tenant_id)?;
-        lifecycle::update(conn, &actor(ctx, &policy), &row, doc, active, former)
+        let row = lifecycle::update(conn, &actor(ctx, &policy), &row, doc, active, former)?;
+        Ok(written(row, groups))
     })
 }
 
@@ -146,9 +159,9 @@ pub fn patch(
     id: &str,
     ops: &[PatchOp],
     if_match: Option<&str>,
-) -> Result<UserRow, ScimError> {
+) -> Result<View, ScimError> {
     read_modify_write(conn, if_match, |conn| {
-        let row = get(conn, ctx, id)?;
+        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
         check_version("User", row.version, if_match)?;
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
@@ -156,8 +169,8 @@ pub fn patch(
         let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
         refuse_removed_state(&patched)?;
         let (active, former) = take_state(&mut patched, row.active);
-        let policy = policy(conn, &ctx.tenant_id)?;
-        lifecycle::update(conn, &actor(ctx, &policy), &row, patched, active, former)
+        let row = lifecycle::update(conn, &actor(ctx, &policy), &row, patched, active, former)?;
+        Ok(written(row, groups))
     })
 }
 
@@ -170,9 +183,8 @@ pub fn delete(
     if_match: Option<&str>,
 ) -> Result<Option<UserRow>, ScimError> {
     read_modify_write(conn, if_match, |conn| {
-        let row = get(conn, ctx, id)?;
+        let (View { row, .. }, policy) = for_write(conn, ctx, id)?;
         check_version("User", row.version, if_match)?;
-        let policy = policy(conn, &ctx.tenant_id)?;
         match lifecycle::delete(conn, &actor(ctx, &policy), &row)? {
             Deleted::Gone => Ok(None),
             Deleted::Deactivated(row) => Ok(Some(row)),
@@ -202,15 +214,9 @@ pub fn read(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<View, ScimEr
     Ok(read_views(vec![read]).remove(0))
 }
 
-/// A user a write just stored, ready to show: its readOnly `groups` are read (as every read
-/// does, see [`store::UserRead`]) only when the response shows them.
-pub fn written_view(conn: &mut DbConnection, ctx: &Ctx, row: UserRow, with_groups: bool) -> Result<View, ScimError> {
-    let groups = if with_groups {
-        store::read(conn, &ctx.tenant_id, &row.id)?.map(|read| read.groups()).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    Ok(View { row, groups })
+/// A user just created, ready to show: a new account belongs to no group yet.
+pub fn created_view(row: UserRow) -> View {
+    View { row, groups: Vec::new() }
 }
 
 /// The full SCIM representation of a stored user (before attribute projection).

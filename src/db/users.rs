@@ -5,8 +5,9 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::query::Order;
-use super::schema::{user_values, users};
+use super::schema::{tenants, user_values, users};
 use super::sql::Sql;
+use super::tenants::Tenant;
 use super::{is_unique_violation, DbConnection};
 use crate::scim::resource::{fold, Document};
 use crate::scim::schema::{AttrType, USER_SCHEMA};
@@ -66,9 +67,10 @@ impl diesel::expression::Expression for GroupsOfUser {
     type SqlType = diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
-impl diesel::expression::AppearsOnTable<users::table> for GroupsOfUser {}
+// Wherever `users` is in the FROM clause (alone, or joined to its tenant).
+impl<QS> diesel::expression::AppearsOnTable<QS> for GroupsOfUser where users::pk: diesel::AppearsOnTable<QS> {}
 
-impl diesel::expression::SelectableExpression<users::table> for GroupsOfUser {}
+impl<QS> diesel::expression::SelectableExpression<QS> for GroupsOfUser where users::pk: diesel::SelectableExpression<QS> {}
 
 impl diesel::expression::ValidGrouping<()> for GroupsOfUser {
     type IsAggregate = diesel::expression::is_aggregate::Never;
@@ -235,8 +237,7 @@ pub fn update(
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
     // Only from the version that was read: a concurrent change makes this a no-op, reported.
-    let updated = diesel::update(users::table.find(row.pk).filter(users::version.eq(row.version)))
-        .set((columns.clone(), users::updated_at.eq(now), users::version.eq(row.version + 1)))
+    let updated = UpdateRow { columns: &columns, pk: row.pk, version: row.version, next_version: row.version + 1, now }
         .execute(conn)
         .map_err(map_unique(write.doc))?;
     if updated == 0 {
@@ -249,6 +250,73 @@ pub fn update(
     }
     Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
+
+/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`, written out with a
+/// fixed text. diesel never keeps its own UPDATE statements prepared (a changeset may leave
+/// columns out), so each write would have the database parse and plan its UPDATE afresh; this one
+/// always sets the same columns and is prepared once per connection, on both backends.
+struct UpdateRow<'a> {
+    columns: &'a Columns,
+    pk: i64,
+    version: i64,
+    next_version: i64,
+    now: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for UpdateRow<'_> {
+    type QueryId = UpdateRow<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<super::MultiBackend> for UpdateRow<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, super::MultiBackend>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+        // Destructured so that a column added to `Columns` cannot be left out here.
+        let Columns {
+            user_name,
+            user_name_folded,
+            external_id,
+            display_name,
+            display_name_folded,
+            active,
+            lifecycle_state,
+            deactivated_at,
+            former_member_since,
+            data,
+        } = self.columns;
+        out.push_sql("UPDATE users SET user_name = ");
+        out.push_bind_param::<Text, _>(user_name)?;
+        out.push_sql(", user_name_folded = ");
+        out.push_bind_param::<Text, _>(user_name_folded)?;
+        out.push_sql(", external_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(external_id)?;
+        out.push_sql(", display_name = ");
+        out.push_bind_param::<Nullable<Text>, _>(display_name)?;
+        out.push_sql(", display_name_folded = ");
+        out.push_bind_param::<Nullable<Text>, _>(display_name_folded)?;
+        out.push_sql(", active = ");
+        out.push_bind_param::<Bool, _>(active)?;
+        out.push_sql(", lifecycle_state = ");
+        out.push_bind_param::<Text, _>(lifecycle_state)?;
+        out.push_sql(", deactivated_at = ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(deactivated_at)?;
+        out.push_sql(", former_member_since = ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(former_member_since)?;
+        out.push_sql(", data = ");
+        out.push_bind_param::<Text, _>(data)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", version = ");
+        out.push_bind_param::<BigInt, _>(&self.next_version)?;
+        out.push_sql(" WHERE pk = ");
+        out.push_bind_param::<BigInt, _>(&self.pk)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<DbConnection> for UpdateRow<'_> {}
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
@@ -289,6 +357,18 @@ pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
         .select(UserRead::as_select())
+        .load(conn)?;
+    Ok(rows.pop())
+}
+
+/// The user with this id as reads show it, and its tenant, whose lifecycle policy a write
+/// applies: what a read-modify-write starts from, in one query.
+pub fn read_with_tenant(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<(UserRead, Tenant)>> {
+    let mut rows: Vec<(UserRead, Tenant)> = users::table
+        .inner_join(tenants::table)
+        .filter(users::id.eq(id))
+        .filter(users::tenant_id.eq(tenant_id))
+        .select((UserRead::as_select(), Tenant::as_select()))
         .load(conn)?;
     Ok(rows.pop())
 }

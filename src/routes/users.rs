@@ -42,11 +42,8 @@ async fn create(
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
     let ctx = r.ctx.clone();
-    let view = state.db.write(move |conn| {
-        let row = users::create(conn, &ctx, doc)?;
-        users::written_view(conn, &ctx, row, false)
-    });
-    let view = view.await?;
+    let row = state.db.write(move |conn| users::create(conn, &ctx, doc)).await?;
+    let view = users::created_view(row);
     Ok(created(show(&r, &view), &format!("{}/Users/{}", r.base, view.row.id), view.row.version))
 }
 
@@ -74,14 +71,8 @@ async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
-    let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
-    let view = state
-        .db
-        .write(move |conn| {
-            let row = users::replace(conn, &ctx, &id, doc, expected.as_deref())?;
-            users::written_view(conn, &ctx, row, groups)
-        })
-        .await?;
+    let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
+    let view = state.db.write(move |conn| users::replace(conn, &ctx, &id, doc, expected.as_deref())).await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 
@@ -94,14 +85,8 @@ async fn patch(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let ops = parse_patch(&body.0)?;
-    let (ctx, expected, groups) = (r.ctx.clone(), r.if_match.clone(), r.projection.includes("groups"));
-    let view = state
-        .db
-        .write(move |conn| {
-            let row = users::patch(conn, &ctx, &id, &ops, expected.as_deref())?;
-            users::written_view(conn, &ctx, row, groups)
-        })
-        .await?;
+    let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
+    let view = state.db.write(move |conn| users::patch(conn, &ctx, &id, &ops, expected.as_deref())).await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 

@@ -209,10 +209,13 @@ async fn former_member_removes_the_profile_and_frees_the_user_name(app: TestApp)
     let product = Product { token: product_token(&app), app: &app };
     let ann = person(&app, "ann").await;
     let post = product.post(&ann, "ann's post").await;
+    let team =
+        json(app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}]})).await).await;
     // Active: deactivate first.
     let err = assert_scim_error(app.patch(&format!("/scim/v2/Users/{ann}"), &patch_former_member()).await, 409).await;
     assert!(err["detail"].as_str().unwrap().contains("deactivate"));
-    deactivate(&app, &ann).await;
+    // A deactivated account keeps its memberships through the grace period, and says so.
+    assert_eq!(deactivate(&app, &ann).await["groups"][0]["value"], team["id"]);
     // Inside the grace period: 409 naming the earliest time.
     app.clock.advance(Duration::days(1));
     let err = assert_scim_error(app.patch(&format!("/scim/v2/Users/{ann}"), &patch_former_member()).await, 409).await;
@@ -226,6 +229,8 @@ async fn former_member_removes_the_profile_and_frees_the_user_name(app: TestApp)
     assert_eq!(former[ROSTER]["lifecycleState"], "formerMember");
     assert_eq!(former[ROSTER]["formerMember"], true);
     assert!(former[ROSTER]["formerMemberSince"].is_string());
+    assert!(former.get("groups").is_none(), "a Former Member belongs to no group: {former}");
+    assert!(app.get_ok(&format!("/scim/v2/Groups/{}", team["id"].as_str().unwrap())).await.get("members").is_none());
     for gone in
         ["emails", "phoneNumbers", "title", "externalId", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
     {
