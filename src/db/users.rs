@@ -129,8 +129,7 @@ fn text(doc: &Document, key: &str) -> Option<String> {
     doc.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-#[derive(Clone, Insertable, AsChangeset)]
-#[diesel(table_name = users, treat_none_as_null = true)]
+/// The columns a write stores (see [`InsertRow`] and [`UpdateRow`]).
 struct Columns {
     user_name: String,
     user_name_folded: String,
@@ -211,20 +210,10 @@ pub fn insert(
     now: NaiveDateTime,
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
-    let pk: i64 = diesel::insert_into(users::table)
-        .values((
-            columns,
-            users::tenant_id.eq(tenant_id),
-            users::id.eq(id),
-            users::created_at.eq(now),
-            users::updated_at.eq(now),
-            users::version.eq(1_i64),
-        ))
-        .returning(users::pk)
-        .get_result(conn)
-        .map_err(map_unique(write.doc))?;
+    let pk: i64 =
+        InsertRow { columns: &columns, tenant_id, id, now }.get_result(conn).map_err(map_unique(write.doc))?;
     write_values(conn, tenant_id, pk, write.doc)?;
-    Ok(Columns::of(write).stored(pk, id, now, now, 1))
+    Ok(columns.stored(pk, id, now, now, 1))
 }
 
 /// Stores a new version of `row`; fails with [`WriteError::Changed`] when `row` is stale.
@@ -251,10 +240,114 @@ pub fn update(
     Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
 
-/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`, written out with a
-/// fixed text. diesel never keeps its own UPDATE statements prepared (a changeset may leave
-/// columns out), so each write would have the database parse and plan its UPDATE afresh; this one
-/// always sets the same columns and is prepared once per connection, on both backends.
+// A user's INSERT and UPDATE are written out with fixed texts. diesel keeps neither prepared
+// (an UPDATE's changeset, or an insert's optional values, may leave columns out), so every write
+// would have the database parse and plan them afresh; these always name the same columns and are
+// prepared once per connection, on both backends.
+
+type Pass<'a, 'b> = diesel::query_builder::AstPass<'a, 'b, super::MultiBackend>;
+
+impl Columns {
+    const NAMES: [&'static str; 10] = [
+        "user_name",
+        "user_name_folded",
+        "external_id",
+        "display_name",
+        "display_name_folded",
+        "active",
+        "lifecycle_state",
+        "deactivated_at",
+        "former_member_since",
+        "data",
+    ];
+
+    /// Binds every column's value in the order of [`Columns::NAMES`], each after the text
+    /// `before` gives for its position and name.
+    fn push_values<'b>(&'b self, mut out: Pass<'_, 'b>, before: fn(usize, &str) -> String) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
+        // Destructured so that a column added to `Columns` cannot be left out here.
+        let Columns {
+            user_name,
+            user_name_folded,
+            external_id,
+            display_name,
+            display_name_folded,
+            active,
+            lifecycle_state,
+            deactivated_at,
+            former_member_since,
+            data,
+        } = self;
+        let mut names = Self::NAMES.iter().enumerate();
+        let mut next = |out: &mut Pass<'_, 'b>| {
+            let (i, name) = names.next().expect("one name per column");
+            out.push_sql(&before(i, name));
+        };
+        next(&mut out);
+        out.push_bind_param::<Text, _>(user_name)?;
+        next(&mut out);
+        out.push_bind_param::<Text, _>(user_name_folded)?;
+        next(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(external_id)?;
+        next(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(display_name)?;
+        next(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(display_name_folded)?;
+        next(&mut out);
+        out.push_bind_param::<Bool, _>(active)?;
+        next(&mut out);
+        out.push_bind_param::<Text, _>(lifecycle_state)?;
+        next(&mut out);
+        out.push_bind_param::<Nullable<Timestamp>, _>(deactivated_at)?;
+        next(&mut out);
+        out.push_bind_param::<Nullable<Timestamp>, _>(former_member_since)?;
+        next(&mut out);
+        out.push_bind_param::<Text, _>(data)?;
+        Ok(())
+    }
+}
+
+/// `INSERT INTO users (…) VALUES (…) RETURNING pk`.
+struct InsertRow<'a> {
+    columns: &'a Columns,
+    tenant_id: &'a str,
+    id: &'a str,
+    now: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for InsertRow<'_> {
+    type QueryId = InsertRow<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for InsertRow<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl diesel::query_builder::QueryFragment<super::MultiBackend> for InsertRow<'_> {
+    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version, ");
+        out.push_sql(&Columns::NAMES.join(", "));
+        out.push_sql(") VALUES (");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&1_i64)?;
+        self.columns.push_values(out.reborrow(), |_, _| ", ".to_owned())?;
+        out.push_sql(") RETURNING pk");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<DbConnection> for InsertRow<'_> {}
+
+/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
 struct UpdateRow<'a> {
     columns: &'a Columns,
     pk: i64,
@@ -269,41 +362,10 @@ impl diesel::query_builder::QueryId for UpdateRow<'_> {
 }
 
 impl diesel::query_builder::QueryFragment<super::MultiBackend> for UpdateRow<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, super::MultiBackend>) -> QueryResult<()> {
-        use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
-        // Destructured so that a column added to `Columns` cannot be left out here.
-        let Columns {
-            user_name,
-            user_name_folded,
-            external_id,
-            display_name,
-            display_name_folded,
-            active,
-            lifecycle_state,
-            deactivated_at,
-            former_member_since,
-            data,
-        } = self.columns;
-        out.push_sql("UPDATE users SET user_name = ");
-        out.push_bind_param::<Text, _>(user_name)?;
-        out.push_sql(", user_name_folded = ");
-        out.push_bind_param::<Text, _>(user_name_folded)?;
-        out.push_sql(", external_id = ");
-        out.push_bind_param::<Nullable<Text>, _>(external_id)?;
-        out.push_sql(", display_name = ");
-        out.push_bind_param::<Nullable<Text>, _>(display_name)?;
-        out.push_sql(", display_name_folded = ");
-        out.push_bind_param::<Nullable<Text>, _>(display_name_folded)?;
-        out.push_sql(", active = ");
-        out.push_bind_param::<Bool, _>(active)?;
-        out.push_sql(", lifecycle_state = ");
-        out.push_bind_param::<Text, _>(lifecycle_state)?;
-        out.push_sql(", deactivated_at = ");
-        out.push_bind_param::<Nullable<Timestamp>, _>(deactivated_at)?;
-        out.push_sql(", former_member_since = ");
-        out.push_bind_param::<Nullable<Timestamp>, _>(former_member_since)?;
-        out.push_sql(", data = ");
-        out.push_bind_param::<Text, _>(data)?;
+    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Timestamp};
+        out.push_sql("UPDATE users SET ");
+        self.columns.push_values(out.reborrow(), |i, name| format!("{}{name} = ", if i == 0 { "" } else { ", " }))?;
         out.push_sql(", updated_at = ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", version = ");
