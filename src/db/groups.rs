@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::query::Order;
 use super::schema::{group_members, scim_groups, users};
 use super::sql::Sql;
-use super::{is_unique_violation, DbConnection};
+use super::{is_unique_violation, DbConnection, MultiBackend};
 use crate::scim::patch::Member;
 use crate::scim::resource::{fold, Document};
 
@@ -39,6 +39,12 @@ impl GroupRow {
             _ => Document::new(),
         }
     }
+}
+
+/// The columns of a [`GroupRow`], for writes that answer with the row they stored: the
+/// multi-backend connection cannot return `GroupRow::as_returning()`, but takes the columns.
+fn stored() -> <GroupRow as Selectable<MultiBackend>>::SelectExpression {
+    <GroupRow as Selectable<MultiBackend>>::construct_selection()
 }
 
 /// A member as shown in a group: its id, kind and display name.
@@ -116,7 +122,7 @@ pub fn insert(
     doc: &Document,
     now: NaiveDateTime,
 ) -> Result<GroupRow, WriteError> {
-    let pk: i64 = diesel::insert_into(scim_groups::table)
+    diesel::insert_into(scim_groups::table)
         .values((
             Columns::of(doc),
             scim_groups::tenant_id.eq(tenant_id),
@@ -125,10 +131,9 @@ pub fn insert(
             scim_groups::updated_at.eq(now),
             scim_groups::version.eq(1_i64),
         ))
-        .returning(scim_groups::pk)
+        .returning(stored())
         .get_result(conn)
-        .map_err(map_unique(doc))?;
-    Ok(by_pk(conn, pk)?)
+        .map_err(map_unique(doc))
 }
 
 /// Stores new attributes (not members) and moves the version on.
@@ -140,21 +145,17 @@ pub fn update(
 ) -> Result<GroupRow, WriteError> {
     diesel::update(scim_groups::table.find(row.pk))
         .set((Columns::of(doc), scim_groups::updated_at.eq(now), scim_groups::version.eq(row.version + 1)))
-        .execute(conn)
-        .map_err(map_unique(doc))?;
-    Ok(by_pk(conn, row.pk)?)
+        .returning(stored())
+        .get_result(conn)
+        .map_err(map_unique(doc))
 }
 
 /// Marks the group changed (new version) after a members-only change.
 pub fn touch(conn: &mut DbConnection, row: &GroupRow, now: NaiveDateTime) -> QueryResult<GroupRow> {
     diesel::update(scim_groups::table.find(row.pk))
         .set((scim_groups::updated_at.eq(now), scim_groups::version.eq(row.version + 1)))
-        .execute(conn)?;
-    by_pk(conn, row.pk)
-}
-
-pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<GroupRow> {
-    scim_groups::table.find(pk).select(GroupRow::as_select()).first(conn)
+        .returning(stored())
+        .get_result(conn)
 }
 
 /// Reads a group for a write and holds it until the transaction ends. On PostgreSQL the row is
