@@ -62,9 +62,11 @@ fn locked(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, Scim
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<GroupRow, ScimError> {
     let id = uuid::Uuid::new_v4().to_string();
+    let members = members_of(&doc);
     write_transaction(conn, |conn| {
+        let resolved = store::resolve(conn, &ctx.tenant_id, &members)?;
         let row = store::insert(conn, &ctx.tenant_id, &id, &doc, ctx.now)?;
-        store::add_members(conn, &ctx.tenant_id, &row, &members_of(&doc))?;
+        store::add_members(conn, &ctx.tenant_id, &row, &members, &resolved)?;
         Ok(row)
     })
 }
@@ -77,12 +79,14 @@ pub fn replace(
     doc: Document,
     if_match: Option<&str>,
 ) -> Result<GroupRow, ScimError> {
+    let members = members_of(&doc);
     write_transaction(conn, |conn| {
+        let resolved = store::resolve(conn, &ctx.tenant_id, &members)?;
         let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
         let row = store::update(conn, &row, &doc, ctx.now)?;
         store::remove_all_members(conn, &row)?;
-        store::add_members(conn, &ctx.tenant_id, &row, &members_of(&doc))?;
+        store::add_members(conn, &ctx.tenant_id, &row, &members, &resolved)?;
         Ok(row)
     })
 }
@@ -98,6 +102,7 @@ pub fn patch(
 ) -> Result<GroupRow, ScimError> {
     let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
     write_transaction(conn, |conn| {
+        let resolved = store::resolve(conn, &ctx.tenant_id, member_changes.iter().flat_map(MemberChange::added))?;
         let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
         let row = if attribute_ops.is_empty() {
@@ -106,14 +111,14 @@ pub fn patch(
             let patched = patch::apply(&GROUP_RESOURCE, &row.document(), &attribute_ops)?;
             store::update(conn, &row, &patched, ctx.now)?
         };
-        for change in member_changes {
+        for change in &member_changes {
             match change {
-                MemberChange::Add(members) => store::add_members(conn, &ctx.tenant_id, &row, &members)?,
-                MemberChange::Remove(ids) => store::remove_members(conn, &row, &ids)?,
+                MemberChange::Add(members) => store::add_members(conn, &ctx.tenant_id, &row, members, &resolved)?,
+                MemberChange::Remove(ids) => store::remove_members(conn, &row, ids)?,
                 MemberChange::RemoveAll => store::remove_all_members(conn, &row)?,
                 MemberChange::Replace(members) => {
                     store::remove_all_members(conn, &row)?;
-                    store::add_members(conn, &ctx.tenant_id, &row, &members)?;
+                    store::add_members(conn, &ctx.tenant_id, &row, members, &resolved)?;
                 }
             }
         }

@@ -62,6 +62,15 @@ pub enum MemberKind {
 }
 
 impl MemberKind {
+    /// The kind stored as `member_type`.
+    fn parse(text: &str) -> MemberKind {
+        if text == "Group" {
+            MemberKind::Group
+        } else {
+            MemberKind::User
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MemberKind::User => "User",
@@ -186,71 +195,96 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Resolves member ids to users or groups of the tenant; every id must exist.
-fn resolve(
+/// The users and groups of a tenant that member ids name.
+pub struct Resolved(HashMap<String, (MemberKind, i64)>);
+
+/// Looks up the users and groups that `members` name. Which they are does not depend on the
+/// group being changed, so writes ask before they lock it. Ids that name nothing fail a write
+/// only in [`add_members`], once the group was found and its version checked: a missing group
+/// still answers 404 and a stale If-Match 412 before unknown members answer 400.
+pub fn resolve<'a>(
     conn: &mut DbConnection,
     tenant_id: &str,
-    ids: &[String],
-) -> Result<Vec<(String, MemberKind, i64)>, WriteError> {
-    let mut found = Vec::with_capacity(ids.len());
+    members: impl IntoIterator<Item = &'a Member>,
+) -> QueryResult<Resolved> {
+    let mut seen = HashSet::new();
+    let ids: Vec<&str> = members.into_iter().map(|m| m.value.as_str()).filter(|id| seen.insert(*id)).collect();
+    let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let users: Vec<(String, i64)> = users::table
+        // Users and groups in one round trip. The multi-backend connection cannot build a
+        // UNION: the statement runs on the connection it wraps. The kinds are bound values
+        // rather than SQL literals, which diesel would not keep prepared.
+        let both = users::table
             .filter(users::tenant_id.eq(tenant_id))
             .filter(users::id.eq_any(chunk))
-            .select((users::id, users::pk))
-            .load(conn)?;
-        found.extend(users.into_iter().map(|(id, pk)| (id, MemberKind::User, pk)));
-        let groups: Vec<(String, i64)> = scim_groups::table
-            .filter(scim_groups::tenant_id.eq(tenant_id))
-            .filter(scim_groups::id.eq_any(chunk))
-            .select((scim_groups::id, scim_groups::pk))
-            .load(conn)?;
-        found.extend(groups.into_iter().map(|(id, pk)| (id, MemberKind::Group, pk)));
+            .select((users::id, users::pk, "User".into_sql::<Text>()))
+            .union_all(
+                scim_groups::table
+                    .filter(scim_groups::tenant_id.eq(tenant_id))
+                    .filter(scim_groups::id.eq_any(chunk))
+                    .select((scim_groups::id, scim_groups::pk, "Group".into_sql::<Text>())),
+            );
+        let rows: Vec<(String, i64, String)> = match conn {
+            DbConnection::Postgresql(pg) => both.load(pg)?,
+            DbConnection::Sqlite(sqlite) => both.load(sqlite)?,
+        };
+        found.extend(rows.into_iter().map(|(id, pk, kind)| (id, (MemberKind::parse(&kind), pk))));
     }
-    if found.len() < ids.len() {
-        let known: HashSet<&str> = found.iter().map(|(id, _, _)| id.as_str()).collect();
-        let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !known.contains(id)).take(10).collect();
-        return Err(WriteError::UnknownMembers(missing.join(", ")));
-    }
-    Ok(found)
+    Ok(Resolved(found))
 }
 
-/// Adds members that are not members yet, with the display name the client sent, if any;
-/// unknown ids fail the whole call.
+/// Adds members that are not members yet, with the display name the client sent, if any; ids
+/// that `resolved` does not know fail the whole call.
 pub fn add_members(
     conn: &mut DbConnection,
     tenant_id: &str,
     group: &GroupRow,
     members: &[Member],
+    resolved: &Resolved,
 ) -> Result<(), WriteError> {
     let mut displays: HashMap<&str, Option<&str>> = HashMap::new();
-    let unique: Vec<String> = members
+    let unique: Vec<&str> = members
         .iter()
         .filter(|m| displays.insert(&m.value, m.display.as_deref()).is_none())
-        .map(|m| m.value.clone())
+        .map(|m| m.value.as_str())
         .collect();
-    let resolved = resolve(conn, tenant_id, &unique)?;
-    let mut present = HashSet::new();
+    let missing: Vec<&str> = unique.iter().copied().filter(|id| !resolved.0.contains_key(*id)).take(10).collect();
+    if !missing.is_empty() {
+        return Err(WriteError::UnknownMembers(missing.join(", ")));
+    }
     for chunk in unique.chunks(CHUNK) {
-        let existing: Vec<String> = group_members::table
+        let present: HashSet<String> = group_members::table
             .filter(group_members::group_pk.eq(group.pk))
             .filter(group_members::member_id.eq_any(chunk))
             .select(group_members::member_id)
-            .load(conn)?;
-        present.extend(existing);
-    }
-    for (id, kind, pk) in resolved.into_iter().filter(|(id, _, _)| !present.contains(id)) {
-        diesel::insert_into(group_members::table)
-            .values((
-                group_members::tenant_id.eq(tenant_id),
-                group_members::group_pk.eq(group.pk),
-                group_members::member_id.eq(&id),
-                group_members::member_type.eq(kind.as_str()),
-                group_members::user_pk.eq((kind == MemberKind::User).then_some(pk)),
-                group_members::member_group_pk.eq((kind == MemberKind::Group).then_some(pk)),
-                group_members::display.eq(displays.get(id.as_str()).copied().flatten()),
-            ))
-            .execute(conn)?;
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        let rows: Vec<_> = chunk
+            .iter()
+            .filter(|id| !present.contains(**id))
+            .map(|&id| {
+                let (kind, pk) = resolved.0[id];
+                (
+                    group_members::tenant_id.eq(tenant_id),
+                    group_members::group_pk.eq(group.pk),
+                    group_members::member_id.eq(id),
+                    group_members::member_type.eq(kind.as_str()),
+                    group_members::user_pk.eq((kind == MemberKind::User).then_some(pk)),
+                    group_members::member_group_pk.eq((kind == MemberKind::Group).then_some(pk)),
+                    group_members::display.eq(displays[id]),
+                )
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        // One multi-row INSERT, which the multi-backend connection cannot build either.
+        let insert = diesel::insert_into(group_members::table).values(rows);
+        match conn {
+            DbConnection::Postgresql(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+        };
     }
     Ok(())
 }
@@ -294,8 +328,7 @@ pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<Has
             .order((group_members::group_pk, group_members::member_id))
             .load(conn)?;
         for (group_pk, id, kind, display) in rows {
-            let kind = if kind == "Group" { MemberKind::Group } else { MemberKind::User };
-            out.entry(group_pk).or_default().push(MemberRow { id, kind, display });
+            out.entry(group_pk).or_default().push(MemberRow { id, kind: MemberKind::parse(&kind), display });
         }
     }
     Ok(out)

@@ -80,6 +80,16 @@ pub enum MemberChange {
     Replace(Vec<Member>),
 }
 
+impl MemberChange {
+    /// The members this change adds, if any.
+    pub fn added(&self) -> &[Member] {
+        match self {
+            MemberChange::Add(members) | MemberChange::Replace(members) => members,
+            MemberChange::Remove(_) | MemberChange::RemoveAll => &[],
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Errors
 

@@ -411,3 +411,64 @@ async fn concurrent_writes_to_one_group_lose_nothing(app: TestApp) {
 }
 
 both_backends!(concurrent_writes_to_one_group_lose_nothing);
+
+/// An unknown member fails the whole PATCH with 400 invalidValue (RFC 7644 §3.12), whatever
+/// came before it in the request: no member changes, and the version stays.
+async fn an_unknown_member_leaves_the_group_untouched(app: TestApp) {
+    let (a, b) = (new_user(&app, "ua").await, new_user(&app, "ub").await);
+    let group = new_group(&app, "Untouched", &[&a]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    for body in [
+        ops(json!([{"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}])),
+        ops(json!([
+            {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": b}, {"value": "no-such-user"}]}
+        ])),
+        ops(json!([
+            {"op": "replace", "path": "displayName", "value": "Touched"},
+            {"op": "add", "path": "members", "value": [{"value": b}, {"value": "no-such-user"}]}
+        ])),
+    ] {
+        let err = assert_scim_error(app.patch(&path, &body).await, 400).await;
+        assert_eq!(err["scimType"], "invalidValue");
+        assert!(err["detail"].as_str().unwrap().contains("no-such-user"), "{err}");
+    }
+    let now = app.get_ok(&path).await;
+    assert_eq!(member_ids(&now), vec![a]);
+    assert_eq!((now["displayName"].as_str(), &now["meta"]["version"]), (Some("Untouched"), &group["meta"]["version"]));
+}
+
+/// A group of another tenant is not found, whichever kind of PATCH names it, and does not
+/// change.
+async fn patches_to_another_tenants_group_are_not_found(app: TestApp) {
+    let user = new_user(&app, "ours").await;
+    let group = new_group(&app, "Ours", &[&user]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival = app.issue_token("rival", "rival-idp", "scim");
+    let theirs = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&rival)
+        .json(&json!({"userName": "theirs"}))
+        .send()
+        .await
+        .unwrap();
+    let theirs = json(theirs).await["id"].as_str().unwrap().to_owned();
+    for body in [
+        ops(json!([{"op": "add", "path": "members", "value": [{"value": theirs}]}])),
+        ops(json!([{"op": "remove", "path": format!("members[value eq \"{user}\"]")}])),
+        ops(json!([{"op": "remove", "path": "members"}])),
+        ops(json!([{"op": "replace", "path": "displayName", "value": "Taken"}])),
+        // Our user is unknown to the rival, but the group is missing first.
+        ops(json!([{"op": "add", "path": "members", "value": [{"value": user}]}])),
+    ] {
+        let res = app.client.patch(app.url(&path)).bearer_auth(&rival).json(&body).send().await.unwrap();
+        assert_scim_error(res, 404).await;
+    }
+    let now = app.get_ok(&path).await;
+    assert_eq!(member_ids(&now), vec![user]);
+    assert_eq!((now["displayName"].as_str(), &now["meta"]["version"]), (Some("Ours"), &group["meta"]["version"]));
+}
+
+both_backends!(an_unknown_member_leaves_the_group_untouched, patches_to_another_tenants_group_are_not_found);
