@@ -103,11 +103,15 @@ pub fn patch(
     let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
     write_transaction(conn, |conn| {
         let resolved = store::resolve(conn, &ctx.tenant_id, member_changes.iter().flat_map(MemberChange::added))?;
-        let row = locked(conn, ctx, id)?;
-        check_version("Group", row.version, if_match)?;
         let row = if attribute_ops.is_empty() {
-            store::touch(conn, &row, ctx.now)?
+            // The version bump is the lock (see [`store::touch`]); If-Match names the version
+            // before it, and a mismatch rolls the bump back.
+            let row = store::touch(conn, &ctx.tenant_id, id, ctx.now)?.ok_or_else(|| not_found(id))?;
+            check_version("Group", row.version - 1, if_match)?;
+            row
         } else {
+            let row = locked(conn, ctx, id)?;
+            check_version("Group", row.version, if_match)?;
             let patched = patch::apply(&GROUP_RESOURCE, &row.document(), &attribute_ops)?;
             store::update(conn, &row, &patched, ctx.now)?
         };

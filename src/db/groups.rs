@@ -159,12 +159,18 @@ pub fn update(
         .map_err(map_unique(doc))
 }
 
-/// Marks the group changed (new version) after a members-only change.
-pub fn touch(conn: &mut DbConnection, row: &GroupRow, now: NaiveDateTime) -> QueryResult<GroupRow> {
-    diesel::update(scim_groups::table.find(row.pk))
-        .set((scim_groups::updated_at.eq(now), scim_groups::version.eq(row.version + 1)))
+/// Moves the group's version on for a members-only change and holds the row until the
+/// transaction ends. On PostgreSQL the UPDATE takes the row lock that [`lock`]'s `FOR UPDATE`
+/// takes and counts from the version the previous writer committed; under READ COMMITTED the
+/// statements after it see that writer's members. Member changes need nothing else of the
+/// group, so concurrent ones queue only for the statements that follow. The row returned
+/// carries the new version.
+pub fn touch(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDateTime) -> QueryResult<Option<GroupRow>> {
+    diesel::update(scim_groups::table.filter(scim_groups::id.eq(id)).filter(scim_groups::tenant_id.eq(tenant_id)))
+        .set((scim_groups::version.eq(scim_groups::version + 1), scim_groups::updated_at.eq(now)))
         .returning(stored())
         .get_result(conn)
+        .optional()
 }
 
 /// Reads a group for a write and holds it until the transaction ends. On PostgreSQL the row is

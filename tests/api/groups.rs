@@ -34,6 +34,11 @@ fn sorted(ids: &[&String]) -> Vec<String> {
     v
 }
 
+/// The number in an ETag such as `W/"3"`.
+fn version(etag: &str) -> i64 {
+    etag.trim_start_matches("W/").trim_matches('"').parse().unwrap()
+}
+
 fn ops(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
@@ -384,7 +389,6 @@ async fn concurrent_writes_to_one_group_lose_nothing(app: TestApp) {
     let res = app.post("/scim/v2/Groups", &json!({"displayName": "busy"})).await;
     let group = json(res).await;
     let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
-    let version = |etag: &str| etag.trim_start_matches("W/").trim_matches('"').parse::<i64>().unwrap();
     let before = version(group["meta"]["version"].as_str().unwrap());
     let mut members = Vec::new();
     for k in 0..12 {
@@ -411,6 +415,73 @@ async fn concurrent_writes_to_one_group_lose_nothing(app: TestApp) {
 }
 
 both_backends!(concurrent_writes_to_one_group_lose_nothing);
+
+/// PATCH with If-Match (RFC 7644 §3.14), with member operations only: the version the client
+/// names is the one before the change, and a stale one changes nothing.
+async fn if_match_guards_member_only_patches(app: TestApp) {
+    let (a, b, c) = (new_user(&app, "ia").await, new_user(&app, "ib").await, new_user(&app, "ic").await);
+    let group = new_group(&app, "Guarded", &[&a]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let first = group["meta"]["version"].as_str().unwrap().to_owned();
+    let patch_if = |etag: String, body: Value| {
+        app.client.patch(app.url(&path)).bearer_auth(&app.token).header("if-match", etag).json(&body).send()
+    };
+    let add_b = ops(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]));
+    let res = patch_if(first.clone(), add_b).await.unwrap();
+    assert_eq!(res.status(), 204);
+    let second = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(version(&second), version(&first) + 1);
+    for body in [
+        ops(json!([{"op": "add", "path": "members", "value": [{"value": c}]}])),
+        ops(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
+        ops(json!([{"op": "remove", "path": "members"}])),
+    ] {
+        let err = assert_scim_error(patch_if(first.clone(), body).await.unwrap(), 412).await;
+        assert!(err["detail"].as_str().unwrap().contains(&second), "{err}");
+    }
+    let now = app.get_ok(&path).await;
+    assert_eq!(member_ids(&now), sorted(&[&a, &b]));
+    assert_eq!(now["meta"]["version"], second.as_str(), "a refused PATCH leaves the version");
+}
+
+/// Okta and Entra send one member change per PATCH, many at once: each is applied, and each
+/// gets a version of its own, one after the other.
+async fn concurrent_member_patches_each_get_their_own_version(app: TestApp) {
+    let mut ids = Vec::new();
+    for k in 0..16 {
+        ids.push(new_user(&app, &format!("c{k}")).await);
+    }
+    let staying: Vec<&str> = ids[8..].iter().map(String::as_str).collect();
+    let group = new_group(&app, "Churn", &staying).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let before = version(group["meta"]["version"].as_str().unwrap());
+    let bodies: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, id)| match k {
+            0..8 => ops(json!([{"op": "add", "path": "members", "value": [{"value": id}]}])),
+            _ => ops(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}])),
+        })
+        .collect();
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let request = app.client.patch(app.url(&path)).bearer_auth(&app.token).json(&body);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        let res = task.await.unwrap();
+        assert_eq!(res.status(), 204);
+        versions.push(version(res.headers()["etag"].to_str().unwrap()));
+    }
+    versions.sort();
+    assert_eq!(versions, (before + 1..=before + 16).collect::<Vec<_>>(), "distinct, consecutive versions");
+    let after = app.get_ok(&path).await;
+    assert_eq!(member_ids(&after), sorted(&ids[..8].iter().collect::<Vec<_>>()));
+    assert_eq!(version(after["meta"]["version"].as_str().unwrap()), before + 16);
+}
 
 /// An unknown member fails the whole PATCH with 400 invalidValue (RFC 7644 §3.12), whatever
 /// came before it in the request: no member changes, and the version stays.
@@ -471,4 +542,9 @@ async fn patches_to_another_tenants_group_are_not_found(app: TestApp) {
     assert_eq!((now["displayName"].as_str(), &now["meta"]["version"]), (Some("Ours"), &group["meta"]["version"]));
 }
 
-both_backends!(an_unknown_member_leaves_the_group_untouched, patches_to_another_tenants_group_are_not_found);
+both_backends!(
+    if_match_guards_member_only_patches,
+    concurrent_member_patches_each_get_their_own_version,
+    an_unknown_member_leaves_the_group_untouched,
+    patches_to_another_tenants_group_are_not_found,
+);
