@@ -166,12 +166,44 @@ pub fn update(
 /// group, so concurrent ones queue only for the statements that follow. The row returned
 /// carries the new version.
 pub fn touch(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDateTime) -> QueryResult<Option<GroupRow>> {
-    diesel::update(scim_groups::table.filter(scim_groups::id.eq(id)).filter(scim_groups::tenant_id.eq(tenant_id)))
-        .set((scim_groups::version.eq(scim_groups::version + 1), scim_groups::updated_at.eq(now)))
-        .returning(stored())
-        .get_result(conn)
-        .optional()
+    Touch { tenant_id, id, now, columns: stored() }.get_result(conn).optional()
 }
+
+/// `UPDATE scim_groups SET version = version + 1, updated_at = ? WHERE … RETURNING <GroupRow>`,
+/// with a fixed text: diesel never keeps its UPDATE statements prepared, and this one runs while
+/// the group's row is held, where parsing and planning it each time would hold it longer.
+struct Touch<'a> {
+    tenant_id: &'a str,
+    id: &'a str,
+    now: NaiveDateTime,
+    /// `GroupRow`'s columns as diesel names them, so that they cannot drift from the struct.
+    columns: <GroupRow as Selectable<MultiBackend>>::SelectExpression,
+}
+
+impl diesel::query_builder::QueryId for Touch<'_> {
+    type QueryId = Touch<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for Touch<'_> {
+    type SqlType = <<GroupRow as Selectable<MultiBackend>>::SelectExpression as diesel::Expression>::SqlType;
+}
+
+impl diesel::query_builder::QueryFragment<MultiBackend> for Touch<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        use diesel::sql_types::{Text, Timestamp};
+        out.push_sql("UPDATE scim_groups SET version = version + 1, updated_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(self.id)?;
+        out.push_sql(" AND tenant_id = ");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(" RETURNING ");
+        self.columns.walk_ast(out.reborrow())
+    }
+}
+
+impl RunQueryDsl<DbConnection> for Touch<'_> {}
 
 /// Reads a group for a write and holds it until the transaction ends. On PostgreSQL the row is
 /// locked (`FOR UPDATE`): under READ COMMITTED two writers would otherwise both start from the
@@ -259,16 +291,8 @@ pub fn add_members(
         return Err(WriteError::UnknownMembers(missing.join(", ")));
     }
     for chunk in unique.chunks(CHUNK) {
-        let present: HashSet<String> = group_members::table
-            .filter(group_members::group_pk.eq(group.pk))
-            .filter(group_members::member_id.eq_any(chunk))
-            .select(group_members::member_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
         let rows: Vec<_> = chunk
             .iter()
-            .filter(|id| !present.contains(**id))
             .map(|&id| {
                 let (kind, pk) = resolved.0[id];
                 (
@@ -282,11 +306,10 @@ pub fn add_members(
                 )
             })
             .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        // One multi-row INSERT, which the multi-backend connection cannot build either.
-        let insert = diesel::insert_into(group_members::table).values(rows);
+        // One multi-row INSERT that skips those already members (the key is (group, member
+        // id)), with no read of the members first: one statement fewer while the group is held.
+        // The multi-backend connection can build neither part, so it runs on the one it wraps.
+        let insert = diesel::insert_into(group_members::table).values(rows).on_conflict_do_nothing();
         match conn {
             DbConnection::Postgresql(pg) => insert.execute(pg)?,
             DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
