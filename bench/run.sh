@@ -139,6 +139,28 @@ probe_commits() {
     echo "$rate"
 }
 
+# How big the database is after a size's runs, and, on PostgreSQL, how much of it the buffer
+# cache holds: reads that miss it cost a system call each, which shows as req/s falling with size.
+database_size() {
+    local backend=$1 database=$2
+    case $backend in
+    sqlite)
+        local bytes
+        bytes=$(cat "$database" "$database-wal" 2>/dev/null | wc -c)
+        printf 'Database after these runs: %s MiB (SQLite file and WAL).\n\n' "$((bytes / 1048576))" >>"$out"
+        ;;
+    postgres)
+        local facts
+        facts=$(psql "$database" -qAt -F '|' -c "SELECT pg_size_pretty(pg_database_size(current_database())), \
+            pg_size_pretty(pg_total_relation_size('users')), pg_size_pretty(pg_relation_size('users')), \
+            current_setting('shared_buffers')" 2>/dev/null) || return 0
+        IFS='|' read -r db total heap buffers <<<"$facts"
+        printf 'Database after these runs: %s; `users` %s with its indexes (table %s); `shared_buffers` %s.\n\n' \
+            "$db" "$total" "$heap" "$buffers" >>"$out"
+        ;;
+    esac
+}
+
 # What the server logged at WARN or above, and whether it is still running.
 server_health() {
     local log=$1 backend=$2
@@ -226,6 +248,7 @@ for backend in $backends; do
             --markdown "$out" --json "$results" $extra_args; then
             printf '**roster-bench failed for %s at %s users** (see its output above).\n\n' "$backend" "$size" >>"$out"
         fi
+        database_size "$backend" "$database"
         if ! kill -0 "$server_pid" 2>/dev/null; then
             break
         fi
