@@ -242,7 +242,7 @@ pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &Us
 pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<usize, ScimError> {
     let mut removed = 0;
     for (group_pk, group_id) in group_store::memberships_of_user(conn, row.pk)? {
-        if group_store::remove_user_membership(conn, group_pk, row.pk)? {
+        if group_store::remove_user_membership(conn, group_pk, row.pk, actor.now)? {
             removed += 1;
             actor.event(conn, "membership.removed", &row.id, json!({"userId": row.id, "groupId": group_id}))?;
         }

@@ -376,15 +376,21 @@ pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult
 }
 
 /// Removes one user's membership; true only for the call that actually removed it, so that
-/// concurrent sweeps on several nodes report each removal once.
-pub fn remove_user_membership(conn: &mut DbConnection, group_pk: i64, user_pk: i64) -> QueryResult<bool> {
+/// concurrent sweeps on several nodes report each removal once. The group's version and
+/// lastModified move on, as for any other change of its members.
+pub fn remove_user_membership(
+    conn: &mut DbConnection,
+    group_pk: i64,
+    user_pk: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let removed = diesel::delete(
         group_members::table.filter(group_members::group_pk.eq(group_pk)).filter(group_members::user_pk.eq(user_pk)),
     )
     .execute(conn)?;
     if removed > 0 {
         diesel::update(scim_groups::table.find(group_pk))
-            .set(scim_groups::version.eq(scim_groups::version + 1))
+            .set((scim_groups::version.eq(scim_groups::version + 1), scim_groups::updated_at.eq(now)))
             .execute(conn)?;
     }
     Ok(removed > 0)

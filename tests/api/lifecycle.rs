@@ -193,7 +193,13 @@ async fn memberships_go_after_the_grace_period_unless_reactivated(app: TestApp) 
     .await;
     assert_eq!(product.sweep().await["membershipsRemoved"], 0, "not yet: 3 of 4 days");
     app.clock.advance(Duration::days(2));
+    let before = app.get_ok(&path).await["meta"].clone();
     assert_eq!(product.sweep().await["membershipsRemoved"], 1);
+    // The group changed: a new version, and lastModified is the sweep's time (a client syncing
+    // with `meta.lastModified gt …` must see it).
+    let after = app.get_ok(&path).await["meta"].clone();
+    assert_ne!(after["version"], before["version"]);
+    assert!(after["lastModified"].as_str() > before["lastModified"].as_str(), "{before} → {after}");
     let members: Vec<String> = app.get_ok(&path).await["members"]
         .as_array()
         .unwrap()
