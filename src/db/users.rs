@@ -261,9 +261,10 @@ impl Columns {
         "data",
     ];
 
-    /// Binds every column's value in the order of [`Columns::NAMES`], each after the text
-    /// `before` gives for its position and name.
-    fn push_values<'b>(&'b self, mut out: Pass<'_, 'b>, before: fn(usize, &str) -> String) -> QueryResult<()> {
+    /// Binds every column's value in the order of [`Columns::NAMES`]: `, ?` after earlier values
+    /// (an INSERT's list), or `name = ?` pairs joined by commas (an UPDATE's SET). The text is
+    /// the same on every run; nothing is allocated for it.
+    fn push_values<'b>(&'b self, mut out: Pass<'_, 'b>, assignments: bool) -> QueryResult<()> {
         use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
         // Destructured so that a column added to `Columns` cannot be left out here.
         let Columns {
@@ -281,7 +282,13 @@ impl Columns {
         let mut names = Self::NAMES.iter().enumerate();
         let mut next = |out: &mut Pass<'_, 'b>| {
             let (i, name) = names.next().expect("one name per column");
-            out.push_sql(&before(i, name));
+            if !assignments || i > 0 {
+                out.push_sql(", ");
+            }
+            if assignments {
+                out.push_sql(name);
+                out.push_sql(" = ");
+            }
         };
         next(&mut out);
         out.push_bind_param::<Text, _>(user_name)?;
@@ -327,8 +334,11 @@ impl diesel::query_builder::Query for InsertRow<'_> {
 impl diesel::query_builder::QueryFragment<super::MultiBackend> for InsertRow<'_> {
     fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Text, Timestamp};
-        out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version, ");
-        out.push_sql(&Columns::NAMES.join(", "));
+        out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
+        for name in Columns::NAMES {
+            out.push_sql(", ");
+            out.push_sql(name);
+        }
         out.push_sql(") VALUES (");
         out.push_bind_param::<Text, _>(self.tenant_id)?;
         out.push_sql(", ");
@@ -339,7 +349,7 @@ impl diesel::query_builder::QueryFragment<super::MultiBackend> for InsertRow<'_>
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&1_i64)?;
-        self.columns.push_values(out.reborrow(), |_, _| ", ".to_owned())?;
+        self.columns.push_values(out.reborrow(), false)?;
         out.push_sql(") RETURNING pk");
         Ok(())
     }
@@ -365,7 +375,7 @@ impl diesel::query_builder::QueryFragment<super::MultiBackend> for UpdateRow<'_>
     fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Timestamp};
         out.push_sql("UPDATE users SET ");
-        self.columns.push_values(out.reborrow(), |i, name| format!("{}{name} = ", if i == 0 { "" } else { ", " }))?;
+        self.columns.push_values(out.reborrow(), true)?;
         out.push_sql(", updated_at = ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", version = ");
