@@ -1,22 +1,31 @@
-//! A short-lived memory of token checks, so a busy IdP connection does not cost a database
-//! round trip per request. Only tokens whose signature verified reach it, so it cannot be
-//! flooded without the signing key. A revocation takes effect within the cache lifetime
+//! A short-lived memory of token checks, so a busy IdP connection pays neither the signature
+//! check nor a database round trip on every request. It is keyed by the token's exact text and
+//! only tokens whose signature verified reach it, so it cannot be flooded without the signing
+//! key, and a token that differs by one byte is checked afresh. A remembered token is still held
+//! to its `exp` and `nbf` at every use. A revocation takes effect within the cache lifetime
 //! (`token_cache_ms`, 1 s by default) on every node.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::{Claims, Scopes};
 
 /// Entries kept at most; past it the cache starts afresh.
 const MAX_ENTRIES: usize = 10_000;
 
-/// The tenant a jti was checked for, the database's answer (None: unknown; Some(revoked)), and
-/// when it was checked.
-type Entry = (String, Option<bool>, Instant);
+/// What was learnt about one token: its verified claims and scopes, and the database's answer
+/// for its jti (None: unknown; Some(revoked)).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub claims: Arc<Claims>,
+    pub scopes: Scopes,
+    pub status: Option<bool>,
+}
 
 pub struct TokenCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<Box<str>, (Checked, Instant)>>,
 }
 
 impl TokenCache {
@@ -24,17 +33,19 @@ impl TokenCache {
         TokenCache { ttl, entries: Mutex::default() }
     }
 
-    /// The remembered database answer for this jti and tenant, if still fresh.
-    pub fn get(&self, jti: &str, tenant: &str) -> Option<Option<bool>> {
+    /// What was remembered about this exact token, if still fresh. The caller checks the
+    /// claims' times: they move on while the entry stays.
+    pub fn get(&self, token: &str) -> Option<Checked> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (cached_tenant, status, at) = entries.get(jti)?;
-        (cached_tenant == tenant && at.elapsed() < self.ttl).then_some(*status)
+        let (checked, at) = entries.get(token)?;
+        (at.elapsed() < self.ttl).then(|| checked.clone())
     }
 
-    pub fn put(&self, jti: &str, tenant: &str, status: Option<bool>) {
+    /// Remembers a token whose signature verified.
+    pub fn put(&self, token: &str, checked: Checked) {
         if self.ttl.is_zero() {
             return;
         }
@@ -42,7 +53,7 @@ impl TokenCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(jti.to_owned(), (tenant.to_owned(), status, Instant::now()));
+        entries.insert(token.into(), (checked, Instant::now()));
     }
 }
 
@@ -50,16 +61,32 @@ impl TokenCache {
 mod tests {
     use super::*;
 
+    fn checked(jti: &str, status: Option<bool>) -> Checked {
+        let claims = Claims {
+            iss: "roster".into(),
+            aud: "roster".into(),
+            sub: "s".into(),
+            tenant: "t1".into(),
+            scope: "scim".into(),
+            iat: 0,
+            nbf: None,
+            exp: None,
+            jti: jti.into(),
+        };
+        Checked { claims: Arc::new(claims), scopes: "scim".parse().unwrap(), status }
+    }
+
     #[test]
-    fn answers_expire_and_are_tied_to_the_tenant() {
+    fn answers_expire_and_are_tied_to_the_exact_token() {
         let cache = TokenCache::new(Duration::from_millis(50));
-        cache.put("j1", "t1", Some(false));
-        assert_eq!(cache.get("j1", "t1"), Some(Some(false)));
-        assert_eq!(cache.get("j1", "t2"), None);
+        cache.put("a.b.c", checked("j1", Some(false)));
+        assert_eq!(cache.get("a.b.c").map(|c| c.status), Some(Some(false)));
+        assert!(cache.get("a.b.C").is_none(), "one byte differs: not the remembered token");
+        assert!(cache.get("a.b.c ").is_none());
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.get("j1", "t1"), None);
+        assert!(cache.get("a.b.c").is_none());
         let off = TokenCache::new(Duration::ZERO);
-        off.put("j", "t", Some(false));
-        assert_eq!(off.get("j", "t"), None);
+        off.put("a.b.c", checked("j", Some(false)));
+        assert!(off.get("a.b.c").is_none());
     }
 }

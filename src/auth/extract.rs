@@ -3,7 +3,8 @@
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::{Scope, Scopes};
+use super::cache::Checked;
+use super::{Keys, Scope, Scopes};
 use crate::db;
 use crate::error::ScimError;
 use crate::state::AppState;
@@ -57,31 +58,36 @@ impl FromRequest for Principal {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ScimError::internal("application state is missing"))?;
-            let claims = state.keys.verify(&token?).map_err(ScimError::unauthorized)?;
-            let scopes: Scopes =
-                claims.scope.parse().map_err(|_| ScimError::unauthorized("The token's scope is malformed"))?;
-            let status = match state.token_cache.get(&claims.jti, &claims.tenant) {
-                Some(status) => status,
-                None => {
+            let token = token?;
+            let now = chrono::Utc::now().timestamp();
+            let checked = match state.token_cache.get(&token) {
+                Some(checked) if Keys::still_valid(&checked.claims, now) => checked,
+                // Not remembered, or its time has run out: the full check, which names the reason.
+                _ => {
+                    let claims = state.keys.verify(&token).map_err(ScimError::unauthorized)?;
+                    let scopes: Scopes =
+                        claims.scope.parse().map_err(|_| ScimError::unauthorized("The token's scope is malformed"))?;
                     let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
                     let status = state
                         .db
                         .run(move |conn| db::tokens::status(conn, &jti, &tenant).map_err(ScimError::from))
                         .await?;
-                    state.token_cache.put(&claims.jti, &claims.tenant, status);
-                    status
+                    let checked = Checked { claims: std::sync::Arc::new(claims), scopes, status };
+                    state.token_cache.put(&token, checked.clone());
+                    checked
                 }
             };
-            match status {
+            match checked.status {
                 None => Err(ScimError::unauthorized("The token is not known to this server")),
                 Some(true) => Err(ScimError::unauthorized("The token has been revoked")),
                 Some(false) => {
+                    let claims = &checked.claims;
                     let permit = std::sync::Arc::new(state.inflight.enter(&claims.tenant)?);
                     Ok(Principal {
-                        tenant_id: claims.tenant,
-                        subject: claims.sub,
-                        scopes,
-                        jti: claims.jti,
+                        tenant_id: claims.tenant.clone(),
+                        subject: claims.sub.clone(),
+                        scopes: checked.scopes,
+                        jti: claims.jti.clone(),
                         _permit: permit,
                     })
                 }

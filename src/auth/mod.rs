@@ -83,6 +83,13 @@ impl Keys {
             .expect("HS256 signing of serialisable claims cannot fail")
     }
 
+    /// Whether claims that verified earlier still hold at `now` (seconds since the epoch):
+    /// the same `exp` and `nbf` rules, with the same leeway, as [`Keys::verify`] applies.
+    pub fn still_valid(claims: &Claims, now: i64) -> bool {
+        let leeway = LEEWAY_SECS as i64;
+        claims.exp.is_none_or(|exp| exp >= now - leeway) && claims.nbf.is_none_or(|nbf| nbf <= now + leeway)
+    }
+
     /// Checks signature and claims; the database check comes after, in [`Principal`].
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         use jsonwebtoken::errors::ErrorKind;
@@ -185,5 +192,39 @@ mod tests {
         assert!(parse_lifetime("0d").is_err());
         assert!(parse_lifetime("3w").unwrap_err().contains("unknown unit"));
         assert!(parse_lifetime("soon").is_err());
+    }
+
+    /// A remembered token is held to the times `verify` checks, with the same leeway: the
+    /// signature is what the cache spares, not the expiry.
+    #[test]
+    fn remembered_claims_expire_as_verify_would_have_them() {
+        let keys = Keys::from_secret(&[7; 32]);
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: Option<i64>, exp: Option<i64>| Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: "s".into(),
+            tenant: "t".into(),
+            scope: "scim".into(),
+            iat: now - 100,
+            nbf,
+            exp,
+            jti: "j".into(),
+        };
+        for (nbf, exp) in [
+            (None, None),
+            (None, Some(now + 60)),
+            (None, Some(now - 3)),
+            (None, Some(now - 60)),
+            (Some(now + 3), None),
+            (Some(now + 60), None),
+            (Some(now - 60), Some(now + 60)),
+        ] {
+            let c = claims(nbf, exp);
+            let verified = keys.verify(&keys.sign(&c)).is_ok();
+            assert_eq!(Keys::still_valid(&c, now), verified, "nbf {nbf:?}, exp {exp:?}, now {now}");
+        }
+        assert!(!Keys::still_valid(&claims(None, Some(now - 60)), now));
+        assert!(!Keys::still_valid(&claims(Some(now + 60), None), now));
     }
 }

@@ -205,6 +205,38 @@ async fn revocation_takes_effect_within_the_token_cache_lifetime(backend: Backen
     }
 }
 
+/// A remembered token is still held to its expiry, and remembering one token does not let a
+/// variant of it in: the cache is keyed by the token's exact text.
+async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| s.token_cache_ms = 60_000).await;
+    let keys = app.keys();
+    let mut claims = app.claims_of(&app.token);
+    // Inside the 5 s leeway for about one more second.
+    claims.exp = Some(now() - 4);
+    let short = keys.sign(&claims);
+    assert_eq!(app.get_with(PROTECTED, &short).await.status(), 200);
+    // The same signature over a payload with more scopes.
+    let mut parts: Vec<String> = short.split('.').map(str::to_owned).collect();
+    claims.scope = "scim admin".into();
+    claims.exp = None;
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    rejected(&app, &parts.join("."), "signature").await;
+    rejected(&app, &format!("{short}x"), "").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    rejected(&app, &short, "expired").await;
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh_sqlite() {
+    a_remembered_token_still_expires_and_its_variants_are_checked_afresh(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh_postgres() {
+    a_remembered_token_still_expires_and_its_variants_are_checked_afresh(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn revocation_takes_effect_within_the_token_cache_lifetime_sqlite() {
     revocation_takes_effect_within_the_token_cache_lifetime(Backend::Sqlite).await;
