@@ -50,16 +50,21 @@ pub struct UserRead {
 }
 
 impl UserRead {
-    /// The groups as (id, displayName), in displayName order.
+    /// The groups as (id, displayName), in displayName order (then id), the same on both
+    /// backends whatever their collations.
     pub fn groups(&self) -> Vec<(String, String)> {
-        self.groups.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+        let mut groups: Vec<(String, String)> =
+            self.groups.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+        groups.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        groups
     }
 }
 
-/// The groups a user row is a direct member of, as a JSON array of `[id, displayName]` pairs in
-/// displayName order (NULL or `[]` when none): a subquery on the `group_members_user` index, run
-/// for each row the outer query on `users` returns. The text is fixed per backend, so the
-/// statement caches like any other.
+/// The groups a user row is a direct member of, as a JSON array of `[id, displayName]` pairs
+/// (NULL or `[]` when none): a subquery on the `group_members_user` index, run for each row the
+/// outer query on `users` returns. The text is fixed per backend, so the statement caches like
+/// any other. It does not sort: an ordered aggregate costs SQLite a temporary b-tree per row
+/// even when the user is in no group; [`UserRead::groups`] sorts.
 #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
 pub struct GroupsOfUser;
 
@@ -82,7 +87,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for GroupsOfUs
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> QueryResult<()> {
         out.push_sql(
-            "(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.display_name) \
+            "(SELECT json_group_array(json_array(g.id, g.display_name)) \
              FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
         );
         Ok(())
@@ -92,7 +97,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for GroupsOfUs
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for GroupsOfUser {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         out.push_sql(
-            "(SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY g.display_name)::text \
+            "(SELECT json_agg(json_build_array(g.id, g.display_name))::text \
              FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
         );
         Ok(())
@@ -425,23 +430,23 @@ pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
 /// The user with this id as reads show it (with its groups).
 pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<UserRead>> {
     // No LIMIT: `id` is unique.
-    let mut rows: Vec<UserRead> = users::table
+    let mut rows: Vec<UserRead> = on_backend!(conn, c => users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
         .select(UserRead::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok(rows.pop())
 }
 
 /// The user with this id as reads show it, and its tenant, whose lifecycle policy a write
 /// applies: what a read-modify-write starts from, in one query.
 pub fn read_with_tenant(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<(UserRead, Tenant)>> {
-    let mut rows: Vec<(UserRead, Tenant)> = users::table
+    let mut rows: Vec<(UserRead, Tenant)> = on_backend!(conn, c => users::table
         .inner_join(tenants::table)
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
         .select((UserRead::as_select(), Tenant::as_select()))
-        .load(conn)?;
+        .load(c))?;
     Ok(rows.pop())
 }
 

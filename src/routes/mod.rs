@@ -16,11 +16,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
+        // Resources are tried in order and each one with a path parameter is a regex match:
+        // the busiest come first. No two patterns match the same path, except `/Users/.search`
+        // and `/Users/{id}` (and the same for Groups), which keep their order inside.
         .service(
             web::scope("/scim/v2")
-                .configure(discovery::configure)
                 .configure(users::configure)
                 .configure(groups::configure)
+                .configure(discovery::configure)
                 .configure(search::configure),
         )
         .service(web::scope("/api/v1").configure(product::configure))
