@@ -110,8 +110,11 @@ pub fn paginate<S: Store>(
     let (rows, first_and_complete) = match &req.paging {
         Paging::Index { start, count } => {
             page.start_index = Some(*start);
-            let query = Anchors::query(tenant, &format!("{:?}", compiler.resource), req);
-            let anchor = query.as_deref().filter(|_| *start > 1 && *count > 0).and_then(|q| anchors.get(q, *start));
+            // The anchor's key is the query's canonical text, needed only past the first page
+            // or when a full page may have a next one: not for a lookup's short first page.
+            let anchor_query = || Anchors::query(tenant, &format!("{:?}", compiler.resource), req);
+            let query = (*start > 1 && *count > 0).then(anchor_query).flatten();
+            let anchor = query.as_deref().and_then(|q| anchors.get(q, *start));
             let rows = match (&anchor, *count) {
                 (_, 0) => Vec::new(),
                 (Some(position), count) => {
@@ -120,7 +123,9 @@ pub fn paginate<S: Store>(
                 }
                 (None, count) => S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, count)?,
             };
-            if let (Some(query), Some((row, key))) = (query, rows.last()) {
+            let full = *count > 0 && rows.len() as i64 == *count;
+            if let (Some(query), Some((row, key))) = (query.or_else(|| full.then(anchor_query).flatten()), rows.last())
+            {
                 anchors.put(query, start + rows.len() as i64, Position { key: key.clone(), pk: S::pk(row) });
             }
             // A short page holds the rest of the matches; counting them needs the exact offset,

@@ -43,11 +43,11 @@ macro_rules! resource_store {
                 let Some(filter) = filter else {
                     return crate::db::tenants::resource_count(conn, tenant_id, $resource_type);
                 };
-                $table::table
-                    .filter($table::tenant_id.eq(tenant_id.to_owned()))
+                on_backend!(conn, c => $table::table
+                    .filter($table::tenant_id.eq(tenant_id))
                     .filter(filter.clone())
                     .select(diesel::dsl::count_star())
-                    .first(conn)
+                    .first(c))
             }
 
             fn page(
@@ -67,30 +67,37 @@ macro_rules! resource_store {
                     order.key.clone().unwrap_or_else(|| "NULL".to_owned()),
                     order.key.is_none(),
                 );
+                // Each statement runs on the backend's own connection (see `on_backend!`): a
+                // boxed query's text is rendered to find its prepared statement either way,
+                // but not twice more as the wrapper would.
                 if offset == 0 {
-                    let mut query = $table::table
-                        .select((<$row>::as_select(), key.clone()))
-                        .filter($table::tenant_id.eq(tenant_id.to_owned()))
+                    return on_backend!(conn, c => {
+                        let mut query = $table::table
+                            .select((<$row>::as_select(), key.clone()))
+                            .filter($table::tenant_id.eq(tenant_id))
+                            .into_boxed();
+                        for condition in [filter, keyset].into_iter().flatten() {
+                            query = query.filter(condition.clone());
+                        }
+                        keyset_order!(query, $table::pk, order, reverse).limit(limit).load(c)
+                    });
+                }
+                let keys: Vec<(i64, Option<String>)> = on_backend!(conn, c => {
+                    let mut keys = $table::table
+                        .select(($table::pk, key.clone()))
+                        .filter($table::tenant_id.eq(tenant_id))
                         .into_boxed();
                     for condition in [filter, keyset].into_iter().flatten() {
-                        query = query.filter(condition.clone());
+                        keys = keys.filter(condition.clone());
                     }
-                    return keyset_order!(query, $table::pk, order, reverse).limit(limit).load(conn);
-                }
-                let mut keys = $table::table
-                    .select(($table::pk, key))
-                    .filter($table::tenant_id.eq(tenant_id.to_owned()))
-                    .into_boxed();
-                for condition in [filter, keyset].into_iter().flatten() {
-                    keys = keys.filter(condition.clone());
-                }
-                let keys: Vec<(i64, Option<String>)> =
-                    keyset_order!(keys, $table::pk, order, reverse).offset(offset).limit(limit).load(conn)?;
+                    keyset_order!(keys, $table::pk, order, reverse).offset(offset).limit(limit).load(c)
+                })?;
                 let pks: Vec<i64> = keys.iter().map(|(pk, _)| *pk).collect();
-                let mut rows: std::collections::HashMap<i64, $row> = $table::table
+                let rows: Vec<$row> = on_backend!(conn, c => $table::table
                     .filter($table::pk.eq_any(&pks))
                     .select(<$row>::as_select())
-                    .load::<$row>(conn)?
+                    .load::<$row>(c))?;
+                let mut rows: std::collections::HashMap<i64, $row> = rows
                     .into_iter()
                     .map(|row| (<$store as crate::listing::Store>::pk(&row), row))
                     .collect();

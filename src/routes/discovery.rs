@@ -42,7 +42,7 @@ fn base(req: &HttpRequest, state: &AppState) -> String {
 fn list(resources: Vec<Value>) -> HttpResponse {
     let total = resources.len() as i64;
     let page = Page { resources, total, start_index: Some(1), next_cursor: None, previous_cursor: None };
-    scim_json(StatusCode::OK, &page.to_json())
+    scim_json(StatusCode::OK, &page.into_json())
 }
 
 async fn service_provider_config(

@@ -41,7 +41,7 @@ fn show(
         .iter()
         .map(|row| {
             let these = members.as_mut().map(|m| m.remove(&row.pk).unwrap_or_default());
-            r.projection.apply(&GROUP_RESOURCE, &groups::representation(row, these.as_deref(), &r.base))
+            r.projection.apply(&GROUP_RESOURCE, groups::representation(row, these.as_deref(), &r.base))
         })
         .collect())
 }
@@ -177,5 +177,5 @@ async fn respond_list(
             Ok::<_, ScimError>(page)
         })
         .await?;
-    Ok(scim_json(StatusCode::OK, &page.to_json()))
+    Ok(scim_json(StatusCode::OK, &page.into_json()))
 }

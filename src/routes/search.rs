@@ -63,13 +63,13 @@ async fn search(
                 unless_unknown(groups::list(conn, backend, ctx, &group_request), || (Vec::new(), Page::empty()))?;
             let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
                 .iter()
-                .map(|v| user_projection.apply(&USER_RESOURCE, &users::representation(v, &base)))
+                .map(|v| user_projection.apply(&USER_RESOURCE, users::representation(v, &base)))
                 .collect();
             let mut members =
                 if group_projection.includes("members") { Some(groups::members(conn, &group_rows)?) } else { None };
             resources.extend(group_rows.iter().map(|row| {
                 let these = members.as_mut().map(|m| m.remove(&row.pk).unwrap_or_default());
-                group_projection.apply(&GROUP_RESOURCE, &groups::representation(row, these.as_deref(), &base))
+                group_projection.apply(&GROUP_RESOURCE, groups::representation(row, these.as_deref(), &base))
             }));
             Ok::<_, ScimError>(Page {
                 resources,
@@ -80,5 +80,5 @@ async fn search(
             })
         })
         .await?;
-    Ok(scim_json(StatusCode::OK, &page.to_json()))
+    Ok(scim_json(StatusCode::OK, &page.into_json()))
 }

@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn show(r: &Request, view: &users::View) -> serde_json::Value {
-    r.projection.apply(&USER_RESOURCE, &users::representation(view, &r.base))
+    r.projection.apply(&USER_RESOURCE, users::representation(view, &r.base))
 }
 
 async fn create(
@@ -130,5 +130,5 @@ pub async fn respond_list(
     let (rows, mut page) = if short { state.db.run_short(list).await? } else { state.db.run(list).await? };
     let views = users::read_views(rows);
     page.resources = views.iter().map(|v| show(&r, v)).collect();
-    Ok(scim_json(StatusCode::OK, &page.to_json()))
+    Ok(scim_json(StatusCode::OK, &page.into_json()))
 }

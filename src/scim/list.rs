@@ -188,7 +188,6 @@ impl ListRequest {
                 .or_else(|_| v.parse::<f64>().map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
                 .map_err(|_| bad(format!("{name} must be an integer, not {v:?}")))
         };
-        let fingerprint = query_fingerprint(filter.as_ref(), sort_by.as_ref(), descending);
         let paging = match (p.cursor, p.start_index) {
             (Some(_), Some(_)) => return Err(bad("Use either startIndex or cursor, not both (RFC 9865)")),
             (Some(cursor), None) => {
@@ -205,7 +204,10 @@ impl ListRequest {
                 };
                 let cursor = match cursor.trim() {
                     "" => None,
-                    text => Some(Cursor::decode(text, &fingerprint, now)?),
+                    text => {
+                        let fingerprint = query_fingerprint(filter.as_ref(), sort_by.as_ref(), descending);
+                        Some(Cursor::decode(text, &fingerprint, now)?)
+                    }
                 };
                 Paging::Cursor { cursor, count }
             }
@@ -279,21 +281,23 @@ impl Page {
         Page { resources: Vec::new(), total: 0, start_index: None, next_cursor: None, previous_cursor: None }
     }
 
-    pub fn to_json(&self) -> Value {
+    /// The ListResponse body; the resources move into it rather than being copied.
+    pub fn into_json(self) -> Value {
+        let items = self.resources.len();
         let mut body = json!({
             "schemas": [LIST_RESPONSE],
             "totalResults": self.total,
-            "itemsPerPage": self.resources.len(),
-            "Resources": self.resources,
+            "itemsPerPage": items,
         });
+        body["Resources"] = Value::Array(self.resources);
         if let Some(start) = self.start_index {
             body["startIndex"] = json!(start);
         }
-        if let Some(next) = &self.next_cursor {
-            body["nextCursor"] = json!(next);
+        if let Some(next) = self.next_cursor {
+            body["nextCursor"] = Value::String(next);
         }
-        if let Some(prev) = &self.previous_cursor {
-            body["previousCursor"] = json!(prev);
+        if let Some(prev) = self.previous_cursor {
+            body["previousCursor"] = Value::String(prev);
         }
         body
     }
@@ -381,7 +385,7 @@ mod tests {
             next_cursor: None,
             previous_cursor: None,
         };
-        let body = page.to_json();
+        let body = page.into_json();
         assert!(body["totalResults"].is_i64() && body["itemsPerPage"].is_u64() && body["startIndex"].is_i64());
     }
 }

@@ -261,9 +261,10 @@ impl Projection {
 
     /// Applies the projection and the `returned` rules to a full
     /// representation. Anything but a JSON object is returned unchanged.
-    pub fn apply(&self, rt: &'static ResourceType, resource: &Value) -> Value {
-        let Value::Object(input) = resource else {
-            return resource.clone();
+    pub fn apply(&self, rt: &'static ResourceType, resource: Value) -> Value {
+        let input = match resource {
+            Value::Object(input) => input,
+            other => return other,
         };
         let mut output = Map::new();
         let mut schemas_key = None;
@@ -274,23 +275,23 @@ impl Projection {
                 // second spelling of the key is dropped.
                 if schemas_key.is_none() {
                     output.insert(key.clone(), Value::Null);
-                    schemas_key = Some(key.clone());
+                    schemas_key = Some(key);
                 }
                 continue;
             }
-            if let Some(&(ext, _)) = rt.extensions.iter().find(|(s, _)| s.id.eq_ignore_ascii_case(key)) {
+            if let Some(&(ext, _)) = rt.extensions.iter().find(|(s, _)| s.id.eq_ignore_ascii_case(&key)) {
                 if let Some(projected) = self.project_extension(ext, value) {
-                    output.insert(key.clone(), projected);
+                    output.insert(key, projected);
                     present.push(ext.id);
                 }
                 continue;
             }
-            let projected = match find_attribute(rt, Some(rt.schema.id), key) {
+            let projected = match find_attribute(rt, Some(rt.schema.id), &key) {
                 Some(found) => project(found.attr, self.decide(None, found.attr), value),
-                None => self.keeps_unknown(None).then(|| value.clone()),
+                None => self.keeps_unknown(None).then_some(value),
             };
             if let Some(projected) = projected {
-                output.insert(key.clone(), projected);
+                output.insert(key, projected);
             }
         }
         if let Some(key) = schemas_key {
@@ -357,19 +358,20 @@ impl Projection {
     }
 
     /// The projected extension object, or `None` when nothing of it is left.
-    fn project_extension(&self, ext: &'static Schema, value: &Value) -> Option<Value> {
+    fn project_extension(&self, ext: &'static Schema, value: Value) -> Option<Value> {
         let scope = Some(ext.id);
-        let Value::Object(input) = value else {
-            return self.keeps_unknown(scope).then(|| value.clone());
+        let input = match value {
+            Value::Object(input) => input,
+            other => return self.keeps_unknown(scope).then_some(other),
         };
         let mut output = Map::new();
         for (key, item) in input {
-            let projected = match ext.attribute(key) {
+            let projected = match ext.attribute(&key) {
                 Some(attr) => project(attr, self.decide(scope, attr), item),
-                None => self.keeps_unknown(scope).then(|| item.clone()),
+                None => self.keeps_unknown(scope).then_some(item),
             };
             if let Some(projected) = projected {
-                output.insert(key.clone(), projected);
+                output.insert(key, projected);
             }
         }
         (!output.is_empty()).then_some(Value::Object(output))
@@ -447,39 +449,38 @@ fn split_entries(list: &str) -> Vec<&str> {
 }
 
 /// The projected value of one attribute, or `None` when nothing is left.
-fn project(attr: &'static Attribute, keep: Keep<'_>, value: &Value) -> Option<Value> {
+fn project(attr: &'static Attribute, keep: Keep<'_>, value: Value) -> Option<Value> {
     if matches!(keep, Keep::Drop) {
         return None;
     }
     if attr.sub_attributes.is_empty() {
-        return Some(value.clone());
+        return Some(value);
     }
     match value {
         Value::Object(item) => project_item(attr, keep, item).map(Value::Object),
         Value::Array(items) => {
             let kept: Vec<Value> = items
-                .iter()
+                .into_iter()
                 .filter_map(|item| match item {
                     Value::Object(item) => project_item(attr, keep, item).map(Value::Object),
-                    other => keep.keeps_unknown().then(|| other.clone()),
+                    other => keep.keeps_unknown().then_some(other),
                 })
                 .collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
-        other => keep.keeps_unknown().then(|| other.clone()),
+        other => keep.keeps_unknown().then_some(other),
     }
 }
 
 /// One complex value with only the surviving sub-attributes, or `None` when
 /// none is left.
-fn project_item(attr: &'static Attribute, keep: Keep<'_>, item: &Map<String, Value>) -> Option<Map<String, Value>> {
+fn project_item(attr: &'static Attribute, keep: Keep<'_>, item: Map<String, Value>) -> Option<Map<String, Value>> {
     let kept: Map<String, Value> = item
-        .iter()
+        .into_iter()
         .filter(|(key, _)| match attr.sub_attribute(key) {
             Some(sub) => keep.keeps(sub),
             None => keep.keeps_unknown(),
         })
-        .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     (!kept.is_empty()).then_some(kept)
 }
@@ -581,11 +582,11 @@ mod tests {
     }
 
     fn user_with(attributes: &str) -> Value {
-        projection(&USER_RESOURCE, Some(attributes), None).apply(&USER_RESOURCE, &bjensen())
+        projection(&USER_RESOURCE, Some(attributes), None).apply(&USER_RESOURCE, bjensen())
     }
 
     fn user_without(excluded: &str) -> Value {
-        projection(&USER_RESOURCE, None, Some(excluded)).apply(&USER_RESOURCE, &bjensen())
+        projection(&USER_RESOURCE, None, Some(excluded)).apply(&USER_RESOURCE, bjensen())
     }
 
     fn keys(value: &Value) -> Vec<&str> {
@@ -639,10 +640,10 @@ mod tests {
 
     #[test]
     fn default_representation_is_everything_but_the_password() {
-        let out = Projection::parse(&USER_RESOURCE, None, None).unwrap().apply(&USER_RESOURCE, &bjensen());
+        let out = Projection::parse(&USER_RESOURCE, None, None).unwrap().apply(&USER_RESOURCE, bjensen());
         assert_eq!(out, bjensen_default());
-        assert_eq!(Projection::default().apply(&USER_RESOURCE, &bjensen()), bjensen_default());
-        assert_eq!(Projection::default().apply(&GROUP_RESOURCE, &tour_guides()), tour_guides());
+        assert_eq!(Projection::default().apply(&USER_RESOURCE, bjensen()), bjensen_default());
+        assert_eq!(Projection::default().apply(&GROUP_RESOURCE, tour_guides()), tour_guides());
     }
 
     #[test]
@@ -781,7 +782,7 @@ mod tests {
         let out = user_with("urn:ietf:params:scim:schemas:core:2.0:Group:displayName");
         assert_eq!(keys(&out), ["id", "schemas"]);
         let group = projection(&GROUP_RESOURCE, Some(&format!("{ENTERPRISE_USER},userName,displayName")), None)
-            .apply(&GROUP_RESOURCE, &tour_guides());
+            .apply(&GROUP_RESOURCE, tour_guides());
         assert_eq!(keys(&group), ["displayName", "id", "schemas"]);
     }
 
@@ -789,7 +790,7 @@ mod tests {
     fn attributes_naming_only_unknown_attributes_return_only_id_and_schemas() {
         let p = projection(&USER_RESOURCE, Some("nothing,whatever"), Some("userName"));
         assert!(!p.is_default());
-        assert_eq!(p.apply(&USER_RESOURCE, &bjensen()), json!({"schemas": [USER], "id": ID}));
+        assert_eq!(p.apply(&USER_RESOURCE, bjensen()), json!({"schemas": [USER], "id": ID}));
     }
 
     #[test]
@@ -806,14 +807,14 @@ mod tests {
         for list in ["", " ", " , ,"] {
             let p = projection(&USER_RESOURCE, Some(list), Some(list));
             assert!(p.is_default(), "{list:?}");
-            assert_eq!(p.apply(&USER_RESOURCE, &bjensen()), bjensen_default());
+            assert_eq!(p.apply(&USER_RESOURCE, bjensen()), bjensen_default());
         }
     }
 
     #[test]
     fn attributes_win_over_excluded_attributes() {
         let p = projection(&USER_RESOURCE, Some("userName,emails"), Some("userName,emails.value"));
-        let out = p.apply(&USER_RESOURCE, &bjensen());
+        let out = p.apply(&USER_RESOURCE, bjensen());
         assert_eq!(keys(&out), ["emails", "id", "schemas", "userName"]);
         assert_eq!(out["emails"], bjensen()["emails"]);
         assert_eq!(p, projection(&USER_RESOURCE, Some("userName,emails"), None));
@@ -822,7 +823,7 @@ mod tests {
     #[test]
     fn empty_attributes_let_excluded_attributes_apply() {
         let p = projection(&USER_RESOURCE, Some(" "), Some("userName"));
-        let out = p.apply(&USER_RESOURCE, &bjensen());
+        let out = p.apply(&USER_RESOURCE, bjensen());
         assert!(out.get("userName").is_none());
         assert_eq!(out["displayName"], "Babs Jensen");
     }
@@ -941,22 +942,22 @@ mod tests {
     fn schemas_are_rebuilt_in_resource_type_order_with_canonical_urns() {
         let mut resource = bjensen();
         resource["schemas"] = json!([ROSTER_USER.to_ascii_uppercase(), "urn:example:stale", USER]);
-        let out = Projection::default().apply(&USER_RESOURCE, &resource);
+        let out = Projection::default().apply(&USER_RESOURCE, resource.clone());
         assert_eq!(out["schemas"], json!([USER, ENTERPRISE_USER, ROSTER_USER]));
         // An empty extension object is removed, and so is its URN.
         resource[ROSTER_USER] = json!({});
-        let out = Projection::default().apply(&USER_RESOURCE, &resource);
+        let out = Projection::default().apply(&USER_RESOURCE, resource.clone());
         assert!(out.get(ROSTER_USER).is_none());
         assert_eq!(out["schemas"], json!([USER, ENTERPRISE_USER]));
         // A second spelling of the key does not leave a stray placeholder.
         resource["Schemas"] = json!([USER]);
-        let out = Projection::default().apply(&USER_RESOURCE, &resource);
+        let out = Projection::default().apply(&USER_RESOURCE, resource.clone());
         assert_eq!(out["Schemas"], json!([USER, ENTERPRISE_USER]));
         assert!(out.get("schemas").is_none());
         resource.as_object_mut().unwrap().remove("Schemas");
         // No `schemas` in, none invented.
         resource.as_object_mut().unwrap().remove("schemas");
-        assert!(Projection::default().apply(&USER_RESOURCE, &resource).get("schemas").is_none());
+        assert!(Projection::default().apply(&USER_RESOURCE, resource.clone()).get("schemas").is_none());
     }
 
     // -- excludedAttributes --------------------------------------------------------
@@ -964,7 +965,7 @@ mod tests {
     #[test]
     fn excluded_members_are_left_out_but_id_stays() {
         let p = projection(&GROUP_RESOURCE, None, Some("members"));
-        let out = p.apply(&GROUP_RESOURCE, &tour_guides());
+        let out = p.apply(&GROUP_RESOURCE, tour_guides());
         let mut expected = tour_guides();
         expected.as_object_mut().unwrap().remove("members");
         assert_eq!(out, expected);
@@ -984,7 +985,7 @@ mod tests {
         let out = user_without("emails.value");
         assert_eq!(out["emails"], json!([{"type": "work", "primary": true}, {"type": "home"}]));
         let group = projection(&GROUP_RESOURCE, None, Some("members.$ref,members.display"))
-            .apply(&GROUP_RESOURCE, &tour_guides());
+            .apply(&GROUP_RESOURCE, tour_guides());
         assert_eq!(
             group["members"],
             json!([
@@ -1001,7 +1002,7 @@ mod tests {
         resource["emails"] = json!([{"value": "a@example.com"}, {"value": "b@example.com", "type": "home"}]);
         let p =
             projection(&USER_RESOURCE, None, Some("name.givenName,emails.value,phoneNumbers.value,phoneNumbers.type"));
-        let out = p.apply(&USER_RESOURCE, &resource);
+        let out = p.apply(&USER_RESOURCE, resource.clone());
         assert!(out.get("name").is_none());
         assert!(out.get("phoneNumbers").is_none());
         assert_eq!(out["emails"], json!([{"type": "home"}]));
@@ -1029,7 +1030,7 @@ mod tests {
         let p = projection(&GROUP_RESOURCE, Some("displayName"), None);
         assert!(!p.includes("members"));
         assert_eq!(
-            p.apply(&GROUP_RESOURCE, &tour_guides()),
+            p.apply(&GROUP_RESOURCE, tour_guides()),
             json!({"schemas": [GROUP], "id": "e9e30dba-f08f-4109-8486-d5c6a331660a", "displayName": "Tour Guides"})
         );
     }
@@ -1038,7 +1039,7 @@ mod tests {
     fn group_members_value_selects_only_member_ids() {
         let p = projection(&GROUP_RESOURCE, Some("members.value"), None);
         assert!(p.includes("members"));
-        let out = p.apply(&GROUP_RESOURCE, &tour_guides());
+        let out = p.apply(&GROUP_RESOURCE, tour_guides());
         assert_eq!(out["members"], json!([{"value": ID}, {"value": "902c246b-6245-4190-8e05-00816be7344a"}]));
     }
 
@@ -1046,7 +1047,7 @@ mod tests {
     fn group_member_value_is_returned_default_so_it_can_be_excluded() {
         // schema.rs marks no sub-attribute `always`; only `id` is.
         let out = projection(&GROUP_RESOURCE, None, Some("members.value,members.$ref,members.display"))
-            .apply(&GROUP_RESOURCE, &tour_guides());
+            .apply(&GROUP_RESOURCE, tour_guides());
         assert_eq!(out["members"], json!([{"type": "User"}, {"type": "User"}]));
     }
 
@@ -1116,7 +1117,7 @@ mod tests {
         ];
         for p in &projections {
             for odd in [json!(null), json!("text"), json!(42), json!([1, {"id": "x"}]), json!(true)] {
-                assert_eq!(p.apply(&USER_RESOURCE, &odd), odd);
+                assert_eq!(p.apply(&USER_RESOURCE, odd.clone()), odd);
             }
         }
     }
@@ -1142,11 +1143,11 @@ mod tests {
             (None, Some(ENTERPRISE_USER)),
         ];
         for (attributes, excluded) in lists {
-            let out = projection(&USER_RESOURCE, attributes, excluded).apply(&USER_RESOURCE, &odd);
+            let out = projection(&USER_RESOURCE, attributes, excluded).apply(&USER_RESOURCE, odd.clone());
             assert_eq!(out["id"], json!({"nested": true}), "{attributes:?} {excluded:?}");
         }
         let picked = projection(&USER_RESOURCE, Some("name.givenName,emails.value,phoneNumbers.value,addresses"), None)
-            .apply(&USER_RESOURCE, &odd);
+            .apply(&USER_RESOURCE, odd.clone());
         assert_eq!(
             picked,
             json!({
@@ -1156,7 +1157,7 @@ mod tests {
                 "phoneNumbers": [{"value": "555-0000"}]
             })
         );
-        let default = Projection::default().apply(&USER_RESOURCE, &odd);
+        let default = Projection::default().apply(&USER_RESOURCE, odd.clone());
         assert_eq!(default["name"], "just a string");
         // Empty complex values are unassigned (RFC 7643 §2.5) and go.
         assert_eq!(default["phoneNumbers"], json!(["555-1234", null, {"value": "555-0000"}]));
@@ -1170,17 +1171,17 @@ mod tests {
         let mut resource = bjensen();
         resource["x-internal"] = json!("kept by default");
         resource[ENTERPRISE_USER]["x-extra"] = json!(1);
-        let default = Projection::default().apply(&USER_RESOURCE, &resource);
+        let default = Projection::default().apply(&USER_RESOURCE, resource.clone());
         assert_eq!(default["x-internal"], "kept by default");
         assert_eq!(default[ENTERPRISE_USER]["x-extra"], 1);
-        let excluded = projection(&USER_RESOURCE, None, Some("userName")).apply(&USER_RESOURCE, &resource);
+        let excluded = projection(&USER_RESOURCE, None, Some("userName")).apply(&USER_RESOURCE, resource.clone());
         assert_eq!(excluded["x-internal"], "kept by default");
-        let picked = projection(&USER_RESOURCE, Some("userName"), None).apply(&USER_RESOURCE, &resource);
+        let picked = projection(&USER_RESOURCE, Some("userName"), None).apply(&USER_RESOURCE, resource.clone());
         assert!(picked.get("x-internal").is_none());
-        let whole = projection(&USER_RESOURCE, Some(ENTERPRISE_USER), None).apply(&USER_RESOURCE, &resource);
+        let whole = projection(&USER_RESOURCE, Some(ENTERPRISE_USER), None).apply(&USER_RESOURCE, resource.clone());
         assert_eq!(whole[ENTERPRISE_USER]["x-extra"], 1);
         let part = projection(&USER_RESOURCE, Some(&format!("{ENTERPRISE_USER}:department")), None)
-            .apply(&USER_RESOURCE, &resource);
+            .apply(&USER_RESOURCE, resource.clone());
         assert_eq!(part[ENTERPRISE_USER], json!({"department": "Tour Operations"}));
     }
 
@@ -1277,7 +1278,7 @@ mod tests {
     }
 
     fn widget_with(attributes: Option<&str>, excluded: Option<&str>) -> Value {
-        projection(&WIDGET_RESOURCE, attributes, excluded).apply(&WIDGET_RESOURCE, &widget())
+        projection(&WIDGET_RESOURCE, attributes, excluded).apply(&WIDGET_RESOURCE, widget())
     }
 
     #[test]

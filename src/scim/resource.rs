@@ -134,6 +134,14 @@ pub fn canonical_value_named(attr: &'static Attribute, value: &Value, label: &st
 /// that differ only in case folded apart. `ς` folds to `σ`, as in Unicode case folding, since
 /// lowercasing writes `Σ` as either depending on its place in the word.
 pub fn fold(s: &str) -> String {
+    // ASCII is its own NFD and NFC, and has no final sigma: lowercasing is the whole fold.
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    fold_unicode(s)
+}
+
+fn fold_unicode(s: &str) -> String {
     let lower = s.nfd().collect::<String>().to_lowercase().replace('ς', "σ");
     lower.nfc().collect()
 }
@@ -1057,6 +1065,15 @@ mod tests {
         assert_eq!(fold("ΟΔΟΣ"), fold("Οδοσ"));
         assert_eq!(fold("José"), fold("JOSE\u{301}"));
         assert_eq!(fold("JOSÉ"), "jos\u{e9}");
+    }
+
+    #[test]
+    fn the_ascii_shortcut_folds_as_the_full_fold_does() {
+        let every: String = (0u8..128).map(char::from).collect();
+        assert_eq!(fold(&every), fold_unicode(&every));
+        for s in ["BJensen@Example.COM", "", "a b\tc", "Σ", "ǅ"] {
+            assert_eq!(fold(s), fold_unicode(s), "{s:?}");
+        }
     }
 
     #[test]
