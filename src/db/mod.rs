@@ -462,7 +462,7 @@ impl Database {
         };
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         writer.submit(Box::new(move |conn| {
-            let result = conn.transaction(work);
+            let result = writer::in_savepoint(conn, work);
             Box::new(Reply { reply, result }) as Box<dyn writer::Pending>
         }))?;
         answer.await.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
@@ -506,7 +506,7 @@ where
     };
     // Inside the group-commit writer's transaction this is a savepoint.
     if AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?.is_some() {
-        return conn.transaction(work);
+        return writer::in_savepoint(conn, work);
     }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     let result = work(conn);

@@ -25,15 +25,16 @@ pub fn add_event(
     payload: &Value,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(events::table)
+    let payload = payload.to_string();
+    on_backend!(conn, c => diesel::insert_into(events::table)
         .values((
             events::tenant_id.eq(tenant_id),
             events::kind.eq(kind),
             events::user_id.eq(user_id),
-            events::payload.eq(payload.to_string()),
+            events::payload.eq(&payload),
             events::created_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -73,7 +74,7 @@ pub struct Audit<'a> {
 }
 
 pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
-    diesel::insert_into(audit_log::table)
+    on_backend!(conn, c => diesel::insert_into(audit_log::table)
         .values((
             audit_log::tenant_id.eq(entry.tenant_id),
             audit_log::actor.eq(entry.actor),
@@ -83,7 +84,7 @@ pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
             audit_log::state_after.eq(entry.after),
             audit_log::at.eq(entry.at),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 

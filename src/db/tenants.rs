@@ -96,7 +96,8 @@ pub fn by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Tenant>, Db
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Tenant>, DbError> {
-    Ok(tenants::table.find(id).select(Tenant::as_select()).first(conn).optional()?)
+    // Read by every write: on the backend's own connection, where it stays prepared.
+    Ok(on_backend!(conn, c => tenants::table.find(id).select(Tenant::as_select()).first(c).optional())?)
 }
 
 /// Deleting a tenant removes everything it owns (foreign keys cascade) and so invalidates its

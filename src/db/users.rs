@@ -215,8 +215,8 @@ pub fn insert(
     now: NaiveDateTime,
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
-    let pk: i64 =
-        InsertRow { columns: &columns, tenant_id, id, now }.get_result(conn).map_err(map_unique(write.doc))?;
+    let pk: i64 = on_backend!(conn, c => InsertRow { columns: &columns, tenant_id, id, now }.get_result(c))
+        .map_err(map_unique(write.doc))?;
     write_values(conn, tenant_id, pk, write.doc)?;
     Ok(columns.stored(pk, id, now, now, 1))
 }
@@ -231,9 +231,8 @@ pub fn update(
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
     // Only from the version that was read: a concurrent change makes this a no-op, reported.
-    let updated = UpdateRow { columns: &columns, pk: row.pk, version: row.version, next_version: row.version + 1, now }
-        .execute(conn)
-        .map_err(map_unique(write.doc))?;
+    let update = UpdateRow { columns: &columns, pk: row.pk, version: row.version, next_version: row.version + 1, now };
+    let updated = on_backend!(conn, c => update.execute(c)).map_err(map_unique(write.doc))?;
     if updated == 0 {
         return Err(WriteError::Changed);
     }
@@ -250,7 +249,42 @@ pub fn update(
 // would have the database parse and plan them afresh; these always name the same columns and are
 // prepared once per connection, on both backends.
 
-type Pass<'a, 'b> = diesel::query_builder::AstPass<'a, 'b, super::MultiBackend>;
+// They run on the backend's own connection (see `on_backend!`), so their text is not rendered
+// again on every execution; one generic body serves both backends.
+
+type Pass<'a, 'b, DB> = diesel::query_builder::AstPass<'a, 'b, DB>;
+
+/// A backend that can bind every type a user row stores.
+trait RowBackend:
+    diesel::backend::Backend
+    + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
+    + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>
+    + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+    + diesel::sql_types::HasSqlType<diesel::sql_types::Timestamp>
+{
+}
+
+impl RowBackend for diesel::sqlite::Sqlite {}
+impl RowBackend for diesel::pg::Pg {}
+
+/// Implements `QueryFragment` for both backends with the struct's generic `walk`.
+macro_rules! on_both_backends {
+    ($ty:ident) => {
+        impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $ty<'_> {
+            fn walk_ast<'b>(&'b self, out: Pass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+                self.walk(out)
+            }
+        }
+
+        impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for $ty<'_> {
+            fn walk_ast<'b>(&'b self, out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+                self.walk(out)
+            }
+        }
+
+        impl<C> RunQueryDsl<C> for $ty<'_> {}
+    };
+}
 
 impl Columns {
     const NAMES: [&'static str; 10] = [
@@ -269,7 +303,13 @@ impl Columns {
     /// Binds every column's value in the order of [`Columns::NAMES`]: `, ?` after earlier values
     /// (an INSERT's list), or `name = ?` pairs joined by commas (an UPDATE's SET). The text is
     /// the same on every run; nothing is allocated for it.
-    fn push_values<'b>(&'b self, mut out: Pass<'_, 'b>, assignments: bool) -> QueryResult<()> {
+    fn push_values<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>, assignments: bool) -> QueryResult<()>
+    where
+        DB: RowBackend,
+        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
+        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+    {
         use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
         // Destructured so that a column added to `Columns` cannot be left out here.
         let Columns {
@@ -285,7 +325,7 @@ impl Columns {
             data,
         } = self;
         let mut names = Self::NAMES.iter().enumerate();
-        let mut next = |out: &mut Pass<'_, 'b>| {
+        let mut next = |out: &mut Pass<'_, 'b, DB>| {
             let (i, name) = names.next().expect("one name per column");
             if !assignments || i > 0 {
                 out.push_sql(", ");
@@ -336,8 +376,16 @@ impl diesel::query_builder::Query for InsertRow<'_> {
     type SqlType = diesel::sql_types::BigInt;
 }
 
-impl diesel::query_builder::QueryFragment<super::MultiBackend> for InsertRow<'_> {
-    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
+impl InsertRow<'_> {
+    fn walk<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        DB: RowBackend,
+        str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
+        i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+    {
         use diesel::sql_types::{BigInt, Text, Timestamp};
         out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
         for name in Columns::NAMES {
@@ -360,7 +408,7 @@ impl diesel::query_builder::QueryFragment<super::MultiBackend> for InsertRow<'_>
     }
 }
 
-impl RunQueryDsl<DbConnection> for InsertRow<'_> {}
+on_both_backends!(InsertRow);
 
 /// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
 struct UpdateRow<'a> {
@@ -376,8 +424,15 @@ impl diesel::query_builder::QueryId for UpdateRow<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl diesel::query_builder::QueryFragment<super::MultiBackend> for UpdateRow<'_> {
-    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b>) -> QueryResult<()> {
+impl UpdateRow<'_> {
+    fn walk<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        DB: RowBackend,
+        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
+        i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+    {
         use diesel::sql_types::{BigInt, Timestamp};
         out.push_sql("UPDATE users SET ");
         self.columns.push_values(out.reborrow(), true)?;
@@ -393,7 +448,7 @@ impl diesel::query_builder::QueryFragment<super::MultiBackend> for UpdateRow<'_>
     }
 }
 
-impl RunQueryDsl<DbConnection> for UpdateRow<'_> {}
+on_both_backends!(UpdateRow);
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
@@ -415,10 +470,11 @@ fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Documen
             ));
         }
     }
-    // Multi-row INSERT … VALUES is not available through the multi-backend connection, so
-    // insert item by item (a handful per user).
+    // Item by item (a handful per user), on the backend's own connection: one statement, kept
+    // prepared. A multi-row INSERT's text varies with the number of rows, so diesel would render
+    // it on every write to look it up.
     for row in rows {
-        diesel::insert_into(user_values::table).values(row).execute(conn)?;
+        on_backend!(conn, c => diesel::insert_into(user_values::table).values(&row).execute(c))?;
     }
     Ok(())
 }

@@ -56,6 +56,72 @@ impl Writer {
     }
 }
 
+/// A statement of fixed text, so that the connection keeps it prepared: diesel's own
+/// savepoints go through `batch_execute`, which has SQLite parse them on every use, four times
+/// per write (the batch's savepoint and the write's own).
+macro_rules! fixed_statement {
+    ($name:ident, $text:literal) => {
+        struct $name;
+
+        impl diesel::query_builder::QueryId for $name {
+            type QueryId = $name;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $name {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+            ) -> diesel::QueryResult<()> {
+                out.push_sql($text);
+                Ok(())
+            }
+        }
+
+        impl diesel::RunQueryDsl<diesel::SqliteConnection> for $name {}
+    };
+}
+
+fixed_statement!(Savepoint, "SAVEPOINT roster_write");
+fixed_statement!(Release, "RELEASE roster_write");
+fixed_statement!(RollbackTo, "ROLLBACK TO roster_write");
+
+/// Runs `work` inside the SQLite transaction already open on `conn` (a batch's), in a savepoint
+/// of its own: when it fails, its writes are undone and the batch's others stand. SQLite
+/// savepoints nest by name, so `work` may open further ones, diesel's included.
+pub fn in_savepoint<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::RunQueryDsl;
+    fn sqlite(conn: &mut DbConnection) -> &mut diesel::SqliteConnection {
+        match conn {
+            DbConnection::Sqlite(c) => c,
+            DbConnection::Postgresql(_) => unreachable!("savepoints of the SQLite writer only"),
+        }
+    }
+    Savepoint.execute(sqlite(conn))?;
+    let undo = |conn: &mut DbConnection| {
+        let c = sqlite(conn);
+        RollbackTo.execute(c).and_then(|_| Release.execute(c))
+    };
+    match work(conn) {
+        Ok(value) => match Release.execute(sqlite(conn)) {
+            Ok(_) => Ok(value),
+            // Not released: undo it, so that nothing of a write reported as failed commits.
+            Err(e) => {
+                undo(conn)?;
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            undo(conn)?;
+            Err(e)
+        }
+    }
+}
+
 fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the writer serves SQLite only") };
     if let Err(e) = AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE") {
