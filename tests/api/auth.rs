@@ -227,22 +227,7 @@ async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh(ba
     rejected(&app, &short, "expired").await;
 }
 
-#[tokio::test]
-async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh_sqlite() {
-    a_remembered_token_still_expires_and_its_variants_are_checked_afresh(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh_postgres() {
-    a_remembered_token_still_expires_and_its_variants_are_checked_afresh(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn revocation_takes_effect_within_the_token_cache_lifetime_sqlite() {
-    revocation_takes_effect_within_the_token_cache_lifetime(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn revocation_takes_effect_within_the_token_cache_lifetime_postgres() {
-    revocation_takes_effect_within_the_token_cache_lifetime(Backend::Postgres).await;
-}
+both_backends!(
+    by_backend: a_remembered_token_still_expires_and_its_variants_are_checked_afresh,
+    revocation_takes_effect_within_the_token_cache_lifetime,
+);

@@ -250,9 +250,23 @@ pub async fn assert_scim_error(res: reqwest::Response, status: u16) -> Value {
 }
 
 /// Runs an async test body on SQLite and on PostgreSQL: `both_backends!(name_a, name_b);`
-/// expects `async fn name_a(app: TestApp)` in scope.
+/// expects `async fn name_a(app: TestApp)` in scope; `both_backends!(by_backend: name_c);`
+/// expects `async fn name_c(backend: Backend)`, for tests that start an app of their own.
 #[macro_export]
 macro_rules! both_backends {
+    // Tests that start their own app (other settings) from the backend they are given.
+    (by_backend: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test]
