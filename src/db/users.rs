@@ -250,7 +250,7 @@ pub fn update(
 // prepared once per connection, on both backends.
 
 // They run on the backend's own connection (see `on_backend!`), so their text is not rendered
-// again on every execution; one generic body serves both backends.
+// again on every execution; each body is written once and compiled for both backends.
 
 type Pass<'a, 'b, DB> = diesel::query_builder::AstPass<'a, 'b, DB>;
 
@@ -267,18 +267,21 @@ trait RowBackend:
 impl RowBackend for diesel::sqlite::Sqlite {}
 impl RowBackend for diesel::pg::Pg {}
 
-/// Implements `QueryFragment` for both backends with the struct's generic `walk`.
+/// Implements `QueryFragment` for both backends with one body, written once and compiled for
+/// each (`$this` is the statement, `$out` the pass).
 macro_rules! on_both_backends {
-    ($ty:ident) => {
+    ($ty:ident, |$this:ident, $out:ident| $body:block) => {
         impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $ty<'_> {
-            fn walk_ast<'b>(&'b self, out: Pass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
-                self.walk(out)
+            fn walk_ast<'b>(&'b self, mut $out: Pass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+                let $this = self;
+                $body
             }
         }
 
         impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for $ty<'_> {
-            fn walk_ast<'b>(&'b self, out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-                self.walk(out)
+            fn walk_ast<'b>(&'b self, mut $out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+                let $this = self;
+                $body
             }
         }
 
@@ -376,39 +379,27 @@ impl diesel::query_builder::Query for InsertRow<'_> {
     type SqlType = diesel::sql_types::BigInt;
 }
 
-impl InsertRow<'_> {
-    fn walk<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>) -> QueryResult<()>
-    where
-        DB: RowBackend,
-        str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
-        i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
-        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
-    {
-        use diesel::sql_types::{BigInt, Text, Timestamp};
-        out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
-        for name in Columns::NAMES {
-            out.push_sql(", ");
-            out.push_sql(name);
-        }
-        out.push_sql(") VALUES (");
-        out.push_bind_param::<Text, _>(self.tenant_id)?;
+on_both_backends!(InsertRow, |this, out| {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
+    for name in Columns::NAMES {
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&1_i64)?;
-        self.columns.push_values(out.reborrow(), false)?;
-        out.push_sql(") RETURNING pk");
-        Ok(())
+        out.push_sql(name);
     }
-}
-
-on_both_backends!(InsertRow);
+    out.push_sql(") VALUES (");
+    out.push_bind_param::<Text, _>(this.tenant_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(this.id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Timestamp, _>(&this.now)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Timestamp, _>(&this.now)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&1_i64)?;
+    this.columns.push_values(out.reborrow(), false)?;
+    out.push_sql(") RETURNING pk");
+    Ok(())
+});
 
 /// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
 struct UpdateRow<'a> {
@@ -424,31 +415,20 @@ impl diesel::query_builder::QueryId for UpdateRow<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl UpdateRow<'_> {
-    fn walk<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>) -> QueryResult<()>
-    where
-        DB: RowBackend,
-        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
-        i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
-        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
-    {
-        use diesel::sql_types::{BigInt, Timestamp};
-        out.push_sql("UPDATE users SET ");
-        self.columns.push_values(out.reborrow(), true)?;
-        out.push_sql(", updated_at = ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(", version = ");
-        out.push_bind_param::<BigInt, _>(&self.next_version)?;
-        out.push_sql(" WHERE pk = ");
-        out.push_bind_param::<BigInt, _>(&self.pk)?;
-        out.push_sql(" AND version = ");
-        out.push_bind_param::<BigInt, _>(&self.version)?;
-        Ok(())
-    }
-}
-
-on_both_backends!(UpdateRow);
+on_both_backends!(UpdateRow, |this, out| {
+    use diesel::sql_types::{BigInt, Timestamp};
+    out.push_sql("UPDATE users SET ");
+    this.columns.push_values(out.reborrow(), true)?;
+    out.push_sql(", updated_at = ");
+    out.push_bind_param::<Timestamp, _>(&this.now)?;
+    out.push_sql(", version = ");
+    out.push_bind_param::<BigInt, _>(&this.next_version)?;
+    out.push_sql(" WHERE pk = ");
+    out.push_bind_param::<BigInt, _>(&this.pk)?;
+    out.push_sql(" AND version = ");
+    out.push_bind_param::<BigInt, _>(&this.version)?;
+    Ok(())
+});
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
