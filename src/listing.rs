@@ -111,7 +111,7 @@ pub fn paginate<S: Store>(
         Paging::Index { start, count } => {
             page.start_index = Some(*start);
             // The anchor's key is the query's canonical text, needed only past the first page
-            // or when a full page may have a next one: not for a lookup's short first page.
+            // or after a full page: not for a lookup's short first page.
             let anchor_query = || Anchors::query(tenant, &format!("{:?}", compiler.resource), req);
             let query = (*start > 1 && *count > 0).then(anchor_query).flatten();
             let anchor = query.as_deref().and_then(|q| anchors.get(q, *start));
@@ -123,9 +123,9 @@ pub fn paginate<S: Store>(
                 }
                 (None, count) => S::page(conn, tenant, filter.as_ref(), None, &order, false, start - 1, count)?,
             };
+            // A full page may have a next one, which can then start from where this one ended.
             let full = *count > 0 && rows.len() as i64 == *count;
-            if let (Some(query), Some((row, key))) = (query.or_else(|| full.then(anchor_query).flatten()), rows.last())
-            {
+            if let (true, Some(query), Some((row, key))) = (full, query.or_else(anchor_query), rows.last()) {
                 anchors.put(query, start + rows.len() as i64, Position { key: key.clone(), pk: S::pk(row) });
             }
             // A short page holds the rest of the matches; counting them needs the exact offset,
@@ -147,24 +147,28 @@ pub fn paginate<S: Store>(
             if !forward {
                 rows.reverse();
             }
-            let make = |(row, key): &(S::Row, Option<String>), forward| {
-                Cursor {
-                    forward,
-                    key: key.clone(),
-                    pk: S::pk(row),
-                    query: req.fingerprint(),
-                    issued: now.and_utc().timestamp(),
-                }
-                .encode()
-            };
             // Walking forward, more rows mean a next page and a cursor means an earlier page
             // exists; walking backward it is the other way round.
             let (has_next, has_previous) = if forward { (more, cursor.is_some()) } else { (true, more) };
-            if has_next {
-                page.next_cursor = rows.last().map(|r| make(r, true));
-            }
-            if has_previous {
-                page.previous_cursor = rows.first().map(|r| make(r, false));
+            if has_next || has_previous {
+                // One fingerprint for both cursors of the page.
+                let query = req.fingerprint();
+                let make = |(row, key): &(S::Row, Option<String>), forward| {
+                    Cursor {
+                        forward,
+                        key: key.clone(),
+                        pk: S::pk(row),
+                        query: query.clone(),
+                        issued: now.and_utc().timestamp(),
+                    }
+                    .encode()
+                };
+                if has_next {
+                    page.next_cursor = rows.last().map(|r| make(r, true));
+                }
+                if has_previous {
+                    page.previous_cursor = rows.first().map(|r| make(r, false));
+                }
             }
             let known = (cursor.is_none() && !more).then_some(rows.len() as i64);
             (rows, known)
