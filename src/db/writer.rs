@@ -86,9 +86,10 @@ fixed_statement!(Savepoint, "SAVEPOINT roster_write");
 fixed_statement!(Release, "RELEASE roster_write");
 fixed_statement!(RollbackTo, "ROLLBACK TO roster_write");
 
-/// Runs `work` inside the SQLite transaction already open on `conn` (a batch's), in a savepoint
-/// of its own: when it fails, its writes are undone and the batch's others stand. SQLite
-/// savepoints nest by name, so `work` may open further ones, diesel's included.
+/// Runs `work` inside the SQLite transaction already open on `conn` (a writer batch's, or any
+/// other), in a savepoint of its own: when it fails, its writes are undone and the
+/// transaction's others stand. SQLite savepoints nest by name, so `work` may open further ones,
+/// diesel's included.
 pub fn in_savepoint<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
