@@ -17,7 +17,8 @@ struct Cli {
     /// TOML settings file; environment variables and flags override it.
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
-    /// `postgres://user@host:5432/db` for PostgreSQL, otherwise an SQLite file path [default: roster.db]
+    /// `postgres://user@host:5432/db` for PostgreSQL (without TLS to a loopback host unless the URL
+    /// or PGSSLMODE sets sslmode), otherwise an SQLite file path [default: roster.db]
     #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
     database_url: Option<String>,
     #[command(subcommand)]
