@@ -318,7 +318,15 @@ pub fn add_members(
     Ok(())
 }
 
+/// Removes the members with these ids. One id (what IdPs send) is removed by the whole primary
+/// key: PostgreSQL plans `member_id = ANY($2)` from the table's statistics, and while they are
+/// stale — a group that grew by 10^5 members a minute ago — it scanned every member of the
+/// group for each removal (30 ms at 10^5 members).
 pub fn remove_members(conn: &mut DbConnection, group: &GroupRow, ids: &[String]) -> QueryResult<()> {
+    if let [id] = ids {
+        diesel::delete(group_members::table.find((group.pk, id))).execute(conn)?;
+        return Ok(());
+    }
     for chunk in ids.chunks(CHUNK) {
         diesel::delete(
             group_members::table
