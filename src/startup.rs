@@ -82,6 +82,7 @@ impl Application {
             inflight,
             token_cache,
             anchors: Default::default(),
+            member_batches: Default::default(),
         });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {

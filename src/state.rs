@@ -19,4 +19,6 @@ pub struct AppState {
     pub inflight: InFlight,
     pub token_cache: TokenCache,
     pub anchors: Arc<crate::listing::Anchors>,
+    /// Member changes waiting to be applied to a group together (PostgreSQL).
+    pub member_batches: Arc<crate::groups::batches::MemberBatches>,
 }

@@ -10,10 +10,11 @@ use crate::auth::{Principal, Scope};
 use crate::db::groups::GroupRow;
 use crate::error::ScimError;
 use crate::groups;
+use crate::groups::batches::MemberBatches;
 use crate::http::body::JsonBody;
 use crate::http::scim_json;
 use crate::scim::list::ListRequest;
-use crate::scim::patch::parse_patch;
+use crate::scim::patch::{parse_patch, split_member_ops};
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::state::AppState;
@@ -117,19 +118,29 @@ async fn patch(
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
-    let ops = parse_patch(&body.0)?;
+    let (attribute_ops, member_changes) = split_member_ops(parse_patch(&body.0)?)?;
     if !r.projected() {
         let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
-        let row = state.db.write(move |conn| groups::patch(conn, &ctx, &id, ops, expected.as_deref())).await?;
+        let version =
+            if MemberBatches::takes(state.db.backend(), &attribute_ops, &member_changes, r.if_match.as_deref()) {
+                state.member_batches.apply(&state.db, ctx, id.into_inner(), member_changes).await?
+            } else {
+                let patch = move |conn: &mut _| {
+                    groups::patch(conn, &ctx, &id, &attribute_ops, &member_changes, expected.as_deref())
+                };
+                state.db.write(patch).await?.version
+            };
         let mut res = HttpResponse::NoContent().finish();
         res.headers_mut().insert(
             actix_web::http::header::ETAG,
-            actix_web::http::header::HeaderValue::from_str(&crate::http::etag(row.version)).expect("an ASCII etag"),
+            actix_web::http::header::HeaderValue::from_str(&crate::http::etag(version)).expect("an ASCII etag"),
         );
         return Ok(res);
     }
-    let (_, row, body) =
-        one(&state, r, true, move |conn, r| groups::patch(conn, &r.ctx, &id, ops, r.if_match.as_deref())).await?;
+    let (_, row, body) = one(&state, r, true, move |conn, r| {
+        groups::patch(conn, &r.ctx, &id, &attribute_ops, &member_changes, r.if_match.as_deref())
+    })
+    .await?;
     Ok(respond(StatusCode::OK, body, row.version))
 }
 

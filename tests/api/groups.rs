@@ -416,6 +416,118 @@ async fn concurrent_writes_to_one_group_lose_nothing(app: TestApp) {
 
 both_backends!(concurrent_writes_to_one_group_lose_nothing);
 
+/// Many member PATCHes to one group at once, as an IdP pushing a group sends them (on
+/// PostgreSQL they are applied together, see `groups::batches`): each answers as if it had been
+/// applied alone, in some order. Adds and removes all land, a PATCH naming an unknown member
+/// fails alone, a member removed and added back in one PATCH takes the display name it was
+/// added with, adding an existing member keeps its display name, and every success has a
+/// version of its own with none skipped.
+async fn concurrent_member_patches_each_count_once(app: TestApp) {
+    let mut users = Vec::new();
+    for k in 0..14 {
+        users.push(new_user(&app, &format!("crowd{k}")).await);
+    }
+    let group = new_group(&app, "crowd", &[&users[0], &users[1], &users[2], &users[3]]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let before = version(group["meta"]["version"].as_str().unwrap());
+    let member = |id: &str, display: Option<&str>| match display {
+        Some(d) => json!({"value": id, "display": d}),
+        None => json!({"value": id}),
+    };
+    let mut bodies = Vec::new();
+    for id in &users[4..14] {
+        bodies.push(ops(json!([{"op": "add", "path": "members", "value": [member(id, None)]}])));
+    }
+    for id in &users[0..2] {
+        bodies.push(ops(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}])));
+    }
+    bodies.push(ops(json!([
+        {"op": "remove", "path": format!("members[value eq \"{}\"]", users[2])},
+        {"op": "add", "path": "members", "value": [member(&users[2], Some("back again"))]},
+    ])));
+    bodies.push(ops(json!([{"op": "add", "path": "members", "value": [member(&users[3], Some("not taken"))]}])));
+    let unknown = "2f1e0c4e-0000-4000-8000-000000000000";
+    bodies.push(ops(
+        json!([{"op": "add", "path": "members", "value": [member(&users[13], None), member(unknown, None)]}]),
+    ));
+    let responses = futures_util::future::join_all(bodies.iter().map(|body| app.patch(&path, body))).await;
+    let mut versions = Vec::new();
+    let mut refused = 0;
+    for res in responses {
+        match res.status().as_u16() {
+            204 => versions.push(version(res.headers()["etag"].to_str().unwrap())),
+            400 => {
+                refused += 1;
+                let body = assert_scim_error(res, 400).await;
+                assert_eq!(body["scimType"], "invalidValue", "{body}");
+            }
+            other => panic!("unexpected status {other}: {}", res.text().await.unwrap_or_default()),
+        }
+    }
+    assert_eq!(refused, 1, "only the PATCH naming an unknown member fails");
+    versions.sort_unstable();
+    let expected: Vec<i64> = (before + 1..=before + versions.len() as i64).collect();
+    assert_eq!(versions, expected, "one version per successful PATCH, none skipped or shared");
+    let after = app.get_ok(&path).await;
+    assert_eq!(version(after["meta"]["version"].as_str().unwrap()), before + versions.len() as i64);
+    let mut expected_members: Vec<&String> = users[2..14].iter().collect();
+    expected_members.sort();
+    assert_eq!(member_ids(&after), sorted(&expected_members), "{after}");
+    let display = |id: &str| {
+        after["members"].as_array().unwrap().iter().find(|m| m["value"] == id).map(|m| m["display"].clone()).unwrap()
+    };
+    assert_eq!(display(&users[2]), "back again");
+    assert_eq!(display(&users[3]), "CROWD3", "adding an existing member changes nothing");
+}
+
+both_backends!(concurrent_member_patches_each_count_once);
+
+/// `change_members`, which applies a batch's net effect in one statement on PostgreSQL, against
+/// the database directly: removed members go, added ones come (existing ones untouched), those
+/// removed and added again take the new display name, the version moves on by the number of
+/// changes, and another tenant's group or a missing one is not touched.
+async fn change_members_applies_a_net_change(app: TestApp) {
+    use roster::db::groups::{change_members, resolve};
+    use roster::scim::patch::Member;
+    let mut users = Vec::new();
+    for k in 0..5 {
+        users.push(new_user(&app, &format!("net{k}")).await);
+    }
+    let group = new_group(&app, "net", &[&users[0], &users[1], &users[2]]).await;
+    let id = group["id"].as_str().unwrap();
+    let before = version(group["meta"]["version"].as_str().unwrap());
+    let mut conn = app.connection();
+    let tenant = roster::db::tenants::by_name(&mut conn, "default").unwrap().unwrap().id;
+    let m = |id: &String, display: Option<&str>| Member {
+        value: id.clone(),
+        display: display.map(str::to_owned),
+        kind: None,
+    };
+    let added = vec![m(&users[1], Some("ignored")), m(&users[2], Some("renamed")), m(&users[3], Some("new"))];
+    let resolved = resolve(&mut conn, &tenant, &added).unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    for (tenant, group) in [("another-tenant", id), (tenant.as_str(), "no-such-group")] {
+        let none = change_members(&mut conn, tenant, group, now, 3, &[users[0].clone()], &added, &[], &resolved);
+        assert!(matches!(none, Ok(None)), "{tenant} {group}");
+    }
+    let row =
+        change_members(&mut conn, &tenant, id, now, 3, &[users[0].clone()], &added, &[users[2].as_str()], &resolved)
+            .unwrap()
+            .expect("the group exists");
+    assert_eq!(row.version, before + 3);
+    drop(conn);
+    let after = app.get_ok(&format!("/scim/v2/Groups/{id}")).await;
+    assert_eq!(member_ids(&after), sorted(&[&users[1], &users[2], &users[3]]), "{after}");
+    assert_eq!(version(after["meta"]["version"].as_str().unwrap()), before + 3);
+    let display =
+        |id: &str| after["members"].as_array().unwrap().iter().find(|m| m["value"] == id).unwrap()["display"].clone();
+    assert_eq!(display(&users[1]), "NET1", "an existing member keeps its display name");
+    assert_eq!(display(&users[2]), "renamed");
+    assert_eq!(display(&users[3]), "new");
+}
+
+both_backends!(change_members_applies_a_net_change);
+
 /// PATCH with If-Match (RFC 7644 §3.14), with member operations only: the version the client
 /// names is the one before the change, and a stale one changes nothing.
 async fn if_match_guards_member_only_patches(app: TestApp) {

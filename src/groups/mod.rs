@@ -1,6 +1,8 @@
 //! What can be done to a Group through SCIM. Member changes go straight to the members table
 //! (never through a loaded copy of the membership), so a PATCH costs what it changes.
 
+pub mod batches;
+
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
@@ -32,7 +34,7 @@ impl From<WriteError> for ScimError {
     }
 }
 
-fn not_found(id: &str) -> ScimError {
+pub fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No Group with id {id:?}"))
 }
 
@@ -91,31 +93,32 @@ pub fn replace(
     })
 }
 
-/// PATCH: attribute operations on the document, member operations on the members table, all in
-/// one transaction and in the order given.
+/// PATCH, its operations split by [`patch::split_member_ops`]: attribute operations on the
+/// document, member operations on the members table, all in one transaction and in the order
+/// given.
 pub fn patch(
     conn: &mut DbConnection,
     ctx: &Ctx,
     id: &str,
-    ops: Vec<PatchOp>,
+    attribute_ops: &[PatchOp],
+    member_changes: &[MemberChange],
     if_match: Option<&str>,
 ) -> Result<GroupRow, ScimError> {
-    let (attribute_ops, member_changes) = patch::split_member_ops(ops)?;
     write_transaction(conn, |conn| {
         let resolved = store::resolve(conn, &ctx.tenant_id, member_changes.iter().flat_map(MemberChange::added))?;
         let row = if attribute_ops.is_empty() {
             // The version bump is the lock (see [`store::touch`]); If-Match names the version
             // before it, and a mismatch rolls the bump back.
-            let row = store::touch(conn, &ctx.tenant_id, id, ctx.now)?.ok_or_else(|| not_found(id))?;
+            let row = store::touch(conn, &ctx.tenant_id, id, ctx.now, 1)?.ok_or_else(|| not_found(id))?;
             check_version("Group", row.version - 1, if_match)?;
             row
         } else {
             let row = locked(conn, ctx, id)?;
             check_version("Group", row.version, if_match)?;
-            let patched = patch::apply(&GROUP_RESOURCE, &row.document(), &attribute_ops)?;
+            let patched = patch::apply(&GROUP_RESOURCE, &row.document(), attribute_ops)?;
             store::update(conn, &row, &patched, ctx.now)?
         };
-        for change in &member_changes {
+        for change in member_changes {
             match change {
                 MemberChange::Add(members) => store::add_members(conn, &ctx.tenant_id, &row, members, &resolved)?,
                 MemberChange::Remove(ids) => store::remove_members(conn, &row, ids)?,
