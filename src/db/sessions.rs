@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{sessions, users};
-use super::DbConnection;
+use super::{DbConnection, MultiBackend};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -69,10 +69,35 @@ pub fn revoke(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDate
 
 /// Revokes every open session of a user at once; returns how many were open.
 pub fn revoke_all(conn: &mut DbConnection, user_pk: i64, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(sessions::table.filter(sessions::user_pk.eq(user_pk)).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(now))
-        .execute(conn)
+    RevokeAll { user_pk, now }.execute(conn)
 }
+
+/// `UPDATE sessions SET revoked_at = ? WHERE user_pk = ? AND revoked_at IS NULL`, with a fixed
+/// text so that the connection keeps it prepared: diesel never keeps its UPDATE statements
+/// prepared, and this one runs in every deactivation while the account's row is held.
+struct RevokeAll {
+    user_pk: i64,
+    now: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for RevokeAll {
+    type QueryId = RevokeAll;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<MultiBackend> for RevokeAll {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Timestamp};
+        out.push_sql("UPDATE sessions SET revoked_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" WHERE user_pk = ");
+        out.push_bind_param::<BigInt, _>(&self.user_pk)?;
+        out.push_sql(" AND revoked_at IS NULL");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<DbConnection> for RevokeAll {}
 
 pub fn delete_all(conn: &mut DbConnection, user_pk: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_pk.eq(user_pk))).execute(conn)
