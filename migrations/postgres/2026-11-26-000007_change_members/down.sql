@@ -1,1 +1,1 @@
-DROP FUNCTION roster_change_members(BIGINT, TIMESTAMP, TEXT, TEXT, TEXT[], TEXT[], TEXT[], TEXT[]);
+DROP FUNCTION roster_change_members(BIGINT, TIMESTAMP, TEXT, TEXT, TEXT[], TEXT[], TEXT[], BIGINT[], BIGINT[], TEXT[], TEXT[]);

@@ -1,10 +1,8 @@
 -- A batch of member changes to one group, in one statement (see src/groups/batches.rs and
 -- db::groups::change_members): the version moved on by p_changes, the members in p_removed
--- deleted, and the users or groups of the tenant that p_ids name inserted with the display
--- names in p_displays, skipping those already members except the ones in p_readded (removed and
--- added again), whose display name is replaced. Returns the group as it is after, or nothing
--- when it does not exist. When some of p_ids name nothing in the tenant, nothing is changed and
--- the error carries the hint 'roster: unknown members' and, as its detail, up to ten of them.
+-- deleted, and the members in the parallel arrays inserted, skipping those already there except
+-- the ones in p_readded (removed and added again), whose display name is replaced. Returns the
+-- group as it is after, or nothing when it does not exist.
 --
 -- A function, rather than one statement with common table expressions, for two reasons. It
 -- carries plan_cache_mode: as a prepared statement PostgreSQL planned it anew on every run,
@@ -21,6 +19,9 @@ CREATE FUNCTION roster_change_members(
     p_tenant TEXT,
     p_removed TEXT[],
     p_ids TEXT[],
+    p_kinds TEXT[],
+    p_user_pks BIGINT[],
+    p_group_pks BIGINT[],
     p_displays TEXT[],
     p_readded TEXT[]
 ) RETURNS SETOF scim_groups
@@ -30,7 +31,6 @@ AS $$
 DECLARE
     g scim_groups;
     gone TEXT;
-    unknown TEXT;
 BEGIN
     UPDATE scim_groups SET version = version + p_changes, updated_at = p_now
     WHERE id = p_group_id AND tenant_id = p_tenant
@@ -41,27 +41,11 @@ BEGIN
     FOREACH gone IN ARRAY p_removed LOOP
         DELETE FROM group_members WHERE group_pk = g.pk AND member_id = gone;
     END LOOP;
-    -- Each id by the unique index on id, the tenant checked on the row found.
-    WITH named AS (
-        SELECT a.member, a.shown, a.n,
-               (SELECT u.pk FROM users u WHERE u.id = a.member AND u.tenant_id = p_tenant) AS user_row,
-               (SELECT sg.pk FROM scim_groups sg WHERE sg.id = a.member AND sg.tenant_id = p_tenant) AS group_row
-        FROM unnest(p_ids, p_displays) WITH ORDINALITY AS a(member, shown, n)
-    ), added AS (
-        INSERT INTO group_members (tenant_id, group_pk, member_id, member_type, user_pk, member_group_pk, display)
-        SELECT p_tenant, g.pk, named.member, CASE WHEN named.user_row IS NULL THEN 'Group' ELSE 'User' END,
-               named.user_row, named.group_row, named.shown
-        FROM named
-        WHERE named.user_row IS NOT NULL OR named.group_row IS NOT NULL
-        ON CONFLICT (group_pk, member_id) DO UPDATE SET display = EXCLUDED.display
-        WHERE EXCLUDED.member_id = ANY(p_readded)
-    )
-    SELECT string_agg(member, ', ' ORDER BY n) INTO unknown
-    FROM (SELECT member, n FROM named WHERE user_row IS NULL AND group_row IS NULL ORDER BY n LIMIT 10) missing;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'no user or group with id %', unknown
-            USING ERRCODE = 'no_data_found', HINT = 'roster: unknown members', DETAIL = unknown;
-    END IF;
+    INSERT INTO group_members (tenant_id, group_pk, member_id, member_type, user_pk, member_group_pk, display)
+    SELECT p_tenant, g.pk, a.member, a.kind, a.user_row, a.group_row, a.shown
+    FROM unnest(p_ids, p_kinds, p_user_pks, p_group_pks, p_displays) AS a(member, kind, user_row, group_row, shown)
+    ON CONFLICT (group_pk, member_id) DO UPDATE SET display = EXCLUDED.display
+    WHERE EXCLUDED.member_id = ANY(p_readded);
     RETURN NEXT g;
 END
 $$;
