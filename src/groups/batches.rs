@@ -138,8 +138,8 @@ fn apply_batch(conn: &mut DbConnection, id: &str, batch: Vec<Waiting>) {
 
 /// The batch's statements: the members it adds looked up at once, then one write that moves
 /// the version on once for every change that names only existing members and applies what
-/// those changes come to (see [`NetChange`] and [`store::change_members`]). The outcome of each request, in the
-/// batch's order.
+/// those changes come to (see [`NetChange`] and [`store::change_members`]). The outcome of each
+/// request, in the batch's order.
 fn together(conn: &mut DbConnection, id: &str, batch: &[Waiting]) -> Result<Vec<Result<i64, ScimError>>, ScimError> {
     let tenant_id = &batch[0].ctx.tenant_id;
     let now: NaiveDateTime = batch.iter().map(|w| w.ctx.now).max().expect("a batch is never empty");
