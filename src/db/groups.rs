@@ -377,15 +377,17 @@ pub fn remove_members(conn: &mut DbConnection, group: &GroupRow, ids: &[String])
 }
 
 /// Applies member changes already reduced to what they come to (see `groups::batches`): moves
-/// the group's version on by `changes`, deletes the members in `removed`, and inserts those in
-/// `added`, skipping members already there except the ones in `readded` (removed and added
-/// again), whose display name is replaced. None when the group does not exist. Every member
-/// added must be in `resolved`.
+/// the group's version on by `changes`, deletes the members in `removed`, and adds the users or
+/// groups of the tenant that `added` names, skipping members already there except the ones in
+/// `readded` (removed and added again), whose display name is replaced. None when the group does
+/// not exist; [`WriteError::UnknownMembers`], with nothing changed, when some of `added` name
+/// nothing in the tenant.
 ///
 /// On PostgreSQL this is one statement, so one round trip and its own transaction: the group
 /// is held only while it runs and commits. It calls `roster_change_members` (migration
-/// `000007_change_members`, which says why it is a function). On SQLite it is the statements of
-/// a single change, in the transaction the caller holds.
+/// `000007_change_members` says why it is a function; `000008_change_members_lookup` has it
+/// look the members up).
+/// On SQLite it is the statements of a single change, in the transaction the caller holds.
 #[allow(clippy::too_many_arguments)]
 pub fn change_members(
     conn: &mut DbConnection,
@@ -396,22 +398,28 @@ pub fn change_members(
     removed: &[String],
     added: &[Member],
     readded: &[&str],
-    resolved: &Resolved,
 ) -> Result<Option<GroupRow>, WriteError> {
-    resolved.check(added)?;
     let pg = match conn {
         DbConnection::Postgresql(pg) => pg,
         DbConnection::Sqlite(_) => {
+            // Unknown members are found before anything is written; a missing group still
+            // answers None first, as it does on PostgreSQL.
+            let resolved = resolve(conn, tenant_id, added)?;
+            if let Err(unknown) = resolved.check(added) {
+                return match find(conn, tenant_id, id)? {
+                    Some(_) => Err(unknown),
+                    None => Ok(None),
+                };
+            }
             let Some(row) = touch(conn, tenant_id, id, now, changes)? else { return Ok(None) };
             let gone: Vec<String> = removed.iter().cloned().chain(readded.iter().map(|id| (*id).to_owned())).collect();
             if !gone.is_empty() {
                 remove_members(conn, &row, &gone)?;
             }
-            add_members(conn, tenant_id, &row, added, resolved)?;
+            add_members(conn, tenant_id, &row, added, &resolved)?;
             return Ok(Some(row));
         }
     };
-    let kind = |m: &Member| resolved.0[m.value.as_str()];
     let statement = ChangeMembers {
         tenant_id,
         id,
@@ -419,14 +427,16 @@ pub fn change_members(
         changes,
         removed,
         ids: added.iter().map(|m| m.value.as_str()).collect(),
-        kinds: added.iter().map(|m| kind(m).0.as_str()).collect(),
-        user_pks: added.iter().map(|m| Some(kind(m)).filter(|k| k.0 == MemberKind::User).map(|k| k.1)).collect(),
-        group_pks: added.iter().map(|m| Some(kind(m)).filter(|k| k.0 == MemberKind::Group).map(|k| k.1)).collect(),
         displays: added.iter().map(|m| m.display.as_deref()).collect(),
         readded,
         columns: <GroupRow as Selectable<diesel::pg::Pg>>::construct_selection(),
     };
-    Ok(statement.get_result(pg).optional()?)
+    statement.get_result(pg).optional().map_err(|e| match &e {
+        diesel::result::Error::DatabaseError(_, info) if info.hint() == Some("roster: unknown members") => {
+            WriteError::UnknownMembers(info.details().unwrap_or_default().to_owned())
+        }
+        _ => WriteError::Db(e),
+    })
 }
 
 /// The PostgreSQL statement of [`change_members`]; its text is fixed (the members travel as
@@ -438,9 +448,6 @@ struct ChangeMembers<'a> {
     changes: i64,
     removed: &'a [String],
     ids: Vec<&'a str>,
-    kinds: Vec<&'static str>,
-    user_pks: Vec<Option<i64>>,
-    group_pks: Vec<Option<i64>>,
     displays: Vec<Option<&'a str>>,
     readded: &'a [&'a str],
     columns: <GroupRow as Selectable<diesel::pg::Pg>>::SelectExpression,
@@ -472,12 +479,6 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ChangeMembers<'_> 
         out.push_bind_param::<Array<Text>, _>(self.removed)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.ids)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.kinds)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.user_pks)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.group_pks)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.displays)?;
         out.push_sql(", ");

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
-use crate::db::groups::{self as store, GroupRow};
+use crate::db::groups as store;
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ScimError;
 use crate::scim::patch::{Member, MemberChange, PatchOp};
@@ -117,8 +117,8 @@ async fn run_batches(batches: Arc<MemberBatches>, db: Database, key: GroupKey) {
 }
 
 /// Applies a batch and answers each of its requests. Its one write is one statement, which is
-/// its own transaction. When it fails (a member deleted since it was looked up, say), each
-/// change is applied in a transaction of its own, so that it fails alone.
+/// its own transaction. When it fails (a change names an unknown member, say), each change is
+/// applied in a transaction of its own, so that it fails alone.
 fn apply_batch(conn: &mut DbConnection, id: &str, batch: Vec<Waiting>) {
     match together(conn, id, &batch) {
         Ok(outcomes) => {
@@ -136,49 +136,22 @@ fn apply_batch(conn: &mut DbConnection, id: &str, batch: Vec<Waiting>) {
     }
 }
 
-/// The batch's statements: the members it adds looked up at once, then one write that moves
-/// the version on once for every change that names only existing members and applies what
-/// those changes come to (see [`NetChange`] and [`store::change_members`]). The outcome of each
-/// request, in the batch's order.
+/// The batch's one statement: the version moved on once for every change, and what the changes
+/// come to applied (see [`NetChange`] and [`store::change_members`]). The outcome of each
+/// request, in the batch's order. A change naming an unknown member fails the statement, and
+/// [`apply_batch`] then applies each change alone, so that it fails alone.
 fn together(conn: &mut DbConnection, id: &str, batch: &[Waiting]) -> Result<Vec<Result<i64, ScimError>>, ScimError> {
     let tenant_id = &batch[0].ctx.tenant_id;
     let now: NaiveDateTime = batch.iter().map(|w| w.ctx.now).max().expect("a batch is never empty");
-    let resolved =
-        store::resolve(conn, tenant_id, batch.iter().flat_map(|w| &w.changes).flat_map(MemberChange::added))?;
-    let unknown: Vec<Option<ScimError>> = batch
-        .iter()
-        .map(|w| w.changes.iter().find_map(|c| resolved.check(c.added()).err().map(ScimError::from)))
-        .collect();
-    let applied = unknown.iter().filter(|u| u.is_none()).count() as i64;
     let mut net = NetChange::default();
-    for (w, unknown) in batch.iter().zip(&unknown) {
-        if unknown.is_none() {
-            w.changes.iter().for_each(|change| net.then(change));
-        }
-    }
-    let row: Option<GroupRow> = match applied {
-        0 => store::find(conn, tenant_id, id)?,
-        n => {
-            let (removed, added, readded) = net.statements();
-            store::change_members(conn, tenant_id, id, now, n, &removed, &added, &readded, &resolved)?
-        }
-    };
-    let Some(row) = row else {
+    batch.iter().flat_map(|w| &w.changes).for_each(|change| net.then(change));
+    let (removed, added, readded) = net.statements();
+    let changes = batch.len() as i64;
+    let Some(row) = store::change_members(conn, tenant_id, id, now, changes, &removed, &added, &readded)? else {
         return Ok(batch.iter().map(|_| Err(super::not_found(id))).collect());
     };
-    // Each applied change gets the version after it, as if it had been applied alone.
-    let mut version = row.version - applied;
-    let outcomes = unknown
-        .into_iter()
-        .map(|unknown| match unknown {
-            Some(e) => Err(e),
-            None => {
-                version += 1;
-                Ok(version)
-            }
-        })
-        .collect();
-    Ok(outcomes)
+    // Each change gets the version after it, as if it had been applied alone.
+    Ok((1..=changes).map(|k| Ok(row.version - changes + k)).collect())
 }
 
 /// What a sequence of adds and removes comes to, member by member, so that a batch costs two

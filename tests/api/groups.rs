@@ -485,9 +485,10 @@ both_backends!(concurrent_member_patches_each_count_once);
 /// `change_members`, which applies a batch's net effect in one statement on PostgreSQL, against
 /// the database directly: removed members go, added ones come (existing ones untouched), those
 /// removed and added again take the new display name, the version moves on by the number of
-/// changes, and another tenant's group or a missing one is not touched.
+/// changes; another tenant's group or a missing one is not touched, and an unknown member fails
+/// the whole call with nothing changed.
 async fn change_members_applies_a_net_change(app: TestApp) {
-    use roster::db::groups::{change_members, resolve};
+    use roster::db::groups::{change_members, WriteError};
     use roster::scim::patch::Member;
     let mut users = Vec::new();
     for k in 0..5 {
@@ -498,23 +499,46 @@ async fn change_members_applies_a_net_change(app: TestApp) {
     let before = version(group["meta"]["version"].as_str().unwrap());
     let mut conn = app.connection();
     let tenant = roster::db::tenants::by_name(&mut conn, "default").unwrap().unwrap().id;
-    let m = |id: &String, display: Option<&str>| Member {
-        value: id.clone(),
+    let other = roster::db::tenants::create(&mut conn, "net-other").unwrap().id;
+    let m = |id: &str, display: Option<&str>| Member {
+        value: id.to_owned(),
         display: display.map(str::to_owned),
         kind: None,
     };
     let added = vec![m(&users[1], Some("ignored")), m(&users[2], Some("renamed")), m(&users[3], Some("new"))];
-    let resolved = resolve(&mut conn, &tenant, &added).unwrap();
+    let removed = [users[0].clone()];
     let now = chrono::Utc::now().naive_utc();
-    for (tenant, group) in [("another-tenant", id), (tenant.as_str(), "no-such-group")] {
-        let none = change_members(&mut conn, tenant, group, now, 3, &[users[0].clone()], &added, &[], &resolved);
-        assert!(matches!(none, Ok(None)), "{tenant} {group}");
+    for (tenant, group) in [(other.as_str(), id), (tenant.as_str(), "no-such-group")] {
+        let none = change_members(&mut conn, tenant, group, now, 3, &removed, &added, &[]);
+        assert!(matches!(none, Ok(None)), "{tenant} {group}: {none:?}");
     }
-    let row =
-        change_members(&mut conn, &tenant, id, now, 3, &[users[0].clone()], &added, &[users[2].as_str()], &resolved)
-            .unwrap()
-            .expect("the group exists");
-    assert_eq!(row.version, before + 3);
+    // A user of another tenant is as unknown as an id that names nothing.
+    let foreign_token = app.issue_token("net-other", "other-idp", "scim");
+    let foreign = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&foreign_token)
+        .json(&json!({"userName": "net-foreign"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 201);
+    let foreign = json(foreign).await["id"].as_str().unwrap().to_owned();
+    let mut with_unknown = added.clone();
+    with_unknown.push(m("7d1c5a66-0000-4000-8000-000000000000", None));
+    with_unknown.push(m(&users[4], None));
+    with_unknown.push(m(&foreign, None));
+    let unknown = change_members(&mut conn, &tenant, id, now, 3, &removed, &with_unknown, &[]);
+    match unknown {
+        Err(WriteError::UnknownMembers(ids)) => {
+            assert_eq!(ids, format!("7d1c5a66-0000-4000-8000-000000000000, {foreign}"))
+        }
+        other => panic!("expected unknown members, got {other:?}"),
+    }
+    let row = change_members(&mut conn, &tenant, id, now, 3, &removed, &added, &[users[2].as_str()])
+        .unwrap()
+        .expect("the group exists");
+    assert_eq!(row.version, before + 3, "the failed call changed nothing, this one moved the version by 3");
     drop(conn);
     let after = app.get_ok(&format!("/scim/v2/Groups/{id}")).await;
     assert_eq!(member_ids(&after), sorted(&[&users[1], &users[2], &users[3]]), "{after}");
