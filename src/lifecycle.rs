@@ -12,9 +12,9 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 
 use crate::db::groups as group_store;
-use crate::db::records::{self, Audit};
+use crate::db::records::{self, Audit, Records, Transition};
 use crate::db::tenants::Tenant;
-use crate::db::users::{self as store, UserRow, UserWrite};
+use crate::db::users::{self as store, Effects, UserRow, UserWrite};
 use crate::db::{content, sessions, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::scim::resource::Document;
@@ -117,47 +117,46 @@ impl Actor<'_> {
         };
         Ok(records::add_event_and_audit(conn, kind, &payload, &entry)?)
     }
+
+    /// A transition's audit entry, for [`Records`].
+    fn audited(&self, action: &'static str, before: Option<State>, after: Option<State>) -> Transition<'_> {
+        Transition { actor: self.name, action, before: before.map(State::as_str), after: after.map(State::as_str) }
+    }
 }
 
-fn write_state(
-    conn: &mut DbConnection,
-    actor: &Actor<'_>,
-    row: &UserRow,
+/// What a write stores: `doc` as the profile, in `state` since the times given.
+fn stored(
     doc: &Document,
     state: State,
     deactivated_at: Option<NaiveDateTime>,
     former_member_since: Option<NaiveDateTime>,
-) -> Result<UserRow, ScimError> {
-    let write = UserWrite {
+) -> UserWrite<'_> {
+    UserWrite {
         doc,
         active: state == State::Active,
         lifecycle_state: state.as_str(),
         deactivated_at,
         former_member_since,
-    };
-    Ok(store::update(conn, actor.tenant_id, row, &write, actor.now)?)
+    }
 }
 
-/// A new account: active, or deactivated when provisioned with `active: false`.
+/// A new account: active, or deactivated when provisioned with `active: false`. It needs no
+/// policy (the state is the one asked for), and on PostgreSQL it is one statement.
 pub fn create(
     conn: &mut DbConnection,
-    actor: &Actor<'_>,
+    tenant_id: &str,
+    actor: &str,
+    now: NaiveDateTime,
     id: &str,
     doc: &Document,
     active: bool,
 ) -> Result<UserRow, ScimError> {
     let state = if active { State::Active } else { State::Deactivated };
-    let write = UserWrite {
-        doc,
-        active,
-        lifecycle_state: state.as_str(),
-        deactivated_at: (!active).then_some(actor.now),
-        former_member_since: None,
-    };
-    let row = store::insert(conn, actor.tenant_id, id, &write, actor.now)?;
-    let event = ("user.created", json!({"id": row.id, "state": state.as_str()}));
-    actor.transition(conn, event, "create", &row.id, (None, Some(state)))?;
-    Ok(row)
+    let write = stored(doc, state, (!active).then_some(now), None);
+    let mut records = Records::default();
+    records.event("user.created", &json!({"id": id, "state": state.as_str()}));
+    records.transition = Some(Transition { actor, action: "create", before: None, after: Some(state.as_str()) });
+    Ok(store::insert(conn, tenant_id, id, &write, now, &records)?)
 }
 
 /// Deactivation: every session revoked at once, memberships scheduled for removal after the
@@ -166,14 +165,26 @@ pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
     if State::of(row) != State::Active {
         return Ok(row.clone());
     }
-    let updated = write_state(conn, actor, row, &row.document(), State::Deactivated, Some(actor.now), None)?;
-    sessions::revoke_all(conn, row.pk, actor.now)?;
-    let event = (
+    let mut effects = Effects::default();
+    let doc = row.document();
+    let write = deactivation(actor, row, &doc, &mut effects);
+    Ok(store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
+}
+
+/// The write and effects that deactivate the active account `row`, with `doc` as its profile.
+fn deactivation<'a>(
+    actor: &'a Actor<'_>,
+    row: &UserRow,
+    doc: &'a Document,
+    effects: &mut Effects<'a>,
+) -> UserWrite<'a> {
+    effects.revoke_sessions = true;
+    effects.records.event(
         "user.deactivated",
-        json!({"id": row.id, "deactivatedAt": time(actor.now), "membershipsRemovedAt": time(actor.now + actor.policy.grace)}),
+        &json!({"id": row.id, "deactivatedAt": time(actor.now), "membershipsRemovedAt": time(actor.now + actor.policy.grace)}),
     );
-    actor.transition(conn, event, "deactivate", &row.id, (Some(State::Active), Some(State::Deactivated)))?;
-    Ok(updated)
+    effects.records.transition = Some(actor.audited("deactivate", Some(State::Active), Some(State::Deactivated)));
+    stored(doc, State::Deactivated, Some(actor.now), None)
 }
 
 /// Reactivation keeps all data; the pending membership removal lapses with `deactivatedAt`.
@@ -182,12 +193,24 @@ pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
         State::Active => Ok(row.clone()),
         State::FormerMember => Err(former_member_is_final()),
         State::Deactivated => {
-            let updated = write_state(conn, actor, row, &row.document(), State::Active, None, None)?;
-            let event = ("user.reactivated", json!({"id": row.id}));
-            actor.transition(conn, event, "reactivate", &row.id, (Some(State::Deactivated), Some(State::Active)))?;
-            Ok(updated)
+            let mut effects = Effects::default();
+            let doc = row.document();
+            let write = reactivation(actor, row, &doc, &mut effects);
+            Ok(store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
         }
     }
+}
+
+/// The write and effects that reactivate the deactivated account `row`, with `doc` as its profile.
+fn reactivation<'a>(
+    actor: &'a Actor<'_>,
+    row: &UserRow,
+    doc: &'a Document,
+    effects: &mut Effects<'a>,
+) -> UserWrite<'a> {
+    effects.records.event("user.reactivated", &json!({"id": row.id}));
+    effects.records.transition = Some(actor.audited("reactivate", Some(State::Deactivated), Some(State::Active)));
+    stored(doc, State::Active, None, None)
 }
 
 fn former_member_is_final() -> ScimError {
@@ -229,8 +252,9 @@ pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &Us
     doc.insert("userName".into(), json!(format!("former-member-{}", uuid::Uuid::new_v4().simple())));
     doc.insert("displayName".into(), json!(FORMER_MEMBER_NAME));
     doc.insert("name".into(), json!({"formatted": FORMER_MEMBER_NAME}));
-    let updated = write_state(conn, actor, row, &doc, State::FormerMember, row.deactivated_at, Some(actor.now))?;
-    sessions::revoke_all(conn, row.pk, actor.now)?;
+    let write = stored(&doc, State::FormerMember, row.deactivated_at, Some(actor.now));
+    let effects = Effects { revoke_sessions: true, ..Effects::default() };
+    let updated = store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
     remove_memberships(conn, actor, row)?;
     let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
     let states = (Some(State::Deactivated), Some(State::FormerMember));
@@ -293,7 +317,9 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
 }
 
 /// A SCIM PUT or PATCH result: the new profile, `active`, and the Roster extension's
-/// `formerMember` when given. Profile changes are stored first, then the state follows.
+/// `formerMember` when given. The profile and `active` are one write (one statement on
+/// PostgreSQL), with the events of both in that order; becoming a Former Member follows, and
+/// only then does the change take more than one statement (see [`update_is_one_statement`]).
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor<'_>,
@@ -309,16 +335,29 @@ pub fn update(
         }
         return Ok(row.clone());
     }
-    let mut row = row.clone();
-    if doc != row.document() {
-        row = write_state(conn, actor, &row, &doc, State::of(&row), row.deactivated_at, row.former_member_since)?;
-        actor.event(conn, "user.updated", &row.id, json!({"id": row.id}))?;
+    let doc_changed = doc != row.document();
+    let mut effects = Effects::default();
+    if doc_changed {
+        effects.records.event("user.updated", &json!({"id": row.id}));
     }
-    if active != row.active {
-        row = if active { reactivate(conn, actor, &row)? } else { deactivate(conn, actor, &row)? };
+    let write = match (row.active, active) {
+        (true, false) => deactivation(actor, row, &doc, &mut effects),
+        (false, true) => reactivation(actor, row, &doc, &mut effects),
+        _ => stored(&doc, State::of(row), row.deactivated_at, row.former_member_since),
+    };
+    let mut row = row.clone();
+    if doc_changed || active != row.active {
+        row = store::update(conn, actor.tenant_id, &row, &write, actor.now, &effects)?;
     }
     if former_member == Some(true) {
         row = become_former_member(conn, actor, &row)?;
     }
     Ok(row)
+}
+
+/// Whether [`update`] of `row` to `former_member` is one statement on PostgreSQL (so needs no
+/// transaction around it): unless it makes the account a Former Member, which also removes its
+/// memberships one by one.
+pub fn update_is_one_statement(row: &UserRow, former_member: Option<bool>) -> bool {
+    former_member != Some(true) || State::of(row) == State::FormerMember
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::db::query::{Compiler, Resource};
 use crate::db::users::{self as store, UserRead, UserRow, WriteError};
-use crate::db::{write_transaction, Backend, DbConnection};
+use crate::db::{single_statement_write, write_transaction, Backend, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
 use crate::lifecycle::{self, Actor, Deleted, Policy};
@@ -36,9 +36,14 @@ impl From<WriteError> for ScimError {
                 format!("A user with userName {name:?} already exists (userName is unique regardless of case)"),
             ),
             WriteError::Changed => ScimError::changed(),
+            WriteError::TenantGone => tenant_gone(),
             WriteError::Db(e) => e.into(),
         }
     }
+}
+
+fn tenant_gone() -> ScimError {
+    ScimError::unauthorized("The tenant no longer exists")
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -49,17 +54,16 @@ fn not_found(id: &str) -> ScimError {
 /// contenders wins, so this many concurrent writers to one user all get through.
 const MAX_ATTEMPTS: u32 = 64;
 
-/// Runs a read-modify-write in one transaction. When another request changed the user in
-/// between and the client did not pin a version with If-Match, it starts over on fresh data;
-/// with If-Match the client gets the 412 it asked for.
+/// Runs a read-modify-write. When another request changed the user between the read and the
+/// write and the client did not pin a version with If-Match, it starts over on fresh data; with
+/// If-Match the client gets the 412 it asked for.
 fn read_modify_write<T>(
-    conn: &mut DbConnection,
     if_match: Option<&str>,
-    mut work: impl FnMut(&mut DbConnection) -> Result<T, ScimError>,
+    mut attempt: impl FnMut() -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
     let mut attempts = 0;
     loop {
-        match write_transaction(conn, &mut work) {
+        match attempt() {
             Err(e) if e.is_changed() && if_match.is_none() && attempts < MAX_ATTEMPTS => attempts += 1,
             other => return other,
         }
@@ -68,8 +72,7 @@ fn read_modify_write<T>(
 
 /// The tenant's lifecycle policy, read in the request's transaction.
 pub fn policy(conn: &mut DbConnection, tenant_id: &str) -> Result<Policy, ScimError> {
-    let tenant = crate::db::tenants::by_id(conn, tenant_id)?
-        .ok_or_else(|| ScimError::unauthorized("The tenant no longer exists"))?;
+    let tenant = crate::db::tenants::by_id(conn, tenant_id)?.ok_or_else(tenant_gone)?;
     Ok(Policy::of(&tenant))
 }
 
@@ -110,14 +113,16 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, Scim
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
     let (active, former) = take_state(&mut doc, true);
     let id = uuid::Uuid::new_v4().to_string();
+    let create =
+        |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &id, &doc, active);
+    if former != Some(true) {
+        // A deleted tenant is caught by the row's foreign key (`WriteError::TenantGone`).
+        return single_statement_write(conn, create);
+    }
     write_transaction(conn, |conn| {
         let policy = policy(conn, &ctx.tenant_id)?;
-        let actor = actor(ctx, &policy);
-        let row = lifecycle::create(conn, &actor, &id, &doc, active)?;
-        match former {
-            Some(true) => lifecycle::become_former_member(conn, &actor, &row),
-            _ => Ok(row),
-        }
+        let row = create(conn)?;
+        lifecycle::become_former_member(conn, &actor(ctx, &policy), &row)
     })
 }
 
@@ -134,6 +139,33 @@ fn written(row: UserRow, groups: Vec<(String, String)>) -> View {
     View { row, groups }
 }
 
+/// A PUT or PATCH: reads the user, has `next` compute the profile, `active` and
+/// `formerMember` it asks for, and writes them. The read is not in the write's transaction: the
+/// write applies only to the version read (and [`read_modify_write`] starts over when it lost a
+/// race), so that on PostgreSQL a write that is one statement is also its own transaction — a
+/// read and one statement, instead of BEGIN, the read, two to four writes and COMMIT.
+fn rewrite(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    if_match: Option<&str>,
+    next: impl Fn(&UserRow) -> Result<(Document, bool, Option<bool>), ScimError>,
+) -> Result<View, ScimError> {
+    read_modify_write(if_match, || {
+        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
+        check_version("User", row.version, if_match)?;
+        let (doc, active, former) = next(&row)?;
+        let actor = actor(ctx, &policy);
+        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, doc, active, former);
+        let row = if lifecycle::update_is_one_statement(&row, former) {
+            single_statement_write(conn, write)?
+        } else {
+            write_transaction(conn, write)?
+        };
+        Ok(written(row, groups))
+    })
+}
+
 /// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
 pub fn replace(
     conn: &mut DbConnection,
@@ -142,13 +174,10 @@ pub fn replace(
     doc: Document,
     if_match: Option<&str>,
 ) -> Result<View, ScimError> {
-    read_modify_write(conn, if_match, |conn| {
-        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
-        check_version("User", row.version, if_match)?;
+    rewrite(conn, ctx, id, if_match, |row| {
         let mut doc = doc.clone();
         let (active, former) = take_state(&mut doc, row.active);
-        let row = lifecycle::update(conn, &actor(ctx, &policy), &row, doc, active, former)?;
-        Ok(written(row, groups))
+        Ok((doc, active, former))
     })
 }
 
@@ -160,17 +189,14 @@ pub fn patch(
     ops: &[PatchOp],
     if_match: Option<&str>,
 ) -> Result<View, ScimError> {
-    read_modify_write(conn, if_match, |conn| {
-        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
-        check_version("User", row.version, if_match)?;
+    rewrite(conn, ctx, id, if_match, |row| {
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
         current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
         let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
         refuse_removed_state(&patched)?;
         let (active, former) = take_state(&mut patched, row.active);
-        let row = lifecycle::update(conn, &actor(ctx, &policy), &row, patched, active, former)?;
-        Ok(written(row, groups))
+        Ok((patched, active, former))
     })
 }
 
@@ -182,13 +208,15 @@ pub fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<Option<UserRow>, ScimError> {
-    read_modify_write(conn, if_match, |conn| {
-        let (View { row, .. }, policy) = for_write(conn, ctx, id)?;
-        check_version("User", row.version, if_match)?;
-        match lifecycle::delete(conn, &actor(ctx, &policy), &row)? {
-            Deleted::Gone => Ok(None),
-            Deleted::Deactivated(row) => Ok(Some(row)),
-        }
+    read_modify_write(if_match, || {
+        write_transaction(conn, |conn| {
+            let (View { row, .. }, policy) = for_write(conn, ctx, id)?;
+            check_version("User", row.version, if_match)?;
+            match lifecycle::delete(conn, &actor(ctx, &policy), &row)? {
+                Deleted::Gone => Ok(None),
+                Deleted::Deactivated(row) => Ok(Some(row)),
+            }
+        })
     })
 }
 

@@ -560,6 +560,22 @@ where
     }
 }
 
+/// Runs a write that is one statement on PostgreSQL, where a statement is a transaction of its
+/// own: without BEGIN and COMMIT, two round trips fewer. On SQLite it is a [`write_transaction`]
+/// like any write (a savepoint inside the group-commit writer's batch). Only for work whose
+/// every write on PostgreSQL is that one statement; reads before it must not need to be
+/// consistent with it, beyond what the statement itself checks (a user's version, say).
+pub fn single_statement_write<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Postgresql(_) => work(conn),
+        DbConnection::Sqlite(_) => write_transaction(conn, work),
+    }
+}
+
 /// True for a unique-constraint violation on either backend.
 pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))

@@ -25,17 +25,65 @@ pub fn add_event(
     payload: &Value,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let payload = payload.to_string();
+    insert_event(conn, tenant_id, kind, user_id, &payload.to_string(), now)
+}
+
+fn insert_event(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    kind: &str,
+    user_id: Option<&str>,
+    payload: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     on_backend!(conn, c => diesel::insert_into(events::table)
         .values((
             events::tenant_id.eq(tenant_id),
             events::kind.eq(kind),
             events::user_id.eq(user_id),
-            events::payload.eq(&payload),
+            events::payload.eq(payload),
             events::created_at.eq(now),
         ))
         .execute(c))?;
     Ok(())
+}
+
+/// What a write to one account records with it: lifecycle events, in order, and for a
+/// transition its audit entry. A user write on PostgreSQL writes them in its own statement
+/// (`users::insert`, `users::update`); [`Records::write`] writes them as statements of their own.
+#[derive(Debug, Default)]
+pub struct Records<'a> {
+    /// (kind, payload as JSON text)
+    pub events: Vec<(&'a str, String)>,
+    pub transition: Option<Transition<'a>>,
+}
+
+/// An audited change of an account's state: who did what, from which state to which.
+#[derive(Debug, Clone, Copy)]
+pub struct Transition<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+impl<'a> Records<'a> {
+    pub fn event(&mut self, kind: &'a str, payload: &Value) {
+        self.events.push((kind, payload.to_string()));
+    }
+
+    /// Writes them for the account `user_id` as statements of their own.
+    pub fn write(&self, conn: &mut DbConnection, tenant_id: &str, user_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+        for (kind, payload) in &self.events {
+            insert_event(conn, tenant_id, kind, Some(user_id), payload, at)?;
+        }
+        if let Some(t) = self.transition {
+            let entry =
+                Audit { tenant_id, actor: t.actor, action: t.action, user_id, before: t.before, after: t.after, at };
+            audit(conn, &entry)?;
+        }
+        Ok(())
+    }
 }
 
 /// Events after `after`, oldest first.

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::query::Order;
+use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::sql::Sql;
 use super::tenants::Tenant;
@@ -126,6 +127,9 @@ pub enum WriteError {
     /// Another request changed the user since it was read (optimistic concurrency).
     #[error("the user was changed by another request")]
     Changed,
+    /// The tenant was deleted while the request was under way.
+    #[error("the tenant no longer exists")]
+    TenantGone,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -197,50 +201,141 @@ fn indexed_items(doc: &Document) -> Vec<Option<&Value>> {
         .collect()
 }
 
-fn map_unique(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
-    move |e| {
-        if is_unique_violation(&e) {
-            WriteError::UserNameTaken(text(doc, "userName").unwrap_or_default())
-        } else {
-            WriteError::Db(e)
+/// One row of `user_values`: an item of a multi-valued complex attribute, for filters on it.
+struct ValueRow {
+    attr: &'static str,
+    idx: i32,
+    value: Option<String>,
+    value_folded: Option<String>,
+    item_type: Option<String>,
+    is_primary: bool,
+    item: String,
+}
+
+fn value_rows(doc: &Document) -> Vec<ValueRow> {
+    let mut rows = Vec::new();
+    for attr in USER_SCHEMA.attributes.iter().filter(|a| a.multi_valued && a.kind == AttrType::Complex) {
+        let Some(Value::Array(items)) = doc.get(attr.name) else { continue };
+        for (idx, item) in items.iter().enumerate() {
+            let value = item.get("value").and_then(Value::as_str);
+            rows.push(ValueRow {
+                attr: attr.name,
+                idx: idx as i32,
+                value: value.map(str::to_owned),
+                value_folded: value.map(fold),
+                item_type: item.get("type").and_then(Value::as_str).map(fold),
+                is_primary: item.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                item: item.to_string(),
+            });
         }
+    }
+    rows
+}
+
+fn map_error(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
+    move |e| match e {
+        e if is_unique_violation(&e) => WriteError::UserNameTaken(text(doc, "userName").unwrap_or_default()),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+            WriteError::TenantGone
+        }
+        e => WriteError::Db(e),
     }
 }
 
+/// What a write to a user brings about besides the row: on PostgreSQL in the same statement.
+#[derive(Debug, Default)]
+pub struct Effects<'a> {
+    /// Every open session of the user revoked (a deactivation logs out everywhere at once).
+    pub revoke_sessions: bool,
+    pub records: Records<'a>,
+}
+
+/// Stores a new user with its item index and `records`. On PostgreSQL this is one statement,
+/// so it needs no transaction of its own (see [`crate::db::single_statement_write`]).
 pub fn insert(
     conn: &mut DbConnection,
     tenant_id: &str,
     id: &str,
     write: &UserWrite<'_>,
     now: NaiveDateTime,
+    records: &Records<'_>,
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
-    let pk: i64 = on_backend!(conn, c => InsertRow { columns: &columns, tenant_id, id, now }.get_result(c))
-        .map_err(map_unique(write.doc))?;
-    write_values(conn, tenant_id, pk, write.doc)?;
+    let pk = match conn {
+        DbConnection::Postgresql(pg) => {
+            let statement = WriteUser {
+                tenant_id,
+                id,
+                pk: None,
+                version: 0,
+                now,
+                columns: &columns,
+                write_values: true,
+                values: ValueArrays::of(value_rows(write.doc)),
+                revoke_sessions: false,
+                records: RecordArrays::of(records),
+            };
+            let pk: Option<i64> = statement.get_result(pg).map_err(map_error(write.doc))?;
+            // An insert either returns its pk or fails.
+            pk.ok_or(WriteError::Db(diesel::result::Error::NotFound))?
+        }
+        DbConnection::Sqlite(_) => {
+            let pk: i64 = on_backend!(conn, c => InsertRow { columns: &columns, tenant_id, id, now }.get_result(c))
+                .map_err(map_error(write.doc))?;
+            write_values(conn, tenant_id, pk, write.doc)?;
+            records.write(conn, tenant_id, id, now)?;
+            pk
+        }
+    };
     Ok(columns.stored(pk, id, now, now, 1))
 }
 
-/// Stores a new version of `row`; fails with [`WriteError::Changed`] when `row` is stale.
+/// Stores a new version of `row` with its `effects`; fails with [`WriteError::Changed`] when
+/// `row` is stale, having written nothing. On PostgreSQL this is one statement.
 pub fn update(
     conn: &mut DbConnection,
     tenant_id: &str,
     row: &UserRow,
     write: &UserWrite<'_>,
     now: NaiveDateTime,
+    effects: &Effects<'_>,
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
+    // The item index is rewritten only when the items changed (not for `active`, a name…).
+    let items_changed = indexed_items(&row.document()) != indexed_items(write.doc);
+    if let DbConnection::Postgresql(pg) = conn {
+        let statement = WriteUser {
+            tenant_id,
+            id: &row.id,
+            pk: Some(row.pk),
+            version: row.version,
+            now,
+            columns: &columns,
+            write_values: items_changed,
+            values: if items_changed { ValueArrays::of(value_rows(write.doc)) } else { ValueArrays::default() },
+            revoke_sessions: effects.revoke_sessions,
+            records: RecordArrays::of(&effects.records),
+        };
+        let written: Option<i64> = statement.get_result(pg).map_err(map_error(write.doc))?;
+        if written.is_none() {
+            return Err(WriteError::Changed);
+        }
+        return Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1));
+    }
     // Only from the version that was read: a concurrent change makes this a no-op, reported.
     let update = UpdateRow { columns: &columns, pk: row.pk, version: row.version, next_version: row.version + 1, now };
-    let updated = on_backend!(conn, c => update.execute(c)).map_err(map_unique(write.doc))?;
+    let updated = on_backend!(conn, c => update.execute(c)).map_err(map_error(write.doc))?;
     if updated == 0 {
         return Err(WriteError::Changed);
     }
-    // The item index is rewritten only when the items changed (not for `active`, a name…).
-    if indexed_items(&row.document()) != indexed_items(write.doc) {
+    if items_changed {
         diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
         write_values(conn, tenant_id, row.pk, write.doc)?;
     }
+    if effects.revoke_sessions {
+        super::sessions::revoke_all(conn, row.pk, now)?;
+    }
+    effects.records.write(conn, tenant_id, &row.id, now)?;
     Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
 
@@ -432,32 +527,157 @@ on_both_backends!(UpdateRow, |this, out| {
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
-    let mut rows = Vec::new();
-    for attr in USER_SCHEMA.attributes.iter().filter(|a| a.multi_valued && a.kind == AttrType::Complex) {
-        let Some(Value::Array(items)) = doc.get(attr.name) else { continue };
-        for (idx, item) in items.iter().enumerate() {
-            let value = item.get("value").and_then(Value::as_str);
-            rows.push((
-                user_values::tenant_id.eq(tenant_id.to_owned()),
-                user_values::user_pk.eq(pk),
-                user_values::attr.eq(attr.name),
-                user_values::idx.eq(idx as i32),
-                user_values::value.eq(value.map(str::to_owned)),
-                user_values::value_folded.eq(value.map(fold)),
-                user_values::item_type.eq(item.get("type").and_then(Value::as_str).map(fold)),
-                user_values::is_primary.eq(item.get("primary").and_then(Value::as_bool).unwrap_or(false)),
-                user_values::item.eq(item.to_string()),
-            ));
-        }
-    }
     // Item by item (a handful per user), on the backend's own connection: one statement, kept
     // prepared. A multi-row INSERT's text varies with the number of rows, so diesel would render
     // it on every write to look it up.
-    for row in rows {
+    for row in value_rows(doc) {
+        let row = (
+            user_values::tenant_id.eq(tenant_id),
+            user_values::user_pk.eq(pk),
+            user_values::attr.eq(row.attr),
+            user_values::idx.eq(row.idx),
+            user_values::value.eq(row.value),
+            user_values::value_folded.eq(row.value_folded),
+            user_values::item_type.eq(row.item_type),
+            user_values::is_primary.eq(row.is_primary),
+            user_values::item.eq(row.item),
+        );
         on_backend!(conn, c => diesel::insert_into(user_values::table).values(&row).execute(c))?;
     }
     Ok(())
 }
+
+/// `SELECT roster_write_user(…)` (migration `000009_write_user`): a user's insert or update
+/// with its item index, sessions and records, as one statement of fixed text.
+struct WriteUser<'a> {
+    tenant_id: &'a str,
+    id: &'a str,
+    /// The user an update writes; None for an insert.
+    pk: Option<i64>,
+    /// The version an update starts from (ignored by an insert).
+    version: i64,
+    now: NaiveDateTime,
+    columns: &'a Columns,
+    /// Whether to write the item index (replacing what there is) from `values`.
+    write_values: bool,
+    values: ValueArrays,
+    revoke_sessions: bool,
+    records: RecordArrays<'a>,
+}
+
+/// [`ValueRow`]s as parallel arrays, the form a statement of fixed text takes them in.
+#[derive(Default)]
+struct ValueArrays {
+    attrs: Vec<&'static str>,
+    idxs: Vec<i32>,
+    values: Vec<Option<String>>,
+    folded: Vec<Option<String>>,
+    types: Vec<Option<String>>,
+    primary: Vec<bool>,
+    items: Vec<String>,
+}
+
+impl ValueArrays {
+    fn of(rows: Vec<ValueRow>) -> ValueArrays {
+        let mut arrays = ValueArrays::default();
+        for row in rows {
+            arrays.attrs.push(row.attr);
+            arrays.idxs.push(row.idx);
+            arrays.values.push(row.value);
+            arrays.folded.push(row.value_folded);
+            arrays.types.push(row.item_type);
+            arrays.primary.push(row.is_primary);
+            arrays.items.push(row.item);
+        }
+        arrays
+    }
+}
+
+/// [`Records`] as parallel arrays of events, and the audit entry's fields (all None for none).
+struct RecordArrays<'a> {
+    kinds: Vec<&'a str>,
+    payloads: Vec<&'a str>,
+    actor: Option<&'a str>,
+    action: Option<&'a str>,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+}
+
+impl<'a> RecordArrays<'a> {
+    fn of(records: &'a Records<'a>) -> RecordArrays<'a> {
+        let t = records.transition;
+        RecordArrays {
+            kinds: records.events.iter().map(|(kind, _)| *kind).collect(),
+            payloads: records.events.iter().map(|(_, payload)| payload.as_str()).collect(),
+            actor: t.map(|t| t.actor),
+            action: t.map(|t| t.action),
+            before: t.and_then(|t| t.before),
+            after: t.and_then(|t| t.after),
+        }
+    }
+}
+
+impl diesel::query_builder::QueryId for WriteUser<'_> {
+    type QueryId = WriteUser<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for WriteUser<'_> {
+    type SqlType = diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for WriteUser<'_> {
+    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
+        out.push_sql("SELECT roster_write_user(");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.pk)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        self.columns.push_values(out.reborrow(), false)?;
+        let values = &self.values;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.write_values)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&values.attrs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&values.idxs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.values)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.folded)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.types)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bool>, _>(&values.primary)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&values.items)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.revoke_sessions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.records.kinds)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.records.payloads)?;
+        let records = &self.records;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&records.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&records.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&records.before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&records.after)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for WriteUser<'_> {}
 
 pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
     users::table.find(pk).select(UserRow::as_select()).first(conn)

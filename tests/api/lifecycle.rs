@@ -156,6 +156,85 @@ async fn deactivation_revokes_every_session_and_keeps_the_profile(app: TestApp) 
     assert_eq!(product.event_types(&ann).await, ["user.created", "user.deactivated"]);
 }
 
+/// A PATCH or PUT that changes the profile and the state is one write: one new version, the
+/// events of both in order, the transition audited, the sessions revoked, the item index
+/// rewritten — and a write that fails writes none of it.
+async fn a_profile_and_state_change_is_one_write(app: TestApp) {
+    let product = Product { token: product_token(&app), app: &app };
+    let id = person(&app, "pat").await;
+    let session = product.session_token(&id).await;
+    let body = json!({"Operations": [
+        {"op": "replace", "path": "displayName", "value": "Pat Renamed"},
+        {"op": "replace", "path": "active", "value": false},
+    ]});
+    let res = app.patch(&format!("/scim/v2/Users/{id}"), &body).await;
+    assert_eq!(res.status(), 200);
+    let user = json(res).await;
+    assert_eq!((user["displayName"].as_str(), user["active"].as_bool()), (Some("Pat Renamed"), Some(false)));
+    assert_eq!(user["meta"]["version"], "W/\"2\"", "one write, one version");
+    assert!(!product.active(&session).await, "the deactivation revoked the session");
+    assert_eq!(product.event_types(&id).await, ["user.created", "user.updated", "user.deactivated"]);
+    let audit = json(product.call(reqwest::Method::GET, "/api/v1/audit", None).await).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["userId"] == id.as_str())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "deactivate"]);
+
+    // PUT: new emails and active again. Filters see the new item index, not the old one.
+    let put = json!({"userName": "pat", "emails": [{"value": "pat.new@example.com", "type": "work"}], "active": true});
+    let res = app.put(&format!("/scim/v2/Users/{id}"), &put).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["meta"]["version"], "W/\"3\"");
+    let found = app.get_ok("/scim/v2/Users?filter=emails.value%20eq%20%22pat.new@example.com%22").await;
+    assert_eq!(found["totalResults"], 1);
+    let old = app.get_ok("/scim/v2/Users?filter=emails.value%20eq%20%22pat@example.com%22").await;
+    assert_eq!(old["totalResults"], 0);
+    let types = product.event_types(&id).await;
+    assert_eq!(types[3..], ["user.updated", "user.reactivated"]);
+
+    // A write that fails (the userName is taken) leaves the user, its events and its index as
+    // they were.
+    person(&app, "taken").await;
+    let clash = json!({"userName": "TAKEN", "emails": [{"value": "clash@example.com"}], "active": false});
+    assert_scim_error(app.put(&format!("/scim/v2/Users/{id}"), &clash).await, 409).await;
+    let user = app.get_ok(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!((user["userName"].as_str(), user["active"].as_bool()), (Some("pat"), Some(true)));
+    assert_eq!(user["meta"]["version"], "W/\"3\"");
+    assert_eq!(product.event_types(&id).await.len(), 5);
+    let clash = app.get_ok("/scim/v2/Users?filter=emails.value%20eq%20%22clash@example.com%22").await;
+    assert_eq!(clash["totalResults"], 0);
+}
+
+/// A tenant deleted while a create was under way (its token still remembered) gets 401, and
+/// nothing is stored: the user's row names the tenant, which no longer exists.
+async fn a_create_for_a_deleted_tenant_is_refused(app: TestApp) {
+    let mut conn = app.connection();
+    let tenant = roster::db::tenants::create(&mut conn, "leaving").unwrap().id;
+    assert!(roster::db::tenants::delete(&mut conn, "leaving").unwrap());
+    let ctx = roster::users::Ctx {
+        tenant_id: tenant.clone(),
+        actor: "idp".into(),
+        now: chrono::Utc::now().naive_utc(),
+        anchors: Default::default(),
+    };
+    for active in [true, false] {
+        let doc = json!({"userName": "late", "emails": [{"value": "late@example.com"}], "active": active});
+        let doc = doc.as_object().unwrap().clone();
+        let err = roster::users::create(&mut conn, &ctx, doc).unwrap_err();
+        assert_eq!(err.status, 401, "{err:?}");
+        assert!(err.detail.contains("tenant no longer exists"), "{}", err.detail);
+    }
+    use diesel::prelude::*;
+    use roster::db::schema::{events, users};
+    let stored: i64 = users::table.filter(users::tenant_id.eq(&tenant)).count().get_result(&mut *conn).unwrap();
+    let recorded: i64 = events::table.filter(events::tenant_id.eq(&tenant)).count().get_result(&mut *conn).unwrap();
+    assert_eq!((stored, recorded), (0, 0));
+}
+
 async fn every_deactivation_form_idps_send_works(app: TestApp) {
     let forms = [
         json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
@@ -444,6 +523,8 @@ async fn deactivation_racing_session_opening_never_leaves_an_open_session(app: T
 both_backends!(
     provisioning_sets_the_initial_state,
     deactivation_revokes_every_session_and_keeps_the_profile,
+    a_profile_and_state_change_is_one_write,
+    a_create_for_a_deleted_tenant_is_refused,
     every_deactivation_form_idps_send_works,
     memberships_go_after_the_grace_period_unless_reactivated,
     former_member_removes_the_profile_and_frees_the_user_name,
