@@ -97,9 +97,14 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for GroupsOfUs
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for GroupsOfUser {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        // Each group looked up by its primary key from the member row, rather than a join: a
+        // join leaves the planner free to hash the groups (whose table is small), and on one
+        // benchmark database the generic plan did, setting up a hash join over a bitmap scan for
+        // every user read, most of whom are in no group (perf, get by id: plan set-up 4.3 % of
+        // all samples against 10.3 % for running the statements).
         out.push_sql(
-            "(SELECT json_agg(json_build_array(g.id, g.display_name))::text \
-             FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
+            "(SELECT json_agg((SELECT json_build_array(g.id, g.display_name) FROM scim_groups g WHERE g.pk = m.group_pk))::text \
+             FROM group_members m WHERE m.user_pk = users.pk)",
         );
         Ok(())
     }
