@@ -12,7 +12,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 
 use crate::db::groups as group_store;
-use crate::db::records::{self, Audit, Records, Transition};
+use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
 use crate::db::users::{self as store, Effects, UserRow, UserWrite};
 use crate::db::{content, sessions, DbConnection};
@@ -102,20 +102,13 @@ impl Actor<'_> {
         &self,
         conn: &mut DbConnection,
         (kind, payload): (&str, Value),
-        action: &str,
+        action: &'static str,
         user_id: &str,
         (before, after): (Option<State>, Option<State>),
     ) -> Result<(), ScimError> {
-        let entry = Audit {
-            tenant_id: self.tenant_id,
-            actor: self.name,
-            action,
-            user_id,
-            before: before.map(State::as_str),
-            after: after.map(State::as_str),
-            at: self.now,
-        };
-        Ok(records::add_event_and_audit(conn, kind, &payload, &entry)?)
+        let mut records = Records { transition: Some(self.audited(action, before, after)), ..Records::default() };
+        records.event(kind, &payload);
+        Ok(records.write(conn, self.tenant_id, user_id, self.now)?)
     }
 
     /// A transition's audit entry, for [`Records`].

@@ -72,15 +72,28 @@ impl<'a> Records<'a> {
         self.events.push((kind, payload.to_string()));
     }
 
-    /// Writes them for the account `user_id` as statements of their own.
+    /// Writes them for the account `user_id` as statements of their own: a transition's one
+    /// event and its audit entry as one statement on PostgreSQL (where each statement is a
+    /// round trip), anything else a statement per row.
     pub fn write(&self, conn: &mut DbConnection, tenant_id: &str, user_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+        let entry = self.transition.map(|t| Audit {
+            tenant_id,
+            actor: t.actor,
+            action: t.action,
+            user_id,
+            before: t.before,
+            after: t.after,
+            at,
+        });
+        if let (DbConnection::Postgresql(pg), [(kind, payload)], Some(entry)) = (&mut *conn, &self.events[..], &entry) {
+            EventAndAudit { kind, payload, entry }.execute(pg)?;
+            return Ok(());
+        }
         for (kind, payload) in &self.events {
             insert_event(conn, tenant_id, kind, Some(user_id), payload, at)?;
         }
-        if let Some(t) = self.transition {
-            let entry =
-                Audit { tenant_id, actor: t.actor, action: t.action, user_id, before: t.before, after: t.after, at };
-            audit(conn, &entry)?;
+        if let Some(entry) = &entry {
+            audit(conn, entry)?;
         }
         Ok(())
     }
@@ -136,22 +149,11 @@ pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
     Ok(())
 }
 
-/// A lifecycle transition's event and its audit entry, as one statement on PostgreSQL (where
-/// each statement is a round trip) and as two on SQLite (where a statement is a function call).
-pub fn add_event_and_audit(conn: &mut DbConnection, kind: &str, payload: &Value, entry: &Audit<'_>) -> QueryResult<()> {
-    let DbConnection::Postgresql(pg) = conn else {
-        add_event(conn, entry.tenant_id, kind, Some(entry.user_id), payload, entry.at)?;
-        return audit(conn, entry);
-    };
-    EventAndAudit { kind, payload: payload.to_string(), entry }.execute(pg)?;
-    Ok(())
-}
-
 /// `WITH event AS (INSERT INTO events …) INSERT INTO audit_log …`: a fixed text, so that
 /// PostgreSQL keeps it prepared (an `sql_query` would be parsed and planned every time).
 struct EventAndAudit<'a> {
     kind: &'a str,
-    payload: String,
+    payload: &'a str,
     entry: &'a Audit<'a>,
 }
 
@@ -171,7 +173,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EventAndAudit<'_> 
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(e.user_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.payload)?;
+        out.push_bind_param::<Text, _>(self.payload)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&e.at)?;
         out.push_sql(
