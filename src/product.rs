@@ -104,7 +104,7 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
     if new.body.trim().is_empty() {
         return Err(invalid("body must not be empty"));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::new_id();
     let view = write_transaction(conn, |conn| {
         let author = users::get(conn, ctx, &new.author_id)?;
         // Locked like a session opening: a deactivated account writes nothing.

@@ -112,7 +112,7 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, Scim
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
     let (active, former) = take_state(&mut doc, true);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::new_id();
     let create =
         |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &id, &doc, active);
     if former != Some(true) {

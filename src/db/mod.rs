@@ -581,6 +581,16 @@ pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
+/// A new `id` for a user, group or content item: a UUID of version 7, whose first 48 bits are
+/// the time of creation in milliseconds (the rest random). Ids made one after another sort
+/// together, so a create adds its entry to the same last page of the unique index on `id` as
+/// the creates before it, instead of to a random page of an index of 10^6 entries: with version
+/// 4 ids every create wrote one more index page to the SQLite WAL or PostgreSQL's WAL. The time
+/// in the id is what `meta.created` says anyway; the id stays opaque to clients (RFC 7643 §3.1).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Real time at millisecond precision, for records outside the lifecycle (tokens, tenants);
 /// request handling uses the application's [`crate::clock::Clock`].
 pub fn now() -> chrono::NaiveDateTime {
@@ -590,6 +600,13 @@ pub fn now() -> chrono::NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ids_sort_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids made one after another must ascend");
+        assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 7)));
+    }
 
     #[test]
     fn the_bundled_sqlite_plans_statements_once() {

@@ -63,7 +63,7 @@ fn locked(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, Scim
 }
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<GroupRow, ScimError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::new_id();
     let members = members_of(&doc);
     write_transaction(conn, |conn| {
         let resolved = store::resolve(conn, &ctx.tenant_id, &members)?;
