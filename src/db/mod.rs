@@ -584,9 +584,10 @@ pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
 /// A new `id` for a user, group or content item: a UUID of version 7, whose first 48 bits are
 /// the time of creation in milliseconds (the rest random). Ids made one after another sort
 /// together, so a create adds its entry to the same last page of the unique index on `id` as
-/// the creates before it, instead of to a random page of an index of 10^6 entries: with version
-/// 4 ids every create wrote one more index page to the SQLite WAL or PostgreSQL's WAL. The time
-/// in the id is what `meta.created` says anyway; the id stays opaque to clients (RFC 7643 §3.1).
+/// the creates before it, instead of to a random page of an index of 10^6 entries (with version
+/// 4 ids, one more page per create for SQLite's WAL to write and its checkpoints to copy back).
+/// The time in the id is what `meta.created` says anyway; the id stays opaque to clients
+/// (RFC 7643 §3.1).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
