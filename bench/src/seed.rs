@@ -51,7 +51,10 @@ async fn discover(conn: &mut Conn, names: &Names, wanted: usize) -> Result<Optio
     let (total, mut next) = (first.total_results, first.next_cursor.clone());
     let first_len = keep(first, &mut found);
     let cursor_works = next.is_some() || first_len as u64 >= total;
-    while let Some(cursor) = next.take() {
+    // The walk stops once it has every user wanted: a run with fewer `--users` than the server
+    // holds seeded need not list them all (seeding creates them roughly in index order, which is
+    // the order of a list without sortBy).
+    while let Some(cursor) = next.take().filter(|_| found.len() < wanted) {
         let res = conn.get(&format!("/Users?{filter}&{projection}&count=1000&cursor={}", encode(&cursor))).await?;
         if res.status != 200 {
             bail!("listing seeded users by cursor answered HTTP {}: {}", res.status, res.snippet());
@@ -73,7 +76,7 @@ async fn discover(conn: &mut Conn, names: &Names, wanted: usize) -> Result<Optio
             let total = page.total_results;
             let n = keep(page, &mut found) as u64;
             start += n;
-            if n == 0 || start > total {
+            if n == 0 || start > total || found.len() >= wanted {
                 break;
             }
         }
