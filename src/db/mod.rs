@@ -545,8 +545,17 @@ where
         return writer::in_savepoint(conn, work);
     }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    writer::take_undo_failure();
     let result = work(conn);
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the connection kept its backend") };
+    // A write inside failed and could not be undone; `work` went on regardless.
+    let result = match result {
+        Ok(_) if writer::take_undo_failure() => Err(E::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("a failed write could not be undone; nothing was stored".to_owned()),
+        ))),
+        other => other,
+    };
     match result {
         Ok(value) => {
             AnsiTransactionManager::commit_transaction(sqlite)?;

@@ -4,6 +4,7 @@
 //! instead of paying one each, and every write is still acknowledged only after it is on disk
 //! (`synchronous = FULL`).
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 
@@ -96,10 +97,25 @@ fixed_statement!(Savepoint, "SAVEPOINT roster_write");
 fixed_statement!(Release, "RELEASE roster_write");
 fixed_statement!(RollbackTo, "ROLLBACK TO roster_write");
 
+thread_local! {
+    /// Set on this thread when a failed write's savepoint could not be rolled back: what the
+    /// write did may still be in the enclosing transaction, which therefore must not commit.
+    /// Cleared when a transaction begins; read before it commits ([`take_undo_failure`]).
+    static UNDO_FAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a write of the transaction on this thread could not be undone since it began; clears
+/// the mark. Call when beginning a transaction (to start clean) and before committing one.
+pub fn take_undo_failure() -> bool {
+    UNDO_FAILED.with(|failed| failed.replace(false))
+}
+
 /// Runs `work` inside the SQLite transaction already open on `conn` (a writer batch's, or any
 /// other), in a savepoint of its own: when it fails, its writes are undone and the
 /// transaction's others stand. SQLite savepoints nest by name, so `work` may open further ones,
-/// diesel's included.
+/// diesel's included. Should the undo itself fail, the write's own error is still returned and
+/// the enclosing transaction is marked so that it rolls back rather than commit a part of a
+/// write reported as failed (see [`take_undo_failure`]).
 pub fn in_savepoint<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -115,19 +131,22 @@ where
     Savepoint.execute(sqlite(conn))?;
     let undo = |conn: &mut DbConnection| {
         let c = sqlite(conn);
-        RollbackTo.execute(c).and_then(|_| Release.execute(c))
+        if let Err(e) = RollbackTo.execute(c).and_then(|_| Release.execute(c)) {
+            tracing::error!(error = %e, "a failed write could not be undone; its transaction will be rolled back");
+            UNDO_FAILED.with(|failed| failed.set(true));
+        }
     };
     match work(conn) {
         Ok(value) => match Release.execute(sqlite(conn)) {
             Ok(_) => Ok(value),
             // Not released: undo it, so that nothing of a write reported as failed commits.
             Err(e) => {
-                undo(conn)?;
+                undo(conn);
                 Err(e.into())
             }
         },
         Err(e) => {
-            undo(conn)?;
+            undo(conn);
             Err(e)
         }
     }
@@ -142,6 +161,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
         drop(batch);
         return;
     }
+    take_undo_failure();
     let mut pending = Vec::with_capacity(batch.len());
     let mut panicked = false;
     for job in batch {
@@ -153,6 +173,8 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
     let commit = if panicked {
         Err("a write in the same batch failed unexpectedly; nothing was stored".to_owned())
+    } else if take_undo_failure() {
+        Err("a failed write in the same batch could not be undone; nothing was stored".to_owned())
     } else {
         AnsiTransactionManager::commit_transaction(sqlite).map_err(|e| e.to_string())
     };
@@ -161,5 +183,74 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     }
     for p in pending {
         p.finish(commit.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    use super::super::{schema::server_settings, write_transaction, Database, DbConnection, DbError};
+
+    /// A database of its own in a fresh directory, and a cleanup that removes it.
+    fn database(name: &str) -> (Database, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("roster-writer-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("roster.db");
+        let (db, _) = Database::open(path.to_str().unwrap(), 2, std::time::Duration::from_secs(5)).unwrap();
+        (db, dir)
+    }
+
+    fn stored(conn: &mut DbConnection, name: &str) -> bool {
+        server_settings::table.filter(server_settings::name.eq(name)).count().get_result::<i64>(conn).unwrap() > 0
+    }
+
+    fn put(conn: &mut DbConnection, name: &str) -> QueryResult<usize> {
+        diesel::insert_into(server_settings::table)
+            .values((server_settings::name.eq(name), server_settings::value.eq("x")))
+            .execute(conn)
+    }
+
+    /// A write that fails after releasing the savepoint it was given, so that its undo fails and
+    /// its insert is left in the enclosing transaction.
+    fn fails_beyond_undo(conn: &mut DbConnection, name: &str) -> Result<(), DbError> {
+        put(conn, name)?;
+        let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
+        sqlite.batch_execute("RELEASE roster_write")?;
+        Err(DbError::Blocking("the write failed".into()))
+    }
+
+    #[tokio::test]
+    async fn a_writer_batch_with_a_write_that_could_not_be_undone_stores_nothing() {
+        let (db, dir) = database("undo");
+        let failed = db.write(|conn| fails_beyond_undo(conn, "left-behind")).await;
+        assert!(matches!(failed, Err(DbError::Blocking(ref why)) if why == "the write failed"), "{failed:?}");
+        // The writer goes on with the next batch, and commits it.
+        db.write(|conn| put(conn, "next").map_err(DbError::from)).await.unwrap();
+        let mut conn = db.conn().unwrap();
+        assert!(!stored(&mut conn, "left-behind"), "a write reported as failed was committed");
+        assert!(stored(&mut conn, "next"));
+        drop((conn, db));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_transaction_whose_inner_write_could_not_be_undone_rolls_back() {
+        let (db, dir) = database("nested");
+        let mut conn = db.conn().unwrap();
+        let outcome: Result<(), DbError> = write_transaction(&mut conn, |conn| {
+            put(conn, "before")?;
+            // The caller shrugs the inner failure off and would commit.
+            let _ = write_transaction(conn, |conn| fails_beyond_undo(conn, "inner"));
+            Ok(())
+        });
+        assert!(outcome.unwrap_err().to_string().contains("could not be undone"));
+        assert!(!stored(&mut conn, "before") && !stored(&mut conn, "inner"), "nothing of it may be stored");
+        // The next transaction on the same thread starts clean.
+        write_transaction(&mut conn, |conn| put(conn, "after").map_err(DbError::from)).unwrap();
+        assert!(stored(&mut conn, "after"));
+        drop((conn, db));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
