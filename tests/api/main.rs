@@ -9,3 +9,4 @@ mod lifecycle;
 mod operations;
 mod overload;
 mod users;
+mod writes;
