@@ -43,6 +43,10 @@ enum Target {
     ItemValue(Items, Operand),
     /// A constant, e.g. `meta.resourceType`.
     Constant(&'static str),
+    /// A user's `meta.lastModified` on PostgreSQL: the column `users.updated_at`, which is not
+    /// indexed there so that updates of a user are HOT updates; comparisons select from the
+    /// side table `user_modified` and its index instead (migration 000010).
+    Modified(Operand),
 }
 
 #[derive(Clone, Copy)]
@@ -147,6 +151,11 @@ impl Compiler<'_> {
             (None, "id", None) => column("id", Kind::Exact),
             (None, "externalId", None) => column("external_id", Kind::Exact),
             (None, "meta", Some("created")) => column("created_at", Kind::Time),
+            (None, "meta", Some("lastModified"))
+                if self.resource == Resource::User && self.backend == Backend::Postgres =>
+            {
+                Ok(Target::Modified(Operand { sql: self.col("updated_at"), kind: Kind::Time }))
+            }
             (None, "meta", Some("lastModified")) => column("updated_at", Kind::Time),
             (None, "meta", Some("resourceType")) => Ok(Target::Constant(self.resource.rt().id)),
             (None, "meta", _) => Err(invalid(format!("\"{path}\" cannot be used in a filter"))),
@@ -282,8 +291,19 @@ impl Compiler<'_> {
 
     fn atom(&self, path: &AttrPath, comparison: Option<(CompareOp, &CompValue)>) -> Result<Sql, ScimError> {
         match (self.resolve(path)?, comparison) {
-            (Target::Value(operand), None) => Ok(present(&operand)),
+            (Target::Value(operand) | Target::Modified(operand), None) => Ok(present(&operand)),
             (Target::Value(operand), Some((op, value))) => compare(self.backend, &operand, op, value),
+            // `ne` matches nearly every user: no index helps it, the column serves.
+            (Target::Modified(operand), Some((CompareOp::Ne, value))) => {
+                compare(self.backend, &operand, CompareOp::Ne, value)
+            }
+            (Target::Modified(_), Some((op, value))) => {
+                let side = Operand { sql: "m.updated_at".into(), kind: Kind::Time };
+                let mut sql = Sql::new("users.pk IN (SELECT m.pk FROM user_modified m WHERE m.tenant_id = ");
+                sql.bind(Bind::Text(self.tenant_id.to_owned()));
+                sql.push(" AND ").append(compare(self.backend, &side, op, value)?).push(")");
+                Ok(sql)
+            }
             (Target::ItemValue(items, operand), None) => Ok(self.items_subquery(items, Some(present(&operand)))),
             (Target::ItemValue(items, operand), Some((op, value))) => {
                 Ok(self.items_subquery(items, Some(compare(self.backend, &operand, op, value)?)))
@@ -366,7 +386,7 @@ impl Compiler<'_> {
     pub fn sort_key(&self, path: &AttrPath) -> Result<String, ScimError> {
         let bad = |detail: String| ScimError::bad_request(ScimType::InvalidValue, detail);
         let expr = match self.resolve(path).map_err(|e| bad(e.detail))? {
-            Target::Value(op) => op.sql,
+            Target::Value(op) | Target::Modified(op) => op.sql,
             Target::ItemValue(items, op) => self.first_item(items.attr, &op.sql),
             Target::Items(items) => {
                 let rel = AttrPath { urn: None, attr: "value".into(), sub: None };
@@ -676,6 +696,28 @@ mod tests {
         assert_eq!(
             compile(Backend::Sqlite, "meta.created co \"2011\"").unwrap_err().scim_type,
             Some(ScimType::InvalidFilter)
+        );
+    }
+
+    #[test]
+    fn last_modified_uses_the_side_table_on_postgres_and_the_column_on_sqlite() {
+        let pg = compile(Backend::Postgres, "meta.lastModified ge \"2011-05-13T04:42:34Z\"").unwrap();
+        assert_eq!(
+            pg.debug_text(),
+            "users.pk IN (SELECT m.pk FROM user_modified m WHERE m.tenant_id = ? AND \
+             (m.updated_at IS NOT NULL AND m.updated_at >= ?))"
+        );
+        assert_eq!(pg.binds()[0], &Bind::Text("t1".into()));
+        assert!(matches!(pg.binds()[1], Bind::Time(_)));
+        let ne = compile(Backend::Postgres, "meta.lastModified ne \"2011-05-13T04:42:34Z\"").unwrap();
+        assert_eq!(ne.debug_text(), "(users.updated_at IS NULL OR users.updated_at <> ?)");
+        let sqlite = compile(Backend::Sqlite, "meta.lastModified ge \"2011-05-13T04:42:34Z\"").unwrap();
+        assert_eq!(sqlite.debug_text(), "(users.updated_at IS NOT NULL AND users.updated_at >= ?)");
+        let groups = Compiler { backend: Backend::Postgres, tenant_id: "t1", resource: Resource::Group };
+        let filter = parse_filter("meta.lastModified ge \"2011-05-13T04:42:34Z\"").unwrap();
+        assert_eq!(
+            groups.filter(&filter).unwrap().debug_text(),
+            "(scim_groups.updated_at IS NOT NULL AND scim_groups.updated_at >= ?)"
         );
     }
 

@@ -790,3 +790,68 @@ async fn concurrent_reads_by_id_answer_each_caller_alone(app: TestApp) {
 }
 
 both_backends!(concurrent_reads_by_id_answer_each_caller_alone);
+
+/// `meta.lastModified` filters, what a client syncing "what changed since" asks, follow every
+/// write of a user: create, PATCH (a deactivation), PUT, delete; and stay within the tenant. On
+/// PostgreSQL they read the side table that triggers keep (migration 000010), on SQLite the column.
+async fn last_modified_filters_follow_every_write(app: TestApp) {
+    let mut stamps = Vec::new();
+    let mut paths = Vec::new();
+    for name in ["mod-a", "mod-b", "mod-c"] {
+        let created = app.create_user(user(name)).await;
+        stamps.push(created["meta"]["lastModified"].as_str().unwrap().to_owned());
+        paths.push(format!("/scim/v2/Users/{}", created["id"].as_str().unwrap()));
+        app.clock.advance(chrono::Duration::seconds(1));
+    }
+    let [t_a, t_b, t_c] = [&stamps[0], &stamps[1], &stamps[2]];
+    let cases = [
+        (format!("meta.lastModified gt \"{t_b}\""), vec!["mod-c"]),
+        (format!("meta.lastModified ge \"{t_b}\""), vec!["mod-b", "mod-c"]),
+        (format!("meta.lastModified eq \"{t_b}\""), vec!["mod-b"]),
+        (format!("meta.lastModified lt \"{t_b}\""), vec!["mod-a"]),
+        (format!("meta.lastModified le \"{t_b}\""), vec!["mod-a", "mod-b"]),
+        (format!("meta.lastModified ne \"{t_b}\""), vec!["mod-a", "mod-c"]),
+        (format!("not (meta.lastModified gt \"{t_a}\")"), vec!["mod-a"]),
+        (format!("meta.lastModified gt \"{t_a}\" and userName eq \"mod-c\""), vec!["mod-c"]),
+        (format!("meta.lastModified lt \"{t_b}\" or userName eq \"mod-c\""), vec!["mod-a", "mod-c"]),
+        ("meta.lastModified pr".to_owned(), vec!["mod-a", "mod-b", "mod-c"]),
+    ];
+    for (filter, expected) in &cases {
+        assert_eq!(ids(&app, &q(filter)).await, *expected, "filter {filter}");
+    }
+
+    let since_c = q(&format!("meta.lastModified gt \"{t_c}\""));
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let patched = json(app.patch(&paths[0], &deactivate).await).await;
+    let t_patch = patched["meta"]["lastModified"].as_str().unwrap().to_owned();
+    assert!(t_patch.as_str() > t_c.as_str(), "{t_patch} after {t_c}");
+    assert_eq!(ids(&app, &since_c).await, ["mod-a"], "a deactivation is a change");
+    assert_eq!(ids(&app, &q(&format!("meta.lastModified eq \"{t_patch}\""))).await, ["mod-a"]);
+    assert_eq!(ids(&app, &q(&format!("meta.lastModified eq \"{t_a}\""))).await, Vec::<String>::new());
+
+    app.clock.advance(chrono::Duration::seconds(1));
+    let put = json(app.put(&paths[1], &json!({"userName": "mod-b", "displayName": "Bee"})).await).await;
+    assert!(put["meta"]["lastModified"].as_str().unwrap() > t_patch.as_str());
+    assert_eq!(ids(&app, &since_c).await, ["mod-a", "mod-b"]);
+    let since_patch = q(&format!("meta.lastModified gt \"{t_patch}\""));
+    assert_eq!(ids(&app, &since_patch).await, ["mod-b"]);
+    assert_eq!(ids(&app, "sortBy=meta.lastModified&sortOrder=descending").await, ["mod-b", "mod-a", "mod-c"]);
+
+    // Another tenant's later changes are not this tenant's.
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival = app.issue_token("rival", "okta", "scim");
+    app.clock.advance(chrono::Duration::seconds(1));
+    let res = app.client.post(app.url("/scim/v2/Users")).bearer_auth(&rival).json(&user("mod-r")).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(ids(&app, &since_patch).await, ["mod-b"]);
+    let theirs = json(app.get_with(&format!("/scim/v2/Users?{since_c}"), &rival).await).await;
+    assert_eq!(theirs["totalResults"], 1);
+    assert_eq!(theirs["Resources"][0]["userName"], "mod-r");
+
+    // A deleted user is gone from the filter; the others stay as they were.
+    assert_eq!(app.delete(&paths[1]).await.status(), 204);
+    assert_eq!(ids(&app, &since_c).await, ["mod-a"]);
+    assert_eq!(ids(&app, &q("meta.lastModified pr")).await, ["mod-a", "mod-c"]);
+}
+
+both_backends!(last_modified_filters_follow_every_write);
