@@ -292,10 +292,10 @@ impl Compiler<'_> {
     fn atom(&self, path: &AttrPath, comparison: Option<(CompareOp, &CompValue)>) -> Result<Sql, ScimError> {
         match (self.resolve(path)?, comparison) {
             (Target::Value(operand) | Target::Modified(operand), None) => Ok(present(&operand)),
-            (Target::Value(operand), Some((op, value))) => compare(self.backend, &operand, op, value),
-            // `ne` matches nearly every user: no index helps it, the column serves.
-            (Target::Modified(operand), Some((CompareOp::Ne, value))) => {
-                compare(self.backend, &operand, CompareOp::Ne, value)
+            // A `meta.lastModified` `ne` matches nearly every user: no index helps it, the column serves.
+            (Target::Value(operand), Some((op, value)))
+            | (Target::Modified(operand), Some((op @ CompareOp::Ne, value))) => {
+                compare(self.backend, &operand, op, value)
             }
             (Target::Modified(_), Some((op, value))) => {
                 let side = Operand { sql: "m.updated_at".into(), kind: Kind::Time };
