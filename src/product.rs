@@ -15,6 +15,7 @@ use crate::db::{sessions, write_transaction, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::lifecycle::{State, FORMER_MEMBER_NAME};
 use crate::scim::resource::fold;
+use crate::scim::user_name::user_name_key;
 use crate::users::{self, time, Ctx};
 
 /// How long a session lasts unless ended or revoked.
@@ -198,8 +199,9 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
     if query.is_empty() {
         return Err(ScimError::bad_request(ScimType::InvalidValue, "q must not be empty"));
     }
+    let user_name = format!("%{}%", like_literal(&user_name_key(query)));
     let folded = format!("%{}%", like_literal(&fold(query)));
-    let people = user_store::search(conn, &ctx.tenant_id, &folded, limit)?;
+    let people = user_store::search(conn, &ctx.tenant_id, &user_name, &folded, limit)?;
     let literal = format!("%{}%", like_literal(query));
     let content = content_store::search(conn, &ctx.tenant_id, &literal, limit)?;
     Ok(json!({

@@ -516,15 +516,19 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Opened, DbError> {
         conn.run_pending_migrations(migrations).map_err(err)?;
         Ok(Opened { created })
     }
-    match conn {
-        DbConnection::Sqlite(c) => apply(c, SQLITE_MIGRATIONS),
-        DbConnection::Postgresql(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = apply(c, POSTGRES_MIGRATIONS);
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-            result
-        }
+    let postgres = matches!(conn, DbConnection::Postgresql(_));
+    if postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
     }
+    let result = match &mut *conn {
+        DbConnection::Sqlite(c) => apply(c, SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => apply(c, POSTGRES_MIGRATIONS),
+    };
+    let result = result.and_then(|opened| users::refold_user_names(conn).map(|()| opened));
+    if postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+    }
+    result
 }
 
 /// Runs `work` in a transaction that holds the write lock from its first statement.

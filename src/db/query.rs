@@ -13,6 +13,7 @@ use crate::error::{ScimError, ScimType};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::scim::resource::fold;
 use crate::scim::schema::{self, AttrType, Attribute, ResourceType};
+use crate::scim::user_name::user_name_key;
 
 /// How values of an attribute compare in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ enum Kind {
     Exact,
     /// Text compared after folding (caseExact false); the expression is already folded.
     Folded,
+    /// userName: the column holds the userName key (see `scim::user_name`), values get the same.
+    UserName,
     Bool,
     Time,
     Number,
@@ -159,7 +162,7 @@ impl Compiler<'_> {
             (None, "meta", Some("lastModified")) => column("updated_at", Kind::Time),
             (None, "meta", Some("resourceType")) => Ok(Target::Constant(self.resource.rt().id)),
             (None, "meta", _) => Err(invalid(format!("\"{path}\" cannot be used in a filter"))),
-            (Some(schema::USER), "userName", None) => column("user_name_folded", Kind::Folded),
+            (Some(schema::USER), "userName", None) => column("user_name_folded", Kind::UserName),
             (Some(schema::USER), "displayName", None) | (Some(schema::GROUP), "displayName", None) => {
                 column("display_name_folded", Kind::Folded)
             }
@@ -372,14 +375,8 @@ impl Compiler<'_> {
         }
     }
 
-    /// Folds in SQL the way [`fold`] does in Rust: SQLite calls Roster's own function (its
-    /// `lower()` only knows ASCII); PostgreSQL composes the same steps from built-ins.
     fn fold_sql(&self, expr: &str) -> String {
-        match self.backend {
-            Backend::Sqlite => format!("roster_fold({expr})"),
-            // NFD, lowercase, NFC, final sigma as sigma: what `fold` does in Rust.
-            Backend::Postgres => format!("replace(normalize(lower(normalize({expr}, NFD)), NFC), 'ς', 'σ')"),
-        }
+        fold_sql(self.backend, expr)
     }
 
     /// A sort key (RFC 7644 §3.4.2.3) as text, ordered byte-wise on both backends.
@@ -495,7 +492,9 @@ fn prefix_paths(filter: &Filter, parent: &AttrPath) -> Filter {
 
 fn present(operand: &Operand) -> Sql {
     match operand.kind {
-        Kind::Exact | Kind::Folded => Sql::new(format!("({0} IS NOT NULL AND {0} <> '')", operand.sql)),
+        Kind::Exact | Kind::Folded | Kind::UserName => {
+            Sql::new(format!("({0} IS NOT NULL AND {0} <> '')", operand.sql))
+        }
         _ => Sql::new(format!("({} IS NOT NULL)", operand.sql)),
     }
 }
@@ -526,6 +525,17 @@ fn prefix_successor(prefix: &str) -> Option<String> {
     None
 }
 
+/// Folds in SQL the way [`fold`] does in Rust: SQLite calls Roster's own function (its
+/// `lower()` only knows ASCII); PostgreSQL composes the same steps from built-ins, with its own
+/// Unicode tables (so letters cased only in a newer Unicode than the server's fold apart).
+pub fn fold_sql(backend: Backend, expr: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("roster_fold({expr})"),
+        // NFD, lowercase, NFC, final sigma as sigma: what `fold` does in Rust.
+        Backend::Postgres => format!("replace(normalize(lower(normalize({expr}, NFD)), NFC), 'ς', 'σ')"),
+    }
+}
+
 /// `operand <op> value`, never NULL: an absent attribute compares false (and `ne` true).
 fn compare(backend: Backend, operand: &Operand, op: CompareOp, value: &CompValue) -> Result<Sql, ScimError> {
     let lhs = &operand.sql;
@@ -545,6 +555,7 @@ fn compare(backend: Backend, operand: &Operand, op: CompareOp, value: &CompValue
     let bind = match operand.kind {
         Kind::Exact => Bind::Text(text),
         Kind::Folded => Bind::Text(fold(&text)),
+        Kind::UserName => Bind::Text(user_name_key(&text)),
         Kind::Bool => {
             if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
                 return Err(invalid(format!("a boolean cannot be compared with {op}")));

@@ -25,3 +25,16 @@ pub fn get_or_insert(conn: &mut DbConnection, name: &str, make: impl FnOnce() ->
         Err(e) => Err(e.into()),
     }
 }
+
+/// Stores `value` under `name`, replacing any value there. Callers serialise among themselves
+/// (start-up runs it under the migration lock).
+pub fn put(conn: &mut DbConnection, name: &str, value: &str) -> Result<(), DbError> {
+    let updated =
+        diesel::update(server_settings::table.find(name)).set(server_settings::value.eq(value)).execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(server_settings::table)
+            .values((server_settings::name.eq(name), server_settings::value.eq(value)))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -9,9 +9,10 @@ use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::sql::Sql;
 use super::tenants::Tenant;
-use super::{is_unique_violation, DbConnection};
+use super::{is_unique_violation, DbConnection, DbError};
 use crate::scim::resource::{fold, Document};
 use crate::scim::schema::{AttrType, USER_SCHEMA};
+use crate::scim::user_name::user_name_key;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -161,7 +162,7 @@ impl Columns {
     fn of(write: &UserWrite<'_>) -> Columns {
         let user_name = text(write.doc, "userName").unwrap_or_default();
         Columns {
-            user_name_folded: fold(&user_name),
+            user_name_folded: user_name_key(&user_name),
             user_name,
             external_id: text(write.doc, "externalId"),
             display_name: text(write.doc, "displayName"),
@@ -757,13 +758,84 @@ pub fn in_state_since(
         .load(conn)
 }
 
-/// People search for the product API: userName, displayName or name contain `like` (escaped).
-pub fn search(conn: &mut DbConnection, tenant_id: &str, like_folded: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
+/// The `server_settings` entry naming the userName key that stored keys were computed with.
+const USER_NAME_KEY_SETTING: &str = "user_name_key";
+/// Changes whenever [`user_name_key`] changes what it returns for some userName.
+const USER_NAME_KEY: &str = "compatibility caseless (Unicode D146)";
+
+/// Recomputes every stored userName key after the key's definition changed (the key is
+/// computed in Rust on both backends, so a SQL migration cannot). Runs at start-up, after the
+/// migrations and under their lock; a database whose keys are current costs one lookup.
+///
+/// Two accounts whose userNames were distinct before and are one now (`Straße` and `STRASSE`)
+/// cannot both hold the new key: the one reached second keeps its old key, stays reachable by id
+/// and by its old spelling, and is logged so an operator can rename it.
+pub fn refold_user_names(conn: &mut DbConnection) -> Result<(), DbError> {
+    if super::settings::get(conn, USER_NAME_KEY_SETTING)?.as_deref() == Some(USER_NAME_KEY) {
+        return Ok(());
+    }
+    const BATCH: i64 = 1000;
+    let mut after = 0i64;
+    let (mut changed, mut kept) = (0u64, 0u64);
+    loop {
+        let batch: Vec<(i64, String, String, String, String)> = users::table
+            .filter(users::pk.gt(after))
+            .order(users::pk)
+            .limit(BATCH)
+            .select((users::pk, users::tenant_id, users::id, users::user_name, users::user_name_folded))
+            .load(conn)?;
+        let Some(last) = batch.last() else { break };
+        after = last.0;
+        conn.transaction(|conn| {
+            for (pk, tenant_id, id, user_name, stored) in &batch {
+                let key = user_name_key(user_name);
+                if &key == stored {
+                    continue;
+                }
+                // A savepoint each, so that one collision does not abort the batch on PostgreSQL.
+                let update = conn.transaction(|conn| {
+                    diesel::update(users::table.filter(users::pk.eq(pk)))
+                        .set(users::user_name_folded.eq(&key))
+                        .execute(conn)
+                });
+                match update {
+                    Ok(_) => changed += 1,
+                    Err(e) if is_unique_violation(&e) => {
+                        kept += 1;
+                        tracing::warn!(
+                            tenant = %tenant_id,
+                            user = %id,
+                            "this user's userName is now the same as another user's of the tenant \
+                             (compared as RFC 8265 usernames); it keeps its old comparison key until renamed"
+                        );
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+    }
+    super::settings::put(conn, USER_NAME_KEY_SETTING, USER_NAME_KEY)?;
+    if changed > 0 || kept > 0 {
+        tracing::info!(changed, kept, "userName keys recomputed for the new comparison");
+    }
+    Ok(())
+}
+
+/// People search for the product API: the userName key contains `like_user_name`, or the
+/// folded displayName contains `like_folded` (both LIKE patterns, escaped).
+pub fn search(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    like_user_name: &str,
+    like_folded: &str,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(
             users::user_name_folded
-                .like(like_folded)
+                .like(like_user_name)
                 .escape('\\')
                 .or(users::display_name_folded.like(like_folded).escape('\\')),
         )

@@ -7,3 +7,4 @@ pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod schema;
+pub mod user_name;

@@ -855,3 +855,121 @@ async fn last_modified_filters_follow_every_write(app: TestApp) {
 }
 
 both_backends!(last_modified_filters_follow_every_write);
+
+// -- userName profile (RFC 8265 usernames, compared by compatibility caseless matching) ------------
+
+async fn lookalike_user_names_collide_with_the_account_they_imitate(app: TestApp) {
+    let admin = app.create_user(user("admin")).await;
+    for lookalike in ["ADMIN", "Admin", "ａｄｍｉｎ", "ＡＤＭＩＮ"] {
+        let err = assert_scim_error(app.post("/scim/v2/Users", &user(lookalike)).await, 409).await;
+        assert_eq!(err["scimType"], "uniqueness", "{lookalike}");
+    }
+    assert_eq!(ids(&app, &q("userName eq \"ADMIN\"")).await, ["admin"]);
+    assert_eq!(ids(&app, &q("userName eq \"ａｄｍｉｎ\"")).await, ["admin"]);
+    assert_eq!(admin["userName"], "admin");
+
+    // Full case folding, not lowercasing: ß is ss, long s is s.
+    app.create_user(user("Straße")).await;
+    assert_scim_error(app.post("/scim/v2/Users", &user("STRASSE")).await, 409).await;
+    assert_eq!(ids(&app, &q("userName eq \"strasse\"")).await, ["Straße"]);
+    assert_eq!(ids(&app, &q("userName sw \"STRAS\"")).await, ["Straße"]);
+    app.create_user(user("sam")).await;
+    assert_scim_error(app.post("/scim/v2/Users", &user("ſam")).await, 409).await;
+
+    // A Cyrillic а is another letter: another userName (mixed-script confusables are not refused).
+    let cyrillic = app.create_user(user("\u{430}dmin")).await;
+    assert_eq!(cyrillic["userName"], "\u{430}dmin");
+    assert_eq!(ids(&app, &q("userName eq \"admin\"")).await, ["admin"]);
+}
+
+async fn user_names_with_hidden_or_reordering_characters_are_refused(app: TestApp) {
+    let cases = [
+        ("ad\u{200D}min", "invisible"),
+        ("ad\u{200B}min", "invisible"),
+        ("\u{202E}nimda", "bidirectional"),
+        ("admin\u{2067}", "bidirectional"),
+        ("admin ", "begin or end with a space"),
+        (" admin", "begin or end with a space"),
+        ("ad\tmin", "control"),
+        ("admin\n", "control"),
+        ("ad\u{A0}min", "U+0020"),
+        ("admin☃", "identifier"),
+    ];
+    for (name, why) in cases {
+        let err = assert_scim_error(app.post("/scim/v2/Users", &user(name)).await, 400).await;
+        assert_eq!(err["scimType"], "invalidValue", "{name:?}");
+        let detail = err["detail"].as_str().unwrap();
+        assert!(detail.contains("userName") && detail.contains(why), "{name:?}: {detail}");
+    }
+    assert_eq!(app.get_ok("/scim/v2/Users").await["totalResults"], 0);
+
+    // PUT and PATCH are held to the same profile.
+    let bob = app.create_user(user("bob")).await;
+    let path = format!("/scim/v2/Users/{}", bob["id"].as_str().unwrap());
+    assert_scim_error(app.put(&path, &user("bob\u{200D}")).await, 400).await;
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": "b\u{202E}ob"}]
+    });
+    let err = assert_scim_error(app.patch(&path, &patch).await, 400).await;
+    assert_eq!(err["scimType"], "invalidValue");
+    assert_eq!(app.get_ok(&path).await["userName"], "bob");
+    // Words separated by spaces are RFC 8265 §3.1 userparts.
+    app.create_user(user("Barbara Jensen")).await;
+}
+
+async fn international_user_names_work_and_normalisation_forms_collide(app: TestApp) {
+    let jose = app.create_user(user("Jos\u{E9}")).await;
+    assert_eq!(jose["userName"], "Jos\u{E9}", "stored and returned as sent");
+    let err = assert_scim_error(app.post("/scim/v2/Users", &user("JOSE\u{301}")).await, 409).await;
+    assert_eq!(err["scimType"], "uniqueness");
+    assert_eq!(ids(&app, &q("userName eq \"JOS\u{C9}\"")).await, ["Jos\u{E9}"]);
+    for name in ["müller@example.de", "日本太郎", "Ἀθηνᾶ", "ı.yılmaz"] {
+        assert_eq!(app.create_user(user(name)).await["userName"], name);
+        assert_eq!(ids(&app, &q(&format!("userName eq \"{name}\""))).await, [name]);
+    }
+    assert_eq!(ids(&app, &q("userName eq \"MÜLLER@EXAMPLE.DE\"")).await, ["müller@example.de"]);
+    assert_eq!(ids(&app, &q("userName sw \"日本\"")).await, ["日本太郎"]);
+}
+
+/// Keys stored under the former comparison (NFC and lowercasing) are recomputed when the server
+/// starts; two accounts that the new comparison makes one keep working, the later by its old key.
+async fn stored_user_name_keys_are_recomputed_at_start_up(app: TestApp) {
+    use diesel::prelude::*;
+    use roster::db::schema::{server_settings, users};
+
+    let forget_keys = |conn: &mut roster::db::DbConnection| {
+        diesel::delete(server_settings::table.filter(server_settings::name.eq("user_name_key"))).execute(conn).unwrap();
+    };
+    let set_key = |conn: &mut roster::db::DbConnection, user: &Value, key: &str| {
+        diesel::update(users::table.filter(users::id.eq(user["id"].as_str().unwrap().to_owned())))
+            .set(users::user_name_folded.eq(key.to_owned()))
+            .execute(conn)
+            .unwrap();
+    };
+    // As the former comparison stored them: `Straße` and `STRASSE` were two userNames.
+    let street = app.create_user(user("Straße")).await;
+    set_key(&mut app.connection(), &street, "straße");
+    app.create_user(user("STRASSE")).await;
+    forget_keys(&mut app.connection());
+    // Opening the database again is a start-up.
+    drop(app.connection());
+    assert_eq!(ids(&app, &q("userName eq \"strasse\"")).await, ["STRASSE"]);
+    assert_eq!(ids(&app, &q("userName eq \"straße\"")).await, ["STRASSE"]);
+    assert_eq!(app.get_ok(&format!("/scim/v2/Users/{}", street["id"].as_str().unwrap())).await["userName"], "Straße");
+    assert_scim_error(app.post("/scim/v2/Users", &user("strasse")).await, 409).await;
+
+    // Keys that changed are recomputed: ſ was its own letter under lowercasing.
+    let sam = app.create_user(user("ſam")).await;
+    set_key(&mut app.connection(), &sam, "ſam");
+    forget_keys(&mut app.connection());
+    drop(app.connection());
+    assert_eq!(ids(&app, &q("userName eq \"SAM\"")).await, ["ſam"]);
+}
+
+both_backends!(
+    lookalike_user_names_collide_with_the_account_they_imitate,
+    user_names_with_hidden_or_reordering_characters_are_refused,
+    international_user_names_work_and_normalisation_forms_collide,
+    stored_user_name_keys_are_recomputed_at_start_up,
+);
