@@ -33,7 +33,7 @@ impl From<WriteError> for ScimError {
         match e {
             WriteError::UserNameTaken(name) => ScimError::conflict(
                 Some(ScimType::Uniqueness),
-                format!("A user with userName {name:?} already exists (userName is unique regardless of case)"),
+                format!("A user with userName {name:?} already exists (userNames are compared regardless of case, width and Unicode form)"),
             ),
             WriteError::Changed => ScimError::changed(),
             WriteError::TenantGone => tenant_gone(),

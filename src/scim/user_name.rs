@@ -93,12 +93,13 @@ pub fn refusal(s: &str) -> Option<String> {
                     "must be an identifier (RFC 8265 §3.3, PRECIS IdentifierClass), found {c}, {what}"
                 ));
             }
-            Err(_) => {
+            Err(PrecisError::Invalid) => {
                 return Some(
                     "must not mix right-to-left and left-to-right text as the Bidi Rule forbids (RFC 5893 §2)"
                         .to_owned(),
                 )
             }
+            Err(e) => return Some(format!("must be an identifier (RFC 8265 §3.3), and is not: {e}")),
         }
     }
     None
@@ -130,6 +131,8 @@ mod tests {
             ("ad\u{200B}min", "invisible characters"),
             ("ad\u{a0}min", "U+0020 spaces only"),
             ("ad☃min", "identifier"),
+            ("a\u{5E9}", "Bidi Rule"),
+            ("\u{5E9}\u{5DC}\u{5D5}\u{5DD}@example.com", "Bidi Rule"),
         ] {
             let got = refusal(bad).unwrap_or_default();
             assert!(got.contains(why), "{bad:?}: {got:?}");
@@ -138,9 +141,17 @@ mod tests {
 
     #[test]
     fn accepts_addresses_and_international_names() {
-        for good in
-            ["bjensen@example.com", "o'malley+tag", "Barbara Jensen", "José", "Müller", "日本太郎", "ſam", "ａｄｍｉｎ"]
-        {
+        for good in [
+            "bjensen@example.com",
+            "o'malley+tag",
+            "Barbara Jensen",
+            "José",
+            "Müller",
+            "日本太郎",
+            "ſam",
+            "ａｄｍｉｎ",
+            "\u{5E9}\u{5DC}\u{5D5}\u{5DD} \u{5DB}\u{5D4}\u{5DF}",
+        ] {
             assert_eq!(refusal(good), None, "{good}");
         }
     }
