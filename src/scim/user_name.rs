@@ -58,6 +58,10 @@ pub fn refusal(s: &str) -> Option<String> {
         if c.is_control() {
             return Some(format!("must not contain control characters, found {}", code(c)));
         }
+        // No other ASCII character is a format character or a space other than U+0020.
+        if c.is_ascii() {
+            continue;
+        }
         if CodePointSetData::new::<BidiControl>().contains(c) {
             return Some(format!("must not contain bidirectional formatting characters, found {}", code(c)));
         }
@@ -69,7 +73,7 @@ pub fn refusal(s: &str) -> Option<String> {
     if let Some(c) = ends.into_iter().flatten().find(|c| c.is_whitespace()) {
         return Some(format!("must not begin or end with a space (RFC 8265 §3.1), found {}", code(c)));
     }
-    if let Some(c) = s.chars().find(|&c| c != ' ' && CodePointSetData::new::<WhiteSpace>().contains(c)) {
+    if let Some(c) = s.chars().find(|&c| !c.is_ascii() && CodePointSetData::new::<WhiteSpace>().contains(c)) {
         return Some(format!("must separate words with U+0020 spaces only, found {}", code(c)));
     }
     // Printable ASCII is all allowed in identifiers (RFC 8264 §9.1, ASCII7).
