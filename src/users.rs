@@ -16,6 +16,7 @@ use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, USER_RESOURCE};
+use crate::scim::user_name;
 
 /// Who acts, where, and when.
 #[derive(Debug, Clone)]
@@ -110,7 +111,28 @@ pub fn get(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, Scim
     store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
 }
 
+/// Holds a new userName to the profile (see [`user_name`]). A userName stored before the profile
+/// existed is kept when a write leaves it unchanged, so that the identity provider can still
+/// PUT the account back as it knows it, or deactivate it.
+fn check_user_name(doc: &Document, stored: Option<&str>) -> Result<(), ScimError> {
+    let Some(name) = doc.get("userName").and_then(Value::as_str) else { return Ok(()) };
+    // A blank userName is left to the required check, which names it as missing.
+    if Some(name) == stored || name.trim().is_empty() {
+        return Ok(());
+    }
+    match user_name::refusal(name) {
+        None => Ok(()),
+        Some(why) => {
+            // Debug-escaped, so that the refused character cannot reorder or hide the message.
+            let shown: String = name.chars().take(60).collect();
+            let more = if shown.len() < name.len() { "…" } else { "" };
+            Err(ScimError::bad_request(ScimType::InvalidValue, format!("\"userName\" {why}, in {shown:?}{more}")))
+        }
+    }
+}
+
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
+    check_user_name(&doc, None)?;
     let (active, former) = take_state(&mut doc, true);
     let id = crate::db::new_id();
     let create =
@@ -175,6 +197,7 @@ pub fn replace(
     if_match: Option<&str>,
 ) -> Result<View, ScimError> {
     rewrite(conn, ctx, id, if_match, |row| {
+        check_user_name(&doc, Some(&row.user_name))?;
         let mut doc = doc.clone();
         let (active, former) = take_state(&mut doc, row.active);
         Ok((doc, active, former))
@@ -194,6 +217,7 @@ pub fn patch(
         current.insert("active".into(), Value::Bool(row.active));
         current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
         let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
+        check_user_name(&patched, Some(&row.user_name))?;
         refuse_removed_state(&patched)?;
         let (active, former) = take_state(&mut patched, row.active);
         Ok((patched, active, former))

@@ -507,10 +507,13 @@ fn check_string(attr: &'static Attribute, s: &str, label: &str) -> Result<(), Sc
             s.len()
         )));
     }
-    // A blank userName is left to the required check, which names it as missing.
-    if is_user_name(attr) && !s.trim().is_empty() {
-        if let Some(why) = crate::scim::user_name::refusal(s) {
-            return Err(invalid_value(format!("{label:?} {why}, in {:?}", truncate(s))));
+    if is_user_name(attr) {
+        if let Some(c) = s.chars().find(|&c| c.is_control() && c != '\t' && c != '\n') {
+            return Err(invalid_value(format!(
+                "{label:?} must not contain control characters, found U+{:04X} in {:?}",
+                c as u32,
+                truncate(s)
+            )));
         }
     }
     if s.contains('\0') {
@@ -1041,10 +1044,12 @@ mod tests {
     // -- rule 9: strings and limits ---------------------------------------------------------------
 
     #[test]
-    fn user_name_rejects_control_characters_tab_and_newline_included() {
-        for bad in ["bob\u{0}", "bob\r", "\u{1b}[31mbob", "bob\u{7f}", "bob\u{85}", "bob\tsmith", "bob smith\n"] {
+    fn user_name_rejects_control_characters_but_not_tab_or_newline() {
+        for bad in ["bob\u{0}", "bob\r", "\u{1b}[31mbob", "bob\u{7f}", "bob\u{85}"] {
             fails(user(json!({"userName": bad})), ScimType::InvalidValue, "control characters");
         }
+        // Parsing keeps them; a new userName is then held to the userName profile (users.rs).
+        assert!(user(json!({"userName": "bob\tsmith\n"})).is_ok());
         // Other attributes keep what they are given.
         assert!(user(json!({"userName": "bob", "displayName": "a\u{1}b"})).is_ok());
     }

@@ -973,3 +973,40 @@ both_backends!(
     international_user_names_work_and_normalisation_forms_collide,
     stored_user_name_keys_are_recomputed_at_start_up,
 );
+
+/// An account stored before the profile, under a userName the profile now refuses, can still be
+/// written with that userName unchanged (Okta PUTs the whole user; Entra deactivates by PATCH),
+/// and renamed to an acceptable one; only a new userName is held to the profile.
+async fn a_stored_user_name_the_profile_refuses_keeps_working_until_changed(app: TestApp) {
+    use diesel::prelude::*;
+    use roster::db::schema::users;
+
+    let legacy = app.create_user(user("legacy")).await;
+    let id = legacy["id"].as_str().unwrap().to_owned();
+    {
+        let mut conn = app.connection();
+        let data: String = users::table.filter(users::id.eq(&id)).select(users::data).first(&mut *conn).unwrap();
+        let mut data: Value = serde_json::from_str(&data).unwrap();
+        data["userName"] = json!("legacy\tname ");
+        diesel::update(users::table.filter(users::id.eq(&id)))
+            .set((users::user_name.eq("legacy\tname "), users::data.eq(data.to_string())))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let path = format!("/scim/v2/Users/{id}");
+    let mut body = user("legacy\tname ");
+    body["title"] = json!("Guide");
+    let put = json(app.put(&path, &body).await).await;
+    assert_eq!(put["userName"], "legacy\tname ");
+    assert_eq!(put["title"], "Guide");
+    let deactivate = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]
+    });
+    assert_eq!(json(app.patch(&path, &deactivate).await).await["active"], false);
+    // Another refused userName is still refused; an acceptable one is taken.
+    assert_scim_error(app.put(&path, &user("legacy\tname")).await, 400).await;
+    assert_eq!(json(app.put(&path, &user("legacy name")).await).await["userName"], "legacy name");
+}
+
+both_backends!(a_stored_user_name_the_profile_refuses_keeps_working_until_changed);
