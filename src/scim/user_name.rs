@@ -25,7 +25,8 @@
 //! mixed scripts would refuse real addresses such as `田中@example.com`.
 //!
 //! The userName is stored and returned as sent; the key is stored beside it, indexed, and is
-//! what uniqueness and `userName` filters compare.
+//! what uniqueness and `userName` filters compare. Only a new userName is held to the profile:
+//! one stored before it is kept by writes that leave it unchanged (`users::check_user_name`).
 
 use icu_casemap::CaseMapper;
 use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, WhiteSpace};
