@@ -211,12 +211,12 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
 /// The event feed (DESIGN.md §3): events after `after`, oldest first.
 pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ScimError> {
     let rows = records::events_after(conn, &ctx.tenant_id, after, limit)?;
-    let next = rows.last().map(|r| r.seq).unwrap_or(after);
+    let next = rows.last().map(|r| r.tenant_seq).unwrap_or(after);
     let events: Vec<Value> = rows
         .into_iter()
         .map(|r| {
             let data: Value = serde_json::from_str(&r.payload).unwrap_or(Value::Null);
-            json!({"id": r.seq, "type": r.kind, "userId": r.user_id, "data": data, "createdAt": time(r.created_at)})
+            json!({"id": r.tenant_seq, "type": r.kind, "userId": r.user_id, "data": data, "createdAt": time(r.created_at)})
         })
         .collect();
     Ok(json!({"events": events, "next": next}))
@@ -225,7 +225,7 @@ pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Res
 /// Audit entries, as `GET /api/v1/audit` and `roster audit` show them.
 pub fn audit_json(row: &records::AuditRow) -> Value {
     json!({
-        "id": row.seq,
+        "id": row.tenant_seq,
         "tenantId": row.tenant_id,
         "actor": row.actor,
         "action": row.action,

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{assert_scim_error, json, TestApp};
+use crate::helpers::{assert_scim_error, json, Backend, TestApp, TestDatabase};
 
 /// Calls the product API with `token`.
 async fn call(
@@ -44,4 +44,136 @@ async fn a_session_cannot_be_ended_by_another_tenant(app: TestApp) {
     assert_eq!(res.status(), 204);
 }
 
-both_backends!(a_session_cannot_be_ended_by_another_tenant);
+/// One page of the event feed after `after`: (id, type, userId) of each event, and `next`.
+async fn feed(app: &TestApp, token: &str, after: i64, limit: i64) -> (Vec<(i64, String, String)>, i64) {
+    let path = format!("/api/v1/events?after={after}&limit={limit}");
+    let res = call(app, token, reqwest::Method::GET, &path, None).await;
+    assert_eq!(res.status(), 200);
+    let page = json(res).await;
+    let events = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let user = e["userId"].as_str().unwrap_or_default().to_owned();
+            (e["id"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned(), user)
+        })
+        .collect();
+    (events, page["next"].as_i64().unwrap())
+}
+
+/// Every event of the tenant, read from the start.
+async fn whole_feed(app: &TestApp, token: &str) -> Vec<(i64, String, String)> {
+    let (mut all, mut after) = (Vec::new(), 0);
+    loop {
+        let (page, next) = feed(app, token, after, 1000).await;
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+        after = next;
+    }
+}
+
+fn active(value: bool) -> Value {
+    json!({"Operations": [{"op": "replace", "value": {"active": value}}]})
+}
+
+/// A poller that only ever asks for events after the last id it saw sees every event exactly
+/// once and in order, while writers commit lifecycle transitions concurrently: ids are given
+/// in the order events become visible, never to a transaction still in flight.
+async fn a_poller_sees_every_event_once_while_writers_race(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| {
+        s.pool_size = 12;
+        s.workers = Some(2);
+    })
+    .await;
+    let events = app.issue_token("default", "feed", "events");
+    const WRITERS: usize = 8;
+    const TRANSITIONS: usize = 40;
+    let mut users = Vec::new();
+    for i in 0..WRITERS {
+        users.push(user(&app, &format!("racer{i}")).await);
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let app = &app;
+    let writers = futures_util::future::join_all(users.iter().map(|id| async move {
+        for n in 0..TRANSITIONS {
+            let res = app.patch(&format!("/scim/v2/Users/{id}"), &active(n % 2 == 1)).await;
+            assert_eq!(res.status(), 200);
+        }
+    }));
+    let poller = async {
+        let (mut seen, mut after) = (Vec::new(), 0);
+        loop {
+            // Read once more after the writers are done, to drain what they committed last.
+            let last = done.load(std::sync::atomic::Ordering::SeqCst);
+            loop {
+                let (page, next) = feed(app, &events, after, 25).await;
+                if page.is_empty() {
+                    break;
+                }
+                seen.extend(page);
+                after = next;
+            }
+            if last {
+                return seen;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let writers = async {
+        writers.await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let ((), seen) = tokio::join!(writers, poller);
+    let all = whole_feed(app, &events).await;
+    assert_eq!(all.len(), WRITERS * (TRANSITIONS + 1), "a create and every transition, each one event");
+    let missed: Vec<_> = all.iter().filter(|e| !seen.contains(e)).collect();
+    assert!(missed.is_empty(), "the poller never saw {} of {} events: {missed:?}", missed.len(), all.len());
+    assert_eq!(seen, all, "each event seen once, in the feed's order");
+    let ids: Vec<i64> = all.iter().map(|e| e.0).collect();
+    assert_eq!(ids, (1..=all.len() as i64).collect::<Vec<_>>(), "ids number the tenant's events 1..n");
+    // Each account's events are in the order its transitions were made.
+    for id in &users {
+        let kinds: Vec<&str> = all.iter().filter(|e| &e.2 == id).map(|e| e.1.as_str()).collect();
+        assert_eq!(kinds[0], "user.created");
+        for (n, kind) in kinds[1..].iter().enumerate() {
+            assert_eq!(*kind, if n % 2 == 0 { "user.deactivated" } else { "user.reactivated" });
+        }
+    }
+}
+
+/// Event and audit ids number each tenant's own entries: they start at 1 and say nothing of how
+/// much another tenant did in between.
+async fn each_tenant_numbers_its_own_events_and_audit_entries(app: TestApp) {
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let tenants = [("default", app.token.clone()), ("rival", app.issue_token("rival", "idp", "scim"))];
+    for n in 0..3 {
+        for (_, token) in &tenants {
+            let res = app
+                .client
+                .post(app.url("/scim/v2/Users"))
+                .bearer_auth(token)
+                .json(&json!({"userName": format!("person{n}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+    }
+    for (tenant, _) in &tenants {
+        let token = app.issue_token(tenant, "reader", "events,admin");
+        let ids: Vec<i64> = whole_feed(&app, &token).await.iter().map(|e| e.0).collect();
+        assert_eq!(ids, [1, 2, 3], "{tenant}'s events");
+        let audit = json(call(&app, &token, reqwest::Method::GET, "/api/v1/audit", None).await).await;
+        let ids: Vec<i64> = audit["entries"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3], "{tenant}'s audit entries");
+        let after = json(call(&app, &token, reqwest::Method::GET, "/api/v1/audit?after=2", None).await).await;
+        assert_eq!(after["entries"].as_array().unwrap().len(), 1, "{tenant}'s audit paged by its own ids");
+    }
+}
+
+both_backends!(a_session_cannot_be_ended_by_another_tenant, each_tenant_numbers_its_own_events_and_audit_entries);
+both_backends!(by_backend: a_poller_sees_every_event_once_while_writers_race);
