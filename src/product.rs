@@ -115,10 +115,11 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
             "post" => (None, None),
             "comment" => {
                 let parent = new.parent_id.as_deref().ok_or_else(|| invalid("a comment needs parentId"))?;
-                let post = content_store::find(conn, &ctx.tenant_id, parent)?
-                    .filter(|p| p.row.kind == "post")
+                // Locked, not just read: a deletion of the post's author committing between
+                // the read and the insert would otherwise fail the insert's foreign key (500).
+                let post = content_store::lock_post(conn, &ctx.tenant_id, parent)?
                     .ok_or_else(|| ScimError::not_found(format!("No post with id {parent:?}")))?;
-                (Some(post.row.id), None)
+                (Some(post), None)
             }
             "message" => {
                 let to = new.recipient_id.as_deref().ok_or_else(|| invalid("a message needs recipientId"))?;

@@ -55,6 +55,23 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
     Ok(views(conn, rows)?.pop())
 }
 
+/// The post `id` of the tenant, held until the transaction ends so that it cannot be deleted
+/// before a comment on it is written: on PostgreSQL with the lock a foreign key check takes
+/// (`FOR KEY SHARE`), which waits for a deletion in progress and then finds no row; SQLite's
+/// write transactions run one at a time, so what it reads stays as read. None when there is
+/// no such post.
+pub fn lock_post(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<String>> {
+    let post = content::table
+        .filter(content::id.eq(id))
+        .filter(content::tenant_id.eq(tenant_id))
+        .filter(content::kind.eq("post"))
+        .select(content::id);
+    match conn {
+        DbConnection::Postgresql(pg) => post.for_key_share().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => post.first(sqlite).optional(),
+    }
+}
+
 /// Items whose text contains `needle` (already escaped for LIKE), newest first.
 pub fn search(conn: &mut DbConnection, tenant_id: &str, like: &str, limit: i64) -> QueryResult<Vec<ContentView>> {
     let rows = content::table

@@ -175,5 +175,38 @@ async fn each_tenant_numbers_its_own_events_and_audit_entries(app: TestApp) {
     }
 }
 
-both_backends!(a_session_cannot_be_ended_by_another_tenant, each_tenant_numbers_its_own_events_and_audit_entries);
+/// A comment written while the author of its post is being deleted either lands before the
+/// deletion (and goes with the post) or finds no post: 201 or 404, never a server error.
+async fn a_comment_racing_the_deletion_of_its_post_answers_201_or_404(app: TestApp) {
+    let content = app.issue_token("default", "product", "content");
+    let commenter = user(&app, "commenter").await;
+    let comment = |post: String| {
+        let body = json!({"kind": "comment", "authorId": commenter, "body": "a reply", "parentId": post});
+        call(&app, &content, reqwest::Method::POST, "/api/v1/content", Some(body))
+    };
+    for round in 0..30 {
+        let author = user(&app, &format!("author{round}")).await;
+        let body = json!({"kind": "post", "authorId": author, "body": "a post"});
+        let post = json(call(&app, &content, reqwest::Method::POST, "/api/v1/content", Some(body)).await).await;
+        let post = post["id"].as_str().unwrap().to_owned();
+        let comments = futures_util::future::join_all((0..4).map(|_| comment(post.clone())));
+        let path = format!("/scim/v2/Users/{author}");
+        let (deleted, comments) = tokio::join!(app.delete(&path), comments);
+        assert_eq!(deleted.status(), 204);
+        for res in comments {
+            let status = res.status().as_u16();
+            if status != 201 {
+                assert_eq!(assert_scim_error(res, 404).await["status"], "404", "round {round}");
+            }
+        }
+        let gone = call(&app, &content, reqwest::Method::GET, &format!("/api/v1/content/{post}"), None).await;
+        assert_scim_error(gone, 404).await;
+    }
+}
+
+both_backends!(
+    a_comment_racing_the_deletion_of_its_post_answers_201_or_404,
+    a_session_cannot_be_ended_by_another_tenant,
+    each_tenant_numbers_its_own_events_and_audit_entries
+);
 both_backends!(by_backend: a_poller_sees_every_event_once_while_writers_race);
