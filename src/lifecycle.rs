@@ -264,6 +264,11 @@ pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &User
             actor.event(conn, "membership.removed", &row.id, json!({"userId": row.id, "groupId": group_id}))?;
         }
     }
+    if removed > 0 {
+        // The user's `groups` changed: a new version, or If-None-Match would answer 304 with
+        // the old groups (RFC 7644 §3.14).
+        store::touch(conn, row.pk, actor.now)?;
+    }
     Ok(removed)
 }
 

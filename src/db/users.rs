@@ -739,6 +739,15 @@ pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     Ok(locked == 1)
 }
 
+/// Steps a user's version and modification time for a change made elsewhere that the user's
+/// resource shows (its `groups`), so that ETags and `meta.lastModified` follow it.
+pub fn touch(conn: &mut DbConnection, pk: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(pk))
+        .set((users::version.eq(users::version + 1), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Users of a tenant matching a lifecycle condition, for the background sweep.
 pub fn in_state_since(
     conn: &mut DbConnection,

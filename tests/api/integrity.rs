@@ -204,7 +204,37 @@ async fn a_comment_racing_the_deletion_of_its_post_answers_201_or_404(app: TestA
     }
 }
 
+/// The sweep that removes a deactivated account's memberships changes its `groups`, so it steps
+/// the account's version: a client revalidating with `If-None-Match` gets the new groups, not
+/// a 304 (RFC 7644 §3.14, RFC 7232 §3.2).
+async fn removing_memberships_in_the_sweep_steps_the_users_version(app: TestApp) {
+    let change = roster::db::tenants::PolicyChange { grace_days: Some(0), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let admin = app.issue_token("default", "ops", "admin");
+    let id = user(&app, "member").await;
+    let res = app.post("/scim/v2/Groups", &json!({"displayName": "Team", "members": [{"value": id}]})).await;
+    assert_eq!(res.status(), 201);
+    let res = app.patch(&format!("/scim/v2/Users/{id}"), &active(false)).await;
+    assert_eq!(res.status(), 200);
+    let path = format!("/scim/v2/Users/{id}");
+    let before = app.get(&path).await;
+    let etag = before.headers()["etag"].to_str().unwrap().to_owned();
+    let before = json(before).await;
+    assert_eq!(before["groups"].as_array().map_or(0, Vec::len), 1);
+    app.clock.advance(chrono::Duration::seconds(1));
+    let swept = json(call(&app, &admin, reqwest::Method::POST, "/api/v1/admin/sweep", None).await).await;
+    assert_eq!(swept["membershipsRemoved"], 1);
+    let res =
+        app.client.get(app.url(&path)).bearer_auth(&app.token).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the groups changed, so the version did");
+    assert_ne!(res.headers()["etag"].to_str().unwrap(), etag);
+    let after = json(res).await;
+    assert!(after["groups"].as_array().is_none_or(Vec::is_empty), "{after}");
+    assert!(after["meta"]["lastModified"].as_str() > before["meta"]["lastModified"].as_str());
+}
+
 both_backends!(
+    removing_memberships_in_the_sweep_steps_the_users_version,
     a_comment_racing_the_deletion_of_its_post_answers_201_or_404,
     a_session_cannot_be_ended_by_another_tenant,
     each_tenant_numbers_its_own_events_and_audit_entries
