@@ -160,6 +160,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -694,6 +694,7 @@ pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
     let mut rows: Vec<UserRead> = on_backend!(conn, c => users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select(UserRead::as_select())
         .load(c))?;
     Ok(rows.pop())
@@ -706,6 +707,7 @@ pub fn read_with_tenant(conn: &mut DbConnection, tenant_id: &str, id: &str) -> Q
         .inner_join(tenants::table)
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select((UserRead::as_select(), Tenant::as_select()))
         .load(c))?;
     Ok(rows.pop())
@@ -715,6 +717,7 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
     users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
         .first(conn)
         .optional()
@@ -727,7 +730,7 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
 }
 
 // Listing of users (see [`crate::listing`]).
-resource_store!(Users, UserRead, users, "User", |read| read.row.pk);
+resource_store!(Users, UserRead, users, "User", |read| read.row.pk, visible = users::deleted_at.is_null());
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user
@@ -744,6 +747,21 @@ pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
 pub fn touch(conn: &mut DbConnection, pk: i64, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(users::table.find(pk))
         .set((users::version.eq(users::version + 1), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Hides a user from SCIM for good (a DELETE under the `deactivate-only` policy, RFC 7644
+/// §3.6) while the row stays for the product. Its folded userName becomes one no userName folds
+/// to (folding lowercases), so the name can be provisioned again.
+pub fn hide(conn: &mut DbConnection, pk: i64, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(pk))
+        .set((
+            users::deleted_at.eq(now),
+            users::user_name_folded.eq(format!("DELETED:{id}")),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -770,6 +788,7 @@ pub fn in_state_since(
 pub fn search(conn: &mut DbConnection, tenant_id: &str, like_folded: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .filter(
             users::user_name_folded
                 .like(like_folded)

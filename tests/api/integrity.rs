@@ -233,7 +233,66 @@ async fn removing_memberships_in_the_sweep_steps_the_users_version(app: TestApp)
     assert!(after["meta"]["lastModified"].as_str() > before["meta"]["lastModified"].as_str());
 }
 
+/// Under the `deactivate-only` policy a DELETE keeps the account for the product, deactivated,
+/// but SCIM treats it as deleted (RFC 7644 §3.6): every later read, filter, count and write
+/// answers as if it were gone, and its userName may be provisioned again.
+async fn a_soft_deleted_account_is_gone_for_scim(app: TestApp) {
+    let change =
+        roster::db::tenants::PolicyChange { delete_policy: Some("deactivate-only".into()), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let content = app.issue_token("default", "product", "content");
+    let bob = app
+        .create_user(json!({"userName": "bob", "externalId": "ext-bob", "emails": [{"value": "bob@example.com"}]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    user(&app, "ann").await;
+    let body = json!({"kind": "post", "authorId": bob, "body": "bob's post"});
+    let post = json(call(&app, &content, reqwest::Method::POST, "/api/v1/content", Some(body)).await).await;
+    let group =
+        json(app.post("/scim/v2/Groups", &json!({"displayName": "Team", "members": [{"value": bob}]})).await).await;
+    let group = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let path = format!("/scim/v2/Users/{bob}");
+
+    assert_eq!(app.delete(&path).await.status(), 204);
+
+    assert_scim_error(app.get(&path).await, 404).await;
+    assert_scim_error(app.put(&path, &json!({"userName": "bob"})).await, 404).await;
+    assert_scim_error(app.patch(&path, &active(true)).await, 404).await;
+    assert_scim_error(app.delete(&path).await, 404).await;
+    for filter in [
+        "userName%20eq%20%22bob%22".to_owned(),
+        "externalId%20eq%20%22ext-bob%22".to_owned(),
+        "emails.value%20eq%20%22bob%40example.com%22".to_owned(),
+        "active%20eq%20false".to_owned(),
+        format!("id%20eq%20%22{bob}%22"),
+    ] {
+        let found = app.get_ok(&format!("/scim/v2/Users?filter={filter}")).await;
+        assert_eq!(found["totalResults"], 0, "{filter}: {found}");
+    }
+    let all = app.get_ok("/scim/v2/Users").await;
+    assert_eq!(all["totalResults"], 1, "{all}");
+    assert_eq!(all["Resources"].as_array().unwrap().len(), 1);
+    let cursor = app.get_ok("/scim/v2/Users?cursor=&count=10").await;
+    assert_eq!(cursor["Resources"].as_array().unwrap().len(), 1);
+    let members = app.get_ok(&group).await;
+    assert!(members["members"].as_array().is_none_or(Vec::is_empty), "{members}");
+    let res =
+        app.patch(&group, &json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": bob}]}]})).await;
+    assert_scim_error(res, 400).await;
+    // The userName (and externalId) may be provisioned again, as a new account.
+    let again = app.create_user(json!({"userName": "BOB", "externalId": "ext-bob"})).await;
+    assert_ne!(again["id"], bob.as_str());
+    // The product keeps what the account wrote.
+    let kept =
+        call(&app, &content, reqwest::Method::GET, &format!("/api/v1/content/{}", post["id"].as_str().unwrap()), None)
+            .await;
+    assert_eq!(kept.status(), 200);
+}
+
 both_backends!(
+    a_soft_deleted_account_is_gone_for_scim,
     removing_memberships_in_the_sweep_steps_the_users_version,
     a_comment_racing_the_deletion_of_its_post_answers_201_or_404,
     a_session_cannot_be_ended_by_another_tenant,
