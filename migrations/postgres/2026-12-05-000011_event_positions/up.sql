@@ -4,7 +4,8 @@
 -- committed later, and a tenant could count other tenants' activity in the gaps of the shared
 -- sequence.
 --
--- Writers insert with no number, so the write path takes no lock beyond its own rows. Readers
+-- Writers insert with no number, so the write path takes no lock beyond its own rows, and
+-- writes as many index entries as before (the numbered index is partial). Readers
 -- number first (`roster_number_events`, `roster_number_audit`): under a per-tenant advisory lock
 -- held to the end of its transaction, every committed, unnumbered row of the tenant gets the
 -- next numbers, in `seq` order. A row that commits later is numbered by a later call, after
@@ -14,7 +15,7 @@ UPDATE events SET tenant_seq = numbered.n
 FROM (SELECT seq, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS n FROM events) AS numbered
 WHERE events.seq = numbered.seq;
 DROP INDEX events_tenant_seq;
-CREATE UNIQUE INDEX events_tenant_number ON events (tenant_id, tenant_seq);
+CREATE UNIQUE INDEX events_tenant_number ON events (tenant_id, tenant_seq) WHERE tenant_seq IS NOT NULL;
 CREATE INDEX events_unnumbered ON events (tenant_id, seq) WHERE tenant_seq IS NULL;
 
 ALTER TABLE audit_log ADD COLUMN tenant_seq BIGINT;
@@ -22,7 +23,7 @@ UPDATE audit_log SET tenant_seq = numbered.n
 FROM (SELECT seq, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS n FROM audit_log) AS numbered
 WHERE audit_log.seq = numbered.seq;
 DROP INDEX audit_log_tenant_seq;
-CREATE UNIQUE INDEX audit_log_tenant_number ON audit_log (tenant_id, tenant_seq);
+CREATE UNIQUE INDEX audit_log_tenant_number ON audit_log (tenant_id, tenant_seq) WHERE tenant_seq IS NOT NULL;
 CREATE INDEX audit_log_unnumbered ON audit_log (tenant_id, seq) WHERE tenant_seq IS NULL;
 
 -- Each statement of these (volatile) functions sees what committed before it started, so the
