@@ -160,6 +160,8 @@ fn content_json(view: &ContentView, base: &str) -> Value {
     let row = &view.row;
     let mut author = json!({"name": row.author_name});
     match view.author_state.as_str() {
+        // A profile SCIM has deleted would answer 404 (RFC 7644 §3.6): no link either.
+        _ if view.author_hidden => {}
         "formerMember" => {}
         state => {
             author["id"] = json!(view.author_id);

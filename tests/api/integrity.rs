@@ -289,6 +289,9 @@ async fn a_soft_deleted_account_is_gone_for_scim(app: TestApp) {
         call(&app, &content, reqwest::Method::GET, &format!("/api/v1/content/{}", post["id"].as_str().unwrap()), None)
             .await;
     assert_eq!(kept.status(), 200);
+    let kept = json(kept).await;
+    assert_eq!(kept["author"]["name"], "bob");
+    assert!(kept["author"].get("profile").is_none(), "no link to a profile that answers 404: {kept}");
 }
 
 both_backends!(
