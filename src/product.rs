@@ -127,6 +127,11 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
                 if State::of(&recipient) != State::Active {
                     return Err(refused(&recipient, "New direct messages are refused"));
                 }
+                // Held, not just read: a deletion of the recipient committing between the read
+                // and the insert would otherwise fail the insert's foreign key (500).
+                if !user_store::hold_key(conn, recipient.pk)? {
+                    return Err(ScimError::not_found(format!("No user with id {to:?}")));
+                }
                 (None, Some(recipient.pk))
             }
             other => return Err(invalid(&format!("kind must be post, comment or message, not {other:?}"))),

@@ -742,6 +742,19 @@ pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     Ok(locked == 1)
 }
 
+/// Holds the user's row as a foreign key check would (`FOR KEY SHARE` on PostgreSQL) until the
+/// transaction ends, so that a row referring to it can be written: a deletion in progress is
+/// waited for, and then the user is gone (false). SQLite's write transactions run one at a time,
+/// so a row read in one stays.
+pub fn hold_key(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
+    let user = users::table.find(pk).select(users::pk);
+    let found = match conn {
+        DbConnection::Postgresql(pg) => user.for_key_share().first::<i64>(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => user.first::<i64>(sqlite).optional()?,
+    };
+    Ok(found.is_some())
+}
+
 /// Steps a user's version and modification time for a change made elsewhere that the user's
 /// resource shows (its `groups`), so that ETags and `meta.lastModified` follow it.
 pub fn touch(conn: &mut DbConnection, pk: i64, now: NaiveDateTime) -> QueryResult<()> {

@@ -294,7 +294,30 @@ async fn a_soft_deleted_account_is_gone_for_scim(app: TestApp) {
     assert!(kept["author"].get("profile").is_none(), "no link to a profile that answers 404: {kept}");
 }
 
+/// A direct message racing the deletion of its recipient is refused (403, deactivated) or finds
+/// no recipient (404), or lands before and goes with the account: never a server error.
+async fn a_message_racing_the_deletion_of_its_recipient_never_fails_the_server(app: TestApp) {
+    let content = app.issue_token("default", "product", "content");
+    let sender = user(&app, "sender").await;
+    let message = |to: String| {
+        let body = json!({"kind": "message", "authorId": sender, "body": "hello", "recipientId": to});
+        call(&app, &content, reqwest::Method::POST, "/api/v1/content", Some(body))
+    };
+    for round in 0..30 {
+        let recipient = user(&app, &format!("recipient{round}")).await;
+        let messages = futures_util::future::join_all((0..4).map(|_| message(recipient.clone())));
+        let path = format!("/scim/v2/Users/{recipient}");
+        let (deleted, messages) = tokio::join!(app.delete(&path), messages);
+        assert_eq!(deleted.status(), 204);
+        for res in messages {
+            let status = res.status().as_u16();
+            assert!([201, 403, 404].contains(&status), "round {round}: {status} {}", res.text().await.unwrap());
+        }
+    }
+}
+
 both_backends!(
+    a_message_racing_the_deletion_of_its_recipient_never_fails_the_server,
     a_soft_deleted_account_is_gone_for_scim,
     removing_memberships_in_the_sweep_steps_the_users_version,
     a_comment_racing_the_deletion_of_its_post_answers_201_or_404,
