@@ -173,6 +173,22 @@ async fn each_tenant_numbers_its_own_events_and_audit_entries(app: TestApp) {
         let after = json(call(&app, &token, reqwest::Method::GET, "/api/v1/audit?after=2", None).await).await;
         assert_eq!(after["entries"].as_array().unwrap().len(), 1, "{tenant}'s audit paged by its own ids");
     }
+    // The operator's view of every tenant shows each entry with its tenant's own id.
+    let roster = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(args)
+            .env("ROSTER_DATABASE_URL", &app.db.url)
+            .env("ROSTER_TOKEN_SECRET", crate::helpers::SECRET)
+            .output()
+            .unwrap()
+    };
+    let out = roster(&["audit"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let entries: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<i64> = entries.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 1, 2, 2, 3, 3], "in the order they were written");
+    assert!(!roster(&["audit", "--after", "1"]).status.success(), "ids are per tenant: --after needs --tenant");
 }
 
 /// A comment written while the author of its post is being deleted either lands before the
