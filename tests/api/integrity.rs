@@ -308,6 +308,14 @@ async fn a_soft_deleted_account_is_gone_for_scim(app: TestApp) {
     let kept = json(kept).await;
     assert_eq!(kept["author"]["name"], "bob");
     assert!(kept["author"].get("profile").is_none(), "no link to a profile that answers 404: {kept}");
+    // Retention still deletes it for good, and it leaves the count only once.
+    let change = roster::db::tenants::PolicyChange { delete_after_days: Some(Some(30)), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    app.clock.advance(chrono::Duration::days(31));
+    let admin = app.issue_token("default", "ops", "admin");
+    let swept = json(call(&app, &admin, reqwest::Method::POST, "/api/v1/admin/sweep", None).await).await;
+    assert_eq!(swept["deleted"], 1, "{swept}");
+    assert_eq!(app.get_ok("/scim/v2/Users").await["totalResults"], 2, "ann and the new BOB");
 }
 
 /// A direct message racing the deletion of its recipient is refused (403, deactivated) or finds
