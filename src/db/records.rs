@@ -38,15 +38,28 @@ fn insert_event(
     payload: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    on_backend!(conn, c => diesel::insert_into(events::table)
-        .values((
-            events::tenant_id.eq(tenant_id),
-            events::kind.eq(kind),
-            events::user_id.eq(user_id),
-            events::payload.eq(payload),
-            events::created_at.eq(now),
-        ))
-        .execute(c))?;
+    let values = (
+        events::tenant_id.eq(tenant_id),
+        events::kind.eq(kind),
+        events::user_id.eq(user_id),
+        events::payload.eq(payload),
+        events::created_at.eq(now),
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            // The tenant's next number, in the insert itself: cheaper than the trigger's UPDATE
+            // of the new row (see the migration `event_positions`), which numbers only a
+            // tenant's first event, where this is NULL.
+            let numbered = diesel::alias!(events as numbered);
+            let next = numbered
+                .filter(numbered.field(events::tenant_id).eq(tenant_id))
+                .select(diesel::dsl::max(numbered.field(events::tenant_seq)) + 1)
+                .single_value();
+            diesel::insert_into(events::table).values((values, events::tenant_seq.eq(next))).execute(c)?
+        }
+        // Numbered once committed, by the reader.
+        DbConnection::Postgresql(c) => diesel::insert_into(events::table).values(values).execute(c)?,
+    };
     Ok(())
 }
 
@@ -154,17 +167,27 @@ pub struct Audit<'a> {
 }
 
 pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
-    on_backend!(conn, c => diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::tenant_id.eq(entry.tenant_id),
-            audit_log::actor.eq(entry.actor),
-            audit_log::action.eq(entry.action),
-            audit_log::user_id.eq(entry.user_id),
-            audit_log::state_before.eq(entry.before),
-            audit_log::state_after.eq(entry.after),
-            audit_log::at.eq(entry.at),
-        ))
-        .execute(c))?;
+    let values = (
+        audit_log::tenant_id.eq(entry.tenant_id),
+        audit_log::actor.eq(entry.actor),
+        audit_log::action.eq(entry.action),
+        audit_log::user_id.eq(entry.user_id),
+        audit_log::state_before.eq(entry.before),
+        audit_log::state_after.eq(entry.after),
+        audit_log::at.eq(entry.at),
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            // Numbered in the insert, as events are (see `insert_event`).
+            let numbered = diesel::alias!(audit_log as numbered);
+            let next = numbered
+                .filter(numbered.field(audit_log::tenant_id).eq(entry.tenant_id))
+                .select(diesel::dsl::max(numbered.field(audit_log::tenant_seq)) + 1)
+                .single_value();
+            diesel::insert_into(audit_log::table).values((values, audit_log::tenant_seq.eq(next))).execute(c)?
+        }
+        DbConnection::Postgresql(c) => diesel::insert_into(audit_log::table).values(values).execute(c)?,
+    };
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 -- tenant sees in the event feed and the audit log say nothing about other tenants' activity,
 -- which the shared `seq` did. SQLite runs one write transaction at a time, so a number taken
 -- at insert (the tenant's highest plus one, through the unique index) is also the order in which
--- rows become visible: a poller that has read up to N never meets a later N-1.
+-- rows become visible: a poller that has read up to N never meets a later N-1. Roster's inserts
+-- take the number in the INSERT (db::records); the triggers number what comes without one (a
+-- tenant's first row, where the highest is NULL, and any other writer).
 ALTER TABLE events ADD COLUMN tenant_seq BIGINT;
 UPDATE events SET tenant_seq = numbered.n
 FROM (SELECT seq, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS n FROM events) AS numbered
