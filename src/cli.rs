@@ -53,8 +53,8 @@ enum Command {
         /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
-        /// Entries after this id.
-        #[arg(long, default_value_t = 0)]
+        /// Entries after this id (each tenant numbers its own entries, so only with --tenant).
+        #[arg(long, default_value_t = 0, requires = "tenant")]
         after: i64,
         #[arg(long, default_value_t = 1000)]
         limit: i64,
@@ -336,13 +336,15 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             let settings = settings(&cli, ServeArgs::default())?;
             let (db, _, _) = startup::open_database(&settings)?;
             let mut conn = db.conn()?;
-            let tenant_id = match tenant {
-                Some(name) => Some(
-                    tenants::by_name(&mut conn, &name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id,
-                ),
-                None => None,
+            let rows = match tenant {
+                Some(name) => {
+                    let tenant = tenants::by_name(&mut conn, &name)?
+                        .ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?;
+                    db::records::audit_after(&mut conn, &tenant.id, after, limit)?
+                }
+                None => db::records::audit_of_all_tenants(&mut conn, limit)?,
             };
-            for row in db::records::audit_after(&mut conn, tenant_id.as_deref(), after, limit)? {
+            for row in rows {
                 println!("{}", crate::product::audit_json(&row));
             }
             Ok(())

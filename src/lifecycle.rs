@@ -264,6 +264,11 @@ pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &User
             actor.event(conn, "membership.removed", &row.id, json!({"userId": row.id, "groupId": group_id}))?;
         }
     }
+    if removed > 0 {
+        // The user's `groups` changed: a new version, or If-None-Match would answer 304 with
+        // the old groups (RFC 7644 §3.14).
+        store::touch(conn, row.pk, actor.now)?;
+    }
     Ok(removed)
 }
 
@@ -285,7 +290,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
                 "The tenant requires accounts to be deactivated before they are deleted",
             ));
         }
-        (_, DeletePolicy::DeactivateOnly) => return Ok(Deleted::Deactivated(deactivate(conn, actor, row)?)),
+        (_, DeletePolicy::DeactivateOnly) => return soft_delete(conn, actor, row).map(Deleted::Deactivated),
         (State::Active, DeletePolicy::DeactivateThenDelete) => deactivate(conn, actor, row)?,
         _ => row.clone(),
     };
@@ -307,6 +312,22 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
     actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;
     Ok(Deleted::Gone)
+}
+
+/// A DELETE under the `deactivate-only` policy: the account is deactivated and keeps what it
+/// wrote for the product, but is deleted for SCIM (RFC 7644 §3.6: every later request about it
+/// answers 404): out of every read, filter, count and group, its userName free again.
+fn soft_delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
+    let row = match State::of(row) {
+        State::Active => deactivate(conn, actor, row)?,
+        _ => row.clone(),
+    };
+    remove_memberships(conn, actor, &row)?;
+    store::hide(conn, row.pk, &row.id, actor.now)?;
+    let state = State::of(&row);
+    let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now), "contentKept": true}));
+    actor.transition(conn, event, "delete", &row.id, (Some(state), Some(state)))?;
+    Ok(row)
 }
 
 /// A SCIM PUT or PATCH result: the new profile, `active`, and the Roster extension's

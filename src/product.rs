@@ -116,16 +116,22 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
             "post" => (None, None),
             "comment" => {
                 let parent = new.parent_id.as_deref().ok_or_else(|| invalid("a comment needs parentId"))?;
-                let post = content_store::find(conn, &ctx.tenant_id, parent)?
-                    .filter(|p| p.row.kind == "post")
+                // Locked, not just read: a deletion of the post's author committing between
+                // the read and the insert would otherwise fail the insert's foreign key (500).
+                let post = content_store::lock_post(conn, &ctx.tenant_id, parent)?
                     .ok_or_else(|| ScimError::not_found(format!("No post with id {parent:?}")))?;
-                (Some(post.row.id), None)
+                (Some(post), None)
             }
             "message" => {
                 let to = new.recipient_id.as_deref().ok_or_else(|| invalid("a message needs recipientId"))?;
                 let recipient = users::get(conn, ctx, to)?;
                 if State::of(&recipient) != State::Active {
                     return Err(refused(&recipient, "New direct messages are refused"));
+                }
+                // Held, not just read: a deletion of the recipient committing between the read
+                // and the insert would otherwise fail the insert's foreign key (500).
+                if !user_store::hold_key(conn, recipient.pk)? {
+                    return Err(ScimError::not_found(format!("No user with id {to:?}")));
                 }
                 (None, Some(recipient.pk))
             }
@@ -160,6 +166,8 @@ fn content_json(view: &ContentView, base: &str) -> Value {
     let row = &view.row;
     let mut author = json!({"name": row.author_name});
     match view.author_state.as_str() {
+        // A profile SCIM has deleted would answer 404 (RFC 7644 §3.6): no link either.
+        _ if view.author_hidden => {}
         "formerMember" => {}
         state => {
             author["id"] = json!(view.author_id);
@@ -213,12 +221,12 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
 /// The event feed (DESIGN.md §3): events after `after`, oldest first.
 pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ScimError> {
     let rows = records::events_after(conn, &ctx.tenant_id, after, limit)?;
-    let next = rows.last().map(|r| r.seq).unwrap_or(after);
+    let next = rows.last().map(|r| r.tenant_seq).unwrap_or(after);
     let events: Vec<Value> = rows
         .into_iter()
         .map(|r| {
             let data: Value = serde_json::from_str(&r.payload).unwrap_or(Value::Null);
-            json!({"id": r.seq, "type": r.kind, "userId": r.user_id, "data": data, "createdAt": time(r.created_at)})
+            json!({"id": r.tenant_seq, "type": r.kind, "userId": r.user_id, "data": data, "createdAt": time(r.created_at)})
         })
         .collect();
     Ok(json!({"events": events, "next": next}))
@@ -227,7 +235,7 @@ pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Res
 /// Audit entries, as `GET /api/v1/audit` and `roster audit` show them.
 pub fn audit_json(row: &records::AuditRow) -> Value {
     json!({
-        "id": row.seq,
+        "id": row.tenant_seq,
         "tenantId": row.tenant_id,
         "actor": row.actor,
         "action": row.action,

@@ -25,6 +25,8 @@ pub struct ContentView {
     pub row: ContentRow,
     pub author_id: String,
     pub author_state: String,
+    /// The author was deleted for SCIM while the content stayed (`deactivate-only`).
+    pub author_hidden: bool,
     pub recipient_id: Option<String>,
 }
 
@@ -33,14 +35,14 @@ pub fn insert(conn: &mut DbConnection, row: &ContentRow) -> QueryResult<()> {
     Ok(())
 }
 
-fn views(conn: &mut DbConnection, rows: Vec<(ContentRow, String, String)>) -> QueryResult<Vec<ContentView>> {
+fn views(conn: &mut DbConnection, rows: Vec<(ContentRow, String, String, bool)>) -> QueryResult<Vec<ContentView>> {
     let mut out = Vec::with_capacity(rows.len());
-    for (row, author_id, author_state) in rows {
+    for (row, author_id, author_state, author_hidden) in rows {
         let recipient_id = match row.recipient_pk {
             Some(pk) => users::table.find(pk).select(users::id).first::<String>(conn).optional()?,
             None => None,
         };
-        out.push(ContentView { row, author_id, author_state, recipient_id });
+        out.push(ContentView { row, author_id, author_state, author_hidden, recipient_id });
     }
     Ok(out)
 }
@@ -50,9 +52,26 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
         .inner_join(users::table.on(users::pk.eq(content::author_pk)))
         .filter(content::id.eq(id))
         .filter(content::tenant_id.eq(tenant_id))
-        .select((ContentRow::as_select(), users::id, users::lifecycle_state))
+        .select((ContentRow::as_select(), users::id, users::lifecycle_state, users::deleted_at.is_not_null()))
         .load(conn)?;
     Ok(views(conn, rows)?.pop())
+}
+
+/// The post `id` of the tenant, held until the transaction ends so that it cannot be deleted
+/// before a comment on it is written: on PostgreSQL with the lock a foreign key check takes
+/// (`FOR KEY SHARE`), which waits for a deletion in progress and then finds no row; SQLite's
+/// write transactions run one at a time, so what it reads stays as read. None when there is
+/// no such post.
+pub fn lock_post(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<String>> {
+    let post = content::table
+        .filter(content::id.eq(id))
+        .filter(content::tenant_id.eq(tenant_id))
+        .filter(content::kind.eq("post"))
+        .select(content::id);
+    match conn {
+        DbConnection::Postgresql(pg) => post.for_key_share().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => post.first(sqlite).optional(),
+    }
 }
 
 /// Items whose text contains `needle` (already escaped for LIKE), newest first.
@@ -63,7 +82,7 @@ pub fn search(conn: &mut DbConnection, tenant_id: &str, like: &str, limit: i64) 
         .filter(content::body.like(like).escape('\\'))
         .order(content::created_at.desc())
         .limit(limit)
-        .select((ContentRow::as_select(), users::id, users::lifecycle_state))
+        .select((ContentRow::as_select(), users::id, users::lifecycle_state, users::deleted_at.is_not_null()))
         .load(conn)?;
     views(conn, rows)
 }

@@ -283,8 +283,10 @@ pub fn resolve<'a>(
         // checked here: with `tenant_id = $1` in the statement, PostgreSQL's generic plan (used
         // after five runs) trusted its estimate of one tenant's share and intersected the ids
         // with a scan of every row of the tenant (0.6 ms at 10^4 users, growing with them).
+        // A user hidden by a soft DELETE is no member-to-be (RFC 7644 §3.6).
         let both = users::table
             .filter(users::id.eq_any(chunk))
+            .filter(users::deleted_at.is_null())
             .select((users::id, users::pk, users::tenant_id, "User".into_sql::<Text>()))
             .union_all(scim_groups::table.filter(scim_groups::id.eq_any(chunk)).select((
                 scim_groups::id,

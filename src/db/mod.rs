@@ -30,10 +30,12 @@ macro_rules! keyset_order {
 
 /// Implements [`crate::listing::Store`] for a resource table: counting (all of a tenant's rows from
 /// the `resource_counts` the triggers keep, filtered ones by a query), and paging in any order.
+/// `visible` is a condition every listed row meets besides its tenant (the triggers count only
+/// such rows).
 /// A page past the start first finds its rows' keys (an index walk over the skipped rows) and
 /// then reads just those rows, so a deep `startIndex` does not read every row it skips.
 macro_rules! resource_store {
-    ($store:ident, $row:ty, $table:ident, $resource_type:literal, |$r:ident| $pk_of:expr) => {
+    ($store:ident, $row:ty, $table:ident, $resource_type:literal, |$r:ident| $pk_of:expr $(, visible = $visible:expr)?) => {
         pub struct $store;
 
         impl crate::listing::Store for $store {
@@ -46,6 +48,7 @@ macro_rules! resource_store {
                 on_backend!(conn, c => $table::table
                     .filter($table::tenant_id.eq(tenant_id))
                     .filter(filter.clone())
+                    $(.filter($visible))?
                     .select(diesel::dsl::count_star())
                     .first(c))
             }
@@ -75,6 +78,7 @@ macro_rules! resource_store {
                         let mut query = $table::table
                             .select((<$row>::as_select(), key.clone()))
                             .filter($table::tenant_id.eq(tenant_id))
+                            $(.filter($visible))?
                             .into_boxed();
                         for condition in [filter, keyset].into_iter().flatten() {
                             query = query.filter(condition.clone());
@@ -86,6 +90,7 @@ macro_rules! resource_store {
                     let mut keys = $table::table
                         .select(($table::pk, key.clone()))
                         .filter($table::tenant_id.eq(tenant_id))
+                        $(.filter($visible))?
                         .into_boxed();
                     for condition in [filter, keyset].into_iter().flatten() {
                         keys = keys.filter(condition.clone());

@@ -10,7 +10,9 @@ use super::DbConnection;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
-    pub seq: i64,
+    /// The event's number among its tenant's events: its id in the feed.
+    #[diesel(select_expression = events::tenant_seq.assume_not_null())]
+    pub tenant_seq: i64,
     pub kind: String,
     pub user_id: Option<String>,
     pub payload: String,
@@ -36,15 +38,28 @@ fn insert_event(
     payload: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    on_backend!(conn, c => diesel::insert_into(events::table)
-        .values((
-            events::tenant_id.eq(tenant_id),
-            events::kind.eq(kind),
-            events::user_id.eq(user_id),
-            events::payload.eq(payload),
-            events::created_at.eq(now),
-        ))
-        .execute(c))?;
+    let values = (
+        events::tenant_id.eq(tenant_id),
+        events::kind.eq(kind),
+        events::user_id.eq(user_id),
+        events::payload.eq(payload),
+        events::created_at.eq(now),
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            // The tenant's next number, in the insert itself: cheaper than the trigger's UPDATE
+            // of the new row (see the migration `event_positions`), which numbers only a
+            // tenant's first event, where this is NULL.
+            let numbered = diesel::alias!(events as numbered);
+            let next = numbered
+                .filter(numbered.field(events::tenant_id).eq(tenant_id))
+                .select(diesel::dsl::max(numbered.field(events::tenant_seq)) + 1)
+                .single_value();
+            diesel::insert_into(events::table).values((values, events::tenant_seq.eq(next))).execute(c)?
+        }
+        // Numbered once committed, by the reader.
+        DbConnection::Postgresql(c) => diesel::insert_into(events::table).values(values).execute(c)?,
+    };
     Ok(())
 }
 
@@ -99,21 +114,38 @@ impl<'a> Records<'a> {
     }
 }
 
-/// Events after `after`, oldest first.
+/// The tenant's events numbered after `after`, in their order. On PostgreSQL the events that
+/// have committed since the last read are numbered first (see the migration `event_positions`):
+/// a number is given only to a committed event and after every number given before, so a
+/// poller that continues after the last number it saw misses nothing and sees nothing twice.
 pub fn events_after(conn: &mut DbConnection, tenant_id: &str, after: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
+    number_committed(conn, "roster_number_events", tenant_id)?;
     events::table
         .filter(events::tenant_id.eq(tenant_id))
-        .filter(events::seq.gt(after))
-        .order(events::seq)
+        .filter(events::tenant_seq.gt(after))
+        .order(events::tenant_seq)
         .limit(limit)
         .select(EventRow::as_select())
         .load(conn)
 }
 
+/// Numbers a tenant's committed, unnumbered rows through `function` on PostgreSQL; SQLite numbers
+/// rows as they are inserted, its write transactions being one at a time.
+fn number_committed(conn: &mut DbConnection, function: &str, tenant_id: &str) -> QueryResult<()> {
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT {function}($1)"))
+            .bind::<diesel::sql_types::Text, _>(tenant_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
-    pub seq: i64,
+    /// The entry's number among its tenant's entries: its id as the tenant sees it.
+    #[diesel(select_expression = audit_log::tenant_seq.assume_not_null())]
+    pub tenant_seq: i64,
     pub tenant_id: String,
     pub actor: String,
     pub action: String,
@@ -135,17 +167,27 @@ pub struct Audit<'a> {
 }
 
 pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
-    on_backend!(conn, c => diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::tenant_id.eq(entry.tenant_id),
-            audit_log::actor.eq(entry.actor),
-            audit_log::action.eq(entry.action),
-            audit_log::user_id.eq(entry.user_id),
-            audit_log::state_before.eq(entry.before),
-            audit_log::state_after.eq(entry.after),
-            audit_log::at.eq(entry.at),
-        ))
-        .execute(c))?;
+    let values = (
+        audit_log::tenant_id.eq(entry.tenant_id),
+        audit_log::actor.eq(entry.actor),
+        audit_log::action.eq(entry.action),
+        audit_log::user_id.eq(entry.user_id),
+        audit_log::state_before.eq(entry.before),
+        audit_log::state_after.eq(entry.after),
+        audit_log::at.eq(entry.at),
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            // Numbered in the insert, as events are (see `insert_event`).
+            let numbered = diesel::alias!(audit_log as numbered);
+            let next = numbered
+                .filter(numbered.field(audit_log::tenant_id).eq(entry.tenant_id))
+                .select(diesel::dsl::max(numbered.field(audit_log::tenant_seq)) + 1)
+                .single_value();
+            diesel::insert_into(audit_log::table).values((values, audit_log::tenant_seq.eq(next))).execute(c)?
+        }
+        DbConnection::Postgresql(c) => diesel::insert_into(audit_log::table).values(values).execute(c)?,
+    };
     Ok(())
 }
 
@@ -199,18 +241,31 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EventAndAudit<'_> 
 
 impl RunQueryDsl<diesel::PgConnection> for EventAndAudit<'_> {}
 
-/// Audit entries after `after`, oldest first; all tenants when `tenant_id` is None.
-pub fn audit_after(
-    conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    after: i64,
-    limit: i64,
-) -> QueryResult<Vec<AuditRow>> {
-    let mut query = audit_log::table.filter(audit_log::seq.gt(after)).into_boxed();
-    if let Some(t) = tenant_id {
-        query = query.filter(audit_log::tenant_id.eq(t.to_owned()));
+/// A tenant's audit entries numbered after `after`, oldest first, numbered as events are (see
+/// [`events_after`]).
+pub fn audit_after(conn: &mut DbConnection, tenant_id: &str, after: i64, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    number_committed(conn, "roster_number_audit", tenant_id)?;
+    audit_log::table
+        .filter(audit_log::tenant_id.eq(tenant_id))
+        .filter(audit_log::tenant_seq.gt(after))
+        .order(audit_log::tenant_seq)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}
+
+/// Every tenant's audit entries, oldest first, for the operator (`roster audit` without a tenant).
+pub fn audit_of_all_tenants(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    let tenants: Vec<String> = super::schema::tenants::table.select(super::schema::tenants::id).load(conn)?;
+    for tenant_id in &tenants {
+        number_committed(conn, "roster_number_audit", tenant_id)?;
     }
-    query.order(audit_log::seq).limit(limit).select(AuditRow::as_select()).load(conn)
+    audit_log::table
+        .filter(audit_log::tenant_seq.is_not_null())
+        .order(audit_log::seq)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
 }
 
 pub fn add_tombstone(conn: &mut DbConnection, tenant_id: &str, user_id: &str, at: NaiveDateTime) -> QueryResult<()> {

@@ -10,6 +10,7 @@ diesel::table! {
         state_before -> Nullable<Text>,
         state_after -> Nullable<Text>,
         at -> Timestamp,
+        tenant_seq -> Nullable<BigInt>,
     }
 }
 
@@ -35,6 +36,7 @@ diesel::table! {
         user_id -> Nullable<Text>,
         payload -> Text,
         created_at -> Timestamp,
+        tenant_seq -> Nullable<BigInt>,
     }
 }
 
@@ -158,6 +160,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -53,17 +53,12 @@ pub fn by_token(
         .optional()
 }
 
-/// Ends one session; false when the tenant has no such session.
+/// Ends one session; false when the tenant has no such session. Both statements are limited to
+/// the caller's tenant: a session id of another tenant is "not found" and stays untouched.
 pub fn revoke(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let found = sessions::table
-        .filter(sessions::id.eq(id))
-        .filter(sessions::tenant_id.eq(tenant_id))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    diesel::update(sessions::table.filter(sessions::id.eq(id)).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(now))
-        .execute(conn)?;
+    let of_tenant = sessions::table.filter(sessions::id.eq(id)).filter(sessions::tenant_id.eq(tenant_id));
+    let found = of_tenant.count().get_result::<i64>(conn)? > 0;
+    diesel::update(of_tenant.filter(sessions::revoked_at.is_null())).set(sessions::revoked_at.eq(now)).execute(conn)?;
     Ok(found)
 }
 

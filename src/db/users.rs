@@ -695,6 +695,7 @@ pub fn read(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
     let mut rows: Vec<UserRead> = on_backend!(conn, c => users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select(UserRead::as_select())
         .load(c))?;
     Ok(rows.pop())
@@ -707,6 +708,7 @@ pub fn read_with_tenant(conn: &mut DbConnection, tenant_id: &str, id: &str) -> Q
         .inner_join(tenants::table)
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select((UserRead::as_select(), Tenant::as_select()))
         .load(c))?;
     Ok(rows.pop())
@@ -716,6 +718,7 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
     users::table
         .filter(users::id.eq(id))
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
         .first(conn)
         .optional()
@@ -728,7 +731,7 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
 }
 
 // Listing of users (see [`crate::listing`]).
-resource_store!(Users, UserRead, users, "User", |read| read.row.pk);
+resource_store!(Users, UserRead, users, "User", |read| read.row.pk, visible = users::deleted_at.is_null());
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user
@@ -738,6 +741,43 @@ pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
         .set(users::version.eq(users::version))
         .execute(conn)?;
     Ok(locked == 1)
+}
+
+/// Holds the user's row as a foreign key check would (`FOR KEY SHARE` on PostgreSQL) until the
+/// transaction ends, so that a row referring to it can be written: a deletion in progress is
+/// waited for, and then the user is gone (false). SQLite's write transactions run one at a time,
+/// so a row read in one stays.
+pub fn hold_key(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
+    let user = users::table.find(pk).select(users::pk);
+    let found = match conn {
+        DbConnection::Postgresql(pg) => user.for_key_share().first::<i64>(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => user.first::<i64>(sqlite).optional()?,
+    };
+    Ok(found.is_some())
+}
+
+/// Steps a user's version and modification time for a change made elsewhere that the user's
+/// resource shows (its `groups`), so that ETags and `meta.lastModified` follow it.
+pub fn touch(conn: &mut DbConnection, pk: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(pk))
+        .set((users::version.eq(users::version + 1), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Hides a user from SCIM for good (a DELETE under the `deactivate-only` policy, RFC 7644
+/// §3.6) while the row stays for the product. Its folded userName becomes one no userName folds
+/// to (folding lowercases), so the name can be provisioned again.
+pub fn hide(conn: &mut DbConnection, pk: i64, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.find(pk))
+        .set((
+            users::deleted_at.eq(now),
+            users::user_name_folded.eq(format!("DELETED:{id}")),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Users of a tenant matching a lifecycle condition, for the background sweep.
@@ -833,6 +873,7 @@ pub fn search(
 ) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::deleted_at.is_null())
         .filter(
             users::user_name_folded
                 .like(like_user_name)

@@ -148,9 +148,7 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Re
     let FeedQuery { after, limit } = query(&req)?;
     let rows = state
         .db
-        .run(move |conn| {
-            Ok::<_, ScimError>(records::audit_after(conn, Some(&ctx.tenant_id), after, limit.clamp(1, 1000))?)
-        })
+        .run(move |conn| Ok::<_, ScimError>(records::audit_after(conn, &ctx.tenant_id, after, limit.clamp(1, 1000))?))
         .await?;
     let entries: Vec<Value> = rows.iter().map(product::audit_json).collect();
     Ok(scim_json(StatusCode::OK, &json!({"entries": entries})))

@@ -433,7 +433,8 @@ async fn deleting_an_active_account_follows_the_tenant_policy(app: TestApp) {
     assert_eq!(app.get_ok(&format!("/scim/v2/Users/{b}")).await["active"], true);
     roster::db::tenants::set_policy(&mut app.connection(), "default", &set("deactivate-only")).unwrap();
     assert_eq!(app.delete(&format!("/scim/v2/Users/{b}")).await.status(), 204);
-    assert_eq!(app.get_ok(&format!("/scim/v2/Users/{b}")).await[ROSTER]["lifecycleState"], "deactivated");
+    // Kept, deactivated, for the product; deleted for SCIM (RFC 7644 §3.6).
+    assert_scim_error(app.get(&format!("/scim/v2/Users/{b}")).await, 404).await;
 }
 
 async fn archive_export_is_written_before_the_rows_go(app: TestApp) {

@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod groups;
 mod hostile;
+mod integrity;
 mod lifecycle;
 mod operations;
 mod overload;

@@ -1,0 +1,10 @@
+DROP FUNCTION roster_number_audit(TEXT);
+DROP FUNCTION roster_number_events(TEXT);
+DROP INDEX audit_log_unnumbered;
+DROP INDEX audit_log_tenant_number;
+ALTER TABLE audit_log DROP COLUMN tenant_seq;
+CREATE INDEX audit_log_tenant_seq ON audit_log (tenant_id, seq);
+DROP INDEX events_unnumbered;
+DROP INDEX events_tenant_number;
+ALTER TABLE events DROP COLUMN tenant_seq;
+CREATE INDEX events_tenant_seq ON events (tenant_id, seq);
