@@ -302,7 +302,12 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     remove_memberships(conn, actor, &row)?;
     content::delete_by_author(conn, row.pk)?;
     sessions::delete_all(conn, row.pk)?;
-    store::delete(conn, row.pk)?;
+    // Nothing locks the row before this point: on PostgreSQL a racing deletion (another node's
+    // sweep, a retried DELETE) may have committed since it was read. Losing the race is a
+    // change like any other, so the caller starts over and finds the account gone.
+    if !store::delete(conn, row.pk)? {
+        return Err(ScimError::changed());
+    }
     records::add_tombstone(conn, actor.tenant_id, &row.id, actor.now)?;
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
     actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;

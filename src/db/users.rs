@@ -720,10 +720,10 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
         .optional()
 }
 
-pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
+/// Deletes the user's rows; false when another transaction deleted the user first.
+pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     diesel::delete(user_values::table.filter(user_values::user_pk.eq(pk))).execute(conn)?;
-    diesel::delete(users::table.find(pk)).execute(conn)?;
-    Ok(())
+    Ok(diesel::delete(users::table.find(pk)).execute(conn)? == 1)
 }
 
 // Listing of users (see [`crate::listing`]).

@@ -6,6 +6,7 @@ mod auth;
 mod groups;
 mod hostile;
 mod lifecycle;
+mod nodes;
 mod operations;
 mod overload;
 mod users;
