@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,6 +77,14 @@ impl Node {
             Err(_) => panic!("roster serve did not start: {:?}", node.complaints.lock().unwrap()),
         }
         node
+    }
+
+    /// Three nodes started at once, as after a deployment.
+    fn start_three(database_url: &str) -> Vec<Node> {
+        std::thread::scope(|s| {
+            let starting: Vec<_> = (0..3).map(|_| s.spawn(|| Node::start(database_url))).collect();
+            starting.into_iter().map(|n| n.join().expect("a node starts")).collect()
+        })
     }
 }
 
@@ -184,6 +192,37 @@ impl Cluster {
     async fn patch_user(&self, node: usize, tenant: &str, id: &str, ops: Value) -> Value {
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
         self.must(node, tenant, Method::PATCH, &format!("/scim/v2/Users/{id}"), Some(body), 200).await
+    }
+
+    /// One page of a tenant's event feed from `after` on, and the position to go on from,
+    /// handed back as the feed gave it, whatever its type.
+    async fn events_page(&self, node: usize, tenant: &str, after: &str) -> (Vec<Value>, String) {
+        let path = format!("/api/v1/events?after={after}&limit=100");
+        let feed = self.must(node, tenant, Method::GET, &path, None, 200).await;
+        let next = match &feed["next"] {
+            Value::String(next) => next.clone(),
+            next => next.to_string(),
+        };
+        (feed["events"].as_array().cloned().expect("events"), next)
+    }
+
+    /// A tenant's whole event feed, its pages read from `node`, `node + 1`, and so on; the ids
+    /// must strictly increase.
+    async fn all_events(&self, node: usize, tenant: &str) -> Vec<Value> {
+        let (mut events, mut after) = (Vec::<Value>::new(), String::from("0"));
+        for turn in node.. {
+            let (page, next) = self.events_page(turn, tenant, &after).await;
+            if page.is_empty() {
+                break;
+            }
+            events.extend(page);
+            after = next;
+        }
+        for pair in events.windows(2) {
+            let (a, b) = (position(&pair[0]["id"]), position(&pair[1]["id"]));
+            assert!(a < b, "event ids strictly increase: {b} after {a}");
+        }
+        events
     }
 
     async fn introspect(&self, node: usize, session_token: &str) -> bool {
@@ -489,26 +528,9 @@ async fn summary(cluster: &Cluster, keys: &HashMap<String, String>) -> BTreeMap<
         }
 
         let mut events: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let (mut after, mut last_id) = (String::from("0"), None::<i64>);
-        loop {
-            let path = format!("/api/v1/events?after={after}&limit=50");
-            let feed = cluster.must(n + 2, tenant, Method::GET, &path, None, 200).await;
-            let page = feed["events"].as_array().expect("events");
-            if page.is_empty() {
-                break;
-            }
-            for event in page {
-                let id = position(&event["id"]);
-                assert!(last_id.is_none_or(|last| id > last), "event ids strictly increase: {id} after {last_id:?}");
-                last_id = Some(id);
-                let kind = event["type"].as_str().expect("a type").to_owned();
-                events.entry(key(&event["userId"])).or_default().push(kind);
-            }
-            // The feed's position, whatever its type, is handed back as it came.
-            after = match &feed["next"] {
-                Value::String(next) => next.clone(),
-                next => next.to_string(),
-            };
+        for event in cluster.all_events(n + 2, tenant).await {
+            let kind = event["type"].as_str().expect("a type").to_owned();
+            events.entry(key(&event["userId"])).or_default().push(kind);
         }
         let mut audit: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut after = 0;
@@ -666,10 +688,7 @@ async fn three_nodes_on_one_postgresql_behave_as_one() {
 
     // Three nodes start at once on an empty database: migrations, the default tenant and the
     // signing key are made once, and every node signs and checks with the same key.
-    let nodes: Vec<Node> = std::thread::scope(|s| {
-        let starting: Vec<_> = (0..3).map(|_| s.spawn(|| Node::start(&shared.url))).collect();
-        starting.into_iter().map(|n| n.join().expect("a node starts")).collect()
-    });
+    let nodes = Node::start_three(&shared.url);
     let cluster = Cluster {
         nodes: nodes.iter().map(|n| n.address.clone()).collect(),
         tokens: prepare(&shared.url),
@@ -695,6 +714,66 @@ async fn three_nodes_on_one_postgresql_behave_as_one() {
         "three nodes and one node end in different states:\n{}",
         differences(&together, &by_one).join("\n")
     );
+}
+
+/// A client that follows the event feed through every node in turn, while writers on every
+/// node deactivate and reactivate accounts, sees every event (DESIGN.md §8: gap-free and
+/// at-least-once for readers), whichever node wrote it and whichever node it asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the event feed skips events committed out of order on PostgreSQL (issue 20); run with --ignored once it is gap-free"]
+async fn a_feed_followed_through_every_node_misses_no_event_of_writers_on_every_node() {
+    const WRITERS: usize = 4;
+    const USERS_EACH: usize = 6;
+    const FLIPS: usize = 12;
+    let Some(shared) = TestDatabase::create(Backend::Postgres) else { return };
+    let nodes = Node::start_three(&shared.url);
+    let cluster = Cluster {
+        nodes: nodes.iter().map(|n| n.address.clone()).collect(),
+        tokens: prepare(&shared.url),
+        client: reqwest::Client::new(),
+    };
+    let cluster = &cluster;
+    let mut ids = Vec::new();
+    for i in 0..WRITERS * USERS_EACH {
+        let body = json!({"userName": format!("flipper{i}@example.com")});
+        let user = cluster.must(i, "default", Method::POST, "/scim/v2/Users", Some(body), 201).await;
+        ids.push(user["id"].as_str().expect("an id").to_owned());
+    }
+
+    let writing = AtomicBool::new(true);
+    let writers = futures_util::future::join_all(ids.chunks(USERS_EACH).enumerate().map(|(w, mine)| async move {
+        for flip in 0..FLIPS {
+            for (u, id) in mine.iter().enumerate() {
+                let active = if flip % 2 == 0 { "False" } else { "True" };
+                let ops = json!([{"op": "Replace", "path": "active", "value": active}]);
+                cluster.patch_user(w + u + flip, "default", id, ops).await;
+            }
+        }
+    }));
+    let follower = async {
+        let (mut seen, mut after) = (BTreeSet::new(), String::from("0"));
+        // Follows until the writers are done and a last read finds nothing new.
+        for turn in 0.. {
+            let done = !writing.load(Ordering::SeqCst);
+            let (page, next) = cluster.events_page(turn, "default", &after).await;
+            if page.is_empty() && done {
+                break;
+            }
+            seen.extend(page.iter().map(|e| position(&e["id"])));
+            after = if page.is_empty() { after } else { next };
+        }
+        seen
+    };
+    let writers = async {
+        writers.await;
+        writing.store(false, Ordering::SeqCst);
+    };
+    let (_, seen) = futures_util::join!(writers, follower);
+
+    let all: BTreeSet<i64> = cluster.all_events(0, "default").await.iter().map(|e| position(&e["id"])).collect();
+    assert_eq!(all.len(), WRITERS * USERS_EACH * (1 + FLIPS), "one event per creation and per flip");
+    let missed: Vec<&i64> = all.difference(&seen).collect();
+    assert!(missed.is_empty(), "the follower missed {} of {} events: {missed:?}", missed.len(), all.len());
 }
 
 /// Requests to delete one deactivated account that race (an IdP retrying through another
