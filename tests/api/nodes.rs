@@ -149,14 +149,25 @@ fn prepare(database_url: &str) -> HashMap<&'static str, String> {
         .collect()
 }
 
-/// The nodes a script spreads its requests over, and its tokens.
+/// The nodes a script spreads its requests over, their database, and the script's tokens.
 struct Cluster {
     nodes: Vec<String>,
+    database_url: String,
     tokens: HashMap<&'static str, String>,
     client: reqwest::Client,
 }
 
 impl Cluster {
+    /// The nodes, with the tenants and tokens of [`prepare`] in their database.
+    fn of(nodes: &[Node], database_url: &str) -> Cluster {
+        Cluster {
+            nodes: nodes.iter().map(|n| n.address.clone()).collect(),
+            database_url: database_url.to_owned(),
+            tokens: prepare(database_url),
+            client: reqwest::Client::new(),
+        }
+    }
+
     /// Node `i` modulo the number of nodes: A is 0, B is 1, C is 2.
     fn node(&self, i: usize) -> &str {
         &self.nodes[i % self.nodes.len()]
@@ -378,8 +389,8 @@ async fn script(cluster: &Cluster) -> BTreeMap<String, Value> {
         .await;
 
     // The retention tenants: every member of one group, then two in three deactivated at once
-    // and swept on every node at once, on request and in the background: their memberships go
-    // and they become Former Members or are deleted.
+    // and swept at once by every node (on request and in the background) and by `roster sweep`:
+    // their memberships go and they become Former Members or are deleted.
     for tenant in ["retire", "purge"] {
         let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "everyone"});
         let group = cluster.must(0, tenant, Method::POST, "/scim/v2/Groups", Some(body), 201).await;
@@ -411,8 +422,11 @@ async fn script(cluster: &Cluster) -> BTreeMap<String, Value> {
                 cluster.patch_user(i + 2, tenant, id, deactivate).await;
             })
             .await;
+        let database_url = cluster.database_url.clone();
+        let sweep_command = std::thread::spawn(move || cli(&database_url, &["sweep"]));
         let sweeps = (0..3).map(|n| cluster.must(n, tenant, Method::POST, "/api/v1/admin/sweep", None, 200));
         futures_util::future::join_all(sweeps).await;
+        sweep_command.join().expect("roster sweep succeeds beside the nodes' sweeps");
         for (i, id) in made {
             keys.insert(id, format!("{tenant}{i}"));
         }
@@ -661,7 +675,8 @@ fn expected_events(summary: &BTreeMap<String, Value>) {
 
 /// A token revoked through the CLI is refused by every node within `token_cache_ms`, even by
 /// nodes that had just accepted it (and so remember it).
-async fn revocation_reaches_every_node(database_url: &str, nodes: &[String], client: &reqwest::Client) {
+async fn revocation_reaches_every_node(cluster: &Cluster) {
+    let (database_url, nodes, client) = (&cluster.database_url, &cluster.nodes, &cluster.client);
     let token =
         cli(database_url, &["token", "issue", "--tenant", "default", "--name", "reader", "--scope", "scim:read"]);
     let status = |node: &String| {
@@ -684,18 +699,16 @@ async fn revocation_reaches_every_node(database_url: &str, nodes: &[String], cli
 async fn three_nodes_on_one_postgresql_behave_as_one() {
     let Some(shared) = TestDatabase::create(Backend::Postgres) else { return };
     let Some(single) = TestDatabase::create(Backend::Postgres) else { return };
-    let client = reqwest::Client::new();
 
-    // Three nodes start at once on an empty database: migrations, the default tenant and the
-    // signing key are made once, and every node signs and checks with the same key.
+    // Three nodes start at once on an empty database: migrations, the default tenant, the
+    // signing key and the bootstrap token are made once, and every node signs and checks with
+    // the same key.
     let nodes = Node::start_three(&shared.url);
-    let cluster = Cluster {
-        nodes: nodes.iter().map(|n| n.address.clone()).collect(),
-        tokens: prepare(&shared.url),
-        client: client.clone(),
-    };
+    let tokens = cli(&shared.url, &["token", "list"]);
+    assert_eq!(tokens.lines().filter(|l| l.contains("\tbootstrap\t")).count(), 1, "one bootstrap token: {tokens}");
+    let cluster = Cluster::of(&nodes, &shared.url);
     let together = script(&cluster).await;
-    revocation_reaches_every_node(&shared.url, &cluster.nodes, &client).await;
+    revocation_reaches_every_node(&cluster).await;
     let sweeping: Vec<usize> = nodes.iter().map(|n| n.sweeps_applied.load(Ordering::Relaxed)).collect();
     eprintln!("sweeps that changed something, by node: {sweeping:?}");
     for node in &nodes {
@@ -704,8 +717,8 @@ async fn three_nodes_on_one_postgresql_behave_as_one() {
         assert!(complaints.is_empty(), "{} logged warnings or errors: {complaints:#?}", node.address);
     }
 
-    let alone_node = Node::start(&single.url);
-    let alone = Cluster { nodes: vec![alone_node.address.clone()], tokens: prepare(&single.url), client };
+    let alone_node = [Node::start(&single.url)];
+    let alone = Cluster::of(&alone_node, &single.url);
     let by_one = script(&alone).await;
 
     expected_events(&together);
@@ -727,12 +740,7 @@ async fn a_feed_followed_through_every_node_misses_no_event_of_writers_on_every_
     const FLIPS: usize = 12;
     let Some(shared) = TestDatabase::create(Backend::Postgres) else { return };
     let nodes = Node::start_three(&shared.url);
-    let cluster = Cluster {
-        nodes: nodes.iter().map(|n| n.address.clone()).collect(),
-        tokens: prepare(&shared.url),
-        client: reqwest::Client::new(),
-    };
-    let cluster = &cluster;
+    let cluster = &Cluster::of(&nodes, &shared.url);
     let mut ids = Vec::new();
     for i in 0..WRITERS * USERS_EACH {
         let body = json!({"userName": format!("flipper{i}@example.com")});
