@@ -287,6 +287,10 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
         }
         (_, DeletePolicy::DeactivateOnly) => return Ok(Deleted::Deactivated(deactivate(conn, actor, row)?)),
         (State::Active, DeletePolicy::DeactivateThenDelete) => deactivate(conn, actor, row)?,
+        // The row was read without a lock: on PostgreSQL another node may since have reactivated
+        // the account (which the policy may forbid deleting) or deleted it. The deletion holds
+        // only for the version read; otherwise the caller starts over on what is there now.
+        _ if !store::lock_at_version(conn, row.pk, row.version)? => return Err(ScimError::changed()),
         _ => row.clone(),
     };
     let before = State::of(&row);
@@ -302,12 +306,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     remove_memberships(conn, actor, &row)?;
     content::delete_by_author(conn, row.pk)?;
     sessions::delete_all(conn, row.pk)?;
-    // Nothing locks the row before this point: on PostgreSQL a racing deletion (another node's
-    // sweep, a retried DELETE) may have committed since it was read. Losing the race is a
-    // change like any other, so the caller starts over and finds the account gone.
-    if !store::delete(conn, row.pk)? {
-        return Err(ScimError::changed());
-    }
+    store::delete(conn, row.pk)?;
     records::add_tombstone(conn, actor.tenant_id, &row.id, actor.now)?;
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
     actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;

@@ -720,10 +720,10 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
         .optional()
 }
 
-/// Deletes the user's rows; false when another transaction deleted the user first.
-pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
+pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
     diesel::delete(user_values::table.filter(user_values::user_pk.eq(pk))).execute(conn)?;
-    Ok(diesel::delete(users::table.find(pk)).execute(conn)? == 1)
+    diesel::delete(users::table.find(pk)).execute(conn)?;
+    Ok(())
 }
 
 // Listing of users (see [`crate::listing`]).
@@ -734,6 +734,15 @@ resource_store!(Users, UserRead, users, "User", |read| read.row.pk);
 /// is not active.
 pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     let locked = diesel::update(users::table.find(pk).filter(users::active.eq(true)))
+        .set(users::version.eq(users::version))
+        .execute(conn)?;
+    Ok(locked == 1)
+}
+
+/// Takes the row lock of a user still at `version`, so that a write decided on what was read
+/// at that version applies to it and to nothing newer. False when the user changed or is gone.
+pub fn lock_at_version(conn: &mut DbConnection, pk: i64, version: i64) -> QueryResult<bool> {
+    let locked = diesel::update(users::table.find(pk).filter(users::version.eq(version)))
         .set(users::version.eq(users::version))
         .execute(conn)?;
     Ok(locked == 1)

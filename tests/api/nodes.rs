@@ -837,3 +837,29 @@ async fn racing_sweeps_delete_each_account_once(app: TestApp) {
 }
 
 crate::both_backends!(racing_deletes_of_one_account_delete_it_once, racing_sweeps_delete_each_account_once);
+
+/// Under the `require-deactivated` policy a DELETE that races a reactivation either deletes
+/// the deactivated account (and the reactivation finds nothing: 404) or finds it active (409):
+/// never both a reactivation that succeeded and a deletion of what it reactivated.
+async fn a_deletion_racing_a_reactivation_never_deletes_the_active_account(app: TestApp) {
+    let change =
+        roster::db::tenants::PolicyChange { delete_policy: Some("require-deactivated".into()), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let flip = |active: bool| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": active}],
+        })
+    };
+    for round in 0..40 {
+        let user = app.create_user(json!({"userName": format!("wavering{round}@example.com")})).await;
+        let path = format!("/scim/v2/Users/{}", user["id"].as_str().unwrap());
+        assert_eq!(app.patch(&path, &flip(false)).await.status(), 200);
+        let reactivation = flip(true);
+        let (reactivated, deleted) = futures_util::join!(app.patch(&path, &reactivation), app.delete(&path));
+        let outcome = (reactivated.status().as_u16(), deleted.status().as_u16());
+        assert!(outcome == (404, 204) || outcome == (200, 409), "round {round}: (PATCH, DELETE) answered {outcome:?}");
+    }
+}
+
+crate::both_backends!(a_deletion_racing_a_reactivation_never_deletes_the_active_account);
