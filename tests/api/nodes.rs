@@ -246,7 +246,8 @@ impl Cluster {
 /// What each synced user of `default` goes through, by its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
-    /// Deactivated on A with an open session, reactivated on B; in no group.
+    /// Deactivated on A with an open session, reactivated on B; in no group, so that no sweep
+    /// (the grace period is 0) races the reactivation and the outcome does not depend on timing.
     Returns,
     /// Deactivated on A and left so: the sweeps remove its memberships.
     StaysAway,
@@ -274,6 +275,7 @@ fn fate(i: usize) -> Fate {
     }
 }
 
+/// The group a synced user joins: every user but those who return and one in eight others.
 fn group_of(i: usize) -> Option<usize> {
     (fate(i) != Fate::Returns && i % 8 != 7).then_some(i % GROUPS)
 }
