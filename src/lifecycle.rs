@@ -292,6 +292,10 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
         }
         (_, DeletePolicy::DeactivateOnly) => return soft_delete(conn, actor, row).map(Deleted::Deactivated),
         (State::Active, DeletePolicy::DeactivateThenDelete) => deactivate(conn, actor, row)?,
+        // The row was read without a lock: on PostgreSQL another node may since have reactivated
+        // the account (which the policy may forbid deleting) or deleted it. The deletion holds
+        // only for the version read; otherwise the caller starts over on what is there now.
+        _ if !store::lock_at_version(conn, row.pk, row.version)? => return Err(ScimError::changed()),
         _ => row.clone(),
     };
     let before = State::of(&row);

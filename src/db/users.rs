@@ -780,6 +780,15 @@ pub fn hide(conn: &mut DbConnection, pk: i64, id: &str, now: NaiveDateTime) -> Q
     Ok(())
 }
 
+/// Takes the row lock of a user still at `version`, so that a write decided on what was read
+/// at that version applies to it and to nothing newer. False when the user changed or is gone.
+pub fn lock_at_version(conn: &mut DbConnection, pk: i64, version: i64) -> QueryResult<bool> {
+    let locked = diesel::update(users::table.find(pk).filter(users::version.eq(version)))
+        .set(users::version.eq(users::version))
+        .execute(conn)?;
+    Ok(locked == 1)
+}
+
 /// Users of a tenant matching a lifecycle condition, for the background sweep.
 pub fn in_state_since(
     conn: &mut DbConnection,

@@ -7,6 +7,7 @@ mod groups;
 mod hostile;
 mod integrity;
 mod lifecycle;
+mod nodes;
 mod operations;
 mod overload;
 mod users;
