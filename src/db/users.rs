@@ -829,6 +829,8 @@ pub fn refold_user_names(conn: &mut DbConnection) -> Result<(), DbError> {
     loop {
         let batch: Vec<(i64, String, String, String, String)> = users::table
             .filter(users::pk.gt(after))
+            // A soft-deleted account's key was freed for reuse on purpose (`hide`).
+            .filter(users::deleted_at.is_null())
             .order(users::pk)
             .limit(BATCH)
             .select((users::pk, users::tenant_id, users::id, users::user_name, users::user_name_folded))
