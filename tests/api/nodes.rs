@@ -748,7 +748,6 @@ async fn three_nodes_on_one_postgresql_behave_as_one() {
 /// node deactivate and reactivate accounts, sees every event (DESIGN.md §8: gap-free and
 /// at-least-once for readers), whichever node wrote it and whichever node it asks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the event feed skips events committed out of order on PostgreSQL (issue 20); run with --ignored once it is gap-free"]
 async fn a_feed_followed_through_every_node_misses_no_event_of_writers_on_every_node() {
     const WRITERS: usize = 4;
     const USERS_EACH: usize = 6;
