@@ -1,7 +1,10 @@
 //! Bearer tokens: JWTs that Roster signs (HS256) naming a tenant, a subject and scopes.
 //!
 //! A token is accepted only when its signature, algorithm, issuer, audience and times check
-//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4).
+//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4). The record,
+//! not the claims, says what the token may do: whoever learns the signing key (it sits in the
+//! database unless configured) can sign claims, but cannot widen a recorded token's powers or
+//! make up a token that was never issued.
 
 pub mod cache;
 mod extract;
@@ -106,6 +109,28 @@ impl Keys {
             .to_owned()
         })
     }
+}
+
+/// What a verified token may do: the powers its stored record grants, narrowed by its claims.
+/// Claims may narrow (fewer scopes, an earlier `exp`) but never widen the record: a subject,
+/// scope or lifetime the record lacks means the claims were not signed by `roster token issue`.
+pub fn admit(claims: &Claims, record: Option<&TokenRecord>, now: i64) -> Result<Scopes, &'static str> {
+    let record = match record {
+        Some(r) if r.jti == claims.jti && r.tenant_id == claims.tenant => r,
+        _ => return Err("The token is not known to this server"),
+    };
+    if record.revoked_at.is_some() {
+        return Err("The token has been revoked");
+    }
+    if record.expires_at.is_some_and(|exp| exp.and_utc().timestamp() < now - LEEWAY_SECS as i64) {
+        return Err("The token has expired");
+    }
+    let claimed: Scopes = claims.scope.parse().map_err(|_| "The token's scope is malformed")?;
+    let granted: Scopes = record.scope.parse().map_err(|_| "The token's record has a malformed scope")?;
+    if !claimed.within(&granted) || claims.sub != record.name {
+        return Err("The token's claims do not match the token issued under its id");
+    }
+    Ok(claimed)
 }
 
 #[derive(Debug, thiserror::Error)]
