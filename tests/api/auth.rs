@@ -302,7 +302,30 @@ async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh(ba
     rejected(&app, &short, "expired").await;
 }
 
+/// The token printed on first start stops working after a day unless configured otherwise: a
+/// copy left in a terminal or a ticket does not stay a key to the tenant.
+async fn the_bootstrap_token_expires_after_a_day_by_default(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = roster::startup::Application::build(crate::helpers::test_settings(&db.url)).unwrap();
+    let bootstrap = app.bootstrap.as_ref().expect("a new database prints a bootstrap token");
+    let (token, address) = (bootstrap.token.clone(), format!("http://127.0.0.1:{}", app.port()));
+    tokio::spawn(app.run_until_stopped());
+    let claims = Keys::from_secret(crate::helpers::SECRET.as_bytes()).verify(&token).unwrap();
+    let exp = claims.exp.expect("the bootstrap token carries an exp");
+    assert!((exp - now() - 24 * 3600).abs() <= 60, "exp {exp} is a day from now {}", now());
+    let res = reqwest::Client::new().get(format!("{address}{PROTECTED}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let mut settings = crate::helpers::test_settings(&db.url);
+    settings.bootstrap_token_secs = 600;
+    let app = roster::startup::Application::build(settings).unwrap();
+    let claims = Keys::from_secret(crate::helpers::SECRET.as_bytes()).verify(&app.bootstrap.unwrap().token).unwrap();
+    assert!((claims.exp.unwrap() - now() - 600).abs() <= 60);
+}
+
 both_backends!(
-    by_backend: a_remembered_token_still_expires_and_its_variants_are_checked_afresh,
+    by_backend: the_bootstrap_token_expires_after_a_day_by_default,
+    a_remembered_token_still_expires_and_its_variants_are_checked_afresh,
     revocation_takes_effect_within_the_token_cache_lifetime,
 );
