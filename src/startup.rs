@@ -83,10 +83,12 @@ impl Application {
         let clock = Arc::new(Clock::default());
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
+        let origin = crate::http::origin::Origin::new(&settings, addr);
         let state = web::Data::new(AppState {
             db,
             keys,
             metrics: Metrics::default(),
+            origin,
             settings,
             clock: clock.clone(),
             inflight,

@@ -8,5 +8,6 @@ mod hostile;
 mod lifecycle;
 mod operations;
 mod overload;
+mod trust;
 mod users;
 mod writes;
