@@ -98,7 +98,7 @@ struct ServeArgs {
     /// Log format [default: human]
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
-    /// Base URL clients use to reach Roster, for `Location` and `meta.location` [default: from the Host header]
+    /// Base URL clients use to reach Roster, for `Location` and `meta.location` [default: from the Host header when allowed, otherwise the listen address]
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     public_url: Option<String>,
     /// HTTP worker threads [default: number of cores]

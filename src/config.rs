@@ -28,7 +28,7 @@ pub struct Settings {
     /// HS256 secret for tokens; when absent a key is generated and kept in the database.
     pub token_secret: Option<String>,
     /// Base URL clients reach Roster at (e.g. behind a proxy); when absent it is taken from
-    /// each request's Host header.
+    /// each request as far as it can be believed (`http::origin`).
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
