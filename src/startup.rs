@@ -84,6 +84,7 @@ impl Application {
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
         let origin = crate::http::origin::Origin::new(&settings, addr);
+        let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
         let state = web::Data::new(AppState {
             db,
             keys,
@@ -93,7 +94,7 @@ impl Application {
             clock: clock.clone(),
             inflight,
             token_cache,
-            anchors: Default::default(),
+            anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
         });
         sweep::spawn(state.clone().into_inner());

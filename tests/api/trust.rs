@@ -1,10 +1,12 @@
 //! What Roster believes about a request: links only to hosts it is configured to serve, cursors
 //! it made itself, and values PostgreSQL text can hold.
 
-use serde_json::json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{json, Backend, TestApp, TestDatabase};
+use crate::helpers::{assert_scim_error, json, Backend, TestApp, TestDatabase};
 
 /// Creates a user with extra request headers; returns `Location` and `meta.location`.
 async fn create_with_headers(app: &TestApp, user_name: &str, headers: &[(&str, &str)]) -> (String, String) {
@@ -70,5 +72,108 @@ async fn forwarded_headers_count_only_from_trusted_proxies(backend: Backend) {
     assert!(location.starts_with("http://scim.example.com/scim/v2/Users/"), "{location}");
 }
 
-both_backends!(forged_host_and_forwarded_headers_do_not_reach_locations);
+const SORTED: &str = "/scim/v2/Users?count=1&sortBy=userName";
+
+/// The first page's `nextCursor`, over users whose userNames are e-mail addresses.
+async fn a_cursor(app: &TestApp) -> String {
+    for name in ["alice.cursor@example.com", "bob.cursor@example.com"] {
+        app.create_user(json!({ "userName": name })).await;
+    }
+    let page = app.get_ok(&format!("{SORTED}&cursor=")).await;
+    page["nextCursor"].as_str().expect("a next page").to_owned()
+}
+
+/// `cursor` with one field changed, as a client would edit a readable cursor (base64 JSON, as
+/// they once were); for a sealed one, a made-up cursor of that shape.
+fn edited(cursor: &str, field: &str, value: Value) -> String {
+    let readable = URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let mut forged = readable
+        .unwrap_or_else(|| json!({"f": true, "k": "alice", "p": 1, "q": "0", "t": chrono::Utc::now().timestamp()}));
+    forged[field] = value;
+    URL_SAFE_NO_PAD.encode(forged.to_string())
+}
+
+async fn invalid_cursor(app: &TestApp, token: &str, cursor: &str) {
+    let res = app.get_with(&format!("{SORTED}&cursor={cursor}"), token).await;
+    let body = assert_scim_error(res, 400).await;
+    assert_eq!(body["scimType"], "invalidCursor", "{body}");
+}
+
+/// RFC 9865 §2 leaves cursors opaque: Roster's carry neither the sort key (here an e-mail
+/// address) nor anything a client can read, in the text or under its base64.
+async fn cursors_reveal_no_sort_key(app: TestApp) {
+    let cursor = a_cursor(&app).await;
+    let decoded = URL_SAFE_NO_PAD.decode(&cursor).unwrap_or_default();
+    for text in [cursor.as_bytes(), decoded.as_slice()] {
+        assert!(!text.windows(5).any(|w| w == b"alice"), "the sort key shows in {cursor}");
+        assert!(!text.windows(3).any(|w| w == b"\"k\""), "the cursor's fields show in {cursor}");
+    }
+    let next = app.get_ok(&format!("{SORTED}&cursor={cursor}")).await;
+    assert_eq!(next["Resources"][0]["userName"], "bob.cursor@example.com");
+}
+
+/// A cursor is authenticated: any edited byte, or a cursor made up by a client, is 400
+/// `invalidCursor` — so its embedded time, and with it the 24 h expiry, cannot be moved.
+async fn edited_or_made_up_cursors_are_invalid(app: TestApp) {
+    let cursor = a_cursor(&app).await;
+    for i in [0, cursor.len() / 2, cursor.len() - 1] {
+        let mut bytes = cursor.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        invalid_cursor(&app, &app.token, &String::from_utf8(bytes).unwrap()).await;
+    }
+    let now = chrono::Utc::now().timestamp();
+    let made_up = json!({"f": true, "k": "a", "p": 1, "q": "0", "t": now + 86_400 * 365});
+    invalid_cursor(&app, &app.token, &URL_SAFE_NO_PAD.encode(made_up.to_string())).await;
+    invalid_cursor(&app, &app.token, "not-a-cursor").await;
+    // Moving the issue time forward would have kept a cursor alive past its 24 h.
+    let later = chrono::Utc::now().timestamp() + 86_400 * 365;
+    invalid_cursor(&app, &app.token, &edited(&cursor, "t", json!(later))).await;
+}
+
+/// The tenant is bound into every cursor: one tenant's cursor is refused in another.
+async fn a_cursor_from_another_tenant_is_invalid(app: TestApp) {
+    let cursor = a_cursor(&app).await;
+    roster::db::tenants::create(&mut app.connection(), "acme").unwrap();
+    let theirs = app.issue_token("acme", "entra", "scim");
+    invalid_cursor(&app, &theirs, &cursor).await;
+}
+
+/// A forged cursor with a NUL in its sort key was a 500 on PostgreSQL, whose text cannot hold
+/// U+0000; it is refused before any query.
+async fn a_forged_cursor_with_nul_is_400(app: TestApp) {
+    let cursor = a_cursor(&app).await;
+    let forged = edited(&cursor, "k", json!("alice\u{0}"));
+    invalid_cursor(&app, &app.token, &forged).await;
+}
+
+/// Cursors expire after `cursorTimeout` (24 h) by the server's clock.
+async fn a_cursor_expires_after_a_day(app: TestApp) {
+    let cursor = a_cursor(&app).await;
+    app.clock.advance(chrono::Duration::hours(25));
+    let body = assert_scim_error(app.get(&format!("{SORTED}&cursor={cursor}")).await, 400).await;
+    assert_eq!(body["scimType"], "expiredCursor", "{body}");
+}
+
+/// Every node sharing the database seals cursors with the same key, kept in the database.
+async fn a_cursor_from_one_node_works_on_another(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let first = TestApp::spawn_with(db, |_| {}).await;
+    let cursor = a_cursor(&first).await;
+    let second = roster::startup::Application::build(first.settings.clone()).unwrap();
+    let address = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    let res = first.client.get(format!("{address}{SORTED}&cursor={cursor}")).bearer_auth(&first.token).send().await;
+    let page = json(res.unwrap()).await;
+    assert_eq!(page["Resources"][0]["userName"], "bob.cursor@example.com", "{page}");
+}
+
+both_backends!(
+    forged_host_and_forwarded_headers_do_not_reach_locations,
+    cursors_reveal_no_sort_key,
+    edited_or_made_up_cursors_are_invalid,
+    a_cursor_from_another_tenant_is_invalid,
+    a_forged_cursor_with_nul_is_400,
+    a_cursor_expires_after_a_day,
+);
+both_backends!(by_backend: a_cursor_from_one_node_works_on_another);
 both_backends!(by_backend: forwarded_headers_count_only_from_trusted_proxies);
