@@ -167,7 +167,83 @@ async fn a_cursor_from_one_node_works_on_another(backend: Backend) {
     assert_eq!(page["Resources"][0]["userName"], "bob.cursor@example.com", "{page}");
 }
 
+/// PostgreSQL text cannot hold U+0000: wherever a request can carry one — URL, JSON escapes in a
+/// body, a filter's string escapes, a token's claims — the answer is a 4xx SCIM error on both
+/// backends, never a 500, and nothing reaches the database.
+async fn nul_characters_are_refused_at_every_entry_point(app: TestApp) {
+    let user = app.create_user(json!({"userName": "nul-target"})).await;
+    let id = user["id"].as_str().unwrap();
+    let all = app.issue_token("default", "everything", "scim sessions content events admin");
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = app.client.request(method, app.url(path)).bearer_auth(&all);
+        if let Some(body) = body {
+            req = req.header("content-type", "application/scim+json").body(body.to_string());
+        }
+        req.send()
+    };
+    use reqwest::Method;
+    let nul = "a\u{0}b";
+    let cases: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/scim/v2/Users/{id}%00"), None),
+        (Method::GET, "/scim/v2/Users?filter=userName%20eq%20%22a%5Cu0000b%22".into(), None),
+        (Method::GET, "/scim/v2/Groups?filter=displayName%20co%20%22%5Cu0000%22".into(), None),
+        (Method::GET, "/scim/v2/Users?sortBy=userName&cursor=%00".into(), None),
+        (Method::GET, "/api/v1/search?q=a%00".into(), None),
+        (Method::GET, "/api/v1/content/a%00".into(), None),
+        (Method::DELETE, "/api/v1/sessions/a%00".into(), None),
+        (Method::POST, "/scim/v2/Users".into(), Some(json!({"userName": nul}))),
+        (Method::POST, "/scim/v2/Groups".into(), Some(json!({"displayName": nul}))),
+        (
+            Method::POST,
+            "/scim/v2/Users/.search".into(),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                        "filter": "userName eq \"a\\u0000b\""})),
+        ),
+        (
+            Method::POST,
+            "/scim/v2/Users/.search".into(),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "cursor": nul})),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{id}"),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "emails[value eq \"a\\u0000\"].type", "value": "x"}]})),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{id}"),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "nickName", "value": nul}]})),
+        ),
+        (Method::PUT, format!("/scim/v2/Users/{id}"), Some(json!({"userName": "nul-target", "title": nul}))),
+        (Method::POST, "/api/v1/sessions".into(), Some(json!({"userId": nul}))),
+        (Method::POST, "/api/v1/sessions/introspect".into(), Some(json!({"token": nul}))),
+        (Method::POST, "/api/v1/content".into(), Some(json!({"kind": "post", "authorId": id, "body": nul}))),
+    ];
+    for (method, path, body) in cases {
+        let res = send(method.clone(), &path, body.clone()).await.unwrap();
+        let status = res.status().as_u16();
+        assert!((400..500).contains(&status), "{method} {path} {body:?}: {status}");
+        assert_scim_error(res, status).await;
+    }
+    // A token whose claims hold NUL (signed with the real key) is unknown, not a database error.
+    let keys = app.keys();
+    for field in ["jti", "tenant"] {
+        let mut claims = app.claims_of(&app.token);
+        match field {
+            "jti" => claims.jti = "j\u{0}".into(),
+            _ => claims.tenant = "t\u{0}".into(),
+        }
+        let res = app.get_with("/scim/v2/Users", &keys.sign(&claims)).await;
+        assert_scim_error(res, 401).await;
+    }
+    let stored = app.get_ok(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(stored["meta"]["version"], user["meta"]["version"], "nothing was written");
+}
+
 both_backends!(
+    nul_characters_are_refused_at_every_entry_point,
     forged_host_and_forwarded_headers_do_not_reach_locations,
     cursors_reveal_no_sort_key,
     edited_or_made_up_cursors_are_invalid,
