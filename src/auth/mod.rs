@@ -219,6 +219,42 @@ mod tests {
         assert!(parse_lifetime("soon").is_err());
     }
 
+    #[test]
+    fn the_record_bounds_what_claims_may_grant() {
+        let now = chrono::Utc::now();
+        let record = TokenRecord {
+            jti: "j".into(),
+            tenant_id: "t".into(),
+            name: "okta".into(),
+            scope: "scim events".into(),
+            issued_at: now.naive_utc(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        let claims = |sub: &str, tenant: &str, scope: &str| Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: sub.into(),
+            tenant: tenant.into(),
+            scope: scope.into(),
+            iat: now.timestamp(),
+            nbf: None,
+            exp: None,
+            jti: "j".into(),
+        };
+        let t = now.timestamp();
+        assert_eq!(admit(&claims("okta", "t", "scim events"), Some(&record), t), Ok("scim events".parse().unwrap()));
+        assert_eq!(admit(&claims("okta", "t", "scim:read"), Some(&record), t), Ok("scim:read".parse().unwrap()));
+        for wider in [claims("okta", "t", "scim admin"), claims("root", "t", "scim"), claims("okta", "u", "scim")] {
+            assert!(admit(&wider, Some(&record), t).is_err(), "{wider:?}");
+        }
+        assert!(admit(&claims("okta", "t", "scim"), None, t).is_err());
+        let revoked = TokenRecord { revoked_at: Some(now.naive_utc()), ..record.clone() };
+        assert_eq!(admit(&claims("okta", "t", "scim"), Some(&revoked), t), Err("The token has been revoked"));
+        let expired = TokenRecord { expires_at: Some(now.naive_utc() - chrono::Duration::minutes(1)), ..record };
+        assert_eq!(admit(&claims("okta", "t", "scim"), Some(&expired), t), Err("The token has expired"));
+    }
+
     /// A remembered token is held to the times `verify` checks, with the same leeway: the
     /// signature is what the cache spares, not the expiry.
     #[test]
