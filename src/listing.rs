@@ -146,7 +146,9 @@ impl CursorKey {
     /// URL-safe text: a random 24-byte nonce, then the sealed cursor.
     pub fn seal(&self, cursor: &Cursor, tenant_id: &str) -> String {
         let nonce: [u8; 24] = rand::random();
-        let msg = serde_json::to_vec(cursor).expect("a cursor serialises");
+        let mut msg = serde_json::to_vec(cursor).expect("a cursor serialises");
+        // Padded (JSON allows trailing spaces) so that the length tells little about the sort key.
+        msg.resize(msg.len().next_multiple_of(64), b' ');
         let sealed = self
             .0
             .encrypt(&XNonce::from(nonce), Payload { msg: &msg, aad: tenant_id.as_bytes() })
@@ -306,6 +308,8 @@ mod tests {
             assert!(refused(&URL_SAFE_NO_PAD.encode(&bytes), &key, "t1"), "byte {i} flipped");
             bytes[i] ^= 1;
         }
+        let short = key.seal(&Cursor { key: Some("a@b.c".into()), ..cursor.clone() }, "t1");
+        assert_eq!(short.len(), text.len(), "padded: the sort key's length does not show");
         assert!(refused("", &key, "t1"));
         assert!(refused("%%%", &key, "t1"));
         assert!(refused(&URL_SAFE_NO_PAD.encode([0u8; 23]), &key, "t1"));
