@@ -98,7 +98,7 @@ struct ServeArgs {
     /// Log format [default: human]
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
-    /// Base URL clients use to reach Roster, for `Location` and `meta.location` [default: from the Host header]
+    /// Base URL clients use to reach Roster, for `Location` and `meta.location` [default: from the Host header when allowed, otherwise the listen address]
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     public_url: Option<String>,
     /// HTTP worker threads [default: number of cores]
@@ -113,6 +113,15 @@ struct ServeArgs {
     /// Milliseconds a token check is remembered; revocations take effect within it; 0 turns it off [default: 1000]
     #[arg(long, env = "ROSTER_TOKEN_CACHE_MS")]
     token_cache_ms: Option<u64>,
+    /// Lifetime in seconds of the token printed when a new database is created [default: 86400]
+    #[arg(long, env = "ROSTER_BOOTSTRAP_TOKEN_SECS")]
+    bootstrap_token_secs: Option<u64>,
+    /// Proxies (IPs or CIDRs, comma-separated) whose Forwarded/X-Forwarded-* headers are believed [default: none]
+    #[arg(long, env = "ROSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
+    /// Host names (comma-separated, optionally host:port) accepted from Host when public_url is unset [default: the listen address and localhost]
+    #[arg(long, env = "ROSTER_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +211,9 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         sweep_interval_secs: serve.sweep_interval_secs,
         max_in_flight_per_tenant: serve.max_in_flight_per_tenant,
         token_cache_ms: serve.token_cache_ms,
+        bootstrap_token_secs: serve.bootstrap_token_secs,
+        trusted_proxies: serve.trusted_proxies,
+        allowed_hosts: serve.allowed_hosts,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -374,7 +386,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             println!("Roster created a new database.");
             println!("SCIM base URL:   {}", b.base_url);
             println!("Bootstrap token: {}", b.token);
-            println!("(tenant \"default\", scope scim; revoke it with `roster token revoke` once you have your own)");
+            println!(
+                "(tenant \"default\", scope scim, expires {}; issue lasting tokens with `roster token issue`)",
+                b.expires_at
+            );
         }
         app.run_until_stopped().await?;
         tracing::info!("roster stopped");

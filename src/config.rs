@@ -28,7 +28,7 @@ pub struct Settings {
     /// HS256 secret for tokens; when absent a key is generated and kept in the database.
     pub token_secret: Option<String>,
     /// Base URL clients reach Roster at (e.g. behind a proxy); when absent it is taken from
-    /// each request's Host header.
+    /// each request as far as it can be believed (`http::origin`).
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
@@ -38,6 +38,13 @@ pub struct Settings {
     pub max_in_flight_per_tenant: usize,
     /// Milliseconds a token check is remembered; a revocation takes effect within it. 0: off.
     pub token_cache_ms: u64,
+    /// Lifetime in seconds of the token printed when `serve` creates the database.
+    pub bootstrap_token_secs: u64,
+    /// Peers (IPs or CIDRs) whose `Forwarded`/`X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Host names (optionally `host:port`) accepted from `Host` when `public_url` is unset,
+    /// besides the listen address and its loopback forms.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +62,9 @@ impl Default for Settings {
             sweep_interval_secs: 60,
             max_in_flight_per_tenant: 256,
             token_cache_ms: 1000,
+            bootstrap_token_secs: 24 * 3600,
+            trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -75,6 +85,9 @@ pub struct Layer {
     pub sweep_interval_secs: Option<u64>,
     pub max_in_flight_per_tenant: Option<usize>,
     pub token_cache_ms: Option<u64>,
+    pub bootstrap_token_secs: Option<u64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl Layer {
@@ -98,6 +111,9 @@ impl Layer {
             sweep_interval_secs: self.sweep_interval_secs.or(lower.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.or(lower.max_in_flight_per_tenant),
             token_cache_ms: self.token_cache_ms.or(lower.token_cache_ms),
+            bootstrap_token_secs: self.bootstrap_token_secs.or(lower.bootstrap_token_secs),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
+            allowed_hosts: self.allowed_hosts.or(lower.allowed_hosts),
         }
     }
 
@@ -116,11 +132,29 @@ impl Layer {
             sweep_interval_secs: self.sweep_interval_secs.unwrap_or(d.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.unwrap_or(d.max_in_flight_per_tenant),
             token_cache_ms: self.token_cache_ms.unwrap_or(d.token_cache_ms),
+            bootstrap_token_secs: self.bootstrap_token_secs.unwrap_or(d.bootstrap_token_secs),
+            trusted_proxies: match self.trusted_proxies {
+                Some(list) => list.iter().map(|p| parse_proxy(p)).collect::<anyhow::Result<_>>()?,
+                None => d.trusted_proxies,
+            },
+            allowed_hosts: self.allowed_hosts.unwrap_or(d.allowed_hosts),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");
+        anyhow::ensure!(
+            settings.bootstrap_token_secs >= 1,
+            "bootstrap_token_secs must be at least 1; issue long-lived tokens with `roster token issue`"
+        );
         Ok(settings)
     }
+}
+
+/// `10.0.0.7` (one address) or `10.0.0.0/8`.
+fn parse_proxy(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| anyhow::anyhow!("trusted_proxies: {text:?} is neither an IP address nor a CIDR block"))
 }
 
 #[cfg(test)]
@@ -136,6 +170,17 @@ mod tests {
         assert_eq!(s.pool_size, 32);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.database_url, "roster.db");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks() {
+        let file: Layer = toml::from_str("trusted_proxies = [\"10.0.0.7\", \"192.168.0.0/16\", \"::1\"]").unwrap();
+        let s = file.resolve().unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[1].contains(&"192.168.4.2".parse::<std::net::IpAddr>().unwrap()));
+        let bad = Layer { trusted_proxies: Some(vec!["proxy.internal".into()]), ..Layer::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("proxy.internal"));
+        assert!(Layer::default().resolve().unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
 use crate::db::query::{Compiler, Order, Position};
 use crate::db::sql::Sql;
 use crate::db::DbConnection;
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimType};
 use crate::scim::filter::{CompareOp, Filter};
 use crate::scim::list::{Cursor, ListRequest, Page, Paging};
 
@@ -59,12 +63,21 @@ pub fn is_unique_lookup(req: &ListRequest) -> bool {
 /// removed in between, where a plain offset would skip or repeat one (RFC 7644 §3.4.2.4 leaves
 /// consistency across pages to the service provider). Bounded: entries expire, and past
 /// [`Anchors::MAX`] the memory starts afresh.
+///
+/// The same shared value carries the key that seals cursor-paged walks' cursors: by default a
+/// random one, for a context that never pages (the admin commands); the server's is loaded from
+/// the database ([`Anchors::with_cursor_key`]).
 #[derive(Debug, Default)]
 pub struct Anchors {
     entries: std::sync::Mutex<HashMap<(String, i64), (Position, Instant)>>,
+    cursor_key: CursorKey,
 }
 
 impl Anchors {
+    pub fn with_cursor_key(cursor_key: CursorKey) -> Anchors {
+        Anchors { entries: Default::default(), cursor_key }
+    }
+
     const MAX: usize = 4096;
     const TTL: Duration = Duration::from_secs(600);
     /// Queries with longer text (filters can be 8 KiB) are not anchored, to bound the memory.
@@ -90,6 +103,77 @@ impl Anchors {
     }
 }
 
+/// Name of the generated cursor key in the `server_settings` table.
+const CURSOR_KEY_SETTING: &str = "cursor_key";
+
+/// Seals cursors (RFC 9865) so that they are opaque and cannot be forged or edited: the row
+/// position, sort key (an email, say) and issue time inside are encrypted and authenticated
+/// with XChaCha20-Poly1305, the tenant's id bound in as associated data, so a cursor only opens
+/// for the tenant it was made for. The key is generated once and kept in the database, so every
+/// node sharing it opens every other node's cursors.
+#[derive(Clone)]
+pub struct CursorKey(XChaCha20Poly1305);
+
+impl Default for CursorKey {
+    fn default() -> CursorKey {
+        CursorKey::from_bytes(&rand::random::<[u8; 32]>())
+    }
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+impl CursorKey {
+    pub fn load(conn: &mut DbConnection) -> Result<CursorKey, crate::db::DbError> {
+        let encoded = crate::db::settings::get_or_insert(conn, CURSOR_KEY_SETTING, || {
+            STANDARD.encode(rand::random::<[u8; 32]>())
+        })?;
+        let bytes = STANDARD.decode(encoded).ok().filter(|b| b.len() == 32).ok_or_else(|| {
+            crate::db::DbError::from(diesel::result::Error::DeserializationError(
+                "the stored cursor key is not 32 bytes of base64".into(),
+            ))
+        })?;
+        Ok(CursorKey::from_bytes(&bytes))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> CursorKey {
+        CursorKey(XChaCha20Poly1305::new_from_slice(bytes).expect("a 32-byte key"))
+    }
+
+    /// URL-safe text: a random 24-byte nonce, then the sealed cursor.
+    pub fn seal(&self, cursor: &Cursor, tenant_id: &str) -> String {
+        let nonce: [u8; 24] = rand::random();
+        let mut msg = serde_json::to_vec(cursor).expect("a cursor serialises");
+        // Padded (JSON allows trailing spaces) so that the length tells little about the sort key.
+        msg.resize(msg.len().next_multiple_of(64), b' ');
+        let sealed = self
+            .0
+            .encrypt(&XNonce::from(nonce), Payload { msg: &msg, aad: tenant_id.as_bytes() })
+            .expect("encryption into memory cannot fail");
+        URL_SAFE_NO_PAD.encode([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// The cursor inside `text` when this server sealed it for this tenant, unaltered.
+    pub fn open(&self, text: &str, tenant_id: &str) -> Result<Cursor, ScimError> {
+        let invalid = || {
+            ScimError::bad_request(
+                ScimType::InvalidCursor,
+                "The cursor is not valid: it was altered, or made by another server or for another tenant",
+            )
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let (nonce, sealed) = bytes.split_first_chunk::<24>().ok_or_else(invalid)?;
+        let msg = self
+            .0
+            .decrypt(&XNonce::from(*nonce), Payload { msg: sealed, aad: tenant_id.as_bytes() })
+            .map_err(|_| invalid())?;
+        serde_json::from_slice(&msg).map_err(|_| invalid())
+    }
+}
+
 /// Runs `req` against storage `S`, returning the rows of the page and the ListResponse facts
 /// (without the resources, which the caller renders).
 pub fn paginate<S: Store>(
@@ -99,11 +183,19 @@ pub fn paginate<S: Store>(
     now: NaiveDateTime,
     anchors: &Anchors,
 ) -> Result<(Vec<S::Row>, Page), ScimError> {
+    let cursor_key = &anchors.cursor_key;
     let tenant = compiler.tenant_id;
     let filter = req.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let filter = if keeps_statement(req) { filter.map(Sql::cached) } else { filter };
     let order =
         Order { key: req.sort_by.as_ref().map(|p| compiler.sort_key(p)).transpose()?, descending: req.descending };
+    // Opened even for `count=0`: a forged cursor is refused whatever else the request asks.
+    let opened = match &req.paging {
+        Paging::Cursor { cursor: Some(text), .. } => {
+            Some(cursor_key.open(text, tenant)?.check(&req.fingerprint(), now.and_utc().timestamp())?)
+        }
+        _ => None,
+    };
     let mut page = Page::empty();
     // The page is read first: when it is the first page and not full, it holds every match and
     // the count needs no query of its own — the case of every lookup an IdP makes.
@@ -136,7 +228,8 @@ pub fn paginate<S: Store>(
             (rows, known)
         }
         Paging::Cursor { count: 0, .. } => (Vec::new(), None),
-        Paging::Cursor { cursor, count } => {
+        Paging::Cursor { count, .. } => {
+            let cursor = opened;
             let forward = cursor.as_ref().is_none_or(|c| c.forward);
             let keyset =
                 cursor.as_ref().map(|c| compiler.keyset(&order, &Position { key: c.key.clone(), pk: c.pk }, c.forward));
@@ -154,14 +247,14 @@ pub fn paginate<S: Store>(
                 // One fingerprint for both cursors of the page.
                 let query = req.fingerprint();
                 let make = |(row, key): &(S::Row, Option<String>), forward| {
-                    Cursor {
+                    let cursor = Cursor {
                         forward,
                         key: key.clone(),
                         pk: S::pk(row),
                         query: query.clone(),
                         issued: now.and_utc().timestamp(),
-                    }
-                    .encode()
+                    };
+                    cursor_key.seal(&cursor, tenant)
                 };
                 if has_next {
                     page.next_cursor = rows.last().map(|r| make(r, true));
@@ -195,6 +288,31 @@ mod tests {
         assert!(!kept("filter=userName%20sw%20%22a%22"));
         assert!(!kept("filter=userName%20eq%20%22a%22%20or%20userName%20eq%20%22b%22"));
         assert!(!kept("filter=emails%5Btype%20eq%20%22work%22%5D"));
+    }
+
+    #[test]
+    fn sealed_cursors_open_only_unaltered_with_their_key_and_tenant() {
+        let key = CursorKey::from_bytes(&[9; 32]);
+        let cursor = Cursor { forward: true, key: Some("a@example.com".into()), pk: 7, query: "q".into(), issued: 1 };
+        let text = key.seal(&cursor, "t1");
+        assert_eq!(key.open(&text, "t1").unwrap(), cursor);
+        assert_ne!(key.seal(&cursor, "t1"), text, "a fresh nonce each time: equal cursors do not look equal");
+        let refused = |text: &str, key: &CursorKey, tenant: &str| {
+            key.open(text, tenant).unwrap_err().scim_type == Some(ScimType::InvalidCursor)
+        };
+        assert!(refused(&text, &key, "t2"));
+        assert!(refused(&text, &CursorKey::from_bytes(&[8; 32]), "t1"));
+        let mut bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        for i in [0, 24, bytes.len() - 1] {
+            bytes[i] ^= 1;
+            assert!(refused(&URL_SAFE_NO_PAD.encode(&bytes), &key, "t1"), "byte {i} flipped");
+            bytes[i] ^= 1;
+        }
+        let short = key.seal(&Cursor { key: Some("a@b.c".into()), ..cursor.clone() }, "t1");
+        assert_eq!(short.len(), text.len(), "padded: the sort key's length does not show");
+        assert!(refused("", &key, "t1"));
+        assert!(refused("%%%", &key, "t1"));
+        assert!(refused(&URL_SAFE_NO_PAD.encode([0u8; 23]), &key, "t1"));
     }
 
     #[test]

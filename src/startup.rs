@@ -25,6 +25,8 @@ use crate::sweep;
 pub struct Bootstrap {
     pub base_url: String,
     pub token: String,
+    /// When the token stops working (RFC 3339).
+    pub expires_at: String,
 }
 
 pub struct Application {
@@ -60,11 +62,19 @@ impl Application {
                     tenant: tenants::DEFAULT_TENANT,
                     name: "bootstrap",
                     scopes: Scope::Scim.as_str().parse().expect("scim is a scope"),
-                    expires_in: None,
+                    // Printed to a terminal and often pasted around: short-lived, so that a copy
+                    // left behind stops working (long-lived tokens: `roster token issue`).
+                    expires_in: Some(Duration::from_secs(settings.bootstrap_token_secs)),
                 },
             )?;
             let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-            Some(Bootstrap { base_url: format!("{base}/scim/v2"), token: issued.token })
+            let expires_at = issued
+                .claims
+                .exp
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            Some(Bootstrap { base_url: format!("{base}/scim/v2"), token: issued.token, expires_at })
         } else {
             None
         };
@@ -73,15 +83,18 @@ impl Application {
         let clock = Arc::new(Clock::default());
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
+        let origin = crate::http::origin::Origin::new(&settings, addr);
+        let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
         let state = web::Data::new(AppState {
             db,
             keys,
             metrics: Metrics::default(),
+            origin,
             settings,
             clock: clock.clone(),
             inflight,
             token_cache,
-            anchors: Default::default(),
+            anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
         });
         sweep::spawn(state.clone().into_inner());

@@ -15,6 +15,8 @@ pub struct AppState {
     pub keys: Keys,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Where `Location` and `meta.location` point.
+    pub origin: crate::http::origin::Origin,
     pub clock: Arc<Clock>,
     pub inflight: InFlight,
     pub token_cache: TokenCache,

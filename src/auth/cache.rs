@@ -9,18 +9,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Claims, Scopes};
+use super::Claims;
+use crate::db::tokens::TokenRecord;
 
 /// Entries kept at most; past it the cache starts afresh.
 const MAX_ENTRIES: usize = 10_000;
 
-/// What was learnt about one token: its verified claims and scopes, and the database's answer
-/// for its jti (None: unknown; Some(revoked)).
+/// What was learnt about one token: its verified claims, and the database's record for its jti
+/// (None: not on record for its tenant), which [`super::admit`] holds the claims to at each use.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub claims: Arc<Claims>,
-    pub scopes: Scopes,
-    pub status: Option<bool>,
+    pub record: Option<Arc<TokenRecord>>,
 }
 
 pub struct TokenCache {
@@ -61,7 +61,7 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn checked(jti: &str, status: Option<bool>) -> Checked {
+    fn checked(jti: &str) -> Checked {
         let claims = Claims {
             iss: "roster".into(),
             aud: "roster".into(),
@@ -73,20 +73,20 @@ mod tests {
             exp: None,
             jti: jti.into(),
         };
-        Checked { claims: Arc::new(claims), scopes: "scim".parse().unwrap(), status }
+        Checked { claims: Arc::new(claims), record: None }
     }
 
     #[test]
     fn answers_expire_and_are_tied_to_the_exact_token() {
         let cache = TokenCache::new(Duration::from_millis(50));
-        cache.put("a.b.c", checked("j1", Some(false)));
-        assert_eq!(cache.get("a.b.c").map(|c| c.status), Some(Some(false)));
+        cache.put("a.b.c", checked("j1"));
+        assert_eq!(cache.get("a.b.c").map(|c| c.claims.jti.clone()).as_deref(), Some("j1"));
         assert!(cache.get("a.b.C").is_none(), "one byte differs: not the remembered token");
         assert!(cache.get("a.b.c ").is_none());
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get("a.b.c").is_none());
         let off = TokenCache::new(Duration::ZERO);
-        off.put("a.b.c", checked("j", Some(false)));
+        off.put("a.b.c", checked("j"));
         assert!(off.get("a.b.c").is_none());
     }
 }

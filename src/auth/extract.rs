@@ -33,6 +33,11 @@ impl Principal {
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ScimError> {
+    // Two credentials leave it open which one a proxy checked and which one is used (RFC 9110
+    // §11.6.2 defines one credential per header; the field is not a list).
+    if req.headers().get_all(header::AUTHORIZATION).nth(1).is_some() {
+        return Err(ScimError::unauthorized("The request has more than one Authorization header; send exactly one"));
+    }
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ScimError::unauthorized("The request has no Authorization header; send \"Authorization: Bearer <token>\"")
     })?;
@@ -65,28 +70,26 @@ impl FromRequest for Principal {
                 // Not remembered, or its time has run out: the full check, which names the reason.
                 _ => {
                     let claims = state.keys.verify(&token).map_err(ScimError::unauthorized)?;
-                    let scopes: Scopes =
-                        claims.scope.parse().map_err(|_| ScimError::unauthorized("The token's scope is malformed"))?;
                     let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
-                    let status = state
+                    let record = state
                         .db
-                        .run(move |conn| db::tokens::status(conn, &jti, &tenant).map_err(ScimError::from))
+                        .run(move |conn| db::tokens::record(conn, &jti, &tenant).map_err(ScimError::from))
                         .await?;
-                    let checked = Checked { claims: std::sync::Arc::new(claims), scopes, status };
+                    let checked =
+                        Checked { claims: std::sync::Arc::new(claims), record: record.map(std::sync::Arc::new) };
                     state.token_cache.put(&token, checked.clone());
                     checked
                 }
             };
-            match checked.status {
-                None => Err(ScimError::unauthorized("The token is not known to this server")),
-                Some(true) => Err(ScimError::unauthorized("The token has been revoked")),
-                Some(false) => {
+            match super::admit(&checked.claims, checked.record.as_deref(), now) {
+                Err(reason) => Err(ScimError::unauthorized(reason)),
+                Ok(scopes) => {
                     let claims = &checked.claims;
                     let permit = std::sync::Arc::new(state.inflight.enter(&claims.tenant)?);
                     Ok(Principal {
                         tenant_id: claims.tenant.clone(),
                         subject: claims.sub.clone(),
-                        scopes: checked.scopes,
+                        scopes,
                         jti: claims.jti.clone(),
                         _permit: permit,
                     })

@@ -1,7 +1,10 @@
 //! Bearer tokens: JWTs that Roster signs (HS256) naming a tenant, a subject and scopes.
 //!
 //! A token is accepted only when its signature, algorithm, issuer, audience and times check
-//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4).
+//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4). The record,
+//! not the claims, says what the token may do: whoever learns the signing key (it sits in the
+//! database unless configured) can sign claims, but cannot widen a recorded token's powers or
+//! make up a token that was never issued.
 
 pub mod cache;
 mod extract;
@@ -108,6 +111,28 @@ impl Keys {
     }
 }
 
+/// What a verified token may do: the powers its stored record grants, narrowed by its claims.
+/// Claims may narrow (fewer scopes, an earlier `exp`) but never widen the record: a subject,
+/// scope or lifetime the record lacks means the claims were not signed by `roster token issue`.
+pub fn admit(claims: &Claims, record: Option<&TokenRecord>, now: i64) -> Result<Scopes, &'static str> {
+    let record = match record {
+        Some(r) if r.jti == claims.jti && r.tenant_id == claims.tenant => r,
+        _ => return Err("The token is not known to this server"),
+    };
+    if record.revoked_at.is_some() {
+        return Err("The token has been revoked");
+    }
+    if record.expires_at.is_some_and(|exp| exp.and_utc().timestamp() < now - LEEWAY_SECS as i64) {
+        return Err("The token has expired");
+    }
+    let claimed: Scopes = claims.scope.parse().map_err(|_| "The token's scope is malformed")?;
+    let granted: Scopes = record.scope.parse().map_err(|_| "The token's record has a malformed scope")?;
+    if !claimed.within(&granted) || claims.sub != record.name {
+        return Err("The token's claims do not match the token issued under its id");
+    }
+    Ok(claimed)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     #[error("no tenant named {0:?}")]
@@ -192,6 +217,42 @@ mod tests {
         assert!(parse_lifetime("0d").is_err());
         assert!(parse_lifetime("3w").unwrap_err().contains("unknown unit"));
         assert!(parse_lifetime("soon").is_err());
+    }
+
+    #[test]
+    fn the_record_bounds_what_claims_may_grant() {
+        let now = chrono::Utc::now();
+        let record = TokenRecord {
+            jti: "j".into(),
+            tenant_id: "t".into(),
+            name: "okta".into(),
+            scope: "scim events".into(),
+            issued_at: now.naive_utc(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        let claims = |sub: &str, tenant: &str, scope: &str| Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: sub.into(),
+            tenant: tenant.into(),
+            scope: scope.into(),
+            iat: now.timestamp(),
+            nbf: None,
+            exp: None,
+            jti: "j".into(),
+        };
+        let t = now.timestamp();
+        assert_eq!(admit(&claims("okta", "t", "scim events"), Some(&record), t), Ok("scim events".parse().unwrap()));
+        assert_eq!(admit(&claims("okta", "t", "scim:read"), Some(&record), t), Ok("scim:read".parse().unwrap()));
+        for wider in [claims("okta", "t", "scim admin"), claims("root", "t", "scim"), claims("okta", "u", "scim")] {
+            assert!(admit(&wider, Some(&record), t).is_err(), "{wider:?}");
+        }
+        assert!(admit(&claims("okta", "t", "scim"), None, t).is_err());
+        let revoked = TokenRecord { revoked_at: Some(now.naive_utc()), ..record.clone() };
+        assert_eq!(admit(&claims("okta", "t", "scim"), Some(&revoked), t), Err("The token has been revoked"));
+        let expired = TokenRecord { expires_at: Some(now.naive_utc() - chrono::Duration::minutes(1)), ..record };
+        assert_eq!(admit(&claims("okta", "t", "scim"), Some(&expired), t), Err("The token has expired"));
     }
 
     /// A remembered token is held to the times `verify` checks, with the same leeway: the

@@ -51,6 +51,11 @@ impl Scopes {
     pub fn grants(&self, needed: Scope) -> bool {
         self.0.iter().any(|&s| s == needed || (s == Scope::Scim && needed == Scope::ScimRead))
     }
+
+    /// True when `granted` grants every one of these scopes.
+    pub fn within(&self, granted: &Scopes) -> bool {
+        self.0.iter().all(|&s| granted.grants(s))
+    }
 }
 
 impl FromStr for Scopes {

@@ -41,13 +41,19 @@ pub fn revoke(conn: &mut DbConnection, jti: &str) -> Result<bool, DbError> {
     Ok(found)
 }
 
-/// What the authentication check needs: does the jti exist for this tenant, and is it revoked.
-pub fn status(conn: &mut DbConnection, jti: &str, tenant_id: &str) -> Result<Option<bool>, DbError> {
+/// The record of `jti` when it was issued to this tenant (and the tenant still exists): the
+/// authority on what the token may do, whatever its claims say.
+pub fn record(conn: &mut DbConnection, jti: &str, tenant_id: &str) -> Result<Option<TokenRecord>, DbError> {
+    // Claims can hold U+0000, which no stored id does and PostgreSQL text refuses (an error, not
+    // "no row"): such a token is simply not on record.
+    if jti.contains('\0') || tenant_id.contains('\0') {
+        return Ok(None);
+    }
     Ok(tokens::table
         .inner_join(tenants::table)
         .filter(tokens::jti.eq(jti))
         .filter(tokens::tenant_id.eq(tenant_id))
-        .select(tokens::revoked_at.is_not_null())
-        .first::<bool>(conn)
+        .select(TokenRecord::as_select())
+        .first(conn)
         .optional()?)
 }

@@ -4,6 +4,7 @@ pub mod body;
 pub mod inflight;
 pub mod metrics;
 pub mod middleware;
+pub mod origin;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
@@ -45,18 +46,6 @@ pub fn check_version(resource: &str, version: i64, if_match: Option<&str>) -> Re
 /// The request's `If-Match` header, for writes that must not overwrite a newer version.
 pub fn if_match(req: &actix_web::HttpRequest) -> Option<String> {
     req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// The base URL of the SCIM API as the client sees it: the configured public URL, otherwise
-/// the scheme and Host of the request.
-pub fn scim_base(req: &actix_web::HttpRequest, public_url: Option<&str>) -> String {
-    match public_url {
-        Some(url) => format!("{url}/scim/v2"),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}/scim/v2", info.scheme(), info.host())
-        }
-    }
 }
 
 #[cfg(test)]

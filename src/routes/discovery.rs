@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::resource;
 use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
-use crate::http::{scim_base, scim_json};
+use crate::http::scim_json;
 use crate::scim::list::{Page, CURSOR_TIMEOUT_SECS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::scim::schema::{self, ResourceType, Schema};
 use crate::state::AppState;
@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn base(req: &HttpRequest, state: &AppState) -> String {
-    scim_base(req, state.settings.public_url.as_deref())
+    state.origin.scim_base(req)
 }
 
 fn list(resources: Vec<Value>) -> HttpResponse {

@@ -10,7 +10,7 @@ use crate::auth::{Principal, Scope};
 use crate::db::records;
 use crate::error::{ScimError, ScimType};
 use crate::http::body::JsonBody;
-use crate::http::{scim_base, scim_json};
+use crate::http::scim_json;
 use crate::product::{self, NewContent};
 use crate::state::AppState;
 use crate::sweep;
@@ -86,7 +86,7 @@ async fn create_content(
         parent_id: optional(&body.0, "parentId"),
         recipient_id: optional(&body.0, "recipientId"),
     };
-    let base = scim_base(&req, state.settings.public_url.as_deref());
+    let base = state.origin.scim_base(&req);
     let created = state.db.write(move |conn| product::create_content(conn, &ctx, new, &base)).await?;
     Ok(scim_json(StatusCode::CREATED, &created))
 }
@@ -98,7 +98,7 @@ async fn get_content(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Content)?;
-    let base = scim_base(&req, state.settings.public_url.as_deref());
+    let base = state.origin.scim_base(&req);
     let found = state.db.run(move |conn| product::get_content(conn, &ctx, &id, &base)).await?;
     Ok(scim_json(StatusCode::OK, &found))
 }
@@ -131,7 +131,7 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ScimErr
 async fn search(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Content)?;
     let SearchQuery { q, limit } = query(&req)?;
-    let base = scim_base(&req, state.settings.public_url.as_deref());
+    let base = state.origin.scim_base(&req);
     let found = state.db.run(move |conn| product::search(conn, &ctx, &q, limit.clamp(1, 1000), &base)).await?;
     Ok(scim_json(StatusCode::OK, &found))
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
 use crate::error::{ScimError, ScimType};
-use crate::http::{etag, etag_listed, if_match, scim_base, scim_json};
+use crate::http::{etag, etag_listed, if_match, scim_json};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
@@ -45,7 +45,7 @@ impl Request {
                 now: state.clock.now(),
                 anchors: state.anchors.clone(),
             },
-            base: scim_base(req, state.settings.public_url.as_deref()),
+            base: state.origin.scim_base(req),
             projection: projection(rt, attributes.as_deref(), excluded.as_deref())?,
             if_match: if_match(req),
         })

@@ -165,6 +165,81 @@ async fn the_generated_signing_key_is_kept_and_shared(app: TestApp) {
     assert!(Keys::from_secret(b"different-secret-different-secret").verify(&first.sign(&claims)).is_err());
 }
 
+/// The stored record is the authority (DESIGN.md §4): a token signed with the real key (as a
+/// leaked key would allow) cannot claim more than the token issued under its jti.
+async fn claims_beyond_the_token_record_are_401(app: TestApp) {
+    let keys = app.keys();
+    let reader = app.issue_token("default", "auditor", "scim:read");
+    for (scope, sub) in [("scim:read admin", "auditor"), ("scim", "auditor"), ("scim:read", "okta-prod")] {
+        let mut claims = app.claims_of(&reader);
+        claims.scope = scope.into();
+        claims.sub = sub.into();
+        rejected(&app, &keys.sign(&claims), "do not match").await;
+    }
+    // Narrower claims are honoured as they are: `scim` on record, `scim:read` claimed.
+    let mut claims = app.claims_of(&app.token);
+    claims.scope = "scim:read".into();
+    let narrowed = keys.sign(&claims);
+    assert_eq!(app.get_with("/scim/v2/Users", &narrowed).await.status(), 200);
+    let res = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&narrowed)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"userName":"narrowed"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(res, 403).await;
+}
+
+/// A record's expiry holds even when re-signed claims leave `exp` out.
+async fn a_token_record_past_its_expiry_is_401_whatever_the_claims_say(app: TestApp) {
+    use diesel::prelude::*;
+    use roster::db::schema::tokens;
+    let token = app.issue_token("default", "okta-prod", "scim");
+    let mut claims = app.claims_of(&token);
+    let past = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+    let mut conn = app.connection();
+    diesel::update(tokens::table.find(&claims.jti)).set(tokens::expires_at.eq(Some(past))).execute(&mut *conn).unwrap();
+    claims.exp = None;
+    rejected(&app, &app.keys().sign(&claims), "expired").await;
+}
+
+/// A jti on record for one tenant, re-signed as another tenant's, reaches neither.
+async fn a_recorded_jti_signed_for_another_tenant_is_401(app: TestApp) {
+    let other = roster::db::tenants::create(&mut app.connection(), "initech").unwrap();
+    let theirs = app.issue_token("initech", "entra", "scim admin");
+    let mut claims = app.claims_of(&theirs);
+    claims.tenant = app.claims_of(&app.token).tenant;
+    rejected(&app, &app.keys().sign(&claims), "not known").await;
+    assert_ne!(other.id, claims.tenant);
+}
+
+/// RFC 9110 §11.6.2: one credential. Two headers (even the same token twice) are refused.
+async fn duplicate_authorization_headers_are_401(app: TestApp) {
+    let reader = app.issue_token("default", "auditor", "scim:read");
+    for second in [&app.token, &reader] {
+        let res = app
+            .client
+            .get(app.url(PROTECTED))
+            .header("authorization", format!("Bearer {}", app.token))
+            .header("authorization", format!("Bearer {second}"))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_scim_error(res, 401).await;
+        assert!(body["detail"].as_str().unwrap().contains("more than one Authorization"), "{body}");
+    }
+}
+
+both_backends!(
+    claims_beyond_the_token_record_are_401,
+    a_token_record_past_its_expiry_is_401_whatever_the_claims_say,
+    a_recorded_jti_signed_for_another_tenant_is_401,
+    duplicate_authorization_headers_are_401,
+);
+
 both_backends!(
     a_valid_token_reaches_a_protected_route,
     a_missing_or_malformed_authorization_header_is_401,
@@ -227,7 +302,30 @@ async fn a_remembered_token_still_expires_and_its_variants_are_checked_afresh(ba
     rejected(&app, &short, "expired").await;
 }
 
+/// The token printed on first start stops working after a day unless configured otherwise: a
+/// copy left in a terminal or a ticket does not stay a key to the tenant.
+async fn the_bootstrap_token_expires_after_a_day_by_default(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = roster::startup::Application::build(crate::helpers::test_settings(&db.url)).unwrap();
+    let bootstrap = app.bootstrap.as_ref().expect("a new database prints a bootstrap token");
+    let (token, address) = (bootstrap.token.clone(), format!("http://127.0.0.1:{}", app.port()));
+    tokio::spawn(app.run_until_stopped());
+    let claims = Keys::from_secret(crate::helpers::SECRET.as_bytes()).verify(&token).unwrap();
+    let exp = claims.exp.expect("the bootstrap token carries an exp");
+    assert!((exp - now() - 24 * 3600).abs() <= 60, "exp {exp} is a day from now {}", now());
+    let res = reqwest::Client::new().get(format!("{address}{PROTECTED}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let mut settings = crate::helpers::test_settings(&db.url);
+    settings.bootstrap_token_secs = 600;
+    let app = roster::startup::Application::build(settings).unwrap();
+    let claims = Keys::from_secret(crate::helpers::SECRET.as_bytes()).verify(&app.bootstrap.unwrap().token).unwrap();
+    assert!((claims.exp.unwrap() - now() - 600).abs() <= 60);
+}
+
 both_backends!(
-    by_backend: a_remembered_token_still_expires_and_its_variants_are_checked_afresh,
+    by_backend: the_bootstrap_token_expires_after_a_day_by_default,
+    a_remembered_token_still_expires_and_its_variants_are_checked_afresh,
     revocation_takes_effect_within_the_token_cache_lifetime,
 );

@@ -110,6 +110,7 @@ pub fn test_settings(url: &str) -> Settings {
         max_in_flight_per_tenant: 256,
         // Revocation tests expect the next request to see it.
         token_cache_ms: 0,
+        ..Settings::default()
     }
 }
 

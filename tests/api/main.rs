@@ -10,5 +10,6 @@ mod lifecycle;
 mod nodes;
 mod operations;
 mod overload;
+mod trust;
 mod users;
 mod writes;
