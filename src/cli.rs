@@ -312,6 +312,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             let (db, _, _) = startup::open_database(&settings)?;
             let mut conn = db.conn()?;
             let row = crate::admin::apply(&mut conn, cmd.into())?;
+            db::scrub::now(&mut conn);
             match row {
                 Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
                 None => eprintln!("deleted"),
@@ -328,7 +329,9 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Sweep => {
             let settings = settings(&cli, ServeArgs::default())?;
             let (db, _, _) = startup::open_database(&settings)?;
-            let report = crate::sweep::run(&mut *db.conn()?, db::now(), None)?;
+            let mut conn = db.conn()?;
+            let report = crate::sweep::run(&mut conn, db::now(), None)?;
+            db::scrub::now(&mut conn);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

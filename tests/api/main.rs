@@ -8,5 +8,6 @@ mod hostile;
 mod lifecycle;
 mod operations;
 mod overload;
+mod storage;
 mod users;
 mod writes;
