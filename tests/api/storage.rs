@@ -146,3 +146,98 @@ fn found_in_postgres_pages(db: &TestDatabase, values: &[String]) -> Vec<String> 
 }
 
 both_backends!(removed_personal_data_is_gone_from_every_database_file);
+
+/// Runs `roster` with `args` against `db_url`, in a folder of its own (so that a connection
+/// string mistaken for an SQLite path would show up as a file there).
+fn roster_in(dir: &std::path::Path, db_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .current_dir(dir)
+        .env("ROSTER_DATABASE_URL", db_url)
+        .env("ROSTER_TOKEN_SECRET", crate::helpers::SECRET)
+        .env_remove("ROSTER_CONFIG")
+        .output()
+        .expect("roster runs")
+}
+
+fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("roster_t_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_database_password_never_appears_in_errors() {
+    let dir = scratch_dir();
+    for url in [
+        // libpq quotes a malformed part of a URL in its error: here, the password.
+        "postgres://roster:zqsecret%ZZ@127.0.0.1:1/test",
+        "postgres://roster@127.0.0.1:1/test?password=zqsecret",
+        "host=127.0.0.1 port=1 user=roster password=zqsecret dbname=test",
+        "host=127.0.0.1 port=1 user=roster password='zq secret' dbname=test",
+    ] {
+        let out = roster_in(&dir, url, &["migrate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url} is unreachable: {err}");
+        assert!(err.contains("127.0.0.1"), "the error names the server: {err}");
+        assert!(!err.contains("zqsecret") && !err.contains("zq secret"), "{err}");
+    }
+    let created: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(created.is_empty(), "no connection string was taken for a file name: {created:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_key_value_string_with_a_mistyped_keyword_is_refused_not_made_a_file() {
+    let dir = scratch_dir();
+    let out = roster_in(&dir, "hots=db.internal dbname=roster password=zqsecret", &["migrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("\"hots\" is not a libpq keyword") && !err.contains("zqsecret"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no file made");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A libpq key=value string reaches PostgreSQL, and the start-up log line shows it without
+/// its password (PostgreSQL's trust authentication ignores the password).
+#[test]
+fn serve_connects_with_a_key_value_string_and_logs_it_without_the_password() {
+    let Some(db) = TestDatabase::create(Backend::Postgres) else { return };
+    let schema = db.url.rsplit("search_path%3D").next().unwrap().to_owned();
+    // The test URL's default server, written in libpq's other form.
+    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some() {
+        return;
+    }
+    let url = format!(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test password=zqsecret options='-csearch_path={schema}'"
+    );
+    let dir = scratch_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("serve")
+        .current_dir(&dir)
+        .env("ROSTER_DATABASE_URL", &url)
+        .env("ROSTER_TOKEN_SECRET", crate::helpers::SECRET)
+        .env("ROSTER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ROSTER_WORKERS", "1")
+        .env_remove("ROSTER_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("roster starting") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        log.push_str(&line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("roster starting") && log.contains("password=***"), "{log}");
+    assert!(!log.contains("zqsecret"), "{log}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no SQLite file made");
+    let _ = std::fs::remove_dir_all(dir);
+}
