@@ -17,9 +17,11 @@ struct Cli {
     /// TOML settings file; environment variables and flags override it.
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
-    /// `postgres://user@host:5432/db` for PostgreSQL (without TLS to a loopback host unless the URL
-    /// or PGSSLMODE sets sslmode), otherwise an SQLite file path [default: roster.db]
-    #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
+    /// `postgres://user@host:5432/db` or a libpq `host=… dbname=…` string for PostgreSQL (without
+    /// TLS to a loopback host unless the URL or PGSSLMODE sets sslmode), otherwise an SQLite file
+    /// path or `sqlite:path` [default: roster.db]
+    // The value is not echoed in --help: it may hold a password.
+    #[arg(long, global = true, env = "ROSTER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,

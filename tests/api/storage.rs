@@ -241,3 +241,10 @@ fn serve_connects_with_a_key_value_string_and_logs_it_without_the_password() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no SQLite file made");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn help_does_not_echo_the_database_url_from_the_environment() {
+    let out = roster_in(&std::env::temp_dir(), "postgres://roster:zqsecret@db.internal/roster", &["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("ROSTER_DATABASE_URL") && !help.contains("zqsecret"), "{help}");
+}
