@@ -672,10 +672,7 @@ impl Database {
                 match &db.vacuum {
                     Some(vacuum) => vacuum.request(),
                     // SQLite work outside the writer (the sweep's): checkpoint on its connection.
-                    None => {
-                        scrub::personal_data_removed();
-                        scrub::now(&mut conn);
-                    }
+                    None => scrub::on(&mut conn),
                 }
             }
             result

@@ -74,9 +74,13 @@ pub fn vacuum(conn: &mut diesel::PgConnection) -> QueryResult<()> {
 /// Scrubs at once on `conn`, when a write on this thread removed personal data: for work
 /// outside [`super::Database::run`] and the SQLite writer (the command line's).
 pub fn now(conn: &mut DbConnection) {
-    if !take() {
-        return;
+    if take() {
+        on(conn);
     }
+}
+
+/// Scrubs at once on `conn`: a checkpoint on SQLite, a VACUUM on PostgreSQL.
+pub fn on(conn: &mut DbConnection) {
     let result = match conn {
         DbConnection::Sqlite(c) => checkpoint(c).map(|_| ()),
         DbConnection::Postgresql(c) => vacuum(c),
