@@ -72,15 +72,47 @@ async fn removed_personal_data_is_gone_from_every_database_file(app: TestApp) {
     let mut values = personal_values("zqformer");
     values.extend(personal_values("zqdeleted"));
     values.extend(["zqdeleted-post text".to_owned(), "zqdeleted-comment text".to_owned()]);
-    // The scrub runs shortly after the removals commit, batched; wait for it, within a bound.
+    gone_from_disk(&app, &values).await;
+}
+
+/// The retention policy's periodic sweep removes personal data as the API does, and scrubs it
+/// as well.
+async fn the_retention_sweep_scrubs_what_it_removes_from_the_disk(backend: Backend) {
+    // The periodic sweep is spawned onto actix's (thread-local) task set.
+    tokio::task::LocalSet::new().run_until(periodic_sweep_scrubs(backend)).await;
+}
+
+async fn periodic_sweep_scrubs(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| s.sweep_interval_secs = 1).await;
+    let change = roster::db::tenants::PolicyChange {
+        former_member_after_days: Some(Some(10)),
+        delete_after_days: Some(Some(30)),
+        ..Default::default()
+    };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let id = app.create_user(distinctive_person("zqretained")).await["id"].as_str().unwrap().to_owned();
+    deactivate(&app, &id).await;
+    app.clock.advance(chrono::Duration::days(11));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get_ok(&format!("/scim/v2/Users/{id}")).await[ROSTER]["lifecycleState"] != "formerMember" {
+        assert!(Instant::now() < deadline, "the sweep made no Former Member");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gone_from_disk(&app, &personal_values("zqretained")).await;
+}
+
+/// Waits until none of `values` is in the database files: the scrub runs shortly after the
+/// removals commit, batched. Fails when some remain after a generous bound.
+async fn gone_from_disk(app: &TestApp, values: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let found = match app.db.backend {
-            Backend::Sqlite => found_in_sqlite_files(&app.db.url, &values),
-            Backend::Postgres => found_in_postgres_pages(&app.db, &values),
+            Backend::Sqlite => found_in_sqlite_files(&app.db.url, values),
+            Backend::Postgres => found_in_postgres_pages(&app.db, values),
         };
         if found.is_empty() {
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "removed personal data still on disk: {found:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -146,6 +178,7 @@ fn found_in_postgres_pages(db: &TestDatabase, values: &[String]) -> Vec<String> 
 }
 
 both_backends!(removed_personal_data_is_gone_from_every_database_file);
+both_backends!(by_backend: the_retention_sweep_scrubs_what_it_removes_from_the_disk);
 
 /// Runs `roster` with `args` against `db_url`, in a folder of its own (so that a connection
 /// string mistaken for an SQLite path would show up as a file there).
