@@ -3,7 +3,8 @@
 //! Deleting a row or overwriting a profile leaves the old bytes behind: SQLite frees the cells
 //! but keeps their content in the page (unless `secure_delete`), and its WAL keeps every older
 //! page image until it is reset; PostgreSQL keeps the old row versions as dead tuples until
-//! VACUUM prunes them. So a write that removes an account's personal data (becoming a Former
+//! VACUUM prunes them (and even then their bytes stay in the page's free space until reused:
+//! see the README). So a write that removes an account's personal data (becoming a Former
 //! Member, deletion) marks itself with [`personal_data_removed`], and once it has committed
 //! the storage layer scrubs: on SQLite a WAL checkpoint in TRUNCATE mode (pages are zeroed on
 //! free by `PRAGMA secure_delete`, set on every connection), on PostgreSQL a VACUUM of the
@@ -12,7 +13,7 @@
 //! (Operations, "Personal data on disk").
 
 use std::cell::Cell;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError::Disconnected};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -27,6 +28,9 @@ pub const DELAY: Duration = Duration::from_secs(1);
 /// How long a WAL checkpoint waits for readers of older WAL frames before it gives up and is
 /// tried again later: the SQLite writer does it, and holds every write back meanwhile.
 const CHECKPOINT_PATIENCE_MS: u32 = 200;
+
+/// How long PostgreSQL's scrubber waits before it tries again a VACUUM that failed.
+const RETRY: Duration = Duration::from_secs(30);
 
 /// The tables whose rows a Former Member transition or a deletion changes or deletes.
 /// `events` holds no personal data but the archive export (README), which is kept on purpose.
@@ -103,15 +107,25 @@ impl Vacuum {
         let (requests, queue) = mpsc::channel::<()>();
         std::thread::Builder::new().name("roster-vacuum".into()).spawn(move || {
             let mut conn: Option<DbConnection> = None;
-            while queue.recv().is_ok() {
+            // After a failure the VACUUM is still owed: tried again after RETRY, requested or not.
+            let mut owed = false;
+            loop {
+                let next = if owed { queue.recv_timeout(RETRY) } else { queue.recv().map_err(|_| Disconnected) };
+                if next == Err(Disconnected) {
+                    break;
+                }
                 std::thread::sleep(DELAY);
                 while queue.try_recv().is_ok() {}
                 if conn.is_none() {
                     conn = url.establish().map_err(|e| tracing::warn!(error = %e, "vacuum: no connection")).ok();
                 }
-                let Some(DbConnection::Postgresql(pg)) = conn.as_mut() else { continue };
-                if let Err(e) = vacuum(pg) {
-                    tracing::warn!(error = %e, "could not vacuum the tables of removed personal data");
+                owed = match conn.as_mut() {
+                    Some(DbConnection::Postgresql(pg)) => vacuum(pg)
+                        .map_err(|e| tracing::warn!(error = %e, "could not vacuum the tables of removed personal data"))
+                        .is_err(),
+                    _ => true,
+                };
+                if owed {
                     conn = None;
                 }
             }
