@@ -17,9 +17,11 @@ struct Cli {
     /// TOML settings file; environment variables and flags override it.
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
-    /// `postgres://user@host:5432/db` for PostgreSQL (without TLS to a loopback host unless the URL
-    /// or PGSSLMODE sets sslmode), otherwise an SQLite file path [default: roster.db]
-    #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
+    /// `postgres://user@host:5432/db` or a libpq `host=… dbname=…` string for PostgreSQL (without
+    /// TLS to a loopback host unless the URL or PGSSLMODE sets sslmode), otherwise an SQLite file
+    /// path or `sqlite:path` [default: roster.db]
+    // The value is not echoed in --help: it may hold a password.
+    #[arg(long, global = true, env = "ROSTER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -324,6 +326,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             let (db, _, _) = startup::open_database(&settings)?;
             let mut conn = db.conn()?;
             let row = crate::admin::apply(&mut conn, cmd.into())?;
+            db::scrub::now(&mut conn);
             match row {
                 Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
                 None => eprintln!("deleted"),
@@ -340,7 +343,9 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Sweep => {
             let settings = settings(&cli, ServeArgs::default())?;
             let (db, _, _) = startup::open_database(&settings)?;
-            let report = crate::sweep::run(&mut *db.conn()?, db::now(), None)?;
+            let mut conn = db.conn()?;
+            let report = crate::sweep::run(&mut conn, db::now(), None)?;
+            db::scrub::now(&mut conn);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

@@ -15,7 +15,7 @@ use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
 use crate::db::users::{self as store, Effects, UserRow, UserWrite};
-use crate::db::{content, sessions, DbConnection};
+use crate::db::{content, scrub, sessions, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::scim::resource::Document;
 use crate::users::time;
@@ -248,6 +248,7 @@ pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &Us
     let write = stored(&doc, State::FormerMember, row.deactivated_at, Some(actor.now));
     let effects = Effects { revoke_sessions: true, ..Effects::default() };
     let updated = store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
+    scrub::personal_data_removed();
     remove_memberships(conn, actor, row)?;
     let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
     let states = (Some(State::Deactivated), Some(State::FormerMember));
@@ -312,6 +313,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     content::delete_by_author(conn, row.pk)?;
     sessions::delete_all(conn, row.pk)?;
     store::delete(conn, row.pk)?;
+    scrub::personal_data_removed();
     records::add_tombstone(conn, actor.tenant_id, &row.id, actor.now)?;
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
     actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;

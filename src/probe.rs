@@ -24,7 +24,8 @@ impl CommitRate {
 /// next to the database (same disk, WAL, `synchronous = FULL`); on PostgreSQL a scratch table in
 /// the same database (`synchronous_commit` as configured). The scratch data is removed after.
 pub fn commit_rate(url: &str, duration: Duration) -> Result<CommitRate, DbError> {
-    let parsed = DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: url.to_owned(), reason })?;
+    let parsed =
+        DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: "(as configured)".to_owned(), reason })?;
     let scratch = match parsed.backend {
         Backend::Sqlite => {
             let path = format!("{}.commit-probe", parsed.target());

@@ -135,6 +135,7 @@ pub mod groups;
 pub mod query;
 pub mod records;
 pub mod schema;
+pub mod scrub;
 pub mod sessions;
 pub mod settings;
 pub mod sql;
@@ -213,28 +214,121 @@ pub enum DbError {
 }
 
 /// Where the database lives, parsed once from the configured URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     pub backend: Backend,
-    /// What the driver is given: a PostgreSQL URL, or an SQLite path or `file:` URI.
+    /// What the driver is given: a PostgreSQL URL or libpq key=value string, or an SQLite path
+    /// or `file:` URI.
     target: String,
+    /// The password the target holds, if any, so that logs and errors never show it.
+    password: Option<String>,
 }
 
+/// Shows the URL redacted: a derived `Debug` would print the password.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseUrl").field("backend", &self.backend).field("target", &self.redacted()).finish()
+    }
+}
+
+/// What SQLite waits for the database lock before it answers SQLITE_BUSY.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// The connection keywords of libpq (PostgreSQL 15's `PQconndefaults` plus the later
+/// `load_balance_hosts`, `sslcertmode`, `require_auth` and `gssdelegation`): a string whose
+/// first word is `keyword=` is a key=value connection string (PostgreSQL docs §34.1.1.1).
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslpassword",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
 impl DatabaseUrl {
+    /// Accepts, for PostgreSQL, a `postgres://` or `postgresql://` URL (several hosts and
+    /// `?host=/socket/dir` included: libpq reads them) or a libpq key=value string
+    /// (`host=… dbname=… user=…`); for SQLite, a path, `sqlite:PATH`, `sqlite://PATH` or a
+    /// `file:` URI. Anything else is refused rather than taken for a file name. Errors never
+    /// repeat the input, which may hold a password.
     pub fn parse(url: &str) -> Result<Self, String> {
         let url = url.trim();
         if url.is_empty() {
             return Err("the database URL is empty".into());
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("the sqlite: URL names no file".into());
+            }
+            return Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned(), password: None });
+        }
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if let Some(scheme @ ("postgres" | "postgresql")) = scheme.as_deref() {
+            if !url[scheme.len()..].starts_with("://") {
+                return Err(format!("a PostgreSQL URL starts with {scheme}://"));
+            }
             let tls_chosen = std::env::var_os("PGSSLMODE").is_some();
-            return Ok(DatabaseUrl { backend: Backend::Postgres, target: without_loopback_tls(url, tls_chosen) });
+            let password = url_password(url);
+            return Ok(DatabaseUrl {
+                backend: Backend::Postgres,
+                target: without_loopback_tls(url, tls_chosen),
+                password,
+            });
         }
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-        if path.contains("://") {
-            return Err(format!("unsupported database URL scheme in {url:?}: use postgres://… or an SQLite path"));
+        if let Some(keyword) = first_keyword(url) {
+            if !LIBPQ_KEYWORDS.contains(&keyword) {
+                return Err(format!(
+                    "the database URL looks like a key=value connection string, but {keyword:?} is not a \
+                     libpq keyword (an SQLite path with '=' in it is written sqlite:PATH)"
+                ));
+            }
+            let password = keyword_value(url, "password");
+            return Ok(DatabaseUrl { backend: Backend::Postgres, target: url.to_owned(), password });
         }
-        Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() })
+        if url.contains("://") && !url.starts_with("file:") {
+            let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+            return Err(format!(
+                "unsupported database URL scheme {scheme:?}: use postgres://…, a key=value connection \
+                 string or an SQLite path"
+            ));
+        }
+        Ok(DatabaseUrl { backend: Backend::Sqlite, target: url.to_owned(), password: None })
     }
 
     /// What the driver connects to: the PostgreSQL URL, or the SQLite path or URI.
@@ -244,32 +338,46 @@ impl DatabaseUrl {
 
     /// The URL without any password, for logs and errors.
     pub fn redacted(&self) -> String {
-        match self.backend {
-            Backend::Sqlite => self.target.clone(),
-            Backend::Postgres => redact_password(&self.target),
+        self.redact(&self.target)
+    }
+
+    /// `text` with the URL's password, as written in the URL and percent-decoded, replaced by
+    /// `***`: libpq's own messages can quote parts of the connection string.
+    pub fn redact(&self, text: &str) -> String {
+        let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) else { return text.to_owned() };
+        let mut text = text.replace(password, "***");
+        let decoded = percent_decoded(password);
+        if !decoded.is_empty() && decoded != password {
+            text = text.replace(&decoded, "***");
         }
+        text
     }
 
     /// One connection outside any pool, set up as the pool's are.
     pub fn establish(&self) -> Result<DbConnection, DbError> {
         let connect_err =
-            |e: ConnectionError| DbError::Connect { url: self.redacted(), reason: e.to_string().trim().to_owned() };
+            |e: ConnectionError| DbError::Connect { url: self.redacted(), reason: self.redact(e.to_string().trim()) };
         match self.backend {
             Backend::Postgres => {
                 PgConnection::establish(&self.target).map(DbConnection::Postgresql).map_err(connect_err)
             }
             Backend::Sqlite => {
                 sqlite_without_memory_statistics();
+                // When this fails (no such folder, no permission), so does SQLite, which says why.
+                let _ = create_private(&self.target);
                 let mut conn = SqliteConnection::establish(&self.target).map_err(connect_err)?;
                 // WAL lets readers run beside the writer; synchronous=FULL keeps a 2xx durable
                 // across power loss; the busy timeout queues writers instead of failing them.
                 // LIKE is made case-sensitive as on PostgreSQL: filters fold values themselves.
+                // secure_delete zeroes what a delete or update frees, so that removed personal
+                // data does not linger in free space of the file (see `scrub`).
                 let setup_err =
                     |e: diesel::result::Error| DbError::Connect { url: self.redacted(), reason: e.to_string() };
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
-                )
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; \
+                     PRAGMA secure_delete = ON;",
+                ))
                 .map_err(setup_err)?;
                 roster_fold_utils::register_impl(&mut conn, |input: Option<String>| {
                     input.map(|s| crate::scim::resource::fold(&s))
@@ -345,16 +453,110 @@ fn is_loopback_host(host_and_port: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, tail) = rest.split_once('/').map(|(a, t)| (a, format!("/{t}"))).unwrap_or((rest, String::new()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{tail}")
+/// The password of a `postgres://` URL: in the user info, or a `password` query parameter.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    if let Some((_, password)) = authority.rsplit_once('@').and_then(|(userinfo, _)| userinfo.split_once(':')) {
+        return Some(password.to_owned());
+    }
+    let query = rest.split_once('?').map_or("", |(_, query)| query);
+    query.split('&').find_map(|pair| pair.strip_prefix("password=")).map(str::to_owned)
+}
+
+/// The keyword of a libpq key=value string (`host=db user=r`, spaces around `=` allowed), or
+/// None when the first word is not `keyword=`.
+fn first_keyword(text: &str) -> Option<&str> {
+    let end = text.find(|c: char| c == '=' || c.is_whitespace())?;
+    let keyword = &text[..end];
+    let valid = !keyword.is_empty() && keyword.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (valid && text[end..].trim_start().starts_with('=')).then_some(keyword)
+}
+
+/// The value of `keyword` in a libpq key=value string: single-quoted values may hold spaces and
+/// backslash-escaped quotes or backslashes.
+fn keyword_value(text: &str, keyword: &str) -> Option<String> {
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let mut value = String::new();
+        let mut end = after.len();
+        let mut chars = after.char_indices();
+        if after.starts_with('\'') {
+            chars.next();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\'' => {
+                        end = i + 1;
+                        break;
+                    }
+                    '\\' => value.extend(chars.next().map(|(_, escaped)| escaped)),
+                    c => value.push(c),
+                }
+            }
+        } else {
+            for (i, c) in chars {
+                if c.is_whitespace() {
+                    end = i;
+                    break;
+                }
+                value.push(c);
+            }
         }
-        None => url.to_owned(),
+        if key.trim() == keyword {
+            return Some(value);
+        }
+        rest = after[end..].trim_start();
+    }
+    None
+}
+
+/// `%XX` escapes decoded, as libpq decodes a URL's parts; invalid escapes are kept as written.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Creates the SQLite database file, when it does not exist yet, readable and writable by its
+/// owner only: it holds personal data and the token signing key. SQLite creates the `-wal` and
+/// `-shm` files with the database file's permissions. An existing file keeps its own.
+fn create_private(target: &str) -> std::io::Result<()> {
+    let path = match target.strip_prefix("file:") {
+        // A URI: its path ends at the query; `mode=memory` and `:memory:` are no file.
+        Some(uri) if uri.contains("mode=memory") => return Ok(()),
+        Some(uri) => {
+            let path = uri.split(['?', '#']).next().unwrap_or("");
+            let path = path.strip_prefix("//localhost").or_else(|| path.strip_prefix("//")).unwrap_or(path);
+            percent_decoded(path)
+        }
+        None => target.to_owned(),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
     }
 }
 
@@ -393,13 +595,17 @@ pub struct Database {
     /// SQLite's busy handler, whose back-off sleeps (up to 100 ms a try) would set the tail
     /// latency of every write.
     writer: Option<writer::Writer>,
+    /// PostgreSQL's scrubber of removed personal data (see [`scrub`]).
+    vacuum: Option<scrub::Vacuum>,
 }
 
 impl Database {
     /// Connects, applies pending migrations and builds the pool. The first connection is made
     /// directly so that an unreachable database reports its real reason at once.
     pub fn open(url: &str, pool_size: u32, timeout: Duration) -> Result<(Database, Opened), DbError> {
-        let url = DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: url.to_owned(), reason })?;
+        // The URL is not repeated: unparsed, its password cannot be told apart.
+        let url =
+            DatabaseUrl::parse(url).map_err(|reason| DbError::Connect { url: "(as configured)".to_owned(), reason })?;
         let mut first = url.establish()?;
         if let DbConnection::Sqlite(sqlite) = &mut first {
             if !plans_once(sqlite) {
@@ -420,11 +626,13 @@ impl Database {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build_unchecked(Manager(url.clone()));
         drop(first);
-        let writer = match url.backend {
-            Backend::Sqlite => Some(writer::Writer::start(&url)?),
-            Backend::Postgres => None,
+        let (writer, vacuum) = match url.backend {
+            Backend::Sqlite => (Some(writer::Writer::start(&url)?), None),
+            Backend::Postgres => {
+                (None, Some(scrub::Vacuum::start(url.clone()).map_err(|e| DbError::Blocking(e.to_string()))?))
+            }
         };
-        Ok((Database { pool, url, writer }, opened))
+        Ok((Database { pool, url, writer, vacuum }, opened))
     }
 
     pub fn backend(&self) -> Backend {
@@ -463,7 +671,16 @@ impl Database {
                 )));
             }
             let mut conn = db.pool.get_timeout(left).map_err(|e| DbError::PoolTimeout(e.to_string()))?;
-            work(&mut conn)
+            scrub::take();
+            let result = work(&mut conn);
+            if scrub::take() {
+                match &db.vacuum {
+                    Some(vacuum) => vacuum.request(),
+                    // SQLite work outside the writer (the sweep's): checkpoint on its connection.
+                    None => scrub::on(&mut conn),
+                }
+            }
+            result
         })
         .await
         .map_err(|e| E::from(DbError::Blocking(e.to_string())))?
@@ -684,5 +901,94 @@ mod tests {
     #[test]
     fn unknown_schemes_are_refused() {
         assert!(DatabaseUrl::parse("mysql://localhost/x").unwrap_err().contains("unsupported"));
+    }
+
+    #[test]
+    fn libpq_key_value_strings_choose_postgres_and_hide_passwords() {
+        for (input, password) in [
+            ("host=db.internal port=5432 dbname=roster user=roster password=s3cret", "s3cret"),
+            ("host = /var/run/postgresql dbname=roster", ""),
+            (r"user=r password='a \'quoted\' s3cret' host=db", "a 'quoted' s3cret"),
+            ("service=roster", ""),
+        ] {
+            let url = DatabaseUrl::parse(input).unwrap();
+            assert_eq!(url.backend, Backend::Postgres, "{input}");
+            assert_eq!(url.target(), input, "libpq reads the string as it is");
+            if !password.is_empty() {
+                assert!(!url.redacted().contains(password), "{input} → {}", url.redacted());
+                assert!(!format!("{url:?}").contains(password), "Debug redacts too");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_value_string_with_an_unknown_keyword_is_refused_without_echoing_it() {
+        let err = DatabaseUrl::parse("hots=db.internal password=s3cret").unwrap_err();
+        assert!(err.contains("\"hots\" is not a libpq keyword"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn postgres_url_forms_libpq_reads_are_postgres() {
+        for input in [
+            "postgresql://roster@db1:5432,db2:5433/roster?target_session_attrs=read-write",
+            "postgres:///roster?host=/var/run/postgresql",
+            "postgresql://%2Fvar%2Frun%2Fpostgresql/roster",
+            "POSTGRES://roster@db.internal/roster",
+        ] {
+            assert_eq!(DatabaseUrl::parse(input).unwrap().backend, Backend::Postgres, "{input}");
+        }
+        for refused in ["postgres:roster", "postgresql:/db"] {
+            assert!(DatabaseUrl::parse(refused).unwrap_err().contains("://"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_hidden_wherever_the_url_holds_them() {
+        for (input, password) in [
+            ("postgres://roster:s3cret@db.internal:5432/roster", "s3cret"),
+            ("postgres://roster:p%40ss%3Aw0rd@db.internal/roster", "p@ss:w0rd"),
+            ("postgres://roster@db.internal/roster?sslmode=require&password=s3cret", "s3cret"),
+        ] {
+            let url = DatabaseUrl::parse(input).unwrap();
+            assert!(!url.redacted().contains(password), "{}", url.redacted());
+            let libpq_said = format!("invalid percent-encoded token: \"{password}\"");
+            assert!(!url.redact(&libpq_said).contains(password), "errors are redacted too");
+        }
+        let encoded = DatabaseUrl::parse("postgres://roster:p%40ss%3Aw0rd@db/roster").unwrap();
+        assert!(!encoded.redacted().contains("p%40ss%3Aw0rd"));
+    }
+
+    #[test]
+    fn sqlite_urls_and_uris_are_sqlite() {
+        for (input, target) in [
+            ("sqlite:///var/lib/roster/roster.db", "/var/lib/roster/roster.db"),
+            ("sqlite::memory:", ":memory:"),
+            ("sqlite:odd=name.db", "odd=name.db"),
+            ("file:roster.db?cache=shared", "file:roster.db?cache=shared"),
+            ("file:///var/lib/roster/roster.db", "file:///var/lib/roster/roster.db"),
+            ("my data/roster.db", "my data/roster.db"),
+        ] {
+            let url = DatabaseUrl::parse(input).unwrap();
+            assert_eq!((url.backend, url.target()), (Backend::Sqlite, target), "{input}");
+        }
+        assert!(DatabaseUrl::parse("sqlite:").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_database_and_its_wal_are_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("roster-mode-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("roster.db");
+        let mut conn = DatabaseUrl::parse(path.to_str().unwrap()).unwrap().establish().unwrap();
+        conn.batch_execute("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('x');").unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let mode = std::fs::metadata(format!("{}{suffix}", path.display())).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "roster.db{suffix}");
+        }
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -6,11 +6,12 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Instant;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
-use super::{DatabaseUrl, DbConnection, DbError};
+use super::{scrub, DatabaseUrl, DbConnection, DbError};
 
 /// Most writes in one commit: bounds how long a batch holds the lock.
 const MAX_BATCH: usize = 256;
@@ -47,7 +48,26 @@ impl Writer {
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
+                // When a committed write removed personal data and the WAL still holds it.
+                let mut scrub_owed: Option<Instant> = None;
+                loop {
+                    let next = match scrub_owed {
+                        None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        Some(since) => {
+                            queue.recv_timeout((since + scrub::DELAY).saturating_duration_since(Instant::now()))
+                        }
+                    };
+                    let first = match next {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            scrub_owed = checkpoint(&mut conn, scrub_owed);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => {
+                            checkpoint(&mut conn, scrub_owed);
+                            break;
+                        }
+                    };
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
                         match queue.try_recv() {
@@ -56,6 +76,13 @@ impl Writer {
                         }
                     }
                     run_batch(&mut conn, batch);
+                    if scrub::take() {
+                        scrub_owed.get_or_insert_with(Instant::now);
+                    }
+                    // Under a steady stream of writes, one checkpoint per DELAY at most.
+                    if scrub_owed.is_some_and(|since| since.elapsed() >= scrub::DELAY) {
+                        scrub_owed = checkpoint(&mut conn, scrub_owed);
+                    }
                 }
             })
             .map_err(|e| DbError::Blocking(e.to_string()))?;
@@ -148,6 +175,21 @@ where
         Err(e) => {
             undo(conn);
             Err(e)
+        }
+    }
+}
+
+/// Checkpoints the WAL when a scrub is owed (see [`scrub`]); what is still owed after it.
+fn checkpoint(conn: &mut DbConnection, owed: Option<Instant>) -> Option<Instant> {
+    owed?;
+    let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the writer serves SQLite only") };
+    match scrub::checkpoint(sqlite) {
+        Ok(true) => None,
+        // A reader still uses older frames: again after another DELAY.
+        Ok(false) => Some(Instant::now()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not checkpoint the WAL after removing personal data");
+            Some(Instant::now())
         }
     }
 }
