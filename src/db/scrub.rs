@@ -32,6 +32,9 @@ const CHECKPOINT_PATIENCE_MS: u32 = 200;
 /// How long PostgreSQL's scrubber waits before it tries again a VACUUM that failed.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// How long it waits before it tries again a VACUUM that an older snapshot held back.
+const HELD_BACK_RETRY: Duration = Duration::from_secs(5);
+
 /// The tables whose rows a Former Member transition or a deletion changes or deletes.
 /// `events` holds no personal data but the archive export (README), which is kept on purpose.
 const TOUCHED_TABLES: &str = "users, user_values, group_members, content, sessions, events";
@@ -75,6 +78,49 @@ pub fn vacuum(conn: &mut diesel::PgConnection) -> QueryResult<()> {
     conn.batch_execute(&format!("VACUUM (INDEX_CLEANUP ON) {TOUCHED_TABLES}"))
 }
 
+/// The next transaction id PostgreSQL will hand out: every removal that has committed so far
+/// has a smaller one.
+fn next_xid(conn: &mut diesel::PgConnection) -> QueryResult<String> {
+    #[derive(QueryableByName)]
+    struct Next {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        xid: String,
+    }
+    let next: Next =
+        diesel::sql_query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid").get_result(conn)?;
+    Ok(next.xid)
+}
+
+/// Whether another session of this database holds a snapshot or a transaction older than
+/// `xid`. VACUUM cannot prune a row version such a session might still see, so a VACUUM that
+/// starts while one does leaves the removed values in dead rows (a long report, a `pg_dump`, an
+/// idle open transaction). None can start later: a new snapshot's horizon is the oldest
+/// transaction still running, which such a session would be. Replication slots and prepared
+/// transactions also hold VACUUM back; they are not looked at here (README).
+fn held_back(conn: &mut diesel::PgConnection, xid: &str) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        held: bool,
+    }
+    let held: Held = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND (age(backend_xmin) > age($1::xid) OR age(backend_xid) > age($1::xid))) AS held",
+    )
+    .bind::<diesel::sql_types::Text, _>(xid)
+    .get_result(conn)?;
+    Ok(held.held)
+}
+
+/// One scrub for every removal committed before `xid` (see [`next_xid`]): a VACUUM, and whether
+/// it must be tried again because an older snapshot kept it from pruning them all.
+fn vacuum_after(conn: &mut diesel::PgConnection, xid: &str) -> QueryResult<bool> {
+    let held = held_back(conn, xid)?;
+    vacuum(conn)?;
+    Ok(held)
+}
+
 /// Scrubs at once on `conn`, when a write on this thread removed personal data: for work
 /// outside [`super::Database::run`] and the SQLite writer (the command line's).
 pub fn now(conn: &mut DbConnection) {
@@ -107,27 +153,40 @@ impl Vacuum {
         let (requests, queue) = mpsc::channel::<()>();
         std::thread::Builder::new().name("roster-vacuum".into()).spawn(move || {
             let mut conn: Option<DbConnection> = None;
-            // After a failure the VACUUM is still owed: tried again after RETRY, requested or not.
-            let mut owed = false;
+            // A VACUUM that failed, or that an older snapshot held back, is still owed: tried
+            // again after a while, requested or not.
+            let mut owed: Option<Duration> = None;
             loop {
-                let next = if owed { queue.recv_timeout(RETRY) } else { queue.recv().map_err(|_| Disconnected) };
+                let next = match owed {
+                    Some(wait) => queue.recv_timeout(wait),
+                    None => queue.recv().map_err(|_| Disconnected),
+                };
                 if next == Err(Disconnected) {
                     break;
                 }
-                std::thread::sleep(DELAY);
-                while queue.try_recv().is_ok() {}
                 if conn.is_none() {
                     conn = url.establish().map_err(|e| tracing::warn!(error = %e, "vacuum: no connection")).ok();
                 }
-                owed = match conn.as_mut() {
-                    Some(DbConnection::Postgresql(pg)) => vacuum(pg)
-                        .map_err(|e| tracing::warn!(error = %e, "could not vacuum the tables of removed personal data"))
-                        .is_err(),
-                    _ => true,
+                let Some(DbConnection::Postgresql(pg)) = conn.as_mut() else {
+                    owed = Some(RETRY);
+                    continue;
                 };
-                if owed {
-                    conn = None;
-                }
+                // Taken before the batching delay: the removals that asked have committed.
+                let xid = next_xid(pg);
+                std::thread::sleep(DELAY);
+                while queue.try_recv().is_ok() {}
+                owed = match xid.and_then(|xid| vacuum_after(pg, &xid)) {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        tracing::debug!("an older snapshot held the scrub back; it runs again shortly");
+                        Some(HELD_BACK_RETRY)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not vacuum the tables of removed personal data");
+                        conn = None;
+                        Some(RETRY)
+                    }
+                };
             }
         })?;
         Ok(Vacuum { requests })

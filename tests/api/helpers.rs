@@ -53,6 +53,7 @@ pub struct TestDatabase {
 enum Cleanup {
     File(std::path::PathBuf),
     Schema(String),
+    Database(String),
 }
 
 impl TestDatabase {
@@ -77,6 +78,29 @@ impl TestDatabase {
             }
         }
     }
+
+    /// Like [`TestDatabase::create`], but on PostgreSQL a database of its own rather than a
+    /// schema in the shared one: for tests whose outcome depends on what other sessions of the
+    /// same database do, such as how far VACUUM may prune (its horizon is per database).
+    pub fn create_isolated(backend: Backend) -> Option<TestDatabase> {
+        if backend == Backend::Sqlite {
+            return TestDatabase::create(backend);
+        }
+        if !postgres_available() {
+            return None;
+        }
+        let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&postgres_url()).expect("PostgreSQL connection");
+        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        let base = postgres_url();
+        let (server, query) = base.split_once('?').map_or((base.as_str(), None), |(s, q)| (s, Some(q)));
+        let (server, _) = server.rsplit_once('/').expect("the test URL names a database");
+        let url = match query {
+            Some(query) => format!("{server}/{name}?{query}"),
+            None => format!("{server}/{name}"),
+        };
+        Some(TestDatabase { backend, url, cleanup: Cleanup::Database(name) })
+    }
 }
 
 impl Drop for TestDatabase {
@@ -88,6 +112,11 @@ impl Drop for TestDatabase {
             Cleanup::Schema(name) => {
                 if let Ok(mut conn) = PgConnection::establish(&postgres_url()) {
                     let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+                }
+            }
+            Cleanup::Database(name) => {
+                if let Ok(mut conn) = PgConnection::establish(&postgres_url()) {
+                    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
             }
         }
