@@ -113,6 +113,27 @@ struct ServeArgs {
     /// Milliseconds a token check is remembered; revocations take effect within it; 0 turns it off [default: 1000]
     #[arg(long, env = "ROSTER_TOKEN_CACHE_MS")]
     token_cache_ms: Option<u64>,
+    /// Seconds a request body may take to arrive; slower ones get 408; 0 turns it off [default: 10]
+    #[arg(long, env = "ROSTER_BODY_READ_TIMEOUT_SECS")]
+    body_read_timeout_secs: Option<u64>,
+    /// Requests per second one tenant may make, sustained; more get 429 with Retry-After; 0 turns it off [default: 300]
+    #[arg(long, env = "ROSTER_RATE_LIMIT_PER_TENANT")]
+    rate_limit_per_tenant: Option<u32>,
+    /// Requests a tenant may make at once beyond its sustained rate [default: 600]
+    #[arg(long, env = "ROSTER_RATE_BURST_PER_TENANT")]
+    rate_burst_per_tenant: Option<u32>,
+    /// Requests per second one client address (IPv6: its /64) may make, sustained; 0 turns it off [default: 1000]
+    #[arg(long, env = "ROSTER_RATE_LIMIT_PER_CLIENT")]
+    rate_limit_per_client: Option<u32>,
+    /// Requests a client address may make at once beyond its sustained rate [default: 2000]
+    #[arg(long, env = "ROSTER_RATE_BURST_PER_CLIENT")]
+    rate_burst_per_client: Option<u32>,
+    /// Pooled database connections one tenant may hold at once [default: half the pool]
+    #[arg(long, env = "ROSTER_POOL_SHARE_PER_TENANT")]
+    pool_share_per_tenant: Option<u32>,
+    /// Milliseconds a request's database work may run before it is stopped (503); 0 turns it off [default: 10000]
+    #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS")]
+    statement_timeout_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +223,13 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         sweep_interval_secs: serve.sweep_interval_secs,
         max_in_flight_per_tenant: serve.max_in_flight_per_tenant,
         token_cache_ms: serve.token_cache_ms,
+        body_read_timeout_secs: serve.body_read_timeout_secs,
+        rate_limit_per_tenant: serve.rate_limit_per_tenant,
+        rate_burst_per_tenant: serve.rate_burst_per_tenant,
+        rate_limit_per_client: serve.rate_limit_per_client,
+        rate_burst_per_client: serve.rate_burst_per_client,
+        pool_share_per_tenant: serve.pool_share_per_tenant,
+        statement_timeout_ms: serve.statement_timeout_ms,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,

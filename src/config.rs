@@ -38,6 +38,23 @@ pub struct Settings {
     pub max_in_flight_per_tenant: usize,
     /// Milliseconds a token check is remembered; a revocation takes effect within it. 0: off.
     pub token_cache_ms: u64,
+    /// Seconds a request body may take to arrive in full; slower ones get 408. 0: no limit.
+    pub body_read_timeout_secs: u64,
+    /// Requests per second one tenant may make, sustained (token bucket); more get 429 with
+    /// Retry-After. 0: no limit.
+    pub rate_limit_per_tenant: u32,
+    /// Requests a tenant may make at once beyond its sustained rate.
+    pub rate_burst_per_tenant: u32,
+    /// Requests per second one client address (an IPv6 /64) may make, sustained. 0: no limit.
+    pub rate_limit_per_client: u32,
+    /// Requests a client address may make at once beyond its sustained rate.
+    pub rate_burst_per_client: u32,
+    /// Pooled database connections one tenant's requests may hold at once; when absent, half
+    /// the pool (rounded up).
+    pub pool_share_per_tenant: Option<u32>,
+    /// Milliseconds a request's database work may run before it is stopped (PostgreSQL
+    /// `statement_timeout`, SQLite's progress handler) and answered 503. 0: no limit.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -55,6 +72,15 @@ impl Default for Settings {
             sweep_interval_secs: 60,
             max_in_flight_per_tenant: 256,
             token_cache_ms: 1000,
+            body_read_timeout_secs: 10,
+            // The OpenID IPSIE SCIM profile asks a provider to take at least 25 requests/s per
+            // tenant; these defaults allow twelve times that, sustained.
+            rate_limit_per_tenant: 300,
+            rate_burst_per_tenant: 600,
+            rate_limit_per_client: 1000,
+            rate_burst_per_client: 2000,
+            pool_share_per_tenant: None,
+            statement_timeout_ms: 10_000,
         }
     }
 }
@@ -75,6 +101,13 @@ pub struct Layer {
     pub sweep_interval_secs: Option<u64>,
     pub max_in_flight_per_tenant: Option<usize>,
     pub token_cache_ms: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub rate_limit_per_tenant: Option<u32>,
+    pub rate_burst_per_tenant: Option<u32>,
+    pub rate_limit_per_client: Option<u32>,
+    pub rate_burst_per_client: Option<u32>,
+    pub pool_share_per_tenant: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
 }
 
 impl Layer {
@@ -98,6 +131,13 @@ impl Layer {
             sweep_interval_secs: self.sweep_interval_secs.or(lower.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.or(lower.max_in_flight_per_tenant),
             token_cache_ms: self.token_cache_ms.or(lower.token_cache_ms),
+            body_read_timeout_secs: self.body_read_timeout_secs.or(lower.body_read_timeout_secs),
+            rate_limit_per_tenant: self.rate_limit_per_tenant.or(lower.rate_limit_per_tenant),
+            rate_burst_per_tenant: self.rate_burst_per_tenant.or(lower.rate_burst_per_tenant),
+            rate_limit_per_client: self.rate_limit_per_client.or(lower.rate_limit_per_client),
+            rate_burst_per_client: self.rate_burst_per_client.or(lower.rate_burst_per_client),
+            pool_share_per_tenant: self.pool_share_per_tenant.or(lower.pool_share_per_tenant),
+            statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
         }
     }
 
@@ -116,10 +156,25 @@ impl Layer {
             sweep_interval_secs: self.sweep_interval_secs.unwrap_or(d.sweep_interval_secs),
             max_in_flight_per_tenant: self.max_in_flight_per_tenant.unwrap_or(d.max_in_flight_per_tenant),
             token_cache_ms: self.token_cache_ms.unwrap_or(d.token_cache_ms),
+            body_read_timeout_secs: self.body_read_timeout_secs.unwrap_or(d.body_read_timeout_secs),
+            rate_limit_per_tenant: self.rate_limit_per_tenant.unwrap_or(d.rate_limit_per_tenant),
+            rate_burst_per_tenant: self.rate_burst_per_tenant.unwrap_or(d.rate_burst_per_tenant),
+            rate_limit_per_client: self.rate_limit_per_client.unwrap_or(d.rate_limit_per_client),
+            rate_burst_per_client: self.rate_burst_per_client.unwrap_or(d.rate_burst_per_client),
+            pool_share_per_tenant: self.pool_share_per_tenant.or(d.pool_share_per_tenant),
+            statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");
+        anyhow::ensure!(settings.pool_share_per_tenant != Some(0), "pool_share_per_tenant must be at least 1");
         Ok(settings)
+    }
+}
+
+impl Settings {
+    /// The pooled connections one tenant may hold at once: at most the pool, by default half.
+    pub fn pool_share(&self) -> u32 {
+        self.pool_share_per_tenant.unwrap_or(self.pool_size.div_ceil(2)).clamp(1, self.pool_size.max(1))
     }
 }
 
