@@ -516,8 +516,8 @@ async fn a_filter_beyond_the_cost_bound_is_refused(app: TestApp) {
 
 /// A hostile tenant runs flat out for a while — four times as many of the costliest legal
 /// filters at once as the pool has connections; stalled uploads; a flood of cheap requests — while a
-/// well-behaved tenant makes its IdP's usual requests one after another: every one of those
-/// succeeds. The hostile tenant is held to its share of the pool, its rate (429 where its
+/// well-behaved tenant makes its IdP's usual requests one after another, within its rate: every
+/// one of those succeeds. The hostile tenant is held to its share of the pool, its rate (429 where its
 /// flood reaches it) and the body deadline.
 async fn a_hostile_tenant_flat_out_leaves_a_well_behaved_tenant_served(app: TestApp) {
     create_users(&app, "hostile", 600).await;
@@ -578,6 +578,8 @@ async fn a_hostile_tenant_flat_out_leaves_a_well_behaved_tenant_served(app: Test
             let body = json!({"userName": format!("good.{i}")});
             let created = as_good(reqwest::Method::POST, "/scim/v2/Users".into(), Some(body)).await;
             answers.push(("create", created.status().as_u16()));
+            // Within its rate, as a well-behaved IdP is: at most 40 requests/s.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         answers
     };
