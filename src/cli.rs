@@ -124,6 +124,27 @@ struct ServeArgs {
     /// Host names (comma-separated, optionally host:port) accepted from Host when public_url is unset [default: the listen address and localhost]
     #[arg(long, env = "ROSTER_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Option<Vec<String>>,
+    /// Seconds a request body may take to arrive; slower ones get 408; 0 turns it off [default: 10]
+    #[arg(long, env = "ROSTER_BODY_READ_TIMEOUT_SECS")]
+    body_read_timeout_secs: Option<u64>,
+    /// Requests per second one tenant may make, sustained; more get 429 with Retry-After; 0 turns it off [default: 300]
+    #[arg(long, env = "ROSTER_RATE_LIMIT_PER_TENANT")]
+    rate_limit_per_tenant: Option<u32>,
+    /// Requests a tenant may make at once beyond its sustained rate [default: 600]
+    #[arg(long, env = "ROSTER_RATE_BURST_PER_TENANT")]
+    rate_burst_per_tenant: Option<u32>,
+    /// Requests per second one client address (IPv6: its /64) may make, sustained; 0 turns it off [default: 1000]
+    #[arg(long, env = "ROSTER_RATE_LIMIT_PER_CLIENT")]
+    rate_limit_per_client: Option<u32>,
+    /// Requests a client address may make at once beyond its sustained rate [default: 2000]
+    #[arg(long, env = "ROSTER_RATE_BURST_PER_CLIENT")]
+    rate_burst_per_client: Option<u32>,
+    /// Pooled database connections one tenant may hold at once [default: half the pool]
+    #[arg(long, env = "ROSTER_POOL_SHARE_PER_TENANT")]
+    pool_share_per_tenant: Option<u32>,
+    /// Milliseconds a request's database work may run before it is stopped (503); 0 turns it off [default: 10000]
+    #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS")]
+    statement_timeout_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -216,6 +237,13 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         bootstrap_token_secs: serve.bootstrap_token_secs,
         trusted_proxies: serve.trusted_proxies,
         allowed_hosts: serve.allowed_hosts,
+        body_read_timeout_secs: serve.body_read_timeout_secs,
+        rate_limit_per_tenant: serve.rate_limit_per_tenant,
+        rate_burst_per_tenant: serve.rate_burst_per_tenant,
+        rate_limit_per_client: serve.rate_limit_per_client,
+        rate_burst_per_client: serve.rate_burst_per_client,
+        pool_share_per_tenant: serve.pool_share_per_tenant,
+        statement_timeout_ms: serve.statement_timeout_ms,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,

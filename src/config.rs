@@ -45,6 +45,23 @@ pub struct Settings {
     /// Host names (optionally `host:port`) accepted from `Host` when `public_url` is unset,
     /// besides the listen address and its loopback forms.
     pub allowed_hosts: Vec<String>,
+    /// Seconds a request body may take to arrive in full; slower ones get 408. 0: no limit.
+    pub body_read_timeout_secs: u64,
+    /// Requests per second one tenant may make, sustained (token bucket); more get 429 with
+    /// Retry-After. 0: no limit.
+    pub rate_limit_per_tenant: u32,
+    /// Requests a tenant may make at once beyond its sustained rate.
+    pub rate_burst_per_tenant: u32,
+    /// Requests per second one client address (an IPv6 /64) may make, sustained. 0: no limit.
+    pub rate_limit_per_client: u32,
+    /// Requests a client address may make at once beyond its sustained rate.
+    pub rate_burst_per_client: u32,
+    /// Pooled database connections one tenant's requests may hold at once; when absent, half
+    /// the pool (rounded up).
+    pub pool_share_per_tenant: Option<u32>,
+    /// Milliseconds a request's database work may run before it is stopped (PostgreSQL
+    /// `statement_timeout`, SQLite's progress handler) and answered 503. 0: no limit.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -65,6 +82,15 @@ impl Default for Settings {
             bootstrap_token_secs: 24 * 3600,
             trusted_proxies: Vec::new(),
             allowed_hosts: Vec::new(),
+            body_read_timeout_secs: 10,
+            // The OpenID IPSIE SCIM profile asks a provider to take at least 25 requests/s per
+            // tenant; these defaults allow twelve times that, sustained.
+            rate_limit_per_tenant: 300,
+            rate_burst_per_tenant: 600,
+            rate_limit_per_client: 1000,
+            rate_burst_per_client: 2000,
+            pool_share_per_tenant: None,
+            statement_timeout_ms: 10_000,
         }
     }
 }
@@ -88,6 +114,13 @@ pub struct Layer {
     pub bootstrap_token_secs: Option<u64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub rate_limit_per_tenant: Option<u32>,
+    pub rate_burst_per_tenant: Option<u32>,
+    pub rate_limit_per_client: Option<u32>,
+    pub rate_burst_per_client: Option<u32>,
+    pub pool_share_per_tenant: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
 }
 
 impl Layer {
@@ -114,6 +147,13 @@ impl Layer {
             bootstrap_token_secs: self.bootstrap_token_secs.or(lower.bootstrap_token_secs),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             allowed_hosts: self.allowed_hosts.or(lower.allowed_hosts),
+            body_read_timeout_secs: self.body_read_timeout_secs.or(lower.body_read_timeout_secs),
+            rate_limit_per_tenant: self.rate_limit_per_tenant.or(lower.rate_limit_per_tenant),
+            rate_burst_per_tenant: self.rate_burst_per_tenant.or(lower.rate_burst_per_tenant),
+            rate_limit_per_client: self.rate_limit_per_client.or(lower.rate_limit_per_client),
+            rate_burst_per_client: self.rate_burst_per_client.or(lower.rate_burst_per_client),
+            pool_share_per_tenant: self.pool_share_per_tenant.or(lower.pool_share_per_tenant),
+            statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
         }
     }
 
@@ -138,6 +178,13 @@ impl Layer {
                 None => d.trusted_proxies,
             },
             allowed_hosts: self.allowed_hosts.unwrap_or(d.allowed_hosts),
+            body_read_timeout_secs: self.body_read_timeout_secs.unwrap_or(d.body_read_timeout_secs),
+            rate_limit_per_tenant: self.rate_limit_per_tenant.unwrap_or(d.rate_limit_per_tenant),
+            rate_burst_per_tenant: self.rate_burst_per_tenant.unwrap_or(d.rate_burst_per_tenant),
+            rate_limit_per_client: self.rate_limit_per_client.unwrap_or(d.rate_limit_per_client),
+            rate_burst_per_client: self.rate_burst_per_client.unwrap_or(d.rate_burst_per_client),
+            pool_share_per_tenant: self.pool_share_per_tenant.or(d.pool_share_per_tenant),
+            statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");
@@ -145,6 +192,7 @@ impl Layer {
             settings.bootstrap_token_secs >= 1,
             "bootstrap_token_secs must be at least 1; issue long-lived tokens with `roster token issue`"
         );
+        anyhow::ensure!(settings.pool_share_per_tenant != Some(0), "pool_share_per_tenant must be at least 1");
         Ok(settings)
     }
 }
@@ -155,6 +203,13 @@ fn parse_proxy(text: &str) -> anyhow::Result<ipnet::IpNet> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| anyhow::anyhow!("trusted_proxies: {text:?} is neither an IP address nor a CIDR block"))
+}
+
+impl Settings {
+    /// The pooled connections one tenant may hold at once: at most the pool, by default half.
+    pub fn pool_share(&self) -> u32 {
+        self.pool_share_per_tenant.unwrap_or(self.pool_size.div_ceil(2)).clamp(1, self.pool_size.max(1))
+    }
 }
 
 #[cfg(test)]

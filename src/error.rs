@@ -142,6 +142,12 @@ impl From<crate::db::DbError> for ScimError {
     fn from(err: crate::db::DbError) -> Self {
         match err {
             crate::db::DbError::PoolTimeout(detail) => ScimError::unavailable(detail),
+            // A request that ran into its time limit (`statement_timeout_ms`): the server is
+            // not broken, it refused to spend more on this request; the client may retry.
+            crate::db::DbError::Query(e) if crate::db::share::is_time_limit(&e) => ScimError::unavailable(
+                "The request's database work ran past the server's time limit and was stopped; narrow the filter \
+                 or retry later",
+            ),
             other => ScimError::internal(other),
         }
     }

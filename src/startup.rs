@@ -41,6 +41,7 @@ pub struct Application {
 pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, Keys, bool)> {
     let (db, opened) =
         Database::open(&settings.database_url, settings.pool_size, Duration::from_secs(settings.pool_timeout_secs))?;
+    db.limit_statements(Duration::from_millis(settings.statement_timeout_ms));
     let mut conn = db.conn()?;
     tenants::ensure_default(&mut conn)?;
     let keys = Keys::load(&mut conn, settings.token_secret.as_deref())?;
@@ -82,6 +83,7 @@ impl Application {
         let (workers, pool_size) = (settings.workers, settings.pool_size);
         let clock = Arc::new(Clock::default());
         let inflight = InFlight::new(settings.max_in_flight_per_tenant);
+        let fairness = crate::http::fairness::Fairness::new(&settings);
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
         let origin = crate::http::origin::Origin::new(&settings, addr);
         let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
@@ -93,6 +95,7 @@ impl Application {
             settings,
             clock: clock.clone(),
             inflight,
+            fairness,
             token_cache,
             anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
@@ -102,12 +105,16 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(middleware::screen_request))
+                .wrap(from_fn(crate::http::fairness::fair_share))
                 .wrap(from_fn(middleware::observe))
                 .configure(routes::configure)
         })
         // Database work runs on blocking threads; more of them than pooled connections would only
         // wait for a connection, each holding its own memory (allocator arenas, stacks).
         .worker_max_blocking_threads(pool_size as usize + 4)
+        // The request head must arrive within this (actix's default, made explicit); the body
+        // has `body_read_timeout_secs` (see the body extractor).
+        .client_request_timeout(Duration::from_secs(5))
         .listen(listener)?
         // In-flight requests get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(30);

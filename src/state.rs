@@ -19,6 +19,7 @@ pub struct AppState {
     pub origin: crate::http::origin::Origin,
     pub clock: Arc<Clock>,
     pub inflight: InFlight,
+    pub fairness: crate::http::fairness::Fairness,
     pub token_cache: TokenCache,
     pub anchors: Arc<crate::listing::Anchors>,
     /// Member changes waiting to be applied to a group together (PostgreSQL).

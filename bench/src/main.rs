@@ -46,13 +46,16 @@ enum Scenario {
     #[value(name = "group-add-100k")]
     GroupAdd100k,
     EntraSync,
+    /// The p99 of a well-behaved tenant (--fair-token) alone, then while the seeded tenant runs
+    /// the costliest filters flat out; two rows, `-alone` and `-with-hostile`.
+    NoisyNeighbour,
     Ceiling,
 }
 
 /// The order scenarios run and are reported in: reads first, while the server holds exactly the
 /// seeded users, starting with select-1, their yardstick; then the writes that add users; the
 /// client's own ceiling last.
-const RUN_ORDER: [Scenario; 13] = [
+const RUN_ORDER: [Scenario; 14] = [
     Scenario::Select1,
     Scenario::Get,
     Scenario::FilterUsername,
@@ -65,6 +68,7 @@ const RUN_ORDER: [Scenario; 13] = [
     Scenario::GroupAdd100k,
     Scenario::Create,
     Scenario::EntraSync,
+    Scenario::NoisyNeighbour,
     Scenario::Ceiling,
 ];
 
@@ -146,6 +150,16 @@ struct Args {
     /// Hard limit in seconds on any one scenario (with --requests, and for entra-sync).
     #[arg(long, default_value_t = 600)]
     max_time: u64,
+    /// noisy-neighbour: a token of another tenant, the well-behaved one.
+    #[arg(long, env = "SCIM_FAIR_TOKEN", hide_env_values = true)]
+    fair_token: Option<String>,
+    /// noisy-neighbour: concurrent requests of the hostile (seeded) tenant.
+    #[arg(long, default_value_t = 32)]
+    hostile_concurrency: usize,
+    /// noisy-neighbour: lookups per second of the well-behaved tenant, one at a time (twice
+    /// the 25 requests/s the OpenID IPSIE SCIM profile asks a provider to take per tenant).
+    #[arg(long, default_value_t = 50.0)]
+    fair_rate: f64,
 }
 
 fn parse_tag(tag: &str) -> Result<(String, String), String> {
@@ -279,6 +293,7 @@ impl Bench {
             }
             Scenario::Create => vec![self.measure(&name, self.create_job(), vec![]).await],
             Scenario::EntraSync => vec![self.entra_sync(&name).await],
+            Scenario::NoisyNeighbour => self.noisy_neighbour(&name).await,
             Scenario::Ceiling => vec![self.ceiling(&name).await],
         }
     }
@@ -405,6 +420,109 @@ impl Bench {
         };
         let note = format!("GET {}: trivial handler running SELECT 1 through the server's pool", url.path);
         self.measure_with(&client, name, Job::GetPath { path: url.path.clone() }, vec![note]).await
+    }
+
+    /// The well-behaved tenant looks one of its users up by userName, as an IdP does before
+    /// every change: measured alone, then while the seeded tenant sends the costliest filter
+    /// Roster accepts (100 comparisons, 10 of them `co`, on attributes no index serves) from
+    /// --hostile-concurrency workers without pause.
+    async fn noisy_neighbour(&self, name: &str) -> Vec<Row> {
+        let (alone, with) = (format!("{name}-alone"), format!("{name}-with-hostile"));
+        let Some(token) = &self.args.fair_token else {
+            return vec![Row::skipped(&alone, "no --fair-token given"), Row::skipped(&with, "no --fair-token given")];
+        };
+        let timeout = Duration::from_secs(self.args.timeout);
+        let fair = match Client::new(self.client.kind(), &self.args.base_url, token, timeout).await {
+            Ok(client) => client,
+            Err(e) => return vec![Row::failed(&alone, format!("{e:#}")), Row::failed(&with, format!("{e:#}"))],
+        };
+        let probe = format!("{}-fair-probe", self.args.prefix);
+        let body = serde_json::to_vec(&json!({"schemas": [scim::USER_SCHEMA], "userName": probe})).expect("JSON");
+        match fair.conn().post("/Users", body).await {
+            Ok(res) if res.status == 201 || res.status == 409 => {}
+            Ok(res) => {
+                let reason = format!("creating the probe user answered HTTP {}: {}", res.status, res.snippet());
+                return vec![Row::failed(&alone, reason.clone()), Row::failed(&with, reason)];
+            }
+            Err(e) => return vec![Row::failed(&alone, format!("{e:#}")), Row::failed(&with, format!("{e:#}"))],
+        }
+        let lookup = format!("/Users?filter={}", encode(&format!("userName eq \"{probe}\"")));
+        let paced = format!("{} lookups/s, one at a time", self.args.fair_rate);
+        let alone_row = self.paced(&fair, &alone, &lookup, vec![paced.clone(), "no other traffic".into()]).await;
+
+        let filter = (0..100)
+            .map(|i| if i < 10 { format!("title co \"zz{i}\"") } else { format!("nickName eq \"zz{i}\"") })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let path = format!("/Users?count=1&filter={}", encode(&filter));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Answers of the hostile tenant: 200, 429, 503, anything else.
+        let counts: Arc<[AtomicU64; 4]> = Arc::default();
+        let hostile: Vec<_> = (0..self.args.hostile_concurrency)
+            .map(|_| {
+                let (mut conn, path, stop, counts) = (self.client.conn(), path.clone(), stop.clone(), counts.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let slot = match conn.get(&path).await.map(|r| r.status) {
+                            Ok(200) => 0,
+                            Ok(429) => 1,
+                            Ok(503) => 2,
+                            _ => 3,
+                        };
+                        counts[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let mut with_row = self.paced(&fair, &with, &lookup, vec![paced]).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in hostile {
+            let _ = task.await;
+        }
+        let [served, limited, unavailable, other] =
+            [0, 1, 2, 3].map(|i| counts[i].load(std::sync::atomic::Ordering::Relaxed));
+        with_row.notes.push(format!(
+            "hostile: {} workers of the costliest filter; {served} served, {limited} 429, {unavailable} 503, {other} other",
+            self.args.hostile_concurrency
+        ));
+        vec![alone_row, with_row]
+    }
+
+    /// GETs of `path`, one at a time at --fair-rate per second, for the warm-up and duration,
+    /// as a client that stays within its rate does (a closed loop would measure the rate limit).
+    async fn paced(&self, client: &Client, name: &str, path: &str, notes: Vec<String>) -> Row {
+        eprintln!("{name}: running");
+        let every = Duration::from_secs_f64(1.0 / self.args.fair_rate.max(0.1));
+        let plan = self.plan();
+        let started = Instant::now();
+        let (measure_from, stop_at) =
+            (started + plan.warmup, started + plan.warmup + plan.duration.unwrap_or(plan.hard_cap));
+        let mut conn = client.conn();
+        let mut m = load::Measured::default();
+        let mut next = started;
+        while Instant::now() < stop_at {
+            tokio::time::sleep_until(next.into()).await;
+            let begin = Instant::now();
+            let result = conn.get(path).await;
+            if begin >= measure_from {
+                m.ops += 1;
+                m.requests += 1;
+                m.hist.record(begin.elapsed().as_micros() as u64);
+                let failure = match result {
+                    Ok(res) if res.status == 200 => None,
+                    Ok(res) => Some(format!("HTTP {}", res.status)),
+                    Err(e) => Some(format!("{e:#}")),
+                };
+                if let Some(kind) = failure {
+                    m.failures += 1;
+                    *m.failure_kinds.entry(kind).or_default() += 1;
+                }
+            }
+            // A lookup slower than the interval delays the next one, rather than bunching them.
+            next = (next + every).max(Instant::now());
+        }
+        m.elapsed = stop_at.saturating_duration_since(measure_from);
+        Row::ran(name, m, notes)
     }
 
     async fn ceiling(&self, name: &str) -> Row {

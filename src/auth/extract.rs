@@ -17,15 +17,17 @@ pub struct Principal {
     pub subject: String,
     pub scopes: Scopes,
     pub jti: String,
-    /// This request's place among its tenant's requests in flight.
-    _permit: std::sync::Arc<crate::http::inflight::Permit>,
+    /// This request's places among its tenant's (rate, in flight, database share), taken
+    /// only once a scope check has passed.
+    admission: std::sync::Arc<crate::http::fairness::Admission>,
 }
 
 impl Principal {
-    /// 403 unless the token carries `scope`.
+    /// 403 unless the token carries `scope`; then the request is admitted to its tenant's
+    /// places, where it may get 429 (rate, in flight).
     pub fn require(&self, scope: Scope) -> Result<(), ScimError> {
         if self.scopes.grants(scope) {
-            Ok(())
+            self.admission.admit(&self.tenant_id)
         } else {
             Err(ScimError::forbidden(format!("The token lacks the {:?} scope this request needs", scope.as_str())))
         }
@@ -85,13 +87,12 @@ impl FromRequest for Principal {
                 Err(reason) => Err(ScimError::unauthorized(reason)),
                 Ok(scopes) => {
                     let claims = &checked.claims;
-                    let permit = std::sync::Arc::new(state.inflight.enter(&claims.tenant)?);
                     Ok(Principal {
                         tenant_id: claims.tenant.clone(),
                         subject: claims.sub.clone(),
                         scopes,
                         jti: claims.jti.clone(),
-                        _permit: permit,
+                        admission: std::sync::Arc::new(crate::http::fairness::Admission::new(state.clone())),
                     })
                 }
             }

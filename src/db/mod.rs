@@ -138,6 +138,7 @@ pub mod schema;
 pub mod scrub;
 pub mod sessions;
 pub mod settings;
+pub mod share;
 pub mod sql;
 pub mod tenants;
 pub mod tokens;
@@ -162,6 +163,8 @@ impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
     }
 }
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -365,6 +368,7 @@ impl DatabaseUrl {
                 sqlite_without_memory_statistics();
                 // When this fails (no such folder, no permission), so does SQLite, which says why.
                 let _ = create_private(&self.target);
+                share::install_progress_handler();
                 let mut conn = SqliteConnection::establish(&self.target).map_err(connect_err)?;
                 // WAL lets readers run beside the writer; synchronous=FULL keeps a 2xx durable
                 // across power loss; the busy timeout queues writers instead of failing them.
@@ -560,15 +564,23 @@ fn create_private(target: &str) -> std::io::Result<()> {
     }
 }
 
-/// Makes pool connections on the backend the URL names.
-pub struct Manager(DatabaseUrl);
+/// Makes pool connections on the backend the URL names; on PostgreSQL with the statement time
+/// limit in milliseconds (0: none) that the database was given.
+pub struct Manager(DatabaseUrl, Arc<AtomicU64>);
 
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = DbError;
 
     fn connect(&self) -> Result<DbConnection, DbError> {
-        self.0.establish()
+        let mut conn = self.0.establish()?;
+        let limit = self.1.load(Ordering::Relaxed);
+        if let (DbConnection::Postgresql(pg), true) = (&mut conn, limit > 0) {
+            // Every statement on a pooled connection, requests' and the sweep's alike (the sweep
+            // works in bounded steps); migrations run on a connection of their own.
+            pg.batch_execute(&format!("SET statement_timeout = {limit}"))?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
@@ -597,6 +609,8 @@ pub struct Database {
     writer: Option<writer::Writer>,
     /// PostgreSQL's scrubber of removed personal data (see [`scrub`]).
     vacuum: Option<scrub::Vacuum>,
+    /// Milliseconds a request's database work may run; 0: no limit. See [`share`].
+    statement_timeout_ms: Arc<AtomicU64>,
 }
 
 impl Database {
@@ -616,6 +630,7 @@ impl Database {
             }
         }
         let opened = migrate(&mut first)?;
+        let statement_timeout_ms = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             // No connections opened in the background: a short-lived CLI command could otherwise
@@ -624,7 +639,7 @@ impl Database {
             .connection_timeout(timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
-            .build_unchecked(Manager(url.clone()));
+            .build_unchecked(Manager(url.clone(), statement_timeout_ms.clone()));
         drop(first);
         let (writer, vacuum) = match url.backend {
             Backend::Sqlite => (Some(writer::Writer::start(&url)?), None),
@@ -632,7 +647,15 @@ impl Database {
                 (None, Some(scrub::Vacuum::start(url.clone()).map_err(|e| DbError::Blocking(e.to_string()))?))
             }
         };
-        Ok((Database { pool, url, writer, vacuum }, opened))
+        Ok((Database { pool, url, writer, vacuum, statement_timeout_ms }, opened))
+    }
+
+    /// Stops a request's database work that runs longer than `limit` (zero: no limit): on
+    /// PostgreSQL every statement of a pooled connection opened from now on, by
+    /// `statement_timeout`; on SQLite the whole of a request's [`Database::run`], by the
+    /// progress handler. Call before the pool opens its first connection.
+    pub fn limit_statements(&self, limit: Duration) {
+        self.statement_timeout_ms.store(limit.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
     }
 
     pub fn backend(&self) -> Backend {
@@ -660,19 +683,44 @@ impl Database {
         E: From<DbError> + Send + 'static,
     {
         let db = self.clone();
-        // The pool timeout counts from when the request asked, including any wait for a
-        // blocking thread, so an overloaded server answers 503 in time instead of queueing.
+        // The pool timeout counts from when the request asked, including any wait for its
+        // tenant's share and for a blocking thread, so an overloaded server answers 503 in time
+        // instead of queueing.
         let asked = std::time::Instant::now();
+        let timeout = db.pool.connection_timeout();
+        let share = share::current();
+        let place = match &share {
+            Some(share) => Some(
+                tokio::time::timeout(timeout, share.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| {
+                        E::from(DbError::PoolTimeout(
+                            "this tenant's share of the database connections stayed in use for the whole pool \
+                             timeout"
+                                .into(),
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        let limit = db.statement_timeout_ms.load(Ordering::Relaxed);
+        let sqlite_limit =
+            (share.is_some() && limit > 0 && db.url.backend == Backend::Sqlite).then(|| Duration::from_millis(limit));
         actix_web::web::block(move || {
-            let left = db.pool.connection_timeout().saturating_sub(asked.elapsed());
+            // Held until the work is done, even when the request has gone meanwhile.
+            let _place = place;
+            let left = timeout.saturating_sub(asked.elapsed());
             if left.is_zero() {
                 return Err(E::from(DbError::PoolTimeout(
                     "the request waited the whole pool timeout for a thread".into(),
                 )));
             }
             let mut conn = db.pool.get_timeout(left).map_err(|e| DbError::PoolTimeout(e.to_string()))?;
+            let deadline = sqlite_limit.map(|limit| std::time::Instant::now() + limit);
             scrub::take();
-            let result = work(&mut conn);
+            let result = share::with_deadline(deadline, || work(&mut conn));
             if scrub::take() {
                 match &db.vacuum {
                     Some(vacuum) => vacuum.request(),

@@ -33,21 +33,42 @@ impl FromRequest for JsonBody {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.body_limit).unwrap_or(1024 * 1024);
+        let settings = req.app_data::<web::Data<AppState>>().map(|s| &s.settings);
+        let limit = settings.map(|s| s.body_limit).unwrap_or(1024 * 1024);
+        let deadline = settings.map(|s| s.body_read_timeout_secs).unwrap_or(0);
         let media = accepted_media_type(req);
         let mut payload = payload.take();
         Box::pin(async move {
             media?;
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ScimError::bad_request(ScimType::InvalidSyntax, format!("The request body could not be read: {e}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ScimError::payload_too_large(limit));
+            let read = async {
+                let mut body = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        ScimError::bad_request(
+                            ScimType::InvalidSyntax,
+                            format!("The request body could not be read: {e}"),
+                        )
+                    })?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ScimError::payload_too_large(limit));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            // A body that trickles in (or never ends) would keep its connection and worker
+            // memory for as long as the client likes: it gets this long, then 408 (RFC 9110
+            // §15.5.9), and actix closes the connection, whose body is left unread.
+            let body = if deadline == 0 {
+                read.await?
+            } else {
+                tokio::time::timeout(std::time::Duration::from_secs(deadline), read).await.map_err(|_| {
+                    ScimError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!("The request body did not arrive in full within {deadline} s"),
+                    )
+                })??
+            };
             parse(&body).map(JsonBody)
         })
     }

@@ -24,6 +24,47 @@ pub const MAX_INPUT_CHARS: usize = 8192;
 /// Deepest nesting of `(...)`, `not (...)` and `[...]` accepted.
 pub const MAX_NESTING_DEPTH: usize = 64;
 
+/// Most comparisons (`pr` included) a listing filter may hold: each costs the database work on
+/// every row the filter reaches.
+pub const MAX_COMPARISONS: usize = 100;
+
+/// Most substring comparisons (`co`, `sw`, `ew`) a listing filter may hold: no index serves
+/// them, so each is a comparison on every row of the tenant.
+pub const MAX_SUBSTRING_COMPARISONS: usize = 10;
+
+/// Refuses a filter beyond [`MAX_COMPARISONS`] or [`MAX_SUBSTRING_COMPARISONS`], so one
+/// request's cost stays within what other tenants can share a server with; the message names
+/// the limit.
+pub fn check_cost(filter: &Filter) -> Result<(), String> {
+    fn count(filter: &Filter, all: &mut usize, substring: &mut usize) {
+        match filter {
+            Filter::Compare { op, .. } => {
+                *all += 1;
+                if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                    *substring += 1;
+                }
+            }
+            Filter::Present(_) => *all += 1,
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                count(a, all, substring);
+                count(b, all, substring);
+            }
+            Filter::Not(inner) | Filter::ValuePath { filter: inner, .. } => count(inner, all, substring),
+        }
+    }
+    let (mut all, mut substring) = (0, 0);
+    count(filter, &mut all, &mut substring);
+    if all > MAX_COMPARISONS {
+        return Err(format!("it has {all} comparisons; at most {MAX_COMPARISONS} are allowed"));
+    }
+    if substring > MAX_SUBSTRING_COMPARISONS {
+        return Err(format!(
+            "it has {substring} co/sw/ew comparisons; at most {MAX_SUBSTRING_COMPARISONS} are allowed"
+        ));
+    }
+    Ok(())
+}
+
 /// An attribute reference: optional schema URN, attribute name, optional sub-attribute.
 /// Names keep the case the client used; comparison elsewhere is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1572,6 +1613,20 @@ mod tests {
     }
 
     // -- limits -----------------------------------------------------------------
+
+    #[test]
+    fn filters_beyond_the_cost_bound_are_refused_naming_the_limit() {
+        let chain =
+            |op: &str, n: usize| (0..n).map(|i| format!("nickName {op} \"v{i}\"")).collect::<Vec<_>>().join(" or ");
+        assert!(check_cost(&parse_filter(&chain("co", MAX_SUBSTRING_COMPARISONS)).unwrap()).is_ok());
+        let err = check_cost(&parse_filter(&chain("co", MAX_SUBSTRING_COMPARISONS + 1)).unwrap()).unwrap_err();
+        assert!(err.contains(&MAX_SUBSTRING_COMPARISONS.to_string()), "{err}");
+        assert!(check_cost(&parse_filter(&chain("eq", MAX_COMPARISONS)).unwrap()).is_ok());
+        let err = check_cost(&parse_filter(&chain("eq", MAX_COMPARISONS + 1)).unwrap()).unwrap_err();
+        assert!(err.contains(&MAX_COMPARISONS.to_string()), "{err}");
+        let nested = format!("emails[{}]", chain("ew", MAX_SUBSTRING_COMPARISONS + 1).replace("nickName", "value"));
+        assert!(check_cost(&parse_filter(&nested).unwrap()).is_err(), "value paths count too");
+    }
 
     #[test]
     fn input_longer_than_limit_is_rejected() {

@@ -154,9 +154,14 @@ impl ListRequest {
 
     fn from_params(p: Params) -> Result<ListRequest, ScimError> {
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            Some(text) => Some(parse_filter(text).map_err(|e| {
-                ScimError::bad_request(ScimType::InvalidFilter, format!("Invalid filter {text:?}: {e}"))
-            })?),
+            Some(text) => {
+                let invalid = |e: String| {
+                    ScimError::bad_request(ScimType::InvalidFilter, format!("Invalid filter {text:?}: {e}"))
+                };
+                let filter = parse_filter(text).map_err(|e| invalid(e.to_string()))?;
+                super::filter::check_cost(&filter).map_err(invalid)?;
+                Some(filter)
+            }
             None => None,
         };
         let sort_by = match p.sort_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

@@ -139,6 +139,15 @@ pub fn test_settings(url: &str) -> Settings {
         max_in_flight_per_tenant: 256,
         // Revocation tests expect the next request to see it.
         token_cache_ms: 0,
+        body_read_timeout_secs: 10,
+        // Every test client is 127.0.0.1 and many tests send bursts: the tests of the rate
+        // limits turn them on.
+        rate_limit_per_tenant: 0,
+        rate_burst_per_tenant: 0,
+        rate_limit_per_client: 0,
+        rate_burst_per_client: 0,
+        pool_share_per_tenant: None,
+        statement_timeout_ms: 10_000,
         ..Settings::default()
     }
 }
