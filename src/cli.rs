@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (SCIM at /scim/v2).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create and list tenants.
@@ -255,7 +255,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
 fn run(mut cli: Cli) -> anyhow::Result<()> {
     let command = std::mem::replace(&mut cli.command, Command::Migrate);
     match command {
-        Command::Serve(args) => serve(settings(&cli, args)?),
+        Command::Serve(args) => serve(settings(&cli, *args)?),
         Command::Migrate => {
             let settings = settings(&cli, ServeArgs::default())?;
             startup::open_database(&settings)?;
