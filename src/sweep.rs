@@ -29,15 +29,18 @@ pub struct Report {
 }
 
 /// One effect on one account, in its own transaction, on fresh data. An account another node
-/// changed first is skipped: its sweep did the work.
+/// changed first is skipped: its sweep did the work. The account's row is locked before any
+/// other row is touched, as every write to an account does, so that the sweep's membership
+/// removal and a transition of the same account (which locks the account, then removes its
+/// memberships) cannot each hold what the other waits for.
 fn on_fresh<T: Default>(
     conn: &mut DbConnection,
     pk: i64,
     work: impl Fn(&mut DbConnection, &UserRow) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
     let result = write_transaction(conn, |conn| match user_store::by_pk(conn, pk) {
-        Ok(row) => work(conn, &row),
-        Err(diesel::result::Error::NotFound) => Ok(T::default()),
+        Ok(row) if user_store::lock_at_version(conn, row.pk, row.version)? => work(conn, &row),
+        Ok(_) | Err(diesel::result::Error::NotFound) => Ok(T::default()),
         Err(e) => Err(e.into()),
     });
     match result {

@@ -850,7 +850,55 @@ async fn racing_sweeps_delete_each_account_once(app: TestApp) {
     assert_eq!(deletions, 24, "one user.deleted event per account");
 }
 
-crate::both_backends!(racing_deletes_of_one_account_delete_it_once, racing_sweeps_delete_each_account_once);
+/// The sweep's removal of a deactivated account's memberships racing the deletion of that
+/// account (which locks the account, then removes its memberships) never deadlocks into a 500:
+/// both lock the account's row first.
+async fn a_sweep_racing_deletions_of_members_never_fails(app: TestApp) {
+    let app = &app;
+    let change = roster::db::tenants::PolicyChange { grace_days: Some(0), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let admin = &app.issue_token("default", "operator", "admin");
+    let deactivate = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}],
+    });
+    for round in 0..10 {
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let user = app.create_user(json!({"userName": format!("member{round}-{i}@example.com")})).await;
+            ids.push(user["id"].as_str().unwrap().to_owned());
+        }
+        for g in 0..3 {
+            let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+            let group = json!({"displayName": format!("team {round}-{g}"), "members": members});
+            assert_eq!(app.post("/scim/v2/Groups", &group).await.status(), 201);
+        }
+        for id in &ids {
+            assert_eq!(app.patch(&format!("/scim/v2/Users/{id}"), &deactivate).await.status(), 200);
+        }
+        let sweeps = (0..3).map(|_| async move {
+            let answer = app.client.post(app.url("/api/v1/admin/sweep")).bearer_auth(admin).send().await.unwrap();
+            answer.status().as_u16()
+        });
+        let deletions = ids
+            .iter()
+            .rev()
+            .map(|id| async move { app.delete(&format!("/scim/v2/Users/{id}")).await.status().as_u16() });
+        let (sweeps, deletions) = futures_util::future::join(
+            futures_util::future::join_all(sweeps),
+            futures_util::future::join_all(deletions),
+        )
+        .await;
+        assert!(sweeps.iter().all(|s| *s == 200), "round {round}: sweeps answered {sweeps:?}");
+        assert!(deletions.iter().all(|s| *s == 204), "round {round}: deletions answered {deletions:?}");
+    }
+}
+
+crate::both_backends!(
+    racing_deletes_of_one_account_delete_it_once,
+    racing_sweeps_delete_each_account_once,
+    a_sweep_racing_deletions_of_members_never_fails
+);
 
 /// Under the `require-deactivated` policy a DELETE that races a reactivation either deletes
 /// the deactivated account (and the reactivation finds nothing: 404) or finds it active (409):
