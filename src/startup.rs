@@ -14,7 +14,6 @@ use crate::auth::{self, Keys, Scope, TokenRequest};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{tenants, Database};
-use crate::http::inflight::InFlight;
 use crate::http::metrics::Metrics;
 use crate::http::middleware;
 use crate::routes;
@@ -82,8 +81,7 @@ impl Application {
         tracing::info!(database = %db.redacted_url(), listen = %addr, "roster starting");
         let (workers, pool_size) = (settings.workers, settings.pool_size);
         let clock = Arc::new(Clock::default());
-        let inflight = InFlight::new(settings.max_in_flight_per_tenant);
-        let fairness = crate::http::fairness::Fairness::new(&settings);
+        let fairness = web::Data::new(crate::http::fairness::Fairness::new(&settings));
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
         let origin = crate::http::origin::Origin::new(&settings, addr);
         let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
@@ -94,8 +92,7 @@ impl Application {
             origin,
             settings,
             clock: clock.clone(),
-            inflight,
-            fairness,
+            fairness: fairness.clone(),
             token_cache,
             anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
@@ -104,6 +101,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(fairness.clone())
                 .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(crate::http::fairness::fair_share))
                 .wrap(from_fn(middleware::observe))

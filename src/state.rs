@@ -7,7 +7,6 @@ use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
-use crate::http::inflight::InFlight;
 use crate::http::metrics::Metrics;
 
 pub struct AppState {
@@ -18,8 +17,9 @@ pub struct AppState {
     /// Where `Location` and `meta.location` point.
     pub origin: crate::http::origin::Origin,
     pub clock: Arc<Clock>,
-    pub inflight: InFlight,
-    pub fairness: crate::http::fairness::Fairness,
+    /// Rate limits, in-flight bounds and database shares (also the app's own data, for the
+    /// middleware that checks client addresses).
+    pub fairness: actix_web::web::Data<crate::http::fairness::Fairness>,
     pub token_cache: TokenCache,
     pub anchors: Arc<crate::listing::Anchors>,
     /// Member changes waiting to be applied to a group together (PostgreSQL).

@@ -92,7 +92,7 @@ impl FromRequest for Principal {
                         subject: claims.sub.clone(),
                         scopes,
                         jti: claims.jti.clone(),
-                        admission: std::sync::Arc::new(crate::http::fairness::Admission::new(state.clone())),
+                        admission: std::sync::Arc::new(crate::http::fairness::Admission::new(state.fairness.clone())),
                     })
                 }
             }

@@ -20,8 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::Settings;
 use crate::db::share::{self, Shares};
 use crate::error::ScimError;
-use crate::http::inflight::Permit;
-use crate::state::AppState;
+use crate::http::inflight::{InFlight, Permit};
 
 /// How many checks pass between two clean-ups of idle buckets.
 const RETAIN_EVERY: u64 = 1 << 16;
@@ -68,6 +67,8 @@ pub struct Fairness {
     tenants: Limiter<String>,
     clients: Limiter<IpAddr>,
     pub shares: Shares,
+    /// Requests each tenant has in flight (`max_in_flight_per_tenant`).
+    pub inflight: InFlight,
 }
 
 impl Fairness {
@@ -76,6 +77,7 @@ impl Fairness {
             tenants: Limiter::new("tenant", settings.rate_limit_per_tenant, settings.rate_burst_per_tenant),
             clients: Limiter::new("client address", settings.rate_limit_per_client, settings.rate_burst_per_client),
             shares: Shares::new(settings.pool_share()),
+            inflight: InFlight::new(settings.max_in_flight_per_tenant),
         }
     }
 
@@ -103,8 +105,8 @@ pub async fn fair_share(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let (Some(state), Some(peer)) = (req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
-        if let Err(err) = state.fairness.check_client(peer.ip()) {
+    if let (Some(fairness), Some(peer)) = (req.app_data::<web::Data<Fairness>>(), req.peer_addr()) {
+        if let Err(err) = fairness.check_client(peer.ip()) {
             return Ok(req.error_response(err));
         }
     }
@@ -113,7 +115,7 @@ pub async fn fair_share(
 
 /// A request's admission to its tenant's places, taken at the first scope check that passes.
 pub struct Admission {
-    state: web::Data<AppState>,
+    fairness: web::Data<Fairness>,
     permit: OnceLock<Permit>,
 }
 
@@ -124,8 +126,8 @@ impl std::fmt::Debug for Admission {
 }
 
 impl Admission {
-    pub fn new(state: web::Data<AppState>) -> Admission {
-        Admission { state, permit: OnceLock::new() }
+    pub fn new(fairness: web::Data<Fairness>) -> Admission {
+        Admission { fairness, permit: OnceLock::new() }
     }
 
     /// Counts the request against `tenant`'s rate, takes its place among the tenant's requests
@@ -135,10 +137,10 @@ impl Admission {
         if self.permit.get().is_some() {
             return Ok(());
         }
-        self.state.fairness.check_tenant(tenant)?;
-        let permit = self.state.inflight.enter(tenant)?;
+        self.fairness.check_tenant(tenant)?;
+        let permit = self.fairness.inflight.enter(tenant)?;
         let _ = self.permit.set(permit);
-        share::claim(self.state.fairness.shares.of(tenant));
+        share::claim(self.fairness.shares.of(tenant));
         Ok(())
     }
 }
