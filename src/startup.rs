@@ -104,6 +104,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(crate::http::fairness::fair_share))
                 .wrap(from_fn(middleware::observe))
