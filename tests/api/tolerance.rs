@@ -79,10 +79,30 @@ fn urlencoding(s: &str) -> String {
     s.replace('%', "%25").replace(' ', "%20").replace('"', "%22")
 }
 
+async fn a_patch_naming_extra_schemas_beside_patch_op_is_applied(app: TestApp) {
+    let user = app.create_user(json!({"userName": "extra.schemas"})).await;
+    let id = user["id"].as_str().unwrap();
+    let patch = json!({
+        "schemas": [PATCH_OP, "urn:ietf:params:scim:schemas:core:2.0:User"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Extra"}],
+    });
+    let (status, patched) = status_of(app.patch(&format!("/scim/v2/Users/{id}"), &patch).await).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["displayName"], json!("Extra"));
+
+    // A body that names another message and not PatchOp is not a PATCH request (§3.5.2 MUST).
+    let wrong = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Wrong"}],
+    });
+    assert_scim_error(app.patch(&format!("/scim/v2/Users/{id}"), &wrong).await, 400).await;
+}
+
 both_backends!(
     endpoint_names_are_matched_in_any_case,
     a_trailing_slash_is_accepted_on_resource_and_collection_paths,
     a_uri_too_long_is_414_with_a_scim_error,
+    a_patch_naming_extra_schemas_beside_patch_op_is_applied,
 );
 
 async fn group_member_forms_sent_by_okta_and_entra_are_accepted(app: TestApp) {
