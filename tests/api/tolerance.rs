@@ -79,6 +79,30 @@ fn urlencoding(s: &str) -> String {
     s.replace('%', "%25").replace(' ', "%20").replace('"', "%22")
 }
 
+async fn values_that_break_only_a_should_are_stored_as_sent(app: TestApp) {
+    // RFC 7643 §4.1.2: emails SHOULD follow RFC 5321 and phone numbers SHOULD follow RFC 3966;
+    // an IdP's data that does not is still its data.
+    let user = app
+        .create_user(json!({
+            "userName": "loose",
+            "emails": [{"value": "not an address", "type": "work"}],
+            "phoneNumbers": [{"value": "(555) 555-0100 ext. 7", "type": "work"}],
+        }))
+        .await;
+    assert_eq!(user["emails"][0]["value"], json!("not an address"));
+    assert_eq!(user["phoneNumbers"][0]["value"], json!("(555) 555-0100 ext. 7"));
+    let id = user["id"].as_str().unwrap();
+
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "jdoe at example"}
+    ]});
+    let (status, patched) = status_of(app.patch(&format!("/scim/v2/Users/{id}"), &patch).await).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["emails"][0]["value"], json!("jdoe at example"));
+    let stored = app.get_ok(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(stored["emails"][0]["value"], json!("jdoe at example"));
+}
+
 async fn a_patch_naming_extra_schemas_beside_patch_op_is_applied(app: TestApp) {
     let user = app.create_user(json!({"userName": "extra.schemas"})).await;
     let id = user["id"].as_str().unwrap();
@@ -97,13 +121,6 @@ async fn a_patch_naming_extra_schemas_beside_patch_op_is_applied(app: TestApp) {
     });
     assert_scim_error(app.patch(&format!("/scim/v2/Users/{id}"), &wrong).await, 400).await;
 }
-
-both_backends!(
-    endpoint_names_are_matched_in_any_case,
-    a_trailing_slash_is_accepted_on_resource_and_collection_paths,
-    a_uri_too_long_is_414_with_a_scim_error,
-    a_patch_naming_extra_schemas_beside_patch_op_is_applied,
-);
 
 async fn group_member_forms_sent_by_okta_and_entra_are_accepted(app: TestApp) {
     let a = app.create_user(json!({"userName": "member.a"})).await["id"].as_str().unwrap().to_owned();
@@ -137,4 +154,11 @@ async fn group_member_forms_sent_by_okta_and_entra_are_accepted(app: TestApp) {
     assert_eq!(members, expected);
 }
 
-both_backends!(group_member_forms_sent_by_okta_and_entra_are_accepted);
+both_backends!(
+    endpoint_names_are_matched_in_any_case,
+    a_trailing_slash_is_accepted_on_resource_and_collection_paths,
+    a_uri_too_long_is_414_with_a_scim_error,
+    values_that_break_only_a_should_are_stored_as_sent,
+    a_patch_naming_extra_schemas_beside_patch_op_is_applied,
+    group_member_forms_sent_by_okta_and_entra_are_accepted,
+);
