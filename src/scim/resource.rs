@@ -556,6 +556,67 @@ fn canonical_complex(attr: &'static Attribute, value: &Value, label: &str) -> Re
     Ok((!out.is_empty()).then_some(Value::Object(out)))
 }
 
+/// What a tenant with strict validation refuses although RFC 7643 §4.1.2 only says SHOULD: an
+/// `emails.value` not shaped as an RFC 5321 address, a `phoneNumbers.value` not shaped as an
+/// RFC 3966 `tel:` URI. None when the document has neither, apart from values `kept` has too.
+pub fn strict_refusal(doc: &Document, kept: Option<&Document>) -> Option<ScimError> {
+    let values_in = |doc: &Document, name: &str| -> Vec<String> {
+        let items = doc.get(name).and_then(Value::as_array).into_iter().flatten();
+        items.filter_map(|item| Some(item.get("value")?.as_str()?.to_owned())).collect()
+    };
+    let values = |name: &str| {
+        let old = kept.map(|k| values_in(k, name)).unwrap_or_default();
+        values_in(doc, name).into_iter().filter(move |v| !old.contains(v))
+    };
+    if let Some(bad) = values("emails").find(|v| !is_address(v)) {
+        return Some(invalid_value(format!(
+            "emails.value {:?} is not an email address (this tenant refuses what RFC 5321 does not allow)",
+            truncate(&bad)
+        )));
+    }
+    values("phoneNumbers").find(|v| !is_tel_uri(v)).map(|bad| {
+        invalid_value(format!(
+            "phoneNumbers.value {:?} is not an RFC 3966 number such as \"tel:+1-201-555-0123\" (this tenant refuses it)",
+            truncate(&bad)
+        ))
+    })
+}
+
+/// The shape of an email address: exactly one `@` between a non-empty local part and a
+/// non-empty domain, no whitespace or control characters.
+fn is_address(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+/// The shape of an RFC 3966 telephone URI: `tel:` and a global number (`+` and digits, with
+/// visual separators `-.()`), or a local number (digits, `*`, `#`, separators) with a
+/// `phone-context` parameter; parameters follow `;`.
+fn is_tel_uri(value: &str) -> bool {
+    let Some(rest) = value.get(..4).filter(|p| p.eq_ignore_ascii_case("tel:")).map(|_| &value[4..]) else {
+        return false;
+    };
+    let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+    let separator = |c: char| matches!(c, '-' | '.' | '(' | ')');
+    let params_ok = params.is_empty() || !params.chars().any(|c| c.is_whitespace() || c.is_control());
+    if let Some(global) = number.strip_prefix('+') {
+        global.chars().any(|c| c.is_ascii_digit())
+            && global.chars().all(|c| c.is_ascii_digit() || separator(c))
+            && params_ok
+    } else {
+        let local_ok = number.chars().any(|c| c.is_ascii_hexdigit() || matches!(c, '*' | '#'))
+            && number.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '*' | '#') || separator(c));
+        local_ok && params.to_ascii_lowercase().split(';').any(|p| p.starts_with("phone-context="))
+    }
+}
+
 fn truncate(s: &str) -> String {
     const MAX_CHARS: usize = 60;
     if s.chars().count() <= MAX_CHARS {
@@ -1005,6 +1066,31 @@ mod tests {
         for sent in ["plainaddress", "@example.com", "a b@example.com", "bjensen@example.com", "ünïcode@例え.jp"] {
             let parsed = user(json!({"userName": "a", "emails": [{"value": sent}]})).unwrap();
             assert_eq!(parsed["emails"][0]["value"], json!(sent));
+        }
+    }
+
+    #[test]
+    fn strict_validation_refuses_what_rfc_5321_and_3966_do_not_allow() {
+        let with = |emails: &[&str], phones: &[&str]| {
+            let mut d = Document::new();
+            let list = |vs: &[&str]| Value::Array(vs.iter().map(|v| json!({"value": v})).collect());
+            d.insert("emails".into(), list(emails));
+            d.insert("phoneNumbers".into(), list(phones));
+            strict_refusal(&d, None)
+        };
+        assert!(with(
+            &["bjensen@example.com", "ünïcode@例え.jp"],
+            &["tel:+1-201-555-0123", "tel:7042;phone-context=example.com"]
+        )
+        .is_none());
+        for bad in ["plainaddress", "@example.com", "a@", "a@b@c", "a b@example.com"] {
+            let err = with(&[bad], &[]).expect(bad);
+            assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+            assert!(err.detail.contains(&format!("{bad:?}")), "{}", err.detail);
+        }
+        for bad in ["+1 201 555 0123", "555-0100", "tel:", "tel:+", "tel:555-0100", "tel:+1 201"] {
+            let err = with(&[], &[bad]).expect(bad);
+            assert!(err.detail.contains("phoneNumbers.value"), "{}", err.detail);
         }
     }
 

@@ -154,6 +154,35 @@ async fn group_member_forms_sent_by_okta_and_entra_are_accepted(app: TestApp) {
     assert_eq!(members, expected);
 }
 
+async fn a_tenant_with_strict_validation_refuses_what_only_a_should_allows(app: TestApp) {
+    let kept = app.create_user(json!({"userName": "kept", "emails": [{"value": "kept at example"}]})).await;
+    let kept = kept["id"].as_str().unwrap();
+    let strict = roster::db::tenants::PolicyChange { strict_validation: Some(true), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &strict).expect("policy set");
+
+    let res = app.post("/scim/v2/Users", &json!({"userName": "s1", "emails": [{"value": "not an address"}]})).await;
+    let err = assert_scim_error(res, 400).await;
+    assert_eq!(err["scimType"], "invalidValue");
+    assert!(err["detail"].as_str().unwrap().contains("not an address"), "{err}");
+    let res = app.post("/scim/v2/Users", &json!({"userName": "s2", "phoneNumbers": [{"value": "555-0100"}]})).await;
+    assert_eq!(assert_scim_error(res, 400).await["scimType"], "invalidValue");
+    let found = app.get_ok("/scim/v2/Users?filter=userName%20sw%20%22s%22").await;
+    assert_eq!(found["totalResults"], json!(0), "nothing refused was stored");
+    app.create_user(json!({
+        "userName": "s3",
+        "emails": [{"value": "s3@example.com"}],
+        "phoneNumbers": [{"value": "tel:+1-201-555-0123"}],
+    }))
+    .await;
+
+    // A value stored before the tenant turned strict does not block the account's other writes.
+    let deactivate = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    let (status, body) = status_of(app.patch(&format!("/scim/v2/Users/{kept}"), &deactivate).await).await;
+    assert_eq!(status, 200, "{body}");
+    let add = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "phoneNumbers", "value": [{"value": "555"}]}]});
+    assert_scim_error(app.patch(&format!("/scim/v2/Users/{kept}"), &add).await, 400).await;
+}
+
 both_backends!(
     endpoint_names_are_matched_in_any_case,
     a_trailing_slash_is_accepted_on_resource_and_collection_paths,
@@ -161,4 +190,5 @@ both_backends!(
     values_that_break_only_a_should_are_stored_as_sent,
     a_patch_naming_extra_schemas_beside_patch_op_is_applied,
     group_member_forms_sent_by_okta_and_entra_are_accepted,
+    a_tenant_with_strict_validation_refuses_what_only_a_should_allows,
 );
