@@ -153,7 +153,7 @@ enum TenantCommand {
     Create { name: String },
     /// List tenants with their lifecycle policy.
     List,
-    /// Change a tenant's lifecycle policy.
+    /// Change a tenant's lifecycle policy and validation.
     Set {
         name: String,
         /// Days an account stays deactivated before memberships go and it may become a Former Member.
@@ -171,6 +171,10 @@ enum TenantCommand {
         /// Write a full export of an account and its content to the event feed before deleting it.
         #[arg(long)]
         archive_export: Option<bool>,
+        /// Refuse with 400 values that break only a SHOULD of RFC 7643 (an email that is not an
+        /// address, a phone number that is not a tel: URI), which are otherwise stored as sent.
+        #[arg(long)]
+        strict_validation: Option<bool>,
     },
 }
 
@@ -275,18 +279,19 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                     println!("{}\t{}", tenant.name, tenant.id);
                 }
                 TenantCommand::List => {
-                    println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export");
+                    println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation");
                     for t in tenants::list(&mut conn)? {
                         let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
                         println!(
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                             t.name,
                             t.id,
                             t.grace_days,
                             t.delete_policy,
                             days(t.former_member_after_days),
                             days(t.delete_after_days),
-                            t.archive_export
+                            t.archive_export,
+                            t.strict_validation
                         );
                     }
                 }
@@ -297,6 +302,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                     former_member_after_days,
                     delete_after_days,
                     archive_export,
+                    strict_validation,
                 } => {
                     let change = tenants::PolicyChange {
                         grace_days,
@@ -304,6 +310,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                         former_member_after_days: former_member_after_days.map(|d| d.0),
                         delete_after_days: delete_after_days.map(|d| d.0),
                         archive_export,
+                        strict_validation,
                     };
                     let t = tenants::set_policy(&mut conn, &name, &change)?;
                     eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);

@@ -102,6 +102,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(fairness.clone())
+                .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(crate::http::fairness::fair_share))
                 .wrap(from_fn(middleware::observe))

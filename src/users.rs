@@ -14,7 +14,7 @@ use crate::lifecycle::{self, Actor, Deleted, Policy};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
-use crate::scim::resource::Document;
+use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
 
@@ -131,8 +131,32 @@ fn check_user_name(doc: &Document, stored: Option<&str>) -> Result<(), ScimError
     }
 }
 
+/// Refuses what only a tenant with strict validation refuses (see [`resource::strict_refusal`]).
+/// The tenant is read only when the document has such a value, so clean writes cost nothing more.
+/// Values the user already had are kept: turning strictness on must not block the IdP from
+/// deactivating an account stored before.
+fn check_strict(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    doc: &Document,
+    stored: Option<&UserRow>,
+) -> Result<(), ScimError> {
+    if resource::strict_refusal(doc, None).is_none() {
+        return Ok(());
+    }
+    let before = stored.map(UserRow::document);
+    let Some(refusal) = resource::strict_refusal(doc, before.as_ref()) else { return Ok(()) };
+    let tenant = crate::db::tenants::by_id(conn, tenant_id)?.ok_or_else(tenant_gone)?;
+    if tenant.strict_validation {
+        Err(refusal)
+    } else {
+        Ok(())
+    }
+}
+
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
     check_user_name(&doc, None)?;
+    check_strict(conn, &ctx.tenant_id, &doc, None)?;
     let (active, former) = take_state(&mut doc, true);
     let id = crate::db::new_id();
     let create =
@@ -177,6 +201,7 @@ fn rewrite(
         let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
         check_version("User", row.version, if_match)?;
         let (doc, active, former) = next(&row)?;
+        check_strict(conn, &ctx.tenant_id, &doc, Some(&row))?;
         let actor = actor(ctx, &policy);
         let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, doc, active, former);
         let row = if lifecycle::update_is_one_statement(&row, former) {

@@ -105,6 +105,7 @@ diesel::table! {
         former_member_after_days -> Nullable<Integer>,
         delete_after_days -> Nullable<Integer>,
         archive_export -> Bool,
+        strict_validation -> Bool,
     }
 }
 

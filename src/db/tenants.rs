@@ -19,6 +19,8 @@ pub struct Tenant {
     pub former_member_after_days: Option<i32>,
     pub delete_after_days: Option<i32>,
     pub archive_export: bool,
+    /// Refuse values that break only a SHOULD of RFC 7643 (see `resource::strict_refusal`).
+    pub strict_validation: bool,
 }
 
 /// A change to a tenant's lifecycle policy; `None` leaves a setting as it is.
@@ -30,6 +32,7 @@ pub struct PolicyChange {
     pub former_member_after_days: Option<Option<i32>>,
     pub delete_after_days: Option<Option<i32>>,
     pub archive_export: Option<bool>,
+    pub strict_validation: Option<bool>,
 }
 
 pub const DELETE_POLICIES: [&str; 3] = ["deactivate-then-delete", "require-deactivated", "deactivate-only"];
@@ -71,6 +74,7 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
         former_member_after_days: None,
         delete_after_days: None,
         archive_export: false,
+        strict_validation: false,
     };
     match diesel::insert_into(tenants::table).values(&tenant).execute(conn) {
         Ok(_) => Ok(tenant),
@@ -159,6 +163,9 @@ pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) ->
     }
     if let Some(a) = change.archive_export {
         diesel::update(target).set(tenants::archive_export.eq(a)).execute(conn)?;
+    }
+    if let Some(s) = change.strict_validation {
+        diesel::update(target).set(tenants::strict_validation.eq(s)).execute(conn)?;
     }
     Ok(by_id(conn, &tenant.id)?.expect("the tenant still exists"))
 }

@@ -6,6 +6,7 @@ pub mod inflight;
 pub mod metrics;
 pub mod middleware;
 pub mod origin;
+pub mod path;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;

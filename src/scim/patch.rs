@@ -150,14 +150,15 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
     }
     match schemas {
         None | Some(Value::Null) => {}
+        // Some clients name the resource's schema beside PatchOp; the request is still plainly a
+        // PatchOp (RFC 7644 §3.5.2), so the extra URNs are ignored. Without PatchOp it is not one.
         Some(Value::Array(urns)) => {
-            for urn in urns {
-                if !urn.as_str().is_some_and(|u| u.eq_ignore_ascii_case(PATCH_OP_URN)) {
-                    return Err(invalid_value(format!(
-                        "Unexpected schema {} in a PATCH request: \"schemas\" must be [\"{PATCH_OP_URN}\"]",
-                        short(urn)
-                    )));
-                }
+            let patch_op = |urn: &Value| urn.as_str().is_some_and(|u| u.eq_ignore_ascii_case(PATCH_OP_URN));
+            if let Some(first) = urns.first().filter(|_| !urns.iter().any(patch_op)) {
+                return Err(invalid_value(format!(
+                    "\"schemas\" of a PATCH request must include \"{PATCH_OP_URN}\"; got {}",
+                    short(first)
+                )));
             }
         }
         Some(other) => {
@@ -1842,10 +1843,10 @@ mod tests {
         fails(
             patch_user(
                 json!({"userName": "a"}),
-                json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "not-an-address"}]),
+                json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": 5}]),
             ),
             ScimType::InvalidValue,
-            "not an email address",
+            "must be a string",
         );
     }
 

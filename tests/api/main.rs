@@ -11,6 +11,7 @@ mod nodes;
 mod operations;
 mod overload;
 mod storage;
+mod tolerance;
 mod trust;
 mod users;
 mod writes;
