@@ -145,6 +145,9 @@ struct ServeArgs {
     /// Milliseconds a request's database work may run before it is stopped (503); 0 turns it off [default: 10000]
     #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS")]
     statement_timeout_ms: Option<u64>,
+    /// Megabytes that must stay free beside the SQLite database for /readyz to answer ready; 0 turns the check off [default: 256]
+    #[arg(long, env = "ROSTER_MIN_FREE_DISK_MB")]
+    min_free_disk_mb: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +247,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         rate_burst_per_client: serve.rate_burst_per_client,
         pool_share_per_tenant: serve.pool_share_per_tenant,
         statement_timeout_ms: serve.statement_timeout_ms,
+        min_free_disk_mb: serve.min_free_disk_mb,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,

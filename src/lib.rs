@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod probe;
 pub mod product;
+pub mod readiness;
 pub mod routes;
 pub mod scim;
 pub mod startup;

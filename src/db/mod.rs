@@ -537,13 +537,11 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Creates the SQLite database file, when it does not exist yet, readable and writable by its
-/// owner only: it holds personal data and the token signing key. SQLite creates the `-wal` and
-/// `-shm` files with the database file's permissions. An existing file keeps its own.
-fn create_private(target: &str) -> std::io::Result<()> {
+/// The file an SQLite target names; none for an in-memory database.
+fn sqlite_file(target: &str) -> Option<std::path::PathBuf> {
     let path = match target.strip_prefix("file:") {
         // A URI: its path ends at the query; `mode=memory` and `:memory:` are no file.
-        Some(uri) if uri.contains("mode=memory") => return Ok(()),
+        Some(uri) if uri.contains("mode=memory") => return None,
         Some(uri) => {
             let path = uri.split(['?', '#']).next().unwrap_or("");
             let path = path.strip_prefix("//localhost").or_else(|| path.strip_prefix("//")).unwrap_or(path);
@@ -551,9 +549,14 @@ fn create_private(target: &str) -> std::io::Result<()> {
         }
         None => target.to_owned(),
     };
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+/// Creates the SQLite database file, when it does not exist yet, readable and writable by its
+/// owner only: it holds personal data and the token signing key. SQLite creates the `-wal` and
+/// `-shm` files with the database file's permissions. An existing file keeps its own.
+fn create_private(target: &str) -> std::io::Result<()> {
+    let Some(path) = sqlite_file(target) else { return Ok(()) };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -664,6 +667,16 @@ impl Database {
 
     pub fn redacted_url(&self) -> String {
         self.url.redacted()
+    }
+
+    /// The SQLite database's file; none on PostgreSQL or for an in-memory database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        (self.url.backend == Backend::Sqlite).then(|| sqlite_file(&self.url.target)).flatten()
+    }
+
+    /// Whether the SQLite group-commit writer still takes writes; none on PostgreSQL.
+    pub fn writer_alive(&self) -> Option<bool> {
+        self.writer.as_ref().map(writer::Writer::is_alive)
     }
 
     pub fn pool_state(&self) -> (u32, u32, u32) {
@@ -799,6 +812,16 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Opened, DbError> {
         conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
     }
     result
+}
+
+/// Whether a migration this binary embeds has not been applied to the database: another node
+/// may have started on it with an older binary, or it was restored from an older backup.
+pub fn migrations_pending(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS).map_err(err),
+        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS).map_err(err),
+    }
 }
 
 /// Runs `work` in a transaction that holds the write lock from its first statement.

@@ -6,7 +6,9 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -28,6 +30,17 @@ pub type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn Pending> + Send>;
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Cleared when the writer thread ends, however it ends (`/readyz`).
+    alive: Arc<AtomicBool>,
+}
+
+/// Clears the writer's liveness flag when its thread ends, by returning or by unwinding.
+struct Lifeline(Arc<AtomicBool>);
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Writer {
@@ -45,9 +58,12 @@ impl Writer {
             sqlite.batch_execute("PRAGMA temp_store = MEMORY")?;
         }
         let (jobs, queue) = mpsc::channel::<Job>();
+        let alive = Arc::new(AtomicBool::new(true));
+        let lifeline = Lifeline(alive.clone());
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || {
+                let _lifeline = lifeline;
                 // When a committed write removed personal data and the WAL still holds it.
                 let mut scrub_owed: Option<Instant> = None;
                 loop {
@@ -86,7 +102,12 @@ impl Writer {
                 }
             })
             .map_err(|e| DbError::Blocking(e.to_string()))?;
-        Ok(Writer { jobs })
+        Ok(Writer { jobs, alive })
+    }
+
+    /// Whether the writer thread still takes writes.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
     }
 
     pub fn submit(&self, job: Job) -> Result<(), DbError> {

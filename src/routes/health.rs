@@ -1,7 +1,6 @@
 //! Liveness, readiness and metrics for orchestrators and Prometheus.
 
 use actix_web::{http::header, web, HttpResponse};
-use diesel::connection::SimpleConnection;
 
 use crate::state::AppState;
 
@@ -10,13 +9,12 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The database answers a query; 503 with the reason otherwise.
+/// This node can serve (see [`crate::readiness`]): 200 with each check, or 503 naming the
+/// checks that failed.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state.db.run(|conn| conn.batch_execute("SELECT 1").map_err(crate::db::DbError::from)).await;
-    match probe {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
+    match state.readiness.check(&state.db).await {
+        Ok(checks) => HttpResponse::Ok().json(checks),
+        Err(checks) => HttpResponse::ServiceUnavailable().json(checks),
     }
 }
 

@@ -10,6 +10,7 @@ mod lifecycle;
 mod nodes;
 mod operations;
 mod overload;
+mod readiness;
 mod storage;
 mod trust;
 mod users;
