@@ -334,6 +334,11 @@ impl DatabaseUrl {
         Ok(DatabaseUrl { backend: Backend::Sqlite, target: url.to_owned(), password: None })
     }
 
+    /// The SQLite database's file; none on PostgreSQL or for an in-memory database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| sqlite_file(&self.target)).flatten()
+    }
+
     /// What the driver connects to: the PostgreSQL URL, or the SQLite path or URI.
     pub fn target(&self) -> &str {
         &self.target
@@ -671,7 +676,7 @@ impl Database {
 
     /// The SQLite database's file; none on PostgreSQL or for an in-memory database.
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
-        (self.url.backend == Backend::Sqlite).then(|| sqlite_file(&self.url.target)).flatten()
+        self.url.sqlite_file()
     }
 
     /// Whether the SQLite group-commit writer still takes writes; none on PostgreSQL.

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod groups;
 mod hostile;
 mod integrity;
