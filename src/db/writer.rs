@@ -248,3 +248,34 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
         p.finish(commit.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write whose result cannot be delivered: the panic ends the writer thread.
+    struct Undeliverable;
+
+    impl Pending for Undeliverable {
+        fn finish(self: Box<Self>, _commit: Result<(), String>) {
+            panic!("delivering the result failed");
+        }
+    }
+
+    #[test]
+    fn the_writer_reports_when_its_thread_has_ended() {
+        let folder = std::env::temp_dir().join(format!("roster_writer_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
+        let writer = Writer::start(&url).unwrap();
+        assert!(writer.is_alive());
+        writer.submit(Box::new(|_| Box::new(Undeliverable) as Box<dyn Pending>)).unwrap();
+        // The thread's end is what is awaited: the bound only keeps a broken build from hanging.
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while writer.is_alive() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!writer.is_alive());
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
