@@ -821,12 +821,32 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Opened, DbError> {
 
 /// Whether a migration this binary embeds has not been applied to the database: another node
 /// may have started on it with an older binary, or it was restored from an older backup.
+///
+/// Only reads the migrations table: diesel's own `has_pending_migration` first runs `CREATE TABLE
+/// IF NOT EXISTS` on it, DDL that a probe called every second has no business running.
 pub fn migrations_pending(conn: &mut DbConnection) -> Result<bool, DbError> {
-    let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
-    match conn {
-        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS).map_err(err),
-        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS).map_err(err),
+    use diesel::migration::MigrationSource;
+
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
     }
+    fn versions<B: diesel::backend::Backend>(source: impl MigrationSource<B>) -> Result<Vec<String>, DbError> {
+        let migrations = source.migrations().map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(migrations.iter().map(|m| m.name().version().to_string()).collect())
+    }
+    let embedded = match conn {
+        DbConnection::Sqlite(_) => versions::<diesel::sqlite::Sqlite>(SQLITE_MIGRATIONS)?,
+        DbConnection::Postgresql(_) => versions::<diesel::pg::Pg>(POSTGRES_MIGRATIONS)?,
+    };
+    let applied: std::collections::HashSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)?
+            .into_iter()
+            .map(|a| a.version)
+            .collect();
+    Ok(embedded.iter().any(|version| !applied.contains(version)))
 }
 
 /// Runs `work` in a transaction that holds the write lock from its first statement.
