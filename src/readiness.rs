@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Map, Value};
 
@@ -21,12 +22,14 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 const MB: u64 = 1024 * 1024;
 
 /// The slower checks' last results.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Slow {
     at: Instant,
     /// Whether a migration is missing; `None` when the migrations table could not be read.
     migrations_pending: Option<bool>,
     disk: Disk,
+    /// The 200 body when these results pass: built once, not on every call.
+    ready_body: Option<Bytes>,
 }
 
 #[derive(Clone, Copy)]
@@ -53,11 +56,11 @@ impl Readiness {
         Readiness { folder, min_free_bytes: min_free_disk_mb.saturating_mul(MB), slow: RwLock::new(None) }
     }
 
-    /// Runs the checks; `Ok` with each check's result when all pass, `Err` with them otherwise.
-    pub async fn check(&self, db: &Database) -> Result<Value, Value> {
-        let cached = *self.slow.read().unwrap_or_else(|e| e.into_inner());
-        let stale = cached.is_none_or(|slow| slow.at.elapsed() >= RECHECK_AFTER);
-        let folder = self.folder.clone().filter(|_| stale);
+    /// Runs the checks: whether all pass, and the JSON body naming each check's result.
+    pub async fn check(&self, db: &Database) -> (bool, Bytes) {
+        let cached = self.slow.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let stale = cached.as_ref().is_none_or(|slow| slow.at.elapsed() >= RECHECK_AFTER);
+        let folder = if stale { self.folder.clone() } else { None };
         let probe = db
             .run(move |conn| {
                 conn.batch_execute("SELECT 1").map_err(DbError::from)?;
@@ -77,18 +80,30 @@ impl Readiness {
                         }
                     },
                 };
-                Ok(Some(Slow { at: Instant::now(), migrations_pending, disk }))
+                Ok(Some((migrations_pending, disk)))
             })
             .await;
-        let slow = match &probe {
-            Ok(Some(fresh)) => {
-                *self.slow.write().unwrap_or_else(|e| e.into_inner()) = Some(*fresh);
-                Some(*fresh)
+        let writer_alive = db.writer_alive();
+        let slow = match probe {
+            Ok(Some((migrations_pending, disk))) => {
+                let mut fresh = Slow { at: Instant::now(), migrations_pending, disk, ready_body: None };
+                // What a call whose database and writer pass answers until the next recheck.
+                let (ready, body) = self.report(Ok(()), Some(&fresh), writer_alive.map(|_| true));
+                fresh.ready_body = ready.then(|| Bytes::from(body.to_string()));
+                *self.slow.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+                Some(fresh)
             }
             // Unreachable database: the last known results, for what they are worth.
             _ => cached,
         };
+        if let (Ok(_), Some(true) | None, Some(Slow { ready_body: Some(body), .. })) = (&probe, writer_alive, &slow) {
+            return (true, body.clone());
+        }
+        let (ready, body) = self.report(probe.map(drop).map_err(|e| e.to_string()), slow.as_ref(), writer_alive);
+        (ready, Bytes::from(body.to_string()))
+    }
 
+    fn report(&self, database: Result<(), String>, slow: Option<&Slow>, writer_alive: Option<bool>) -> (bool, Value) {
         let mut checks = Map::new();
         let mut failed = Vec::new();
         let mut report = |name: &str, outcome: Result<String, String>| {
@@ -100,7 +115,7 @@ impl Readiness {
                 }
             };
         };
-        report("database", probe.as_ref().map(|_| "answers SELECT 1".to_owned()).map_err(|e| e.to_string()));
+        report("database", database.map(|()| "answers SELECT 1".to_owned()));
         match slow.map(|slow| slow.migrations_pending) {
             Some(Some(false)) => report("migrations", Ok("every migration of this release is applied".into())),
             Some(Some(true)) => {
@@ -110,7 +125,7 @@ impl Readiness {
             // Never reached the database: its own check has failed already.
             None => {}
         }
-        if let Some(alive) = db.writer_alive() {
+        if let Some(alive) = writer_alive {
             report(
                 "writer",
                 if alive {
@@ -132,11 +147,10 @@ impl Readiness {
             ),
             Disk::Unreadable => report("disk", Err("the free space beside the database cannot be read".into())),
         }
-
         if failed.is_empty() {
-            Ok(json!({ "status": "ready", "checks": checks }))
+            (true, json!({ "status": "ready", "checks": checks }))
         } else {
-            Err(json!({ "status": "unavailable", "failed": failed, "checks": checks }))
+            (false, json!({ "status": "unavailable", "failed": failed, "checks": checks }))
         }
     }
 }

@@ -12,10 +12,9 @@ pub async fn healthz() -> HttpResponse {
 /// This node can serve (see [`crate::readiness`]): 200 with each check, or 503 naming the
 /// checks that failed.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.readiness.check(&state.db).await {
-        Ok(checks) => HttpResponse::Ok().json(checks),
-        Err(checks) => HttpResponse::ServiceUnavailable().json(checks),
-    }
+    let (ready, body) = state.readiness.check(&state.db).await;
+    let mut response = if ready { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    response.content_type("application/json").body(body)
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
