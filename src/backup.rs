@@ -153,22 +153,23 @@ pub fn restore(url: &DatabaseUrl, source: &Path, force: bool) -> anyhow::Result<
     result
 }
 
-/// Held by a serving node for as long as it runs: a shared lock on the SQLite database file
-/// (`flock`, apart from SQLite's own locks), which `restore` cannot take while it is held.
-pub struct ServingLock {
-    _file: Option<File>,
-}
-
-impl ServingLock {
-    pub fn take(db: &Database) -> anyhow::Result<ServingLock> {
-        let Some(path) = db.sqlite_file() else { return Ok(ServingLock { _file: None }) };
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(ServingLock { _file: Some(file) }),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                bail!("{} is being restored (roster restore holds it): start again once it is done", path.display())
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(e).context(format!("cannot lock {}", path.display())),
+/// Marks the SQLite database as used by a serving node for as long as the process lives: a
+/// shared `flock` on the database file (apart from SQLite's own locks), which `restore` cannot
+/// take while any server holds it. The descriptor is never closed, because closing any
+/// descriptor of the file would drop the POSIX locks that SQLite's connections in this process
+/// hold on it.
+pub fn hold_serving_lock(db: &Database) -> anyhow::Result<()> {
+    let Some(path) = db.sqlite_file() else { return Ok(()) };
+    let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock_shared() {
+        Ok(()) => {
+            std::mem::forget(file);
+            Ok(())
         }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            std::mem::forget(file);
+            bail!("{} is being restored (roster restore holds it): start again once it is done", path.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context(format!("cannot lock {}", path.display())),
     }
 }

@@ -88,7 +88,7 @@ impl Application {
         let origin = crate::http::origin::Origin::new(&settings, addr);
         let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
         let readiness = crate::readiness::Readiness::new(&db, settings.min_free_disk_mb);
-        let serving = crate::backup::ServingLock::take(&db)?;
+        crate::backup::hold_serving_lock(&db)?;
         let state = web::Data::new(AppState {
             db,
             keys,
@@ -102,7 +102,6 @@ impl Application {
             anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
             readiness,
-            serving,
         });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {

@@ -25,6 +25,4 @@ pub struct AppState {
     /// Member changes waiting to be applied to a group together (PostgreSQL).
     pub member_batches: Arc<crate::groups::batches::MemberBatches>,
     pub readiness: crate::readiness::Readiness,
-    /// Tells `roster restore` that this node uses the SQLite database.
-    pub serving: crate::backup::ServingLock,
 }
