@@ -50,6 +50,21 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Write a consistent copy of the SQLite database to PATH (a new file, mode 0600) while
+    /// servers keep serving; PostgreSQL: use pg_dump or pg_basebackup.
+    Backup {
+        /// The file to write; it must not exist.
+        path: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with the backup at PATH, after SQLite's integrity check of
+    /// the copy; refused while a server uses the database, unless --force.
+    Restore {
+        /// A file written by `roster backup`.
+        path: std::path::PathBuf,
+        /// Replace the database even while a running server uses it.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the audit log of lifecycle transitions (JSON lines).
     Audit {
         /// Only this tenant.
@@ -145,6 +160,9 @@ struct ServeArgs {
     /// Milliseconds a request's database work may run before it is stopped (503); 0 turns it off [default: 10000]
     #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS")]
     statement_timeout_ms: Option<u64>,
+    /// Megabytes that must stay free beside the SQLite database for /readyz to answer ready; 0 turns the check off [default: 256]
+    #[arg(long, env = "ROSTER_MIN_FREE_DISK_MB")]
+    min_free_disk_mb: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -248,6 +266,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         rate_burst_per_client: serve.rate_burst_per_client,
         pool_share_per_tenant: serve.pool_share_per_tenant,
         statement_timeout_ms: serve.statement_timeout_ms,
+        min_free_disk_mb: serve.min_free_disk_mb,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -260,6 +279,24 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let command = std::mem::replace(&mut cli.command, Command::Migrate);
     match command {
         Command::Serve(args) => serve(settings(&cli, *args)?),
+        Command::Backup { path } => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let url = db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)?;
+            crate::backup::backup(&url, &path)?;
+            eprintln!("backed up {} to {}", url.redacted(), path.display());
+            Ok(())
+        }
+        Command::Restore { path, force } => {
+            let settings = settings(&cli, ServeArgs::default())?;
+            let url = db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)?;
+            crate::backup::restore(&url, &path, force)?;
+            eprintln!(
+                "restored {} from {}; the next start applies any newer migrations",
+                url.redacted(),
+                path.display()
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let settings = settings(&cli, ServeArgs::default())?;
             startup::open_database(&settings)?;

@@ -62,6 +62,9 @@ pub struct Settings {
     /// Milliseconds a request's database work may run before it is stopped (PostgreSQL
     /// `statement_timeout`, SQLite's progress handler) and answered 503. 0: no limit.
     pub statement_timeout_ms: u64,
+    /// Megabytes that must stay free on the SQLite database's file system for `/readyz` to
+    /// answer ready: a full disk fails every write. 0: not checked.
+    pub min_free_disk_mb: u64,
 }
 
 impl Default for Settings {
@@ -91,6 +94,7 @@ impl Default for Settings {
             rate_burst_per_client: 2000,
             pool_share_per_tenant: None,
             statement_timeout_ms: 10_000,
+            min_free_disk_mb: 256,
         }
     }
 }
@@ -121,6 +125,7 @@ pub struct Layer {
     pub rate_burst_per_client: Option<u32>,
     pub pool_share_per_tenant: Option<u32>,
     pub statement_timeout_ms: Option<u64>,
+    pub min_free_disk_mb: Option<u64>,
 }
 
 impl Layer {
@@ -154,6 +159,7 @@ impl Layer {
             rate_burst_per_client: self.rate_burst_per_client.or(lower.rate_burst_per_client),
             pool_share_per_tenant: self.pool_share_per_tenant.or(lower.pool_share_per_tenant),
             statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
+            min_free_disk_mb: self.min_free_disk_mb.or(lower.min_free_disk_mb),
         }
     }
 
@@ -185,6 +191,7 @@ impl Layer {
             rate_burst_per_client: self.rate_burst_per_client.unwrap_or(d.rate_burst_per_client),
             pool_share_per_tenant: self.pool_share_per_tenant.or(d.pool_share_per_tenant),
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
+            min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
         };
         anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
         anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");

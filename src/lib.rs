@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod probe;
 pub mod product;
+pub mod readiness;
 pub mod routes;
 pub mod scim;
 pub mod startup;

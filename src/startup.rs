@@ -85,6 +85,8 @@ impl Application {
         let token_cache = TokenCache::new(Duration::from_millis(settings.token_cache_ms));
         let origin = crate::http::origin::Origin::new(&settings, addr);
         let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
+        let readiness = crate::readiness::Readiness::new(&db, settings.min_free_disk_mb);
+        crate::backup::hold_serving_lock(&db)?;
         let state = web::Data::new(AppState {
             db,
             keys,
@@ -96,6 +98,7 @@ impl Application {
             token_cache,
             anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
+            readiness,
         });
         sweep::spawn(state.clone().into_inner());
         let mut server = HttpServer::new(move || {

@@ -24,4 +24,5 @@ pub struct AppState {
     pub anchors: Arc<crate::listing::Anchors>,
     /// Member changes waiting to be applied to a group together (PostgreSQL).
     pub member_batches: Arc<crate::groups::batches::MemberBatches>,
+    pub readiness: crate::readiness::Readiness,
 }

@@ -334,6 +334,11 @@ impl DatabaseUrl {
         Ok(DatabaseUrl { backend: Backend::Sqlite, target: url.to_owned(), password: None })
     }
 
+    /// The SQLite database's file; none on PostgreSQL or for an in-memory database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| sqlite_file(&self.target)).flatten()
+    }
+
     /// What the driver connects to: the PostgreSQL URL, or the SQLite path or URI.
     pub fn target(&self) -> &str {
         &self.target
@@ -537,13 +542,11 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Creates the SQLite database file, when it does not exist yet, readable and writable by its
-/// owner only: it holds personal data and the token signing key. SQLite creates the `-wal` and
-/// `-shm` files with the database file's permissions. An existing file keeps its own.
-fn create_private(target: &str) -> std::io::Result<()> {
+/// The file an SQLite target names; none for an in-memory database.
+fn sqlite_file(target: &str) -> Option<std::path::PathBuf> {
     let path = match target.strip_prefix("file:") {
         // A URI: its path ends at the query; `mode=memory` and `:memory:` are no file.
-        Some(uri) if uri.contains("mode=memory") => return Ok(()),
+        Some(uri) if uri.contains("mode=memory") => return None,
         Some(uri) => {
             let path = uri.split(['?', '#']).next().unwrap_or("");
             let path = path.strip_prefix("//localhost").or_else(|| path.strip_prefix("//")).unwrap_or(path);
@@ -551,9 +554,14 @@ fn create_private(target: &str) -> std::io::Result<()> {
         }
         None => target.to_owned(),
     };
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+/// Creates the SQLite database file, when it does not exist yet, readable and writable by its
+/// owner only: it holds personal data and the token signing key. SQLite creates the `-wal` and
+/// `-shm` files with the database file's permissions. An existing file keeps its own.
+fn create_private(target: &str) -> std::io::Result<()> {
+    let Some(path) = sqlite_file(target) else { return Ok(()) };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -664,6 +672,16 @@ impl Database {
 
     pub fn redacted_url(&self) -> String {
         self.url.redacted()
+    }
+
+    /// The SQLite database's file; none on PostgreSQL or for an in-memory database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.url.sqlite_file()
+    }
+
+    /// Whether the SQLite group-commit writer still takes writes; none on PostgreSQL.
+    pub fn writer_alive(&self) -> Option<bool> {
+        self.writer.as_ref().map(writer::Writer::is_alive)
     }
 
     pub fn pool_state(&self) -> (u32, u32, u32) {
@@ -799,6 +817,36 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Opened, DbError> {
         conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
     }
     result
+}
+
+/// Whether a migration this binary embeds has not been applied to the database: another node
+/// may have started on it with an older binary, or it was restored from an older backup.
+///
+/// Only reads the migrations table: diesel's own `has_pending_migration` first runs `CREATE TABLE
+/// IF NOT EXISTS` on it, DDL that a probe called every second has no business running.
+pub fn migrations_pending(conn: &mut DbConnection) -> Result<bool, DbError> {
+    use diesel::migration::MigrationSource;
+
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    fn versions<B: diesel::backend::Backend>(source: impl MigrationSource<B>) -> Result<Vec<String>, DbError> {
+        let migrations = source.migrations().map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(migrations.iter().map(|m| m.name().version().to_string()).collect())
+    }
+    let embedded = match conn {
+        DbConnection::Sqlite(_) => versions::<diesel::sqlite::Sqlite>(SQLITE_MIGRATIONS)?,
+        DbConnection::Postgresql(_) => versions::<diesel::pg::Pg>(POSTGRES_MIGRATIONS)?,
+    };
+    let applied: std::collections::HashSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)?
+            .into_iter()
+            .map(|a| a.version)
+            .collect();
+    Ok(embedded.iter().any(|version| !applied.contains(version)))
 }
 
 /// Runs `work` in a transaction that holds the write lock from its first statement.

@@ -6,7 +6,9 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -28,6 +30,17 @@ pub type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn Pending> + Send>;
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Cleared when the writer thread ends, however it ends (`/readyz`).
+    alive: Arc<AtomicBool>,
+}
+
+/// Clears the writer's liveness flag when its thread ends, by returning or by unwinding.
+struct Lifeline(Arc<AtomicBool>);
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Writer {
@@ -45,9 +58,12 @@ impl Writer {
             sqlite.batch_execute("PRAGMA temp_store = MEMORY")?;
         }
         let (jobs, queue) = mpsc::channel::<Job>();
+        let alive = Arc::new(AtomicBool::new(true));
+        let lifeline = Lifeline(alive.clone());
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || {
+                let _lifeline = lifeline;
                 // When a committed write removed personal data and the WAL still holds it.
                 let mut scrub_owed: Option<Instant> = None;
                 loop {
@@ -86,7 +102,12 @@ impl Writer {
                 }
             })
             .map_err(|e| DbError::Blocking(e.to_string()))?;
-        Ok(Writer { jobs })
+        Ok(Writer { jobs, alive })
+    }
+
+    /// Whether the writer thread still takes writes.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
     }
 
     pub fn submit(&self, job: Job) -> Result<(), DbError> {
@@ -225,5 +246,36 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     }
     for p in pending {
         p.finish(commit.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write whose result cannot be delivered: the panic ends the writer thread.
+    struct Undeliverable;
+
+    impl Pending for Undeliverable {
+        fn finish(self: Box<Self>, _commit: Result<(), String>) {
+            panic!("delivering the result failed");
+        }
+    }
+
+    #[test]
+    fn the_writer_reports_when_its_thread_has_ended() {
+        let folder = std::env::temp_dir().join(format!("roster_writer_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
+        let writer = Writer::start(&url).unwrap();
+        assert!(writer.is_alive());
+        writer.submit(Box::new(|_| Box::new(Undeliverable) as Box<dyn Pending>)).unwrap();
+        // The thread's end is what is awaited: the bound only keeps a broken build from hanging.
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while writer.is_alive() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!writer.is_alive());
+        let _ = std::fs::remove_dir_all(folder);
     }
 }

@@ -1,7 +1,6 @@
 //! Liveness, readiness and metrics for orchestrators and Prometheus.
 
 use actix_web::{http::header, web, HttpResponse};
-use diesel::connection::SimpleConnection;
 
 use crate::state::AppState;
 
@@ -10,14 +9,12 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The database answers a query; 503 with the reason otherwise.
+/// This node can serve (see [`crate::readiness`]): 200 with each check, or 503 naming the
+/// checks that failed.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state.db.run(|conn| conn.batch_execute("SELECT 1").map_err(crate::db::DbError::from)).await;
-    match probe {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
-    }
+    let (ready, body) = state.readiness.check(&state.db).await;
+    let mut response = if ready { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    response.content_type("application/json").body(body)
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod groups;
 mod hostile;
 mod integrity;
@@ -10,6 +11,7 @@ mod lifecycle;
 mod nodes;
 mod operations;
 mod overload;
+mod readiness;
 mod storage;
 mod tolerance;
 mod trust;

@@ -8,7 +8,7 @@ use roster::startup::Application;
 use crate::both_backends;
 use crate::helpers::{assert_scim_error, json, test_settings, Backend, TestApp, TestDatabase};
 
-fn roster(db_url: &str, args: &[&str]) -> std::process::Output {
+pub fn roster(db_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(args)
         .env("ROSTER_DATABASE_URL", db_url)
