@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -128,15 +128,7 @@ impl std::fmt::Debug for CursorKey {
 
 impl CursorKey {
     pub fn load(conn: &mut DbConnection) -> Result<CursorKey, crate::db::DbError> {
-        let encoded = crate::db::settings::get_or_insert(conn, CURSOR_KEY_SETTING, || {
-            STANDARD.encode(rand::random::<[u8; 32]>())
-        })?;
-        let bytes = STANDARD.decode(encoded).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-            crate::db::DbError::from(diesel::result::Error::DeserializationError(
-                "the stored cursor key is not 32 bytes of base64".into(),
-            ))
-        })?;
-        Ok(CursorKey::from_bytes(&bytes))
+        Ok(CursorKey::from_bytes(&crate::db::settings::generated_key(conn, CURSOR_KEY_SETTING)?))
     }
 
     fn from_bytes(bytes: &[u8]) -> CursorKey {

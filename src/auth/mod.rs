@@ -15,7 +15,6 @@ pub use scope::{Scope, Scopes};
 
 use std::time::Duration;
 
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -73,12 +72,7 @@ impl Keys {
             anyhow::ensure!(secret.len() >= 32, "the token secret must be at least 32 bytes long");
             return Ok(Keys::from_secret(secret.as_bytes()));
         }
-        let encoded = db::settings::get_or_insert(conn, KEY_SETTING, || {
-            let bytes: [u8; 32] = rand::random();
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        })?;
-        let secret = base64::engine::general_purpose::STANDARD.decode(encoded)?;
-        Ok(Keys::from_secret(&secret))
+        Ok(Keys::from_secret(&db::settings::generated_key(conn, KEY_SETTING)?))
     }
 
     pub fn sign(&self, claims: &Claims) -> String {

@@ -26,6 +26,19 @@ pub fn get_or_insert(conn: &mut DbConnection, name: &str, make: impl FnOnce() ->
     }
 }
 
+/// A 32-byte key generated once and kept under `name` (base64), so that every node sharing the
+/// database uses the same one.
+pub fn generated_key(conn: &mut DbConnection, name: &str) -> Result<[u8; 32], DbError> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let encoded = get_or_insert(conn, name, || STANDARD.encode(rand::random::<[u8; 32]>()))?;
+    STANDARD.decode(encoded).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).ok_or_else(|| {
+        DbError::from(diesel::result::Error::DeserializationError(
+            format!("the stored {name} is not 32 bytes of base64").into(),
+        ))
+    })
+}
+
 /// Stores `value` under `name`, replacing any value there. Callers serialise among themselves
 /// (start-up runs it under the migration lock).
 pub fn put(conn: &mut DbConnection, name: &str, value: &str) -> Result<(), DbError> {
