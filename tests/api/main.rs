@@ -15,5 +15,6 @@ mod readiness;
 mod storage;
 mod tolerance;
 mod trust;
+mod upgrade;
 mod users;
 mod writes;
