@@ -132,7 +132,9 @@ def rate_limited(request, session):
     url, token = request.config.getoption("--rate-limited-base-url"), request.config.getoption("--rate-limited-token")
     limit = request.config.getoption("--rate-limit")
     if not url or not token or limit <= 0:
-        pytest.skip("no rate-limited target given (SCIM_RATE_LIMITED_BASE_URL, SCIM_RATE_LIMITED_TOKEN, SCIM_RATE_LIMIT)")
+        pytest.skip(
+            "no rate-limited target given (SCIM_RATE_LIMITED_BASE_URL, SCIM_RATE_LIMITED_TOKEN, SCIM_RATE_LIMIT)"
+        )
     client = ScimClient(session, url, token)
     yield client, limit
     client.cleanup()

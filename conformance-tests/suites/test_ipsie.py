@@ -71,7 +71,8 @@ def new_group(**extra) -> dict:
 def only_match(scim: ScimClient, endpoint: str, filter_: str, wanted_id: str) -> None:
     body = expect_list(scim.get(endpoint, params={"filter": filter_}))
     assert ids(body) == [wanted_id], f"GET {endpoint}?filter={filter_} → {ids(body)}, expected only {wanted_id}"
-    assert body["totalResults"] == 1, f"GET {endpoint}?filter={filter_}: totalResults {body['totalResults']}, expected 1"
+    total = body["totalResults"]
+    assert total == 1, f"GET {endpoint}?filter={filter_}: totalResults {total}, expected 1"
 
 
 def schema_attributes(scim: ScimClient, urn: str) -> dict[str, dict]:
@@ -193,11 +194,15 @@ def paced(scim: ScimClient, path: str, per_second: int, seconds: int) -> list[re
 def test_a_tenant_is_served_at_25_requests_per_second(scim):
     """§4.3: "The Application MUST support at least 25 SCIM requests per second. This requirement
     is per-tenant for multi-tenant (B2B SaaS, etc.) applications." 25 requests every second for
-    three seconds, on one token (one tenant), all answer 200: none is refused with 429."""
+    three seconds, on one token (one tenant), all answer 200 (none is refused with 429) and the
+    server keeps pace: the 75 answers arrive within four seconds."""
     user = scim.create("/Users", new_user())
+    started = time.monotonic()
     answers = paced(scim, f"/Users/{user['id']}", 25, 3)
+    elapsed = time.monotonic() - started
     refused = [r for r in answers if r.status_code != 200]
     assert not refused, f"{len(refused)} of {len(answers)} requests at 25/s failed, e.g. {describe(refused[0])}"
+    assert elapsed < 4, f"75 requests paced at 25/s took {elapsed:.1f} s: the server did not keep up"
 
 
 def test_past_the_rate_limit_every_scim_endpoint_answers_429_with_retry_after(rate_limited):
@@ -207,33 +212,28 @@ def test_past_the_rate_limit_every_scim_endpoint_answers_429_with_retry_after(ra
     Requests" when limits are exceeded." and "Error responses SHALL use the SCIM error format".
 
     Runs against a target configured with a low per-tenant limit (rate plus burst given as
-    SCIM_RATE_LIMIT). Three times the limit is sent at once; some answers are 429 with a
-    `Retry-After` of delta-seconds or an HTTP-date (RFC 9110 §10.2.3) and a SCIM error body. While
-    limited, every SCIM endpoint answers 429; after the advised wait the tenant is served again."""
+    SCIM_RATE_LIMIT). For each SCIM endpoint, twice the limit is sent at once: some answers are
+    429. A 429 carries a `Retry-After` of delta-seconds or an HTTP-date (RFC 9110 §10.2.3) and a
+    SCIM error body; after the advised wait the tenant is served again."""
     client, limit = rate_limited
 
     def one(path):
         with requests.Session() as s:
             return ScimClient(s, client.base_url, client.token).get(path)
 
+    first = None
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, ["/Users?count=1"] * (3 * limit)))
-    limited = [r for r in answers if r.status_code == 429]
-    assert limited, f"{3 * limit} requests at once against a limit of {limit}: none answered 429"
-    first = limited[0]
+        for path in ("/Users?count=1", "/Groups?count=1", "/ServiceProviderConfig", "/ResourceTypes", "/Schemas"):
+            answers = list(pool.map(one, [path] * (2 * limit)))
+            limited = [r for r in answers if r.status_code == 429]
+            assert limited, f"{2 * limit} requests at once to {path} against a limit of {limit}: none answered 429"
+            first = first or limited[0]
     retry_after = first.headers.get("Retry-After", "")
     assert re.fullmatch(r"\d+", retry_after) or re.fullmatch(
         r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT", retry_after
     ), f"{describe(first)}: Retry-After is {retry_after!r}"
     expect_error(first, 429)
-    endpoints = ["/Users", "/Groups", "/ServiceProviderConfig", "/ResourceTypes", "/Schemas"]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        pool.map(one, ["/Users?count=1"] * limit)  # keep the tenant past its limit
-        during = list(pool.map(one, endpoints))
-    served = [r for r in during if r.status_code != 429]
-    assert not served, "endpoints not rate-limited: " + "; ".join(describe(r) for r in served)
-    wait = int(retry_after) if retry_after.isdigit() else 2
-    time.sleep(wait + 1)
+    time.sleep((int(retry_after) if retry_after.isdigit() else 2) + 1)
     expect(client.get("/Users?count=1"), 200)
 
 
@@ -313,7 +313,8 @@ def test_patch_deactivates_a_user(scim):
     path = f"/Users/{user['id']}"
     after = patched(scim, scim.patch(path, {"op": "replace", "path": "active", "value": False}), path)
     assert after.get("active") is False, f"after deactivation active is {after.get('active')!r}"
-    body = expect_list(scim.get("/Users", params={"filter": f"userName eq {quoted(user['userName'])} and active eq false"}))
+    inactive = f"userName eq {quoted(user['userName'])} and active eq false"
+    body = expect_list(scim.get("/Users", params={"filter": inactive}))
     assert ids(body) == [user["id"]], f"the deactivated user is not found by active eq false: {ids(body)}"
 
 
@@ -573,7 +574,8 @@ def test_get_all_groups_without_members(scim, groups):
     found = None
     start = 1
     while found is None:
-        body = expect_list(scim.get("/Groups", params={"excludedAttributes": "members", "startIndex": start, "count": 1000}))
+        params = {"excludedAttributes": "members", "startIndex": start, "count": 1000}
+        body = expect_list(scim.get("/Groups", params=params))
         page = resources(body)
         found = next((g for g in page if g.get("id") == group["id"]), None)
         start += len(page)
