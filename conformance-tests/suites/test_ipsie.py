@@ -251,9 +251,10 @@ def test_service_provider_config_advertises_bulk(scim, service_provider_config):
 @pytest.mark.xfail(strict=True, reason=NOT_BUILT_BULK)
 def test_bulk_creates_a_user_and_a_group_whose_member_it_is(scim):
     """§4.3: "The Application and the Identity Service MUST support the SCIM /Bulk endpoint".
-    RFC 7644 §3.7: a BulkRequest POSTing a User and a Group whose member is `bulkId:` of that user
-    answers 200 with a BulkResponse; each operation has `status` 201, a `location`, and the group
-    holds the new user (§3.7.2)."""
+    RFC 7644 §3.7: a BulkRequest POSTing a User and a Group whose member is `bulkId:` of that user,
+    the group listed first, answers 200 with a BulkResponse; each operation has `status` 201 and a
+    `location`, and the group holds the new user (§3.7.2: a `bulkId` reference resolves whatever
+    the order of the operations)."""
     user = new_user()
     group = new_group(members=[{"value": "bulkId:ipsieUser"}])
     r = scim.post(
