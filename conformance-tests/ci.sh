@@ -3,9 +3,10 @@
 #
 # Runs run.sh against two fresh Roster servers, one on SQLite (a temporary directory) and one on
 # PostgreSQL (a new database, dropped afterwards), each on a free port with a token issued by the
-# CLI. Keeps each run's report as results/sqlite.md and results/postgres.md, stops the servers,
-# and exits non-zero if either run failed. PostgreSQL must be reachable: PGHOST (127.0.0.1),
-# PGPORT (5432) and PGUSER (postgres), trust authentication, as in .ci/run.
+# CLI. Beside each runs a second node limited to IPSIE's floor of 25 requests/s per tenant, for
+# the IPSIE suite's 429 test. Keeps each run's report as results/sqlite.md and results/postgres.md,
+# stops the servers, and exits non-zero if either run failed. PostgreSQL must be reachable: PGHOST
+# (127.0.0.1), PGPORT (5432) and PGUSER (postgres), trust authentication, as in .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 roster="$(realpath -m "${1:-$here/../target/debug/roster}")"
@@ -25,14 +26,15 @@ mkdir -p "$here/results"
 
 work="$(mktemp -d)"
 database="roster_conformance_$(date +%s)_$$"
-server_pid=""
+server_pids=()
 psql_admin() { psql -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d postgres "$@"; }
 stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
+  local pid
+  for pid in "${server_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  server_pids=()
 }
 cleanup() {
   stop_server
@@ -45,33 +47,54 @@ free_port() {
   "$here/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# run_against LABEL DATABASE_URL: serve, wait until ready, issue a token, run the suites.
-run_against() {
-  local label="$1" url="$2" port log token status=0
-  port="$(free_port)"
-  log="$work/roster-$label.log"
-  echo "ci.sh: Roster on $label, port $port"
-  ROSTER_DATABASE_URL="$url" ROSTER_LOG_FORMAT=json "$roster" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
-  server_pid=$!
-  local ready=""
+# IPSIE AL SCIM profile §4.3: at least 25 requests/s per tenant, 429 with Retry-After beyond.
+rate_limit=25 rate_burst=25
+
+# serve LABEL DATABASE_URL PORT [FLAG...]: start a node, wait until ready, then issue a token into
+# $token. Returns non-zero (after printing the node's log) when it does not come up.
+serve() {
+  local label="$1" url="$2" port="$3" log="$work/roster-$1.log" ready="" pid
+  shift 3
+  ROSTER_DATABASE_URL="$url" ROSTER_LOG_FORMAT=json "$roster" serve --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+  pid=$!
+  server_pids+=("$pid")
   for _ in $(seq 1 150); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then ready=1; break; fi
-    kill -0 "$server_pid" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
   if [ -z "$ready" ]; then
     echo "ci.sh: Roster on $label did not become ready; its log:" >&2
     cat "$log" >&2
+    return 1
+  fi
+  # IPSIE §8: access tokens expire. The run takes minutes; two hours leaves room.
+  token="$(ROSTER_DATABASE_URL="$url" "$roster" token issue --tenant default --name conformance --scope scim --expires 2h)" || {
+    echo "ci.sh: roster token issue failed on $label" >&2
+    return 1
+  }
+}
+
+# run_against LABEL DATABASE_URL RATE_LIMITED_DATABASE_URL: serve both nodes, run the suites.
+run_against() {
+  local label="$1" url="$2" limited_url="$3" port limited_port limited_token status=0
+  port="$(free_port)"
+  limited_port="$(free_port)"
+  echo "ci.sh: Roster on $label, port $port (rate-limited node: port $limited_port)"
+  if ! serve "$label-rate-limited" "$limited_url" "$limited_port" \
+    --rate-limit-per-tenant "$rate_limit" --rate-burst-per-tenant "$rate_burst"; then
     stop_server
     return 1
   fi
-  token="$(ROSTER_DATABASE_URL="$url" "$roster" token issue --tenant default --name conformance --scope scim)" || {
-    echo "ci.sh: roster token issue failed on $label" >&2
+  limited_token="$token"
+  if ! serve "$label" "$url" "$port"; then
     stop_server
     return 1
-  }
+  fi
   rm -f "$here/results/latest.md"
-  "$here/run.sh" "http://127.0.0.1:$port/scim/v2" "$token" || status=$?
+  SCIM_RATE_LIMITED_BASE_URL="http://127.0.0.1:$limited_port/scim/v2" SCIM_RATE_LIMITED_TOKEN="$limited_token" \
+    SCIM_RATE_LIMIT="$((rate_limit + rate_burst))" \
+    "$here/run.sh" "http://127.0.0.1:$port/scim/v2" "$token" || status=$?
   if [ -f "$here/results/latest.md" ]; then
     cp "$here/results/latest.md" "$here/results/$label.md"
   else
@@ -82,10 +105,12 @@ run_against() {
 }
 
 failed=()
-run_against sqlite "$work/roster.db" || failed+=(sqlite)
+# The rate-limited SQLite node has its own file: one SQLite database is served by one process.
+run_against sqlite "$work/roster.db" "$work/roster-rate-limited.db" || failed+=(sqlite)
 
 psql_admin -c "CREATE DATABASE $database"
-run_against postgres "postgres://$pg_user@$pg_host:$pg_port/$database" || failed+=(postgres)
+pg_url="postgres://$pg_user@$pg_host:$pg_port/$database"
+run_against postgres "$pg_url" "$pg_url" || failed+=(postgres)
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "ci.sh: conformance failed on: ${failed[*]} (reports: conformance-tests/results/sqlite.md, postgres.md)" >&2

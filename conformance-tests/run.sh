@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: run.sh BASE_URL TOKEN
-# Runs the Okta, Entra and RFC 7644 suites and the third-party checkers (scim2-tester, scim-sanity
-# strict and compat) against a SCIM service provider, prints one table per suite and writes the
-# same report as Markdown to results/latest.md. Exits non-zero on any failure of our suites and on
+# Runs the Okta, Entra, RFC 7644 and IPSIE suites and the third-party checkers (scim2-tester,
+# scim-sanity strict and compat) against a SCIM service provider, prints one table per suite and
+# writes the same report as Markdown to results/latest.md. Exits non-zero on any failure of our suites and on
 # any third-party failure that allowlist.toml does not name.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,7 +20,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 cd "$here"
-for suite in okta entra rfc7644; do
+for suite in okta entra rfc7644 ipsie; do
   echo "== suite $suite"
   # A failing suite is reported below, not here, so the other suites still run.
   "$py" -m pytest "suites/test_$suite.py" -q --tb=short --junitxml="$work/$suite.xml" || true

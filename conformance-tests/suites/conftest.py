@@ -1,4 +1,4 @@
-"""Fixtures shared by the three suites: the target, a client per test, and what the server says
+"""Fixtures shared by the suites: the target, a client per test, and what the server says
 about itself (/ServiceProviderConfig, /ResourceTypes), used to skip what it does not offer."""
 
 from __future__ import annotations
@@ -19,6 +19,23 @@ def pytest_addoption(parser):
         help="SCIM base URL, e.g. https://host/scim/v2 (default: $SCIM_BASE_URL)",
     )
     group.addoption("--token", default=os.environ.get("SCIM_TOKEN"), help="bearer token (default: $SCIM_TOKEN)")
+    group.addoption(
+        "--rate-limited-base-url",
+        default=os.environ.get("SCIM_RATE_LIMITED_BASE_URL"),
+        help="a SCIM base URL whose tenant is limited to --rate-limit requests/s, for the IPSIE 429 test "
+        "(default: $SCIM_RATE_LIMITED_BASE_URL; without it that test is skipped)",
+    )
+    group.addoption(
+        "--rate-limited-token",
+        default=os.environ.get("SCIM_RATE_LIMITED_TOKEN"),
+        help="bearer token for --rate-limited-base-url (default: $SCIM_RATE_LIMITED_TOKEN)",
+    )
+    group.addoption(
+        "--rate-limit",
+        type=int,
+        default=int(os.environ.get("SCIM_RATE_LIMIT") or 0),
+        help="requests/s plus burst that --rate-limited-base-url's tenant is allowed (default: $SCIM_RATE_LIMIT)",
+    )
 
 
 def pytest_configure(config):
@@ -105,3 +122,19 @@ def enterprise(enterprise_declared):
     """Skip tests of the enterprise extension when the User resource type does not declare it."""
     if not enterprise_declared:
         pytest.skip("the User resource type does not declare the enterprise extension (RFC 7643 §4.3)")
+
+
+@pytest.fixture
+def rate_limited(request, session):
+    """A client for a target configured with a low per-tenant rate limit, and that limit (rate plus
+    burst); skipped when none is given, since provoking a production-sized limit from one test
+    client is impractical."""
+    url, token = request.config.getoption("--rate-limited-base-url"), request.config.getoption("--rate-limited-token")
+    limit = request.config.getoption("--rate-limit")
+    if not url or not token or limit <= 0:
+        pytest.skip(
+            "no rate-limited target given (SCIM_RATE_LIMITED_BASE_URL, SCIM_RATE_LIMITED_TOKEN, SCIM_RATE_LIMIT)"
+        )
+    client = ScimClient(session, url, token)
+    yield client, limit
+    client.cleanup()

@@ -1,10 +1,12 @@
 """Turns one run's raw results into tables: one per suite (passed, failed, skipped), printed and
 written as Markdown, and the exit status of run.sh.
 
-Inputs, in --work: okta.xml, entra.xml, rfc7644.xml (pytest JUnit XML) and scim2-tester.json,
-scim-sanity-strict.json, scim-sanity-compat.json (tools/third_party.py). A third-party failure
-counts unless allowlist.toml names it; our own suites have no allowlist. Exit status 1 when
-anything counts as failed.
+Inputs, in --work: okta.xml, entra.xml, rfc7644.xml, ipsie.xml (pytest JUnit XML) and
+scim2-tester.json, scim-sanity-strict.json, scim-sanity-compat.json (tools/third_party.py). A
+third-party failure counts unless allowlist.toml names it; our own suites have no allowlist. A
+test marked xfail that fails as expected is listed with the skipped ones, its reason prefixed
+"expected failure:"; one that passes (strict) is a failure. Exit status 1 when anything counts as
+failed.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def read_junit(suite: Suite, path: Path) -> None:
         skipped = case.find("skipped")
         if problem is not None:
             suite.outcomes.append(Outcome(name, "failed", reason_of(problem)))
+        elif skipped is not None and skipped.get("type") == "pytest.xfail":
+            suite.outcomes.append(Outcome(name, "skipped", f"expected failure: {reason_of(skipped)}"))
         elif skipped is not None:
             suite.outcomes.append(Outcome(name, "skipped", reason_of(skipped)))
         else:
@@ -217,6 +221,7 @@ def main() -> int:
         ("okta", "Okta (test_okta.py)"),
         ("entra", "Microsoft Entra ID (test_entra.py)"),
         ("rfc7644", "RFC 7644 / 7643 / 9865 (test_rfc7644.py)"),
+        ("ipsie", "OpenID IPSIE AL SCIM profile (test_ipsie.py)"),
     ]:
         suite = Suite(key, title, third_party=False)
         read_junit(suite, args.work / f"{key}.xml")
