@@ -6,12 +6,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
+use crate::context::Ctx;
 use crate::error::{ScimError, ScimType};
 use crate::http::{etag, etag_listed, if_match, scim_json};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
-use crate::users::Ctx;
 
 pub struct Request {
     pub ctx: Ctx,
@@ -43,7 +43,6 @@ impl Request {
                 tenant_id: principal.tenant_id.clone(),
                 actor: principal.subject.clone(),
                 now: state.clock.now(),
-                anchors: state.anchors.clone(),
             },
             base: state.origin.scim_base(req),
             projection: projection(rt, attributes.as_deref(), excluded.as_deref())?,

@@ -47,20 +47,22 @@ async fn search(
     let user_projection = projection(&USER_RESOURCE, attrs.as_deref(), excluded.as_deref())?;
     let group_projection = projection(&GROUP_RESOURCE, attrs.as_deref(), excluded.as_deref())?;
     let backend = state.db.backend();
-    let base = r.base.clone();
+    let (base, anchors) = (r.base.clone(), state.anchors.clone());
     let page = state
         .db
         .run(move |conn| {
             let ctx = &r.ctx;
             // Users fill the window [start, start + count) first; Groups continue where they end.
             let (user_rows, user_page) =
-                unless_unknown(users::list(conn, backend, ctx, &request), || (Vec::new(), Page::empty()))?;
+                unless_unknown(users::list(conn, backend, ctx, &anchors, &request), || (Vec::new(), Page::empty()))?;
             let group_start = (start - user_page.total).max(1);
             let group_count = (count - user_rows.len() as i64).max(0);
             let group_request =
                 ListRequest { paging: Paging::Index { start: group_start, count: group_count }, ..request.clone() };
             let (group_rows, group_page) =
-                unless_unknown(groups::list(conn, backend, ctx, &group_request), || (Vec::new(), Page::empty()))?;
+                unless_unknown(groups::list(conn, backend, ctx, &anchors, &group_request), || {
+                    (Vec::new(), Page::empty())
+                })?;
             let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
                 .iter()
                 .map(|v| user_projection.apply(&USER_RESOURCE, users::representation(v, &base)))
