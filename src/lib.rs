@@ -18,6 +18,7 @@ pub mod product;
 pub mod readiness;
 pub mod routes;
 pub mod scim;
+pub mod search;
 pub mod startup;
 pub mod state;
 pub mod sweep;

@@ -14,7 +14,7 @@ use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
 use crate::lifecycle::{self, Actor, Deleted, Policy};
 use crate::listing::store::Users as Stored;
-use crate::listing::{self, paginate, Anchors, Listed, Shown};
+use crate::listing::{self, paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::{self, Document};
@@ -359,14 +359,14 @@ impl Listed for Users {
         anchors: Arc<Anchors>,
         ctx: Ctx,
         req: ListRequest,
-        shown: Shown,
+        base: String,
     ) -> Result<Page, ScimError> {
+        let projection = projection(&USER_RESOURCE, req.attributes.as_deref(), req.excluded_attributes.as_deref())?;
         let (backend, short) = (db.backend(), listing::is_unique_lookup(&req));
         let list = move |conn: &mut DbConnection| list(conn, backend, &ctx, &anchors, &req);
         let (rows, mut page) = if short { db.run_short(list).await? } else { db.run(list).await? };
         let views = read_views(rows);
-        page.resources =
-            views.iter().map(|v| shown.projection.apply(&USER_RESOURCE, representation(v, &shown.base))).collect();
+        page.resources = views.iter().map(|v| projection.apply(&USER_RESOURCE, representation(v, &base))).collect();
         Ok(page)
     }
 }

@@ -15,7 +15,7 @@ use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
 use crate::listing::store::Groups as Stored;
-use crate::listing::{paginate, Anchors, Listed, Shown};
+use crate::listing::{paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, Member, MemberChange, PatchOp};
 use crate::scim::projection::Projection;
@@ -168,12 +168,13 @@ impl Listed for Groups {
         anchors: Arc<Anchors>,
         ctx: Ctx,
         req: ListRequest,
-        shown: Shown,
+        base: String,
     ) -> Result<Page, ScimError> {
+        let projection = projection(&GROUP_RESOURCE, req.attributes.as_deref(), req.excluded_attributes.as_deref())?;
         let backend = db.backend();
         db.run(move |conn| {
             let (rows, mut page) = list(conn, backend, &ctx, &anchors, &req)?;
-            page.resources = show(conn, &rows, &shown.projection, &shown.base)?;
+            page.resources = show(conn, &rows, &projection, &base)?;
             Ok(page)
         })
         .await

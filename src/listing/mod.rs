@@ -18,7 +18,7 @@ use crate::context::Ctx;
 use crate::db::query::{Compiler, Order, Position};
 use crate::db::sql::Sql;
 use crate::db::{Database, DbConnection};
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimType};
 use crate::scim::filter::{CompareOp, Filter};
 use crate::scim::list::{Cursor, ListRequest, Page, Paging};
 use crate::scim::projection::Projection;
@@ -29,23 +29,27 @@ use store::Store;
 /// how a page of it is read and shown. Implemented by the services that own the types, which
 /// also choose how the read runs (which pool lane, whether rendering needs the connection).
 pub trait Listed {
+    /// The schema the request's own `attributes` are read against.
     const RESOURCE: &'static ResourceType;
 
-    /// The page `req` asks for, its resources rendered as `shown` says.
+    /// The page `req` asks for, its resources shown as `req` asks (RFC 7644 §3.9), their
+    /// locations under `base`.
     fn page(
         db: &Database,
         anchors: Arc<Anchors>,
         ctx: Ctx,
         req: ListRequest,
-        shown: Shown,
+        base: String,
     ) -> impl Future<Output = Result<Page, ScimError>>;
 }
 
-/// How listed resources are shown: the attributes the client asked for (RFC 7644 §3.9) and the
-/// base URL their `meta.location` and references start with.
-pub struct Shown {
-    pub projection: Projection,
-    pub base: String,
+/// `attributes`/`excludedAttributes` (RFC 7644 §3.9), from a query or a search body.
+pub fn projection(
+    rt: &'static ResourceType,
+    attributes: Option<&str>,
+    excluded: Option<&str>,
+) -> Result<Projection, ScimError> {
+    Projection::parse(rt, attributes, excluded).map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e))
 }
 
 /// The lookups identity providers repeat all day (`userName eq`, `externalId eq`, …) keep their

@@ -1,16 +1,17 @@
-//! Listing and searching a resource type, one handler for every type: `GET /Users`,
-//! `POST /Users/.search`, and the same for Groups (RFC 7644 §3.4.2, §3.4.3). The query or the
-//! search body becomes a [`ListRequest`]; the type's service reads and renders the page.
+//! Listing and searching, one handler for every resource type: `GET /Users`,
+//! `POST /Users/.search`, the same for Groups, and `POST /.search` across types (RFC 7644
+//! §3.4.2, §3.4.3). The query or the search body becomes a [`ListRequest`]; the type's service
+//! reads and renders the page.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::scim::{projection, Request};
+use super::scim::Request;
 use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
 use crate::http::body::JsonBody;
 use crate::http::scim_json;
-use crate::listing::{Listed, Shown};
+use crate::listing::Listed;
 use crate::scim::list::ListRequest;
 use crate::state::AppState;
 
@@ -42,9 +43,6 @@ async fn respond<L: Listed>(
     request: ListRequest,
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(req, state, p, Scope::ScimRead, L::RESOURCE)?;
-    // A search body's `attributes` and `excludedAttributes` stand in for the query's.
-    let projection = projection(L::RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())?;
-    let shown = Shown { projection, base: r.base };
-    let page = L::page(&state.db, state.anchors.clone(), r.ctx, request, shown).await?;
+    let page = L::page(&state.db, state.anchors.clone(), r.ctx, request, r.base).await?;
     Ok(scim_json(StatusCode::OK, &page.into_json()))
 }

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
 use crate::context::Ctx;
-use crate::error::{ScimError, ScimType};
+use crate::error::ScimError;
 use crate::http::{etag, etag_listed, if_match, scim_json};
+use crate::listing::projection;
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
@@ -54,15 +55,6 @@ impl Request {
     pub fn projected(&self) -> bool {
         !self.projection.is_default()
     }
-}
-
-/// `attributes`/`excludedAttributes` (RFC 7644 §3.9), from a query or a search body.
-pub fn projection(
-    rt: &'static ResourceType,
-    attributes: Option<&str>,
-    excluded: Option<&str>,
-) -> Result<Projection, ScimError> {
-    Projection::parse(rt, attributes, excluded).map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e))
 }
 
 /// A resource with its ETag (RFC 7644 §3.14).
