@@ -17,9 +17,9 @@ use crate::scim::list::ListRequest;
 /// consistency across pages to the service provider). Bounded: entries expire, and past
 /// [`Anchors::MAX`] the memory starts afresh.
 ///
-/// The same shared value carries the key that seals cursor-paged walks' cursors: the server's is
-/// loaded from the database ([`Anchors::with_cursor_key`]); by default a random one.
-#[derive(Debug, Default)]
+/// The same shared value carries the key that seals cursor-paged walks' cursors, loaded from the
+/// database ([`Anchors::with_cursor_key`]).
+#[derive(Debug)]
 pub struct Anchors {
     entries: std::sync::Mutex<HashMap<(String, i64), (Position, Instant)>>,
     cursor_key: CursorKey,

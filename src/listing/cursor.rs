@@ -20,12 +20,6 @@ const CURSOR_KEY_SETTING: &str = "cursor_key";
 #[derive(Clone)]
 pub struct CursorKey(XChaCha20Poly1305);
 
-impl Default for CursorKey {
-    fn default() -> CursorKey {
-        CursorKey::from_bytes(&rand::random::<[u8; 32]>())
-    }
-}
-
 impl std::fmt::Debug for CursorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CursorKey(..)")
