@@ -33,7 +33,7 @@ pub enum AdminError {
 pub fn apply(conn: &mut DbConnection, action: Action) -> Result<Option<db::users::UserRow>, AdminError> {
     let tenant =
         tenants::by_name(conn, &action.tenant)?.ok_or_else(|| AdminError::UnknownTenant(action.tenant.clone()))?;
-    let ctx = Ctx { tenant_id: tenant.id.clone(), actor: "admin".into(), now: db::now(), anchors: Default::default() };
+    let ctx = Ctx { tenant_id: tenant.id.clone(), actor: "admin".into(), now: db::now() };
     let policy = Policy::of(&tenant);
     write_transaction(conn, |conn| {
         let actor = Actor { tenant_id: &ctx.tenant_id, name: &ctx.actor, policy: &policy, now: ctx.now };

@@ -2,32 +2,26 @@
 //! Handlers parse the request; this module applies the rules and calls storage, one
 //! transaction per request.
 
+use std::sync::Arc;
+
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
 use crate::db::query::{Compiler, Resource};
 use crate::db::users::{self as store, UserRead, UserRow, WriteError};
-use crate::db::{single_statement_write, write_transaction, Backend, DbConnection};
+use crate::db::{single_statement_write, write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
 use crate::lifecycle::{self, Actor, Deleted, Policy};
-use crate::listing::paginate;
+use crate::listing::store::Users as Stored;
+use crate::listing::{self, paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
 
-/// Who acts, where, and when.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub tenant_id: String,
-    /// The token's subject, recorded in audit entries.
-    pub actor: String,
-    pub now: NaiveDateTime,
-    /// Where index-paged walks left off, shared by the server's requests.
-    pub anchors: std::sync::Arc<crate::listing::Anchors>,
-}
+pub use crate::context::Ctx; // moved: re-export kept for the merge
 
 impl From<WriteError> for ScimError {
     fn from(e: WriteError) -> Self {
@@ -345,8 +339,34 @@ pub fn list(
     conn: &mut DbConnection,
     backend: Backend,
     ctx: &Ctx,
+    anchors: &Anchors,
     req: &ListRequest,
 ) -> Result<(Vec<UserRead>, Page), ScimError> {
     let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::User };
-    paginate::<store::Users>(conn, &compiler, req, ctx.now, &ctx.anchors)
+    paginate::<Stored>(conn, &compiler, req, ctx.now, anchors)
+}
+
+/// The User resource type in lists and searches.
+pub struct Users;
+
+impl Listed for Users {
+    const RESOURCE: &'static schema::ResourceType = &USER_RESOURCE;
+
+    /// A lookup by a unique identifier takes the pool's short lane; the page is rendered after
+    /// the connection is given back.
+    async fn page(
+        db: &Database,
+        anchors: Arc<Anchors>,
+        ctx: Ctx,
+        req: ListRequest,
+        base: String,
+    ) -> Result<Page, ScimError> {
+        let projection = projection(&USER_RESOURCE, req.attributes.as_deref(), req.excluded_attributes.as_deref())?;
+        let (backend, short) = (db.backend(), listing::is_unique_lookup(&req));
+        let list = move |conn: &mut DbConnection| list(conn, backend, &ctx, &anchors, &req);
+        let (rows, mut page) = if short { db.run_short(list).await? } else { db.run(list).await? };
+        let views = read_views(rows);
+        page.resources = views.iter().map(|v| projection.apply(&USER_RESOURCE, representation(v, &base))).collect();
+        Ok(page)
+    }
 }

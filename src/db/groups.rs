@@ -9,9 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use serde_json::Value;
 
-use super::query::Order;
 use super::schema::{group_members, scim_groups, users};
-use super::sql::Sql;
 use super::{is_unique_violation, DbConnection, MultiBackend};
 use crate::scim::patch::Member;
 use crate::scim::resource::{fold, Document};
@@ -525,9 +523,6 @@ pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<Has
     }
     Ok(out)
 }
-
-// Listing of groups (see [`crate::listing`]).
-resource_store!(Groups, GroupRow, scim_groups, "Group", |row| row.pk);
 
 /// The groups a user is a direct member of, as (group pk, group id).
 pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<(i64, String)>> {

@@ -4,10 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::Value;
 
-use super::query::Order;
 use super::records::Records;
 use super::schema::{tenants, user_values, users};
-use super::sql::Sql;
 use super::tenants::Tenant;
 use super::{is_unique_violation, DbConnection, DbError};
 use crate::scim::resource::{fold, Document};
@@ -729,9 +727,6 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
     diesel::delete(users::table.find(pk)).execute(conn)?;
     Ok(())
 }
-
-// Listing of users (see [`crate::listing`]).
-resource_store!(Users, UserRead, users, "User", |read| read.row.pk, visible = users::deleted_at.is_null());
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user

@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
+use crate::context::Ctx;
 use crate::db::groups as store;
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ScimError;
 use crate::scim::patch::{Member, MemberChange, PatchOp};
-use crate::users::Ctx;
 
 /// A tenant's id and the group's id.
 type GroupKey = (String, String);
@@ -39,16 +39,32 @@ struct Waiting {
 }
 
 impl MemberBatches {
+    /// Applies a PATCH whose answer does not show the group: with other requests' changes to
+    /// the group when [`MemberBatches::takes`] it, else alone in a write transaction (see
+    /// [`super::patch`]). The group's version after it.
+    pub async fn patch(
+        self: &Arc<Self>,
+        db: &Database,
+        ctx: Ctx,
+        id: String,
+        attribute_ops: Vec<PatchOp>,
+        member_changes: Vec<MemberChange>,
+        if_match: Option<String>,
+    ) -> Result<i64, ScimError> {
+        if Self::takes(db.backend(), &attribute_ops, &member_changes, if_match.as_deref()) {
+            return self.apply(db, ctx, id, member_changes).await;
+        }
+        let patch = move |conn: &mut DbConnection| {
+            super::patch(conn, &ctx, &id, &attribute_ops, &member_changes, if_match.as_deref())
+        };
+        Ok(db.write(patch).await?.version)
+    }
+
     /// Whether a PATCH may be applied with others: on PostgreSQL, only adding or removing
     /// members by id, and without If-Match, whose check needs the version just before the change
     /// (such a PATCH goes through [`super::patch`] alone, and still takes the group's row lock
     /// in turn with the batches).
-    pub fn takes(
-        backend: Backend,
-        attribute_ops: &[PatchOp],
-        changes: &[MemberChange],
-        if_match: Option<&str>,
-    ) -> bool {
+    fn takes(backend: Backend, attribute_ops: &[PatchOp], changes: &[MemberChange], if_match: Option<&str>) -> bool {
         backend == Backend::Postgres
             && attribute_ops.is_empty()
             && if_match.is_none()
@@ -58,7 +74,7 @@ impl MemberBatches {
 
     /// Applies `changes` to group `id` of the context's tenant, in one transaction with the
     /// changes other requests make to it meanwhile; the group's version after these changes.
-    pub async fn apply(
+    async fn apply(
         self: &Arc<Self>,
         db: &Database,
         ctx: Ctx,

@@ -4,20 +4,24 @@
 pub mod batches;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::context::Ctx;
 use crate::db::groups::{self as store, GroupRow, MemberRow, WriteError};
 use crate::db::query::{Compiler, Resource};
-use crate::db::{write_transaction, Backend, DbConnection};
+use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
-use crate::listing::paginate;
+use crate::listing::store::Groups as Stored;
+use crate::listing::{paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, Member, MemberChange, PatchOp};
+use crate::scim::projection::Projection;
 use crate::scim::resource::Document;
-use crate::scim::schema::{self, GROUP_RESOURCE};
-use crate::users::{time, Ctx};
+use crate::scim::schema::{self, ResourceType, GROUP_RESOURCE};
+use crate::users::time;
 
 impl From<WriteError> for ScimError {
     fn from(e: WriteError) -> Self {
@@ -145,10 +149,53 @@ pub fn list(
     conn: &mut DbConnection,
     backend: Backend,
     ctx: &Ctx,
+    anchors: &Anchors,
     req: &ListRequest,
 ) -> Result<(Vec<GroupRow>, Page), ScimError> {
     let compiler = Compiler { backend, tenant_id: &ctx.tenant_id, resource: Resource::Group };
-    paginate::<store::Groups>(conn, &compiler, req, ctx.now, &ctx.anchors)
+    paginate::<Stored>(conn, &compiler, req, ctx.now, anchors)
+}
+
+/// The Group resource type in lists and searches.
+pub struct Groups;
+
+impl Listed for Groups {
+    const RESOURCE: &'static ResourceType = &GROUP_RESOURCE;
+
+    /// Read and rendered on one connection: the members, when shown, are loaded for the page.
+    async fn page(
+        db: &Database,
+        anchors: Arc<Anchors>,
+        ctx: Ctx,
+        req: ListRequest,
+        base: String,
+    ) -> Result<Page, ScimError> {
+        let projection = projection(&GROUP_RESOURCE, req.attributes.as_deref(), req.excluded_attributes.as_deref())?;
+        let backend = db.backend();
+        db.run(move |conn| {
+            let (rows, mut page) = list(conn, backend, &ctx, &anchors, &req)?;
+            page.resources = show(conn, &rows, &projection, &base)?;
+            Ok(page)
+        })
+        .await
+    }
+}
+
+/// Renders groups as `projection` shows them, loading members only when it keeps them.
+pub fn show(
+    conn: &mut DbConnection,
+    rows: &[GroupRow],
+    projection: &Projection,
+    base: &str,
+) -> Result<Vec<Value>, ScimError> {
+    let mut members = if projection.includes("members") { Some(members(conn, rows)?) } else { None };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let these = members.as_mut().map(|m| m.remove(&row.pk).unwrap_or_default());
+            projection.apply(&GROUP_RESOURCE, representation(row, these.as_deref(), base))
+        })
+        .collect())
 }
 
 /// Members of the given groups, loaded only when the response shows them.

@@ -3,6 +3,7 @@
 mod discovery;
 mod groups;
 mod health;
+mod list;
 mod product;
 mod scim;
 mod search;

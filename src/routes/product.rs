@@ -30,12 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn ctx(state: &AppState, p: &Principal, scope: Scope) -> Result<Ctx, ScimError> {
     p.require(scope)?;
-    Ok(Ctx {
-        tenant_id: p.tenant_id.clone(),
-        actor: p.subject.clone(),
-        now: state.clock.now(),
-        anchors: state.anchors.clone(),
-    })
+    Ok(Ctx { tenant_id: p.tenant_id.clone(), actor: p.subject.clone(), now: state.clock.now() })
 }
 
 fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, ScimError> {

@@ -6,12 +6,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
-use crate::error::{ScimError, ScimType};
+use crate::context::Ctx;
+use crate::error::ScimError;
 use crate::http::{etag, etag_listed, if_match, scim_json};
+use crate::listing::projection;
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
-use crate::users::Ctx;
 
 pub struct Request {
     pub ctx: Ctx,
@@ -43,7 +44,6 @@ impl Request {
                 tenant_id: principal.tenant_id.clone(),
                 actor: principal.subject.clone(),
                 now: state.clock.now(),
-                anchors: state.anchors.clone(),
             },
             base: state.origin.scim_base(req),
             projection: projection(rt, attributes.as_deref(), excluded.as_deref())?,
@@ -55,15 +55,6 @@ impl Request {
     pub fn projected(&self) -> bool {
         !self.projection.is_default()
     }
-}
-
-/// `attributes`/`excludedAttributes` (RFC 7644 §3.9), from a query or a search body.
-pub fn projection(
-    rt: &'static ResourceType,
-    attributes: Option<&str>,
-    excluded: Option<&str>,
-) -> Result<Projection, ScimError> {
-    Projection::parse(rt, attributes, excluded).map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e))
 }
 
 /// A resource with its ETag (RFC 7644 §3.14).

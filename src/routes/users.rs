@@ -3,23 +3,21 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::list::{list, search};
 use super::resource;
-use super::scim::{created, not_modified, projection, respond, Request};
+use super::scim::{created, not_modified, respond, Request};
 use crate::auth::{Principal, Scope};
-use crate::db::DbConnection;
 use crate::error::ScimError;
 use crate::http::body::JsonBody;
-use crate::http::scim_json;
-use crate::scim::list::ListRequest;
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::state::AppState;
-use crate::users;
+use crate::users::{self, Users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/Users", "GET, POST").route(web::get().to(list)).route(web::post().to(create)))
-        .service(resource("/Users/.search", "POST").route(web::post().to(search)))
+    cfg.service(resource("/Users", "GET, POST").route(web::get().to(list::<Users>)).route(web::post().to(create)))
+        .service(resource("/Users/.search", "POST").route(web::post().to(search::<Users>)))
         .service(
             resource("/Users/{id}", "GET, PUT, PATCH, DELETE")
                 .route(web::get().to(get))
@@ -100,35 +98,4 @@ async fn delete(
     let (ctx, expected) = (r.ctx.clone(), r.if_match.clone());
     state.db.write(move |conn| users::delete(conn, &ctx, &id, expected.as_deref())).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn list(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ScimError> {
-    let request = ListRequest::from_query(req.query_string())?;
-    respond_list(&req, state, &p, request).await
-}
-
-async fn search(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    p: Principal,
-    body: JsonBody,
-) -> Result<HttpResponse, ScimError> {
-    let request = ListRequest::from_search_body(&body.0)?;
-    respond_list(&req, state, &p, request).await
-}
-
-pub async fn respond_list(
-    req: &HttpRequest,
-    state: web::Data<AppState>,
-    p: &Principal,
-    request: ListRequest,
-) -> Result<HttpResponse, ScimError> {
-    let mut r = Request::new(req, &state, p, Scope::ScimRead, &USER_RESOURCE)?;
-    r.projection = projection(&USER_RESOURCE, request.attributes.as_deref(), request.excluded_attributes.as_deref())?;
-    let (ctx, backend, short) = (r.ctx.clone(), state.db.backend(), crate::listing::is_unique_lookup(&request));
-    let list = move |conn: &mut DbConnection| users::list(conn, backend, &ctx, &request);
-    let (rows, mut page) = if short { state.db.run_short(list).await? } else { state.db.run(list).await? };
-    let views = users::read_views(rows);
-    page.resources = views.iter().map(|v| show(&r, v)).collect();
-    Ok(scim_json(StatusCode::OK, &page.into_json()))
 }

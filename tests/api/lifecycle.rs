@@ -215,12 +215,8 @@ async fn a_create_for_a_deleted_tenant_is_refused(app: TestApp) {
     let mut conn = app.connection();
     let tenant = roster::db::tenants::create(&mut conn, "leaving").unwrap().id;
     assert!(roster::db::tenants::delete(&mut conn, "leaving").unwrap());
-    let ctx = roster::users::Ctx {
-        tenant_id: tenant.clone(),
-        actor: "idp".into(),
-        now: chrono::Utc::now().naive_utc(),
-        anchors: Default::default(),
-    };
+    let ctx =
+        roster::users::Ctx { tenant_id: tenant.clone(), actor: "idp".into(), now: chrono::Utc::now().naive_utc() };
     for active in [true, false] {
         let doc = json!({"userName": "late", "emails": [{"value": "late@example.com"}], "active": active});
         let doc = doc.as_object().unwrap().clone();

@@ -1,0 +1,78 @@
+//! SCIM's search across every resource type (`POST /.search`, RFC 7644 §3.4.3): Users come
+//! first, then Groups; a filter naming an attribute one type lacks simply matches none of that
+//! type.
+
+use std::sync::Arc;
+
+use crate::context::Ctx;
+use crate::db::Database;
+use crate::error::{ScimError, ScimType};
+use crate::groups;
+use crate::listing::{projection, Anchors, Listed};
+use crate::scim::list::{ListRequest, Page, Paging};
+use crate::scim::schema::{ResourceType, GROUP_RESOURCE, USER_RESOURCE};
+use crate::users;
+
+/// Every resource type, in one list.
+pub struct AllTypes;
+
+/// A type whose schema lacks an attribute of the filter contributes nothing; other errors stand.
+fn unless_unknown<T>(result: Result<T, ScimError>, empty: impl FnOnce() -> T) -> Result<T, ScimError> {
+    match result {
+        Err(e) if e.scim_type == Some(ScimType::InvalidFilter) && e.detail.contains("is not an attribute") => {
+            Ok(empty())
+        }
+        other => other,
+    }
+}
+
+impl Listed for AllTypes {
+    const RESOURCE: &'static ResourceType = &USER_RESOURCE;
+
+    /// Index paging only: a cursor would have to hold a position in each type.
+    async fn page(
+        db: &Database,
+        anchors: Arc<Anchors>,
+        ctx: Ctx,
+        request: ListRequest,
+        base: String,
+    ) -> Result<Page, ScimError> {
+        let Paging::Index { start, count } = request.paging else {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidValue,
+                "Cursor paging is not available for a search across resource types; search /Users or /Groups",
+            ));
+        };
+        let (attrs, excluded) = (request.attributes.clone(), request.excluded_attributes.clone());
+        let user_projection = projection(&USER_RESOURCE, attrs.as_deref(), excluded.as_deref())?;
+        let group_projection = projection(&GROUP_RESOURCE, attrs.as_deref(), excluded.as_deref())?;
+        let backend = db.backend();
+        db.run(move |conn| {
+            let ctx = &ctx;
+            // Users fill the window [start, start + count) first; Groups continue where they end.
+            let (user_rows, user_page) =
+                unless_unknown(users::list(conn, backend, ctx, &anchors, &request), || (Vec::new(), Page::empty()))?;
+            let group_start = (start - user_page.total).max(1);
+            let group_count = (count - user_rows.len() as i64).max(0);
+            let group_request =
+                ListRequest { paging: Paging::Index { start: group_start, count: group_count }, ..request.clone() };
+            let (group_rows, group_page) =
+                unless_unknown(groups::list(conn, backend, ctx, &anchors, &group_request), || {
+                    (Vec::new(), Page::empty())
+                })?;
+            let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
+                .iter()
+                .map(|v| user_projection.apply(&USER_RESOURCE, users::representation(v, &base)))
+                .collect();
+            resources.extend(groups::show(conn, &group_rows, &group_projection, &base)?);
+            Ok(Page {
+                resources,
+                total: user_page.total + group_page.total,
+                start_index: Some(start),
+                next_cursor: None,
+                previous_cursor: None,
+            })
+        })
+        .await
+    }
+}
