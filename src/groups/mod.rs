@@ -7,32 +7,18 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::db::groups::{self as store, GroupRow, MemberRow, WriteError};
+use crate::clock::time;
+use crate::db::groups::{self as store, GroupRow, MemberRow};
 use crate::db::query::{Compiler, Resource};
 use crate::db::{write_transaction, Backend, DbConnection};
-use crate::error::{ScimError, ScimType};
+use crate::error::ScimError;
 use crate::http::{check_version, etag};
 use crate::listing::paginate;
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, Member, MemberChange, PatchOp};
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, GROUP_RESOURCE};
-use crate::users::{time, Ctx};
-
-impl From<WriteError> for ScimError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::NameTaken(name) => ScimError::conflict(
-                Some(ScimType::Uniqueness),
-                format!("A group with displayName {name:?} already exists (displayName is unique regardless of case)"),
-            ),
-            WriteError::UnknownMembers(ids) => {
-                ScimError::bad_request(ScimType::InvalidValue, format!("No user or group with id {ids} in this tenant"))
-            }
-            WriteError::Db(e) => e.into(),
-        }
-    }
-}
+use crate::users::Ctx;
 
 pub fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No Group with id {id:?}"))

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: middleware, metrics and SCIM-shaped responses.
 
 pub mod body;
+mod errors;
 pub mod fairness;
 pub mod inflight;
 pub mod metrics;
