@@ -1,6 +1,6 @@
 //! One error type for every answer that is not a success, rendered in the SCIM error schema
 //! (RFC 7644 §3.12): `status` is a string, `scimType` only where the RFC defines one. Which
-//! status a service's or storage's error answers with is decided in `crate::http::errors`.
+//! status a service's or storage's error answers with is decided in `crate::routes::errors`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};

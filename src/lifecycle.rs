@@ -9,7 +9,7 @@
 //! | Former Member | no-op      | 400 mutability    | no-op                             | deleted                |
 //!
 //! A refusal is a [`LifecycleError`], a sentence without an HTTP status: the SCIM API answers it
-//! with the status and `scimType` in the table (chosen in `crate::http::errors`), the CLI prints
+//! with the status and `scimType` in the table (chosen in `crate::routes::errors`), the CLI prints
 //! the sentence.
 
 use chrono::{Duration, NaiveDateTime};

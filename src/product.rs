@@ -26,7 +26,7 @@ fn hash(token: &str) -> String {
 }
 
 /// Why the product refused a request. The SCIM status of each is chosen where it becomes a
-/// response (`crate::http::errors`).
+/// response (`crate::routes::errors`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
     /// The account's state forbids it: only active accounts sign in, write and receive messages.

@@ -1,7 +1,6 @@
 //! HTTP plumbing shared by every route: middleware, metrics and SCIM-shaped responses.
 
 pub mod body;
-mod errors;
 pub mod fairness;
 pub mod inflight;
 pub mod metrics;
