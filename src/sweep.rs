@@ -10,10 +10,10 @@ use std::time::Duration as StdDuration;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::db::users::{self as user_store, UserRow};
-use crate::db::{tenants, write_transaction, DbConnection};
+use crate::db::{tenants, write_transaction, Database, DbConnection};
 use crate::lifecycle::{self, Actor, DeletePolicy, LifecycleError, Policy, State};
-use crate::state::AppState;
 
 /// Accounts handled per step and tenant in one sweep; the next sweep continues.
 const BATCH: i64 = 500;
@@ -103,19 +103,18 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
     Ok(report)
 }
 
-/// Sweeps on the configured interval for as long as the server runs.
-pub fn spawn(state: Arc<AppState>) {
-    let interval = state.settings.sweep_interval_secs;
-    if interval == 0 {
+/// Sweeps every `interval_secs` (0: never) for as long as the server runs.
+pub fn spawn(db: Database, clock: Arc<Clock>, interval_secs: u64) {
+    if interval_secs == 0 {
         return;
     }
     // On the server's runtime, beside the workers (as actix's own `rt::spawn` does).
     tokio::task::spawn_local(async move {
-        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
+        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval_secs));
         loop {
             ticks.tick().await;
-            let now = state.clock.now();
-            match state.db.run(move |conn| run(conn, now, None)).await {
+            let now = clock.now();
+            match db.run(move |conn| run(conn, now, None)).await {
                 Ok(report) if report != Report::default() => tracing::info!(?report, "sweep applied lifecycle effects"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed; it runs again on the next tick"),
