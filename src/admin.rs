@@ -1,10 +1,11 @@
 //! Lifecycle transitions an administrator asks for by hand (`roster user …`). They go through
 //! the same lifecycle rules as SCIM; the actor recorded in the audit log is "admin".
 
+use crate::db::users::{self as user_store, UserRow};
 use crate::db::{self, tenants, write_transaction, DbConnection};
-use crate::error::ScimError;
-use crate::lifecycle::{self, Actor, Deleted, Policy};
-use crate::users::{self, Ctx};
+use crate::lifecycle::{self, Actor, Deleted, LifecycleError, Policy};
+
+const ACTOR: &str = "admin";
 
 pub enum Transition {
     Deactivate,
@@ -19,25 +20,35 @@ pub struct Action {
     pub transition: Transition,
 }
 
+/// Why an administrator's transition did not happen; printed as the sentence it is.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("no tenant named {0:?}")]
     UnknownTenant(String),
-    #[error("{}", .0.detail)]
-    Refused(ScimError),
+    #[error("No User with id {0:?}")]
+    NoSuchUser(String),
+    /// The lifecycle refused the transition (the message gives its rule).
+    #[error(transparent)]
+    Refused(#[from] LifecycleError),
     #[error(transparent)]
     Db(#[from] db::DbError),
 }
 
+impl From<diesel::result::Error> for AdminError {
+    fn from(err: diesel::result::Error) -> Self {
+        AdminError::Db(err.into())
+    }
+}
+
 /// Applies the transition; the account after it, or None when it was deleted.
-pub fn apply(conn: &mut DbConnection, action: Action) -> Result<Option<db::users::UserRow>, AdminError> {
+pub fn apply(conn: &mut DbConnection, action: Action) -> Result<Option<UserRow>, AdminError> {
     let tenant =
         tenants::by_name(conn, &action.tenant)?.ok_or_else(|| AdminError::UnknownTenant(action.tenant.clone()))?;
-    let ctx = Ctx { tenant_id: tenant.id.clone(), actor: "admin".into(), now: db::now() };
     let policy = Policy::of(&tenant);
+    let actor = Actor { tenant_id: &tenant.id, name: ACTOR, policy: &policy, now: db::now() };
     write_transaction(conn, |conn| {
-        let actor = Actor { tenant_id: &ctx.tenant_id, name: &ctx.actor, policy: &policy, now: ctx.now };
-        let row = users::get(conn, &ctx, &action.user_id)?;
+        let row = user_store::find(conn, &tenant.id, &action.user_id)?
+            .ok_or_else(|| AdminError::NoSuchUser(action.user_id.clone()))?;
         Ok(match action.transition {
             Transition::Deactivate => Some(lifecycle::deactivate(conn, &actor, &row)?),
             Transition::Reactivate => Some(lifecycle::reactivate(conn, &actor, &row)?),
@@ -48,5 +59,4 @@ pub fn apply(conn: &mut DbConnection, action: Action) -> Result<Option<db::users
             },
         })
     })
-    .map_err(AdminError::Refused)
 }

@@ -1,6 +1,6 @@
 //! The `roster` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -279,166 +279,185 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let command = std::mem::replace(&mut cli.command, Command::Migrate);
     match command {
         Command::Serve(args) => serve(settings(&cli, *args)?),
-        Command::Backup { path } => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let url = db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)?;
-            crate::backup::backup(&url, &path)?;
-            eprintln!("backed up {} to {}", url.redacted(), path.display());
-            Ok(())
+        Command::Migrate => migrate(&cli),
+        Command::Backup { path } => backup(&cli, &path),
+        Command::Restore { path, force } => restore(&cli, &path, force),
+        Command::Tenant(cmd) => tenant(&cli, cmd),
+        Command::Token(cmd) => token(&cli, cmd),
+        Command::User(cmd) => user(&cli, cmd),
+        Command::ProbeCommits { seconds } => probe_commits(&cli, seconds),
+        Command::Sweep => sweep(&cli),
+        Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
+    }
+}
+
+/// The settings of a command other than `serve`: the file and the environment, no flags.
+fn command_settings(cli: &Cli) -> anyhow::Result<Settings> {
+    settings(cli, ServeArgs::default())
+}
+
+/// The database of a command other than `serve`, migrated, and its token keys.
+fn open(cli: &Cli) -> anyhow::Result<(db::Database, auth::Keys)> {
+    let (db, keys, _) = startup::open_database(&command_settings(cli)?)?;
+    Ok((db, keys))
+}
+
+fn database_url(settings: &Settings) -> anyhow::Result<db::DatabaseUrl> {
+    db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)
+}
+
+fn migrate(cli: &Cli) -> anyhow::Result<()> {
+    let settings = command_settings(cli)?;
+    startup::open_database(&settings)?;
+    eprintln!("migrations applied to {}", database_url(&settings)?.redacted());
+    Ok(())
+}
+
+fn backup(cli: &Cli, path: &Path) -> anyhow::Result<()> {
+    let url = database_url(&command_settings(cli)?)?;
+    crate::backup::backup(&url, path)?;
+    eprintln!("backed up {} to {}", url.redacted(), path.display());
+    Ok(())
+}
+
+fn restore(cli: &Cli, path: &Path, force: bool) -> anyhow::Result<()> {
+    let url = database_url(&command_settings(cli)?)?;
+    crate::backup::restore(&url, path, force)?;
+    eprintln!("restored {} from {}; the next start applies any newer migrations", url.redacted(), path.display());
+    Ok(())
+}
+
+fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    match cmd {
+        TenantCommand::Create { name } => {
+            let tenant = tenants::create(&mut conn, &name)?;
+            println!("{}\t{}", tenant.name, tenant.id);
         }
-        Command::Restore { path, force } => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let url = db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)?;
-            crate::backup::restore(&url, &path, force)?;
-            eprintln!(
-                "restored {} from {}; the next start applies any newer migrations",
-                url.redacted(),
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Migrate => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            startup::open_database(&settings)?;
-            eprintln!(
-                "migrations applied to {}",
-                db::DatabaseUrl::parse(&settings.database_url).map_err(anyhow::Error::msg)?.redacted()
-            );
-            Ok(())
-        }
-        Command::Tenant(cmd) => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let (db, _, _) = startup::open_database(&settings)?;
-            let mut conn = db.conn()?;
-            match cmd {
-                TenantCommand::Create { name } => {
-                    let tenant = tenants::create(&mut conn, &name)?;
-                    println!("{}\t{}", tenant.name, tenant.id);
-                }
-                TenantCommand::List => {
-                    println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation");
-                    for t in tenants::list(&mut conn)? {
-                        let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                            t.name,
-                            t.id,
-                            t.grace_days,
-                            t.delete_policy,
-                            days(t.former_member_after_days),
-                            days(t.delete_after_days),
-                            t.archive_export,
-                            t.strict_validation
-                        );
-                    }
-                }
-                TenantCommand::Set {
-                    name,
-                    grace_days,
-                    delete_policy,
-                    former_member_after_days,
-                    delete_after_days,
-                    archive_export,
-                    strict_validation,
-                } => {
-                    let change = tenants::PolicyChange {
-                        grace_days,
-                        delete_policy,
-                        former_member_after_days: former_member_after_days.map(|d| d.0),
-                        delete_after_days: delete_after_days.map(|d| d.0),
-                        archive_export,
-                        strict_validation,
-                    };
-                    let t = tenants::set_policy(&mut conn, &name, &change)?;
-                    eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);
-                }
+        TenantCommand::List => {
+            println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation");
+            for t in tenants::list(&mut conn)? {
+                let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.name,
+                    t.id,
+                    t.grace_days,
+                    t.delete_policy,
+                    days(t.former_member_after_days),
+                    days(t.delete_after_days),
+                    t.archive_export,
+                    t.strict_validation
+                );
             }
-            Ok(())
         }
-        Command::Token(cmd) => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let (db, keys, _) = startup::open_database(&settings)?;
-            let mut conn = db.conn()?;
-            match cmd {
-                TokenCommand::Issue { tenant, name, scope, expires } => {
-                    let issued = auth::issue(
-                        &mut conn,
-                        &keys,
-                        TokenRequest { tenant: &tenant, name: &name, scopes: scope, expires_in: expires },
-                    )?;
-                    eprintln!("issued token {} for {name} in tenant {tenant}", issued.claims.jti);
-                    println!("{}", issued.token);
-                }
-                TokenCommand::List => {
-                    println!("jti\ttenant\tname\tscope\tissued\texpires\trevoked");
-                    let time = |t: Option<chrono::NaiveDateTime>| {
-                        t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_else(|| "-".into())
-                    };
-                    for (t, tenant) in db::tokens::list(&mut conn)? {
-                        println!(
-                            "{}\t{tenant}\t{}\t{}\t{}\t{}\t{}",
-                            t.jti,
-                            t.name,
-                            t.scope,
-                            t.issued_at.and_utc().to_rfc3339(),
-                            time(t.expires_at),
-                            time(t.revoked_at)
-                        );
-                    }
-                }
-                TokenCommand::Revoke { jti } => {
-                    anyhow::ensure!(db::tokens::revoke(&mut conn, &jti)?, "no token with jti {jti}");
-                    eprintln!("revoked {jti}");
-                }
-            }
-            Ok(())
-        }
-        Command::User(cmd) => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let (db, _, _) = startup::open_database(&settings)?;
-            let mut conn = db.conn()?;
-            let row = crate::admin::apply(&mut conn, cmd.into())?;
-            db::scrub::now(&mut conn);
-            match row {
-                Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
-                None => eprintln!("deleted"),
-            }
-            Ok(())
-        }
-        Command::ProbeCommits { seconds } => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let rate = crate::probe::commit_rate(&settings.database_url, std::time::Duration::from_secs(seconds))?;
-            eprintln!("{} single-row commits in {:.1} s", rate.commits, rate.elapsed.as_secs_f64());
-            println!("{:.0}", rate.per_second());
-            Ok(())
-        }
-        Command::Sweep => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let (db, _, _) = startup::open_database(&settings)?;
-            let mut conn = db.conn()?;
-            let report = crate::sweep::run(&mut conn, db::now(), None)?;
-            db::scrub::now(&mut conn);
-            println!("{}", serde_json::to_string(&report)?);
-            Ok(())
-        }
-        Command::Audit { tenant, after, limit } => {
-            let settings = settings(&cli, ServeArgs::default())?;
-            let (db, _, _) = startup::open_database(&settings)?;
-            let mut conn = db.conn()?;
-            let rows = match tenant {
-                Some(name) => {
-                    let tenant = tenants::by_name(&mut conn, &name)?
-                        .ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?;
-                    db::records::audit_after(&mut conn, &tenant.id, after, limit)?
-                }
-                None => db::records::audit_of_all_tenants(&mut conn, limit)?,
+        TenantCommand::Set {
+            name,
+            grace_days,
+            delete_policy,
+            former_member_after_days,
+            delete_after_days,
+            archive_export,
+            strict_validation,
+        } => {
+            let change = tenants::PolicyChange {
+                grace_days,
+                delete_policy,
+                former_member_after_days: former_member_after_days.map(|d| d.0),
+                delete_after_days: delete_after_days.map(|d| d.0),
+                archive_export,
+                strict_validation,
             };
-            for row in rows {
-                println!("{}", crate::product::audit_json(&row));
-            }
-            Ok(())
+            let t = tenants::set_policy(&mut conn, &name, &change)?;
+            eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);
         }
     }
+    Ok(())
+}
+
+fn token(cli: &Cli, cmd: TokenCommand) -> anyhow::Result<()> {
+    let (db, keys) = open(cli)?;
+    let mut conn = db.conn()?;
+    match cmd {
+        TokenCommand::Issue { tenant, name, scope, expires } => {
+            let issued = auth::issue(
+                &mut conn,
+                &keys,
+                TokenRequest { tenant: &tenant, name: &name, scopes: scope, expires_in: expires },
+            )?;
+            eprintln!("issued token {} for {name} in tenant {tenant}", issued.claims.jti);
+            println!("{}", issued.token);
+        }
+        TokenCommand::List => {
+            println!("jti\ttenant\tname\tscope\tissued\texpires\trevoked");
+            let time =
+                |t: Option<chrono::NaiveDateTime>| t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_else(|| "-".into());
+            for (t, tenant) in db::tokens::list(&mut conn)? {
+                println!(
+                    "{}\t{tenant}\t{}\t{}\t{}\t{}\t{}",
+                    t.jti,
+                    t.name,
+                    t.scope,
+                    t.issued_at.and_utc().to_rfc3339(),
+                    time(t.expires_at),
+                    time(t.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { jti } => {
+            anyhow::ensure!(db::tokens::revoke(&mut conn, &jti)?, "no token with jti {jti}");
+            eprintln!("revoked {jti}");
+        }
+    }
+    Ok(())
+}
+
+/// A lifecycle transition by hand; a refusal prints the rule that refused it.
+fn user(cli: &Cli, cmd: UserCommand) -> anyhow::Result<()> {
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    let row = crate::admin::apply(&mut conn, cmd.into())?;
+    db::scrub::now(&mut conn);
+    match row {
+        Some(row) => eprintln!("{} is now {}", row.id, row.lifecycle_state),
+        None => eprintln!("deleted"),
+    }
+    Ok(())
+}
+
+fn probe_commits(cli: &Cli, seconds: u64) -> anyhow::Result<()> {
+    let settings = command_settings(cli)?;
+    let rate = crate::probe::commit_rate(&settings.database_url, std::time::Duration::from_secs(seconds))?;
+    eprintln!("{} single-row commits in {:.1} s", rate.commits, rate.elapsed.as_secs_f64());
+    println!("{:.0}", rate.per_second());
+    Ok(())
+}
+
+fn sweep(cli: &Cli) -> anyhow::Result<()> {
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    let report = crate::sweep::run(&mut conn, db::now(), None)?;
+    db::scrub::now(&mut conn);
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn audit(cli: &Cli, tenant: Option<String>, after: i64, limit: i64) -> anyhow::Result<()> {
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    let rows = match tenant {
+        Some(name) => {
+            let tenant =
+                tenants::by_name(&mut conn, &name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?;
+            db::records::audit_after(&mut conn, &tenant.id, after, limit)?
+        }
+        None => db::records::audit_of_all_tenants(&mut conn, limit)?,
+    };
+    for row in rows {
+        println!("{}", crate::product::audit_json(&row));
+    }
+    Ok(())
 }
 
 impl From<UserCommand> for crate::admin::Action {

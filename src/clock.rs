@@ -1,9 +1,15 @@
-//! The time Roster acts at. Real time in production; tests move it forward to pass grace
-//! periods without sleeping (DESIGN.md §1 counts days).
+//! The time Roster acts at, and how it shows times. Real time in production; tests move it
+//! forward to pass grace periods without sleeping (DESIGN.md §1 counts days).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{NaiveDateTime, SubsecRound};
+use chrono::{NaiveDateTime, SecondsFormat, SubsecRound};
+
+/// RFC 3339 in UTC with milliseconds, as `meta`, events and the product API show times
+/// (RFC 7643 §2.3.5: xsd:dateTime).
+pub fn time(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 #[derive(Debug, Default)]
 pub struct Clock {

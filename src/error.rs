@@ -1,5 +1,6 @@
 //! One error type for every answer that is not a success, rendered in the SCIM error schema
-//! (RFC 7644 §3.12): `status` is a string, `scimType` only where the RFC defines one.
+//! (RFC 7644 §3.12): `status` is a string, `scimType` only where the RFC defines one. Which
+//! status a service's or storage's error answers with is decided in `crate::routes::errors`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -135,26 +136,5 @@ impl ResponseError for ScimError {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         res.body(self.body().to_string())
-    }
-}
-
-impl From<crate::db::DbError> for ScimError {
-    fn from(err: crate::db::DbError) -> Self {
-        match err {
-            crate::db::DbError::PoolTimeout(detail) => ScimError::unavailable(detail),
-            // A request that ran into its time limit (`statement_timeout_ms`): the server is
-            // not broken, it refused to spend more on this request; the client may retry.
-            crate::db::DbError::Query(e) if crate::db::share::is_time_limit(&e) => ScimError::unavailable(
-                "The request's database work ran past the server's time limit and was stopped; narrow the filter \
-                 or retry later",
-            ),
-            other => ScimError::internal(other),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for ScimError {
-    fn from(err: diesel::result::Error) -> Self {
-        ScimError::from(crate::db::DbError::from(err))
     }
 }

@@ -7,42 +7,70 @@
 //! | active        | deactivated| no-op             | 409, deactivate first             | per tenant policy      |
 //! | deactivated   | no-op      | active            | Former Member once grace has passed, else 409 | deleted    |
 //! | Former Member | no-op      | 400 mutability    | no-op                             | deleted                |
+//!
+//! A refusal is a [`LifecycleError`], a sentence without an HTTP status: the SCIM API answers it
+//! with the status and `scimType` in the table (chosen in `crate::routes::errors`), the CLI prints
+//! the sentence.
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 
+use crate::clock::time;
 use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
-use crate::db::users::{self as store, Effects, UserRow, UserWrite};
-use crate::db::{content, scrub, sessions, DbConnection};
-use crate::error::{ScimError, ScimType};
+use crate::db::users::{self as store, Effects, UserRow, UserWrite, WriteError};
+use crate::db::{content, scrub, sessions, DbConnection, DbError};
 use crate::scim::resource::Document;
-use crate::users::time;
+
+/// The states of the table above, as the `lifecycle_state` column stores them.
+pub use crate::db::lifecycle_state::LifecycleState as State;
 
 pub const FORMER_MEMBER_NAME: &str = "Former Member";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Active,
-    Deactivated,
-    FormerMember,
+/// Why a transition was refused or did not take place. The refusals' messages are what a SCIM
+/// client reads as `detail` and what `roster user` prints.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Former Member is final: no reactivation and no profile change.
+    #[error("A Former Member cannot be reactivated or changed; provision a new account instead")]
+    FormerMemberIsFinal,
+    /// Only a deactivated account may become a Former Member.
+    #[error("The account is active: deactivate it before making it a Former Member")]
+    NotDeactivated,
+    #[error("The account can become a Former Member from {} (deactivated plus the grace period)", time(*.allowed_at))]
+    GracePeriodNotOver { allowed_at: NaiveDateTime },
+    /// The tenant's `require-deactivated` delete policy.
+    #[error("The tenant requires accounts to be deactivated before they are deleted")]
+    DeactivateBeforeDelete,
+    #[error(
+        "A user with userName {0:?} already exists (userNames are compared regardless of case, width and Unicode form)"
+    )]
+    UserNameTaken(String),
+    /// Another request changed the account after it was read; the caller starts over on what is
+    /// there now.
+    #[error("The account was changed by another request while this one was applied; read it again")]
+    Changed,
+    /// The tenant was deleted while the request was under way.
+    #[error("The tenant no longer exists")]
+    TenantGone,
+    #[error(transparent)]
+    Storage(#[from] DbError),
 }
 
-impl State {
-    pub fn of(row: &UserRow) -> State {
-        match row.lifecycle_state.as_str() {
-            "formerMember" => State::FormerMember,
-            "deactivated" => State::Deactivated,
-            _ => State::Active,
-        }
+impl From<diesel::result::Error> for LifecycleError {
+    fn from(err: diesel::result::Error) -> Self {
+        LifecycleError::Storage(err.into())
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Active => "active",
-            State::Deactivated => "deactivated",
-            State::FormerMember => "formerMember",
+impl From<WriteError> for LifecycleError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::UserNameTaken(name) => LifecycleError::UserNameTaken(name),
+            WriteError::Changed => LifecycleError::Changed,
+            WriteError::TenantGone => LifecycleError::TenantGone,
+            WriteError::Db(e) => e.into(),
         }
     }
 }
@@ -93,7 +121,7 @@ pub struct Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn event(&self, conn: &mut DbConnection, kind: &str, user_id: &str, payload: Value) -> Result<(), ScimError> {
+    fn event(&self, conn: &mut DbConnection, kind: &str, user_id: &str, payload: Value) -> Result<(), LifecycleError> {
         Ok(records::add_event(conn, self.tenant_id, kind, Some(user_id), &payload, self.now)?)
     }
 
@@ -105,7 +133,7 @@ impl Actor<'_> {
         action: &'static str,
         user_id: &str,
         (before, after): (Option<State>, Option<State>),
-    ) -> Result<(), ScimError> {
+    ) -> Result<(), LifecycleError> {
         let mut records = Records { transition: Some(self.audited(action, before, after)), ..Records::default() };
         records.event(kind, &payload);
         Ok(records.write(conn, self.tenant_id, user_id, self.now)?)
@@ -124,13 +152,7 @@ fn stored(
     deactivated_at: Option<NaiveDateTime>,
     former_member_since: Option<NaiveDateTime>,
 ) -> UserWrite<'_> {
-    UserWrite {
-        doc,
-        active: state == State::Active,
-        lifecycle_state: state.as_str(),
-        deactivated_at,
-        former_member_since,
-    }
+    UserWrite { doc, active: state == State::Active, lifecycle_state: state, deactivated_at, former_member_since }
 }
 
 /// A new account: active, or deactivated when provisioned with `active: false`. It needs no
@@ -143,7 +165,7 @@ pub fn create(
     id: &str,
     doc: &Document,
     active: bool,
-) -> Result<UserRow, ScimError> {
+) -> Result<UserRow, LifecycleError> {
     let state = if active { State::Active } else { State::Deactivated };
     let write = stored(doc, state, (!active).then_some(now), None);
     let mut records = Records::default();
@@ -154,8 +176,8 @@ pub fn create(
 
 /// Deactivation: every session revoked at once, memberships scheduled for removal after the
 /// grace period (the sweep removes them), profile and content kept.
-pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
-    if State::of(row) != State::Active {
+pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, LifecycleError> {
+    if row.lifecycle_state != State::Active {
         return Ok(row.clone());
     }
     let mut effects = Effects::default();
@@ -181,10 +203,10 @@ fn deactivation<'a>(
 }
 
 /// Reactivation keeps all data; the pending membership removal lapses with `deactivatedAt`.
-pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
-    match State::of(row) {
+pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, LifecycleError> {
+    match row.lifecycle_state {
         State::Active => Ok(row.clone()),
-        State::FormerMember => Err(former_member_is_final()),
+        State::FormerMember => Err(LifecycleError::FormerMemberIsFinal),
         State::Deactivated => {
             let mut effects = Effects::default();
             let doc = row.document();
@@ -206,13 +228,6 @@ fn reactivation<'a>(
     stored(doc, State::Active, None, None)
 }
 
-fn former_member_is_final() -> ScimError {
-    ScimError::bad_request(
-        ScimType::Mutability,
-        "A Former Member cannot be reactivated or changed; provision a new account instead",
-    )
-}
-
 /// When a deactivated account may become a Former Member.
 pub fn former_member_allowed_at(row: &UserRow, policy: &Policy) -> Option<NaiveDateTime> {
     row.deactivated_at.map(|t| t + policy.grace)
@@ -220,26 +235,19 @@ pub fn former_member_allowed_at(row: &UserRow, policy: &Policy) -> Option<NaiveD
 
 /// Former Member: the profile is removed, the account stays (readable, matched by id) with the
 /// name "Former Member" and an opaque userName, so the old userName and externalId are free.
-pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
-    match State::of(row) {
+pub fn become_former_member(
+    conn: &mut DbConnection,
+    actor: &Actor<'_>,
+    row: &UserRow,
+) -> Result<UserRow, LifecycleError> {
+    match row.lifecycle_state {
         State::FormerMember => return Ok(row.clone()),
-        State::Active => {
-            return Err(ScimError::conflict(
-                None,
-                "The account is active: deactivate it before making it a Former Member",
-            ));
-        }
+        State::Active => return Err(LifecycleError::NotDeactivated),
         State::Deactivated => {}
     }
-    let allowed = former_member_allowed_at(row, actor.policy).unwrap_or(actor.now);
-    if actor.now < allowed {
-        return Err(ScimError::conflict(
-            None,
-            format!(
-                "The account can become a Former Member from {} (deactivated plus the grace period)",
-                time(allowed)
-            ),
-        ));
+    let allowed_at = former_member_allowed_at(row, actor.policy).unwrap_or(actor.now);
+    if actor.now < allowed_at {
+        return Err(LifecycleError::GracePeriodNotOver { allowed_at });
     }
     let mut doc = Document::new();
     doc.insert("userName".into(), json!(format!("former-member-{}", uuid::Uuid::new_v4().simple())));
@@ -257,7 +265,7 @@ pub fn become_former_member(conn: &mut DbConnection, actor: &Actor<'_>, row: &Us
 }
 
 /// Removes every membership of the user, one event each.
-pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<usize, ScimError> {
+pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<usize, LifecycleError> {
     let mut removed = 0;
     for (group_pk, group_id) in group_store::memberships_of_user(conn, row.pk)? {
         if group_store::remove_user_membership(conn, group_pk, row.pk, actor.now)? {
@@ -283,23 +291,18 @@ pub enum Deleted {
 
 /// Deletion: the account and everything it wrote go, in one transaction; a PII-free tombstone
 /// and the audit entries remain.
-pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<Deleted, ScimError> {
-    let row = match (State::of(row), actor.policy.delete) {
-        (State::Active, DeletePolicy::RequireDeactivated) => {
-            return Err(ScimError::conflict(
-                None,
-                "The tenant requires accounts to be deactivated before they are deleted",
-            ));
-        }
+pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<Deleted, LifecycleError> {
+    let row = match (row.lifecycle_state, actor.policy.delete) {
+        (State::Active, DeletePolicy::RequireDeactivated) => return Err(LifecycleError::DeactivateBeforeDelete),
         (_, DeletePolicy::DeactivateOnly) => return soft_delete(conn, actor, row).map(Deleted::Deactivated),
         (State::Active, DeletePolicy::DeactivateThenDelete) => deactivate(conn, actor, row)?,
         // The row was read without a lock: on PostgreSQL another node may since have reactivated
         // the account (which the policy may forbid deleting) or deleted it. The deletion holds
         // only for the version read; otherwise the caller starts over on what is there now.
-        _ if !store::lock_at_version(conn, row.pk, row.version)? => return Err(ScimError::changed()),
+        _ if !store::lock_at_version(conn, row.pk, row.version)? => return Err(LifecycleError::Changed),
         _ => row.clone(),
     };
-    let before = State::of(&row);
+    let before = row.lifecycle_state;
     if actor.policy.archive_export {
         // The export goes out through the outbox in the same transaction, before the rows go.
         let items: Vec<Value> = content::by_author(conn, row.pk)?
@@ -323,14 +326,14 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
 /// A DELETE under the `deactivate-only` policy: the account is deactivated and keeps what it
 /// wrote for the product, but is deleted for SCIM (RFC 7644 §3.6: every later request about it
 /// answers 404): out of every read, filter, count and group, its userName free again.
-fn soft_delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, ScimError> {
-    let row = match State::of(row) {
+fn soft_delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, LifecycleError> {
+    let row = match row.lifecycle_state {
         State::Active => deactivate(conn, actor, row)?,
         _ => row.clone(),
     };
     remove_memberships(conn, actor, &row)?;
     store::hide(conn, row.pk, &row.id, actor.now)?;
-    let state = State::of(&row);
+    let state = row.lifecycle_state;
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now), "contentKept": true}));
     actor.transition(conn, event, "delete", &row.id, (Some(state), Some(state)))?;
     Ok(row)
@@ -347,11 +350,11 @@ pub fn update(
     doc: Document,
     active: bool,
     former_member: Option<bool>,
-) -> Result<UserRow, ScimError> {
-    if State::of(row) == State::FormerMember {
+) -> Result<UserRow, LifecycleError> {
+    if row.lifecycle_state == State::FormerMember {
         // Okta and Entra re-send the state they last saw; only real changes are refused.
         if active || former_member == Some(false) || doc != row.document() {
-            return Err(former_member_is_final());
+            return Err(LifecycleError::FormerMemberIsFinal);
         }
         return Ok(row.clone());
     }
@@ -363,7 +366,7 @@ pub fn update(
     let write = match (row.active, active) {
         (true, false) => deactivation(actor, row, &doc, &mut effects),
         (false, true) => reactivation(actor, row, &doc, &mut effects),
-        _ => stored(&doc, State::of(row), row.deactivated_at, row.former_member_since),
+        _ => stored(&doc, row.lifecycle_state, row.deactivated_at, row.former_member_since),
     };
     let mut row = row.clone();
     if doc_changed || active != row.active {
@@ -379,5 +382,5 @@ pub fn update(
 /// transaction around it): unless it makes the account a Former Member, which also removes its
 /// memberships one by one.
 pub fn update_is_one_statement(row: &UserRow, former_member: Option<bool>) -> bool {
-    former_member != Some(true) || State::of(row) == State::FormerMember
+    former_member != Some(true) || row.lifecycle_state == State::FormerMember
 }

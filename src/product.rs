@@ -7,16 +7,16 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::clock::time;
 use crate::db::content::{self as content_store, ContentRow, ContentView};
 use crate::db::records;
 use crate::db::sql::like_literal;
 use crate::db::users::{self as user_store, UserRow};
-use crate::db::{sessions, write_transaction, DbConnection};
-use crate::error::{ScimError, ScimType};
+use crate::db::{sessions, write_transaction, DbConnection, DbError};
 use crate::lifecycle::{State, FORMER_MEMBER_NAME};
 use crate::scim::resource::fold;
 use crate::scim::user_name::user_name_key;
-use crate::users::{self, time, Ctx};
+use crate::users::Ctx;
 
 /// How long a session lasts unless ended or revoked.
 pub const SESSION_TTL: Duration = Duration::hours(12);
@@ -25,12 +25,51 @@ fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn refused(row: &UserRow, what: &str) -> ScimError {
-    let reason = match State::of(row) {
+/// Why the product refused a request. The SCIM status of each is chosen where it becomes a
+/// response (`crate::routes::errors`).
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    /// The account's state forbids it: only active accounts sign in, write and receive messages.
+    #[error("{what}: the account {user_id} {}", refusal(*.state))]
+    Refused { what: &'static str, user_id: String, state: State },
+    #[error("No User with id {0:?}")]
+    NoSuchUser(String),
+    /// The recipient of a message was deleted while it was being written.
+    #[error("No user with id {0:?}")]
+    RecipientGone(String),
+    #[error("No session with id {0:?}")]
+    NoSuchSession(String),
+    #[error("No post with id {0:?}")]
+    NoSuchPost(String),
+    #[error("No content with id {0:?}")]
+    NoSuchContent(String),
+    /// A request value the product does not take.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ProductError {
+    fn from(err: diesel::result::Error) -> Self {
+        ProductError::Storage(err.into())
+    }
+}
+
+fn refusal(state: State) -> &'static str {
+    match state {
         State::FormerMember => "is a Former Member",
         _ => "is deactivated",
-    };
-    ScimError::forbidden(format!("{what}: the account {} {reason}", row.id))
+    }
+}
+
+fn refused(row: &UserRow, what: &'static str) -> ProductError {
+    ProductError::Refused { what, user_id: row.id.clone(), state: row.lifecycle_state }
+}
+
+/// The account with this SCIM id in the caller's tenant.
+fn account(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<UserRow, ProductError> {
+    user_store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| ProductError::NoSuchUser(id.to_owned()))
 }
 
 /// Opens a session for an active user and returns (session id, token, expiry). The user row is
@@ -40,9 +79,9 @@ pub fn open_session(
     conn: &mut DbConnection,
     ctx: &Ctx,
     user_id: &str,
-) -> Result<(String, String, NaiveDateTime), ScimError> {
+) -> Result<(String, String, NaiveDateTime), ProductError> {
     write_transaction(conn, |conn| {
-        let row = users::get(conn, ctx, user_id)?;
+        let row = account(conn, ctx, user_id)?;
         if !user_store::lock_if_active(conn, row.pk)? {
             return Err(refused(&row, "No session can be opened"));
         }
@@ -55,11 +94,11 @@ pub fn open_session(
 }
 
 /// RFC 7662 introspection: `{"active": false}` for anything not currently valid.
-pub fn introspect(conn: &mut DbConnection, ctx: &Ctx, token: &str) -> Result<Value, ScimError> {
+pub fn introspect(conn: &mut DbConnection, ctx: &Ctx, token: &str) -> Result<Value, ProductError> {
     let Some((session, user_id, user_name, state)) = sessions::by_token(conn, &ctx.tenant_id, &hash(token))? else {
         return Ok(json!({"active": false}));
     };
-    let valid = session.revoked_at.is_none() && session.expires_at > ctx.now && state == State::Active.as_str();
+    let valid = session.revoked_at.is_none() && session.expires_at > ctx.now && state == State::Active;
     if !valid {
         return Ok(json!({"active": false}));
     }
@@ -74,11 +113,11 @@ pub fn introspect(conn: &mut DbConnection, ctx: &Ctx, token: &str) -> Result<Val
     }))
 }
 
-pub fn end_session(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(), ScimError> {
+pub fn end_session(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(), ProductError> {
     if sessions::revoke(conn, &ctx.tenant_id, id, ctx.now)? {
         Ok(())
     } else {
-        Err(ScimError::not_found(format!("No session with id {id:?}")))
+        Err(ProductError::NoSuchSession(id.to_owned()))
     }
 }
 
@@ -100,14 +139,14 @@ pub struct NewContent {
     pub recipient_id: Option<String>,
 }
 
-pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base: &str) -> Result<Value, ScimError> {
-    let invalid = |detail: &str| ScimError::bad_request(ScimType::InvalidValue, detail.to_owned());
+pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base: &str) -> Result<Value, ProductError> {
+    let invalid = |detail: &str| ProductError::Invalid(detail.to_owned());
     if new.body.trim().is_empty() {
         return Err(invalid("body must not be empty"));
     }
     let id = crate::db::new_id();
     let view = write_transaction(conn, |conn| {
-        let author = users::get(conn, ctx, &new.author_id)?;
+        let author = account(conn, ctx, &new.author_id)?;
         // Locked like a session opening: a deactivated account writes nothing.
         if !user_store::lock_if_active(conn, author.pk)? {
             return Err(refused(&author, "The author cannot write"));
@@ -119,19 +158,19 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
                 // Locked, not just read: a deletion of the post's author committing between
                 // the read and the insert would otherwise fail the insert's foreign key (500).
                 let post = content_store::lock_post(conn, &ctx.tenant_id, parent)?
-                    .ok_or_else(|| ScimError::not_found(format!("No post with id {parent:?}")))?;
+                    .ok_or_else(|| ProductError::NoSuchPost(parent.to_owned()))?;
                 (Some(post), None)
             }
             "message" => {
                 let to = new.recipient_id.as_deref().ok_or_else(|| invalid("a message needs recipientId"))?;
-                let recipient = users::get(conn, ctx, to)?;
-                if State::of(&recipient) != State::Active {
+                let recipient = account(conn, ctx, to)?;
+                if recipient.lifecycle_state != State::Active {
                     return Err(refused(&recipient, "New direct messages are refused"));
                 }
                 // Held, not just read: a deletion of the recipient committing between the read
                 // and the insert would otherwise fail the insert's foreign key (500).
                 if !user_store::hold_key(conn, recipient.pk)? {
-                    return Err(ScimError::not_found(format!("No user with id {to:?}")));
+                    return Err(ProductError::RecipientGone(to.to_owned()));
                 }
                 (None, Some(recipient.pk))
             }
@@ -149,14 +188,15 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
             created_at: ctx.now,
         };
         content_store::insert(conn, &row)?;
-        content_store::find(conn, &ctx.tenant_id, &id)?.ok_or_else(|| ScimError::internal("content vanished"))
+        // Written in this transaction, so it is there.
+        Ok(content_store::find(conn, &ctx.tenant_id, &id)?.ok_or(diesel::result::Error::NotFound)?)
     })?;
     Ok(content_json(&view, base))
 }
 
-pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> Result<Value, ScimError> {
-    let view = content_store::find(conn, &ctx.tenant_id, id)?
-        .ok_or_else(|| ScimError::not_found(format!("No content with id {id:?}")))?;
+pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> Result<Value, ProductError> {
+    let view =
+        content_store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| ProductError::NoSuchContent(id.to_owned()))?;
     Ok(content_json(&view, base))
 }
 
@@ -165,14 +205,14 @@ pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> 
 fn content_json(view: &ContentView, base: &str) -> Value {
     let row = &view.row;
     let mut author = json!({"name": row.author_name});
-    match view.author_state.as_str() {
+    match view.author_state {
         // A profile SCIM has deleted would answer 404 (RFC 7644 §3.6): no link either.
         _ if view.author_hidden => {}
-        "formerMember" => {}
+        State::FormerMember => {}
         state => {
             author["id"] = json!(view.author_id);
             author["profile"] = json!(format!("{base}/Users/{}", view.author_id));
-            author["deactivated"] = json!(state == "deactivated");
+            author["deactivated"] = json!(state == State::Deactivated);
         }
     }
     let mut out =
@@ -188,8 +228,10 @@ fn content_json(view: &ContentView, base: &str) -> Value {
 
 /// A person as search shows them: deactivated people marked, Former Members only as such.
 fn person_json(row: &UserRow, base: &str) -> Value {
-    match State::of(row) {
-        State::FormerMember => json!({"id": row.id, "displayName": FORMER_MEMBER_NAME, "state": "formerMember"}),
+    match row.lifecycle_state {
+        State::FormerMember => {
+            json!({"id": row.id, "displayName": FORMER_MEMBER_NAME, "state": State::FormerMember.as_str()})
+        }
         state => json!({
             "id": row.id,
             "userName": row.user_name,
@@ -202,10 +244,10 @@ fn person_json(row: &UserRow, base: &str) -> Value {
 }
 
 /// Search across people and content; deleted accounts and their content are simply gone.
-pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base: &str) -> Result<Value, ScimError> {
+pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base: &str) -> Result<Value, ProductError> {
     let query = query.trim();
     if query.is_empty() {
-        return Err(ScimError::bad_request(ScimType::InvalidValue, "q must not be empty"));
+        return Err(ProductError::Invalid("q must not be empty".to_owned()));
     }
     let user_name = format!("%{}%", like_literal(&user_name_key(query)));
     let folded = format!("%{}%", like_literal(&fold(query)));
@@ -219,7 +261,7 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
 }
 
 /// The event feed (DESIGN.md §3): events after `after`, oldest first.
-pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ScimError> {
+pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ProductError> {
     let rows = records::events_after(conn, &ctx.tenant_id, after, limit)?;
     let next = rows.last().map(|r| r.tenant_seq).unwrap_or(after);
     let events: Vec<Value> = rows

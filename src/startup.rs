@@ -100,7 +100,7 @@ impl Application {
             member_batches: Default::default(),
             readiness,
         });
-        sweep::spawn(state.clone().into_inner());
+        sweep::spawn(state.db.clone(), state.clock.clone(), state.settings.sweep_interval_secs);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -10,11 +10,10 @@ use std::time::Duration as StdDuration;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::db::users::{self as user_store, UserRow};
-use crate::db::{tenants, write_transaction, DbConnection};
-use crate::error::ScimError;
-use crate::lifecycle::{self, Actor, DeletePolicy, Policy, State};
-use crate::state::AppState;
+use crate::db::{tenants, write_transaction, Database, DbConnection};
+use crate::lifecycle::{self, Actor, DeletePolicy, LifecycleError, Policy, State};
 
 /// Accounts handled per step and tenant in one sweep; the next sweep continues.
 const BATCH: i64 = 500;
@@ -36,27 +35,27 @@ pub struct Report {
 fn on_fresh<T: Default>(
     conn: &mut DbConnection,
     pk: i64,
-    work: impl Fn(&mut DbConnection, &UserRow) -> Result<T, ScimError>,
-) -> Result<T, ScimError> {
+    work: impl Fn(&mut DbConnection, &UserRow) -> Result<T, LifecycleError>,
+) -> Result<T, LifecycleError> {
     let result = write_transaction(conn, |conn| match user_store::by_pk(conn, pk) {
         Ok(row) if user_store::lock_at_version(conn, row.pk, row.version)? => work(conn, &row),
         Ok(_) | Err(diesel::result::Error::NotFound) => Ok(T::default()),
         Err(e) => Err(e.into()),
     });
     match result {
-        Err(e) if e.is_changed() => Ok(T::default()),
+        Err(LifecycleError::Changed) => Ok(T::default()),
         other => other,
     }
 }
 
 /// One sweep over every tenant, or over `only` that tenant (by id).
-pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> Result<Report, ScimError> {
+pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> Result<Report, LifecycleError> {
     let mut report = Report::default();
     for tenant in tenants::list(conn)?.into_iter().filter(|t| only.is_none_or(|id| t.id == id)) {
         let policy = Policy::of(&tenant);
         let actor = Actor { tenant_id: &tenant.id, name: ACTOR, policy: &policy, now };
         let past_grace = |row: &UserRow, cutoff: NaiveDateTime| {
-            State::of(row) != State::Active && row.deactivated_at.is_some_and(|t| t <= cutoff)
+            row.lifecycle_state != State::Active && row.deactivated_at.is_some_and(|t| t <= cutoff)
         };
 
         let cutoff = now - policy.grace;
@@ -72,9 +71,9 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
 
         if let Some(after) = policy.former_member_after {
             let cutoff = now - after.max(policy.grace);
-            for row in user_store::in_state_since(conn, &tenant.id, &["deactivated"], cutoff, BATCH)? {
+            for row in user_store::in_state_since(conn, &tenant.id, &[State::Deactivated], cutoff, BATCH)? {
                 report.former_members += on_fresh(conn, row.pk, |conn, row| {
-                    if State::of(row) == State::Deactivated && past_grace(row, cutoff) {
+                    if row.lifecycle_state == State::Deactivated && past_grace(row, cutoff) {
                         lifecycle::become_former_member(conn, &actor, row).map(|_| 1)
                     } else {
                         Ok(0)
@@ -88,7 +87,9 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
             // Retention deletes for real whatever DELETE requests do under the tenant's policy.
             let deleting = Policy { delete: DeletePolicy::DeactivateThenDelete, ..policy.clone() };
             let actor = Actor { policy: &deleting, ..actor };
-            for row in user_store::in_state_since(conn, &tenant.id, &["deactivated", "formerMember"], cutoff, BATCH)? {
+            for row in
+                user_store::in_state_since(conn, &tenant.id, &[State::Deactivated, State::FormerMember], cutoff, BATCH)?
+            {
                 report.deleted += on_fresh(conn, row.pk, |conn, row| {
                     if past_grace(row, cutoff) {
                         lifecycle::delete(conn, &actor, row).map(|_| 1)
@@ -102,18 +103,18 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
     Ok(report)
 }
 
-/// Sweeps on the configured interval for as long as the server runs.
-pub fn spawn(state: Arc<AppState>) {
-    let interval = state.settings.sweep_interval_secs;
-    if interval == 0 {
+/// Sweeps every `interval_secs` (0: never) for as long as the server runs.
+pub fn spawn(db: Database, clock: Arc<Clock>, interval_secs: u64) {
+    if interval_secs == 0 {
         return;
     }
-    actix_web::rt::spawn(async move {
-        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
+    // On the server's runtime, beside the workers (as actix's own `rt::spawn` does).
+    tokio::task::spawn_local(async move {
+        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval_secs));
         loop {
             ticks.tick().await;
-            let now = state.clock.now();
-            match state.db.run(move |conn| run(conn, now, None)).await {
+            let now = clock.now();
+            match db.run(move |conn| run(conn, now, None)).await {
                 Ok(report) if report != Report::default() => tracing::info!(?report, "sweep applied lifecycle effects"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed; it runs again on the next tick"),

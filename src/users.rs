@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDateTime, SecondsFormat};
 use serde_json::{json, Map, Value};
 
 use crate::db::query::{Compiler, Resource};
-use crate::db::users::{self as store, UserRead, UserRow, WriteError};
+use crate::db::users::{self as store, UserRead, UserRow};
 use crate::db::{single_statement_write, write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::http::{check_version, etag};
-use crate::lifecycle::{self, Actor, Deleted, Policy};
+use crate::lifecycle::{self, Actor, Deleted, LifecycleError, Policy, State};
 use crate::listing::store::Users as Stored;
 use crate::listing::{self, paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
@@ -21,24 +20,10 @@ use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
 
-pub use crate::context::Ctx; // moved: re-export kept for the merge
-
-impl From<WriteError> for ScimError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::UserNameTaken(name) => ScimError::conflict(
-                Some(ScimType::Uniqueness),
-                format!("A user with userName {name:?} already exists (userNames are compared regardless of case, width and Unicode form)"),
-            ),
-            WriteError::Changed => ScimError::changed(),
-            WriteError::TenantGone => tenant_gone(),
-            WriteError::Db(e) => e.into(),
-        }
-    }
-}
+pub use crate::context::Ctx;
 
 fn tenant_gone() -> ScimError {
-    ScimError::unauthorized("The tenant no longer exists")
+    LifecycleError::TenantGone.into()
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -156,13 +141,13 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<U
     let create =
         |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &id, &doc, active);
     if former != Some(true) {
-        // A deleted tenant is caught by the row's foreign key (`WriteError::TenantGone`).
-        return single_statement_write(conn, create);
+        // A deleted tenant is caught by the row's foreign key (`LifecycleError::TenantGone`).
+        return Ok(single_statement_write(conn, create)?);
     }
     write_transaction(conn, |conn| {
         let policy = policy(conn, &ctx.tenant_id)?;
         let row = create(conn)?;
-        lifecycle::become_former_member(conn, &actor(ctx, &policy), &row)
+        Ok(lifecycle::become_former_member(conn, &actor(ctx, &policy), &row)?)
     })
 }
 
@@ -175,7 +160,7 @@ fn for_write(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(View, Poli
 /// The user a write stored, with the groups read at its start: a user write changes no
 /// membership except by making the account a Former Member, which removes them all.
 fn written(row: UserRow, groups: Vec<(String, String)>) -> View {
-    let groups = if lifecycle::State::of(&row) == lifecycle::State::FormerMember { Vec::new() } else { groups };
+    let groups = if row.lifecycle_state == State::FormerMember { Vec::new() } else { groups };
     View { row, groups }
 }
 
@@ -234,7 +219,7 @@ pub fn patch(
     rewrite(conn, ctx, id, if_match, |row| {
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
-        current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == "formerMember"}));
+        current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == State::FormerMember}));
         let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
         check_user_name(&patched, Some(&row.user_name))?;
         refuse_removed_state(&patched)?;
@@ -263,10 +248,7 @@ pub fn delete(
     })
 }
 
-/// RFC 3339 in UTC with milliseconds, as `meta` shows times.
-pub fn time(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::clock::time; // moved: re-export kept for the merge
 
 /// A user ready to show: the row and the groups it belongs to directly, as (id, displayName).
 pub struct View {
@@ -304,8 +286,8 @@ pub fn representation(view: &View, base: &str) -> Value {
     }
     out.insert("active".into(), json!(row.active));
     let mut lifecycle = json!({
-        "lifecycleState": row.lifecycle_state,
-        "formerMember": row.lifecycle_state == "formerMember",
+        "lifecycleState": row.lifecycle_state.as_str(),
+        "formerMember": row.lifecycle_state == State::FormerMember,
     });
     if let Some(t) = row.deactivated_at {
         lifecycle["deactivatedAt"] = json!(time(t));

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::lifecycle_state::LifecycleState;
 use super::schema::{content, users};
 use super::DbConnection;
 
@@ -24,7 +25,7 @@ pub struct ContentRow {
 pub struct ContentView {
     pub row: ContentRow,
     pub author_id: String,
-    pub author_state: String,
+    pub author_state: LifecycleState,
     /// The author was deleted for SCIM while the content stayed (`deactivate-only`).
     pub author_hidden: bool,
     pub recipient_id: Option<String>,
@@ -35,7 +36,10 @@ pub fn insert(conn: &mut DbConnection, row: &ContentRow) -> QueryResult<()> {
     Ok(())
 }
 
-fn views(conn: &mut DbConnection, rows: Vec<(ContentRow, String, String, bool)>) -> QueryResult<Vec<ContentView>> {
+fn views(
+    conn: &mut DbConnection,
+    rows: Vec<(ContentRow, String, LifecycleState, bool)>,
+) -> QueryResult<Vec<ContentView>> {
     let mut out = Vec::with_capacity(rows.len());
     for (row, author_id, author_state, author_hidden) in rows {
         let recipient_id = match row.recipient_pk {

@@ -19,6 +19,7 @@ macro_rules! on_backend {
 
 pub mod content;
 pub mod groups;
+pub mod lifecycle_state;
 pub mod query;
 pub mod records;
 pub mod schema;

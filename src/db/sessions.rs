@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::lifecycle_state::LifecycleState;
 use super::schema::{sessions, users};
 use super::{DbConnection, MultiBackend};
 
@@ -43,7 +44,7 @@ pub fn by_token(
     conn: &mut DbConnection,
     tenant_id: &str,
     token_hash: &str,
-) -> QueryResult<Option<(SessionRow, String, String, String)>> {
+) -> QueryResult<Option<(SessionRow, String, String, LifecycleState)>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_hash))

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::Value;
 
+use super::lifecycle_state::LifecycleState;
 use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::tenants::Tenant;
@@ -20,7 +21,7 @@ pub struct UserRow {
     pub user_name: String,
     pub external_id: Option<String>,
     pub active: bool,
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
     pub deactivated_at: Option<NaiveDateTime>,
     pub former_member_since: Option<NaiveDateTime>,
     pub data: String,
@@ -119,7 +120,7 @@ impl diesel::query_builder::QueryFragment<super::MultiBackend> for GroupsOfUser 
 pub struct UserWrite<'a> {
     pub doc: &'a Document,
     pub active: bool,
-    pub lifecycle_state: &'a str,
+    pub lifecycle_state: LifecycleState,
     pub deactivated_at: Option<NaiveDateTime>,
     pub former_member_since: Option<NaiveDateTime>,
 }
@@ -150,7 +151,7 @@ struct Columns {
     display_name: Option<String>,
     display_name_folded: Option<String>,
     active: bool,
-    lifecycle_state: String,
+    lifecycle_state: LifecycleState,
     deactivated_at: Option<NaiveDateTime>,
     former_member_since: Option<NaiveDateTime>,
     data: String,
@@ -166,7 +167,7 @@ impl Columns {
             display_name: text(write.doc, "displayName"),
             display_name_folded: text(write.doc, "displayName").map(|d| fold(&d)),
             active: write.active,
-            lifecycle_state: write.lifecycle_state.to_owned(),
+            lifecycle_state: write.lifecycle_state,
             deactivated_at: write.deactivated_at,
             former_member_since: write.former_member_since,
             data: Value::Object(write.doc.clone()).to_string(),
@@ -409,6 +410,7 @@ impl Columns {
     where
         DB: RowBackend,
         String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        LifecycleState: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
         bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
         NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
     {
@@ -788,7 +790,7 @@ pub fn lock_at_version(conn: &mut DbConnection, pk: i64, version: i64) -> QueryR
 pub fn in_state_since(
     conn: &mut DbConnection,
     tenant_id: &str,
-    states: &[&str],
+    states: &[LifecycleState],
     deactivated_before: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<UserRow>> {
@@ -903,7 +905,7 @@ pub fn with_memberships_deactivated_before(
     use super::schema::group_members;
     users::table
         .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::lifecycle_state.ne("active"))
+        .filter(users::lifecycle_state.ne(LifecycleState::Active))
         .filter(users::deactivated_at.le(cutoff))
         .filter(users::pk.nullable().eq_any(group_members::table.select(group_members::user_pk)))
         .order(users::pk)

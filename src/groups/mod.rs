@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::clock::time;
 use crate::context::Ctx;
-use crate::db::groups::{self as store, GroupRow, MemberRow, WriteError};
+use crate::db::groups::{self as store, GroupRow, MemberRow};
 use crate::db::query::{Compiler, Resource};
 use crate::db::{write_transaction, Backend, Database, DbConnection};
-use crate::error::{ScimError, ScimType};
+use crate::error::ScimError;
 use crate::http::{check_version, etag};
 use crate::listing::store::Groups as Stored;
 use crate::listing::{paginate, projection, Anchors, Listed};
@@ -21,22 +22,6 @@ use crate::scim::patch::{self, Member, MemberChange, PatchOp};
 use crate::scim::projection::Projection;
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, ResourceType, GROUP_RESOURCE};
-use crate::users::time;
-
-impl From<WriteError> for ScimError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::NameTaken(name) => ScimError::conflict(
-                Some(ScimType::Uniqueness),
-                format!("A group with displayName {name:?} already exists (displayName is unique regardless of case)"),
-            ),
-            WriteError::UnknownMembers(ids) => {
-                ScimError::bad_request(ScimType::InvalidValue, format!("No user or group with id {ids} in this tenant"))
-            }
-            WriteError::Db(e) => e.into(),
-        }
-    }
-}
 
 pub fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No Group with id {id:?}"))

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per area; they parse, call in, and shape the answer.
 
 mod discovery;
+mod errors;
 mod groups;
 mod health;
 mod list;
