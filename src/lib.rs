@@ -22,3 +22,4 @@ pub mod state;
 pub mod sweep;
 pub mod telemetry;
 pub mod users;
+pub mod validation;
