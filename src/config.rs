@@ -39,7 +39,7 @@ pub struct Settings {
     pub token_secret: Option<String>,
     /// Base URL clients reach Roster at (e.g. behind a proxy); when absent it is taken from
     /// each request as far as it can be believed (`http::origin`).
-    #[validate(url)]
+    #[validate(custom(function = "http_base_url"))]
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
     #[validate(range(min = 1))]
@@ -221,6 +221,19 @@ impl Layer {
     }
 }
 
+/// An `http` or `https` URL with a host: `Location` headers are built on it, and
+/// `scim.example.com` or `localhost:8080` (a URL of the scheme "localhost") would make every
+/// link one that no client can follow.
+fn http_base_url(url: &str) -> Result<(), ValidationError> {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or("");
+    if !host.is_empty() && !host.starts_with('/') {
+        return Ok(());
+    }
+    Err(ValidationError::new("http_base_url").with_message(
+        format!("public_url must be an http:// or https:// URL, such as https://scim.example.com; got {url:?}").into(),
+    ))
+}
+
 /// `host:port` as the listener binds it: `127.0.0.1:8080`, `[::1]:8080`, `roster.internal:80`.
 fn host_and_port(listen: &str) -> Result<(), ValidationError> {
     match listen.rsplit_once(':') {
@@ -289,7 +302,9 @@ mod tests {
             ("statement_timeout_ms = 2147483648", "statement_timeout_ms must be at most 2147483647; got 2147483648"),
             ("bootstrap_token_secs = 0", "bootstrap_token_secs must be between 1 and 31536000"),
             ("database_url = \"\"", "database_url must not be empty"),
-            ("public_url = \"scim.example.com\"", "public_url must be an absolute URL; got \"scim.example.com\""),
+            ("public_url = \"scim.example.com\"", "public_url must be an http:// or https:// URL"),
+            ("public_url = \"localhost:8080\"", "https://scim.example.com; got \"localhost:8080\""),
+            ("public_url = \"https://\"", "public_url must be an http:// or https:// URL"),
             ("listen = \"8080\"", "listen must be an address and a port, such as 127.0.0.1:8080; got \"8080\""),
             ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
         ] {

@@ -45,7 +45,6 @@ fn sentence(field: &str, e: &ValidationError) -> String {
         ("length", Some(min), Some(max)) => format!("{field} must be {min} to {max} characters long"),
         ("length", Some(min), None) => format!("{field} must be at least {min} characters long"),
         ("length", None, Some(max)) => format!("{field} must be at most {max} characters long"),
-        ("url", ..) => format!("{field} must be an absolute URL"),
         (code, ..) => format!("{field} is refused by the rule {code:?}"),
     };
     match e.params.get("value") {
