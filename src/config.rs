@@ -4,6 +4,9 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use validator::{Validate, ValidationError};
+
+use crate::validation::describe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -12,33 +15,50 @@ pub enum LogFormat {
     Json,
 }
 
-/// The effective settings of a running Roster.
-#[derive(Debug, Clone)]
+/// The effective settings of a running Roster. [`Layer::resolve`] checks the rules written on
+/// the fields; a setting outside them stops start-up with a message naming it.
+#[derive(Debug, Clone, Validate)]
 pub struct Settings {
     /// Address and port to listen on.
+    #[validate(custom(function = "host_and_port"))]
     pub listen: String,
     /// `postgres://…` for PostgreSQL, otherwise an SQLite file path.
+    #[validate(length(min = 1))]
     pub database_url: String,
+    #[validate(range(min = 1))]
     pub pool_size: u32,
-    /// Seconds a request waits for a free database connection before answering 503.
+    /// Seconds a request waits for a free database connection before answering 503; the pool
+    /// cannot wait for no time at all, and a client waits no hour for an answer.
+    #[validate(range(min = 1, max = 3600))]
     pub pool_timeout_secs: u64,
     /// Largest request body accepted, in bytes; larger ones get 413.
+    #[validate(range(min = 1024))]
     pub body_limit: usize,
     pub log_format: LogFormat,
     /// HS256 secret for tokens; when absent a key is generated and kept in the database.
     pub token_secret: Option<String>,
     /// Base URL clients reach Roster at (e.g. behind a proxy); when absent it is taken from
     /// each request as far as it can be believed (`http::origin`).
+    #[validate(custom(function = "http_base_url"))]
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
+    #[validate(range(min = 1))]
     pub workers: Option<usize>,
     /// Seconds between background sweeps (membership removal, retention); 0 turns them off.
     pub sweep_interval_secs: u64,
     /// Requests one tenant may have in flight at once; more get 429 with Retry-After.
+    #[validate(range(min = 1))]
     pub max_in_flight_per_tenant: usize,
     /// Milliseconds a token check is remembered; a revocation takes effect within it. 0: off.
     pub token_cache_ms: u64,
-    /// Lifetime in seconds of the token printed when `serve` creates the database.
+    /// Lifetime in seconds of the token printed when `serve` creates the database: it is shown
+    /// on a terminal and pasted around, so it expires, within a year at the latest.
+    #[validate(range(
+        min = 1,
+        max = 31_536_000,
+        message = "bootstrap_token_secs must be between 1 and 31536000 (a year); issue long-lived tokens with \
+                   `roster token issue`"
+    ))]
     pub bootstrap_token_secs: u64,
     /// Peers (IPs or CIDRs) whose `Forwarded`/`X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -58,9 +78,12 @@ pub struct Settings {
     pub rate_burst_per_client: u32,
     /// Pooled database connections one tenant's requests may hold at once; when absent, half
     /// the pool (rounded up).
+    #[validate(range(min = 1))]
     pub pool_share_per_tenant: Option<u32>,
     /// Milliseconds a request's database work may run before it is stopped (PostgreSQL
-    /// `statement_timeout`, SQLite's progress handler) and answered 503. 0: no limit.
+    /// `statement_timeout`, SQLite's progress handler) and answered 503. 0: no limit. At most
+    /// what PostgreSQL's `statement_timeout`, a 32-bit integer of milliseconds, can hold.
+    #[validate(range(max = 2_147_483_647))]
     pub statement_timeout_ms: u64,
     /// Megabytes that must stay free on the SQLite database's file system for `/readyz` to
     /// answer ready: a full disk fails every write. 0: not checked.
@@ -193,14 +216,31 @@ impl Layer {
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
         };
-        anyhow::ensure!(settings.pool_size >= 1, "pool_size must be at least 1");
-        anyhow::ensure!(settings.body_limit >= 1024, "body_limit must be at least 1024 bytes");
-        anyhow::ensure!(
-            settings.bootstrap_token_secs >= 1,
-            "bootstrap_token_secs must be at least 1; issue long-lived tokens with `roster token issue`"
-        );
-        anyhow::ensure!(settings.pool_share_per_tenant != Some(0), "pool_share_per_tenant must be at least 1");
+        settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {}", describe(&e, str::to_owned)))?;
         Ok(settings)
+    }
+}
+
+/// An `http` or `https` URL with a host: `Location` headers are built on it, and
+/// `scim.example.com` or `localhost:8080` (a URL of the scheme "localhost") would make every
+/// link one that no client can follow.
+fn http_base_url(url: &str) -> Result<(), ValidationError> {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or("");
+    if !host.is_empty() && !host.starts_with('/') {
+        return Ok(());
+    }
+    Err(ValidationError::new("http_base_url").with_message(
+        format!("public_url must be an http:// or https:// URL, such as https://scim.example.com; got {url:?}").into(),
+    ))
+}
+
+/// `host:port` as the listener binds it: `127.0.0.1:8080`, `[::1]:8080`, `roster.internal:80`.
+fn host_and_port(listen: &str) -> Result<(), ValidationError> {
+    match listen.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(ValidationError::new("host_and_port").with_message(
+            format!("listen must be an address and a port, such as 127.0.0.1:8080; got {listen:?}").into(),
+        )),
     }
 }
 
@@ -243,6 +283,50 @@ mod tests {
         let bad = Layer { trusted_proxies: Some(vec!["proxy.internal".into()]), ..Layer::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("proxy.internal"));
         assert!(Layer::default().resolve().unwrap().trusted_proxies.is_empty());
+    }
+
+    fn refusal(file: &str) -> String {
+        let layer: Layer = toml::from_str(file).unwrap();
+        layer.resolve().expect_err(file).to_string()
+    }
+
+    #[test]
+    fn settings_outside_their_range_are_refused_naming_the_setting() {
+        for (file, message) in [
+            ("pool_size = 0", "pool_size must be at least 1; got 0"),
+            ("pool_timeout_secs = 0", "pool_timeout_secs must be between 1 and 3600; got 0"),
+            ("body_limit = 1023", "body_limit must be at least 1024; got 1023"),
+            ("workers = 0", "workers must be at least 1; got 0"),
+            ("max_in_flight_per_tenant = 0", "max_in_flight_per_tenant must be at least 1; got 0"),
+            ("pool_share_per_tenant = 0", "pool_share_per_tenant must be at least 1; got 0"),
+            ("statement_timeout_ms = 2147483648", "statement_timeout_ms must be at most 2147483647; got 2147483648"),
+            ("bootstrap_token_secs = 0", "bootstrap_token_secs must be between 1 and 31536000"),
+            ("database_url = \"\"", "database_url must not be empty"),
+            ("public_url = \"scim.example.com\"", "public_url must be an http:// or https:// URL"),
+            ("public_url = \"localhost:8080\"", "https://scim.example.com; got \"localhost:8080\""),
+            ("public_url = \"https://\"", "public_url must be an http:// or https:// URL"),
+            ("listen = \"8080\"", "listen must be an address and a port, such as 127.0.0.1:8080; got \"8080\""),
+            ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
+        ] {
+            let refused = refusal(file);
+            assert!(refused.contains(message), "{file}: {refused}");
+        }
+    }
+
+    #[test]
+    fn every_refused_setting_is_named_at_once() {
+        let refused = refusal("pool_size = 0\nworkers = 0");
+        assert_eq!(refused, "invalid settings: pool_size must be at least 1; got 0; workers must be at least 1; got 0");
+    }
+
+    #[test]
+    fn the_edges_of_each_range_are_accepted() {
+        let file = "pool_size = 1\npool_timeout_secs = 3600\nbody_limit = 1024\nworkers = 1\n\
+                    max_in_flight_per_tenant = 1\npool_share_per_tenant = 1\nstatement_timeout_ms = 2147483647\n\
+                    bootstrap_token_secs = 31536000\nlisten = \"[::1]:0\"\npublic_url = \"https://scim.example.com\"";
+        let layer: Layer = toml::from_str(file).unwrap();
+        let s = layer.resolve().unwrap();
+        assert_eq!((s.pool_size, s.listen.as_str()), (1, "[::1]:0"));
     }
 
     #[test]

@@ -24,3 +24,4 @@ pub mod state;
 pub mod sweep;
 pub mod telemetry;
 pub mod users;
+pub mod validation;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
 
 use crate::db::{self, tenants, tokens::TokenRecord, DbConnection, DbError};
 
@@ -131,16 +132,41 @@ pub fn admit(claims: &Claims, record: Option<&TokenRecord>, now: i64) -> Result<
 pub enum IssueError {
     #[error("no tenant named {0:?}")]
     UnknownTenant(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-/// What `roster token issue` asks for.
+/// What `roster token issue` asks for; [`issue`] checks the rules written on the fields.
+#[derive(Validate)]
 pub struct TokenRequest<'a> {
     pub tenant: &'a str,
+    /// The connection's name becomes the token's subject and the actor of the audit log, and
+    /// `roster token list` prints it between tabs: short, and without control characters.
+    #[validate(length(min = 1, max = 64), custom(function = "no_control_characters"))]
     pub name: &'a str,
     pub scopes: Scopes,
+    #[validate(custom(function = "within_a_century"))]
     pub expires_in: Option<Duration>,
+}
+
+fn no_control_characters(name: &str) -> Result<(), ValidationError> {
+    match name.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(ValidationError::new("control_character")
+            .with_message(format!("name must not hold control characters; got {c:?} in {name:?}").into())),
+    }
+}
+
+/// A lifetime beyond a century is meant as "never expires" (issue the token without one), and
+/// far enough beyond it no timestamp can hold the expiry.
+fn within_a_century(lifetime: &Duration) -> Result<(), ValidationError> {
+    if lifetime.as_secs() <= 36_500 * 86_400 {
+        return Ok(());
+    }
+    Err(ValidationError::new("lifetime")
+        .with_message("expires must be at most 36500 days; for a token that never expires, leave expires out".into()))
 }
 
 pub struct Issued {
@@ -150,6 +176,7 @@ pub struct Issued {
 
 /// Records and signs a new token.
 pub fn issue(conn: &mut DbConnection, keys: &Keys, req: TokenRequest<'_>) -> Result<Issued, IssueError> {
+    req.validate().map_err(|e| IssueError::Invalid(crate::validation::describe(&e, str::to_owned)))?;
     let tenant = tenants::by_name(conn, req.tenant)?.ok_or_else(|| IssueError::UnknownTenant(req.tenant.to_owned()))?;
     let issued_at = db::now();
     let expires_at = req.expires_in.map(|d| issued_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
@@ -185,13 +212,14 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
         None => (text, "s"),
     };
     let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a lifetime like 90d, 12h, 30m or 45s"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("unknown unit {unit:?} in {text:?}: use s, m, h or d")),
     };
+    let secs = n.checked_mul(unit_secs).ok_or_else(|| format!("{text:?} is longer than any lifetime"))?;
     if secs == 0 {
         return Err("a token lifetime must be longer than zero".into());
     }
@@ -211,6 +239,39 @@ mod tests {
         assert!(parse_lifetime("0d").is_err());
         assert!(parse_lifetime("3w").unwrap_err().contains("unknown unit"));
         assert!(parse_lifetime("soon").is_err());
+    }
+
+    #[test]
+    fn lifetimes_too_long_to_count_are_refused_not_wrapped() {
+        assert!(parse_lifetime("999999999999999d").unwrap_err().contains("longer than any lifetime"));
+    }
+
+    fn request(name: &str, expires_in: Option<Duration>) -> TokenRequest<'_> {
+        TokenRequest { tenant: "default", name, scopes: "scim".parse().unwrap(), expires_in }
+    }
+
+    fn refusal(req: TokenRequest<'_>) -> String {
+        crate::validation::describe(&req.validate().expect_err("the request is refused"), str::to_owned)
+    }
+
+    #[test]
+    fn a_token_name_is_a_short_line_of_text() {
+        assert!(request("okta-prod", None).validate().is_ok());
+        assert!(request("Entra ID (prod)", None).validate().is_ok());
+        assert_eq!(refusal(request("", None)), "name must be 1 to 64 characters long");
+        assert_eq!(refusal(request(&"x".repeat(65), None)), "name must be 1 to 64 characters long; got 65");
+        assert_eq!(
+            refusal(request("okta\tprod", None)),
+            "name must not hold control characters; got '\\t' in \"okta\\tprod\""
+        );
+    }
+
+    #[test]
+    fn a_token_lifetime_is_at_most_a_century() {
+        let century = Duration::from_secs(36_500 * 86_400);
+        assert!(request("okta", Some(century)).validate().is_ok());
+        let refused = refusal(request("okta", Some(century + Duration::from_secs(1))));
+        assert!(refused.starts_with("expires must be at most 36500 days"), "{refused}");
     }
 
     #[test]

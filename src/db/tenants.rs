@@ -1,10 +1,15 @@
 //! Tenants: every other row belongs to one.
 
+use std::sync::LazyLock;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use regex::Regex;
+use validator::{Validate, ValidationError};
 
 use super::schema::{resource_counts, tenants};
 use super::{is_unique_violation, now, DbConnection, DbError};
+use crate::validation::describe;
 
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -23,19 +28,45 @@ pub struct Tenant {
     pub strict_validation: bool,
 }
 
-/// A change to a tenant's lifecycle policy; `None` leaves a setting as it is.
-#[derive(Debug, Default)]
+/// A change to a tenant's lifecycle policy (`roster tenant set`); `None` leaves a setting as it
+/// is. [`set_policy`] checks the rules written on the fields before it changes anything.
+#[derive(Debug, Default, Validate)]
 pub struct PolicyChange {
+    /// Day counts stop at a century: past it a step would never run.
+    #[validate(range(min = 0, max = 36_500))]
     pub grace_days: Option<i32>,
+    #[validate(custom(function = "known_delete_policy"))]
     pub delete_policy: Option<String>,
     /// `Some(None)` turns the retention step off.
+    #[validate(range(min = 0, max = 36_500))]
     pub former_member_after_days: Option<Option<i32>>,
+    #[validate(range(min = 0, max = 36_500))]
     pub delete_after_days: Option<Option<i32>>,
     pub archive_export: Option<bool>,
     pub strict_validation: Option<bool>,
 }
 
 pub const DELETE_POLICIES: [&str; 3] = ["deactivate-then-delete", "require-deactivated", "deactivate-only"];
+
+fn known_delete_policy(policy: &str) -> Result<(), ValidationError> {
+    if DELETE_POLICIES.contains(&policy) {
+        return Ok(());
+    }
+    let message = format!("delete policy must be one of {}; got {policy:?}", DELETE_POLICIES.join(", "));
+    Err(ValidationError::new("delete_policy").with_message(message.into()))
+}
+
+/// Letters, digits, `-`, `_` and `.`: a tenant's name is typed on command lines and read in
+/// logs, so it holds nothing a shell or a log reader could take for something else.
+static TENANT_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[A-Za-z0-9._-]*$").expect("the tenant name pattern compiles"));
+
+/// A tenant as `roster tenant create` names it.
+#[derive(Validate)]
+struct NewTenant<'a> {
+    #[validate(length(min = 1, max = 64), regex(path = *TENANT_NAME))]
+    name: &'a str,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -57,14 +88,9 @@ impl From<diesel::result::Error> for TenantError {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError> {
-    if !valid_name(name) {
-        return Err(TenantError::InvalidName(name.to_owned()));
-    }
+    // The error names the whole rule, whichever part of it the name broke.
+    NewTenant { name }.validate().map_err(|_| TenantError::InvalidName(name.to_owned()))?;
     let tenant = Tenant {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.to_owned(),
@@ -132,21 +158,7 @@ pub fn resource_count(conn: &mut DbConnection, tenant_id: &str, resource_type: &
 
 /// Changes a tenant's lifecycle policy and returns the tenant as it now is.
 pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> Result<Tenant, TenantError> {
-    let days_ok = |d: &i32| (0..=36_500).contains(d);
-    if change.grace_days.is_some_and(|d| !days_ok(&d))
-        || change.former_member_after_days.flatten().is_some_and(|d| !days_ok(&d))
-        || change.delete_after_days.flatten().is_some_and(|d| !days_ok(&d))
-    {
-        return Err(TenantError::InvalidPolicy("day counts must be between 0 and 36500".into()));
-    }
-    if let Some(policy) = &change.delete_policy {
-        if !DELETE_POLICIES.contains(&policy.as_str()) {
-            return Err(TenantError::InvalidPolicy(format!(
-                "delete policy must be one of {}; got {policy:?}",
-                DELETE_POLICIES.join(", ")
-            )));
-        }
-    }
+    change.validate().map_err(|e| TenantError::InvalidPolicy(describe(&e, str::to_owned)))?;
     let tenant = by_name(conn, name)?.ok_or_else(|| TenantError::Unknown(name.to_owned()))?;
     let target = tenants::table.find(&tenant.id);
     if let Some(d) = change.grace_days {
@@ -168,4 +180,58 @@ pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) ->
         diesel::update(target).set(tenants::strict_validation.eq(s)).execute(conn)?;
     }
     Ok(by_id(conn, &tenant.id)?.expect("the tenant still exists"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(change: PolicyChange) -> String {
+        describe(&change.validate().expect_err("the change is refused"), str::to_owned)
+    }
+
+    #[test]
+    fn day_counts_outside_a_century_are_refused_naming_the_setting() {
+        assert_eq!(
+            refusal(PolicyChange { grace_days: Some(-1), ..Default::default() }),
+            "grace_days must be between 0 and 36500; got -1"
+        );
+        assert_eq!(
+            refusal(PolicyChange { former_member_after_days: Some(Some(36_501)), ..Default::default() }),
+            "former_member_after_days must be between 0 and 36500; got 36501"
+        );
+        assert_eq!(
+            refusal(PolicyChange { delete_after_days: Some(Some(-30)), ..Default::default() }),
+            "delete_after_days must be between 0 and 36500; got -30"
+        );
+        let edges = PolicyChange {
+            grace_days: Some(0),
+            former_member_after_days: Some(Some(36_500)),
+            delete_after_days: Some(None),
+            ..Default::default()
+        };
+        assert!(edges.validate().is_ok());
+    }
+
+    #[test]
+    fn a_delete_policy_is_one_of_the_three() {
+        let never = PolicyChange { delete_policy: Some("never".into()), ..Default::default() };
+        assert_eq!(
+            refusal(never),
+            "delete policy must be one of deactivate-then-delete, require-deactivated, deactivate-only; got \"never\""
+        );
+        for policy in DELETE_POLICIES {
+            assert!(PolicyChange { delete_policy: Some(policy.into()), ..Default::default() }.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn tenant_names_are_short_words_of_letters_digits_and_dot_dash_underscore() {
+        for good in ["default", "acme-corp", "a", "eu_west.2", &"x".repeat(64)] {
+            assert!(NewTenant { name: good }.validate().is_ok(), "{good:?}");
+        }
+        for bad in ["", &"x".repeat(65), "acme corp", "acme/prod", "ünïcode", "tab\there"] {
+            assert!(NewTenant { name: bad }.validate().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -3,8 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use validator::Validate;
 
 use crate::auth::{Principal, Scope};
 use crate::db::records;
@@ -15,6 +17,7 @@ use crate::product::{self, NewContent};
 use crate::state::AppState;
 use crate::sweep;
 use crate::users::Ctx;
+use crate::validation::{camel_case, describe};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/sessions", web::post().to(open_session))
@@ -33,26 +36,65 @@ fn ctx(state: &AppState, p: &Principal, scope: Scope) -> Result<Ctx, ScimError> 
     Ok(Ctx { tenant_id: p.tenant_id.clone(), actor: p.subject.clone(), now: state.clock.now() })
 }
 
-fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, ScimError> {
-    body.get(name).and_then(Value::as_str).ok_or_else(|| {
-        ScimError::bad_request(ScimType::InvalidValue, format!("{name:?} is required and must be a string"))
-    })
+/// Ids are UUIDs the server assigned (36 characters); room is left, but not for an essay.
+const MAX_ID_CHARS: u64 = 64;
+
+/// `POST /sessions`.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct OpenSession {
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    user_id: String,
 }
 
-fn optional(body: &Value, name: &str) -> Option<String> {
-    body.get(name).and_then(Value::as_str).map(str::to_owned)
+/// `POST /sessions/introspect`: RFC 7662 §2.1 requires the token; any other token, however
+/// malformed, is simply not active (§2.2).
+#[derive(Deserialize, Validate)]
+struct Introspect {
+    #[validate(length(min = 1))]
+    token: String,
+}
+
+/// `POST /content`. `kind` and the ids are checked against the database by the product rules.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct CreateContent {
+    kind: String,
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    author_id: String,
+    /// A post, comment or message is text a person wrote, not a document: as long as the
+    /// longest message the common chat tools take.
+    #[validate(length(min = 1, max = 40_000))]
+    body: String,
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    parent_id: Option<String>,
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    recipient_id: Option<String>,
+}
+
+/// The request body as `T`, or 400 naming the member that is missing, of the wrong type or
+/// outside its rule. Members the product API does not know are ignored, as SCIM bodies' are.
+fn parse_body<T: DeserializeOwned + Validate>(body: JsonBody) -> Result<T, ScimError> {
+    let parsed: T = serde_path_to_error::deserialize(body.0)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("Invalid request body: {e}")))?;
+    valid(parsed)
+}
+
+fn valid<T: Validate>(value: T) -> Result<T, ScimError> {
+    value.validate().map_err(|e| ScimError::bad_request(ScimType::InvalidValue, describe(&e, camel_case)))?;
+    Ok(value)
 }
 
 async fn open_session(state: web::Data<AppState>, p: Principal, body: JsonBody) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Sessions)?;
-    let user_id = field(&body.0, "userId")?.to_owned();
+    let OpenSession { user_id } = parse_body(body)?;
     let (id, token, expires) = state.db.write(move |conn| product::open_session(conn, &ctx, &user_id)).await?;
     Ok(scim_json(StatusCode::CREATED, &json!({"id": id, "token": token, "expiresAt": crate::users::time(expires)})))
 }
 
 async fn introspect(state: web::Data<AppState>, p: Principal, body: JsonBody) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Sessions)?;
-    let token = field(&body.0, "token")?.to_owned();
+    let Introspect { token } = parse_body(body)?;
     let answer = state.db.run(move |conn| product::introspect(conn, &ctx, &token)).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -74,13 +116,8 @@ async fn create_content(
     body: JsonBody,
 ) -> Result<HttpResponse, ScimError> {
     let ctx = ctx(&state, &p, Scope::Content)?;
-    let new = NewContent {
-        kind: field(&body.0, "kind")?.to_owned(),
-        author_id: field(&body.0, "authorId")?.to_owned(),
-        body: field(&body.0, "body")?.to_owned(),
-        parent_id: optional(&body.0, "parentId"),
-        recipient_id: optional(&body.0, "recipientId"),
-    };
+    let CreateContent { kind, author_id, body, parent_id, recipient_id } = parse_body(body)?;
+    let new = NewContent { kind, author_id, body, parent_id, recipient_id };
     let base = state.origin.scim_base(&req);
     let created = state.db.write(move |conn| product::create_content(conn, &ctx, new, &base)).await?;
     Ok(scim_json(StatusCode::CREATED, &created))
@@ -98,16 +135,21 @@ async fn get_content(
     Ok(scim_json(StatusCode::OK, &found))
 }
 
-#[derive(Deserialize)]
+/// `GET /search`. A `limit` outside 1..=1000 is brought within it rather than refused.
+#[derive(Deserialize, Validate)]
 struct SearchQuery {
+    /// What a person types into a search box.
+    #[validate(length(min = 1, max = 256))]
     q: String,
     #[serde(default = "default_limit")]
     limit: i64,
 }
 
-#[derive(Deserialize)]
+/// `GET /events` and `GET /audit`: ids start at 1, so `after=0` is the beginning.
+#[derive(Deserialize, Validate)]
 struct FeedQuery {
     #[serde(default)]
+    #[validate(range(min = 0))]
     after: i64,
     #[serde(default = "default_limit")]
     limit: i64,
@@ -117,10 +159,11 @@ fn default_limit() -> i64 {
     100
 }
 
-fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ScimError> {
-    web::Query::<T>::from_query(req.query_string())
+fn query<T: DeserializeOwned + Validate>(req: &HttpRequest) -> Result<T, ScimError> {
+    let parsed = web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("Invalid query: {e}")))
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("Invalid query: {e}")))?;
+    valid(parsed)
 }
 
 async fn search(req: HttpRequest, state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ScimError> {

@@ -112,6 +112,10 @@ async fn the_cli_manages_tenants_and_tokens(app: TestApp) {
     assert!(listed.contains("\t0\trequire-deactivated\toff\t30\tfalse"), "{listed}");
     let bad = roster(url, &["tenant", "set", "acme", "--delete-policy", "never"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("delete policy must be one of"));
+    let bad = roster(url, &["tenant", "set", "acme", "--grace-days", "40000"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("grace_days must be between 0 and 36500; got 40000"));
+    let bad = roster(url, &["tenant", "create", "acme corp"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tenant names are 1 to 64 characters"));
     let dup = roster(url, &["tenant", "create", "acme"]);
     assert!(!dup.status.success() && String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 
@@ -132,10 +136,67 @@ async fn the_cli_manages_tenants_and_tokens(app: TestApp) {
     stdout(&roster(url, &["token", "revoke", &claims.jti]));
     assert_scim_error(app.get_with("/scim/v2/ServiceProviderConfig", &token).await, 401).await;
     assert!(!roster(url, &["token", "revoke", "no-such-jti"]).status.success());
+    let bad_name = roster(url, &["token", "issue", "--tenant", "acme", "--name", "okta\nprod", "--scope", "scim"]);
+    assert!(String::from_utf8_lossy(&bad_name.stderr).contains("name must not hold control characters"));
     let bad_scope = roster(url, &["token", "issue", "--tenant", "acme", "--name", "x", "--scope", "root"]);
     assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope"));
     let no_tenant = roster(url, &["token", "issue", "--tenant", "nobody", "--name", "x", "--scope", "scim"]);
     assert!(String::from_utf8_lossy(&no_tenant.stderr).contains("no tenant named \"nobody\""));
+}
+
+/// The product API's bodies and queries are checked where they enter: a missing, mistyped, empty
+/// or oversized member is 400 with a detail that names it as the client spelled it.
+async fn product_requests_outside_their_rules_are_400_naming_the_member(app: TestApp) {
+    let token = app.issue_token("default", "product", "sessions,content,events");
+    let call = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut req = app.client.request(method, app.url(path)).bearer_auth(&token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    let user = app.create_user(serde_json::json!({"userName": "writer"})).await["id"].as_str().unwrap().to_owned();
+    let long_id = "x".repeat(65);
+    let long_search = format!("/api/v1/search?q={}", "a".repeat(257));
+    for (path, body, detail) in [
+        ("/api/v1/sessions", serde_json::json!({}), "missing field `userId`"),
+        ("/api/v1/sessions", serde_json::json!({"userId": 7}), "userId: invalid type: integer `7`"),
+        ("/api/v1/sessions", serde_json::json!({"userId": ""}), "userId must be 1 to 64 characters long"),
+        ("/api/v1/sessions", serde_json::json!({"userId": long_id}), "userId must be 1 to 64 characters long; got 65"),
+        ("/api/v1/sessions/introspect", serde_json::json!({"token": ""}), "token must not be empty"),
+        (
+            "/api/v1/content",
+            serde_json::json!({"kind": "post", "authorId": user, "body": ""}),
+            "body must be 1 to 40000 characters long",
+        ),
+        (
+            "/api/v1/content",
+            serde_json::json!({"kind": "post", "authorId": user, "body": "x".repeat(40_001)}),
+            "body must be 1 to 40000 characters long; got 40001",
+        ),
+        (
+            "/api/v1/content",
+            serde_json::json!({"kind": "comment", "authorId": user, "body": "hi", "parentId": long_id}),
+            "parentId must be 1 to 64 characters long; got 65",
+        ),
+    ] {
+        let err = assert_scim_error(call(reqwest::Method::POST, path, Some(body.clone())).await.unwrap(), 400).await;
+        assert_eq!(err["scimType"], "invalidValue", "{body}");
+        assert!(err["detail"].as_str().unwrap().contains(detail), "{body}: {err}");
+    }
+    for (path, detail) in [
+        ("/api/v1/search?q=", "q must be 1 to 256 characters long"),
+        (long_search.as_str(), "q must be 1 to 256 characters long; got 257"),
+        ("/api/v1/events?after=-1", "after must be at least 0; got -1"),
+    ] {
+        let err = assert_scim_error(call(reqwest::Method::GET, path, None).await.unwrap(), 400).await;
+        assert!(err["detail"].as_str().unwrap().contains(detail), "{path}: {err}");
+    }
+    // Within the rules the same requests succeed; members the API does not know are ignored.
+    let body = serde_json::json!({"kind": "post", "authorId": user, "body": "x".repeat(40_000), "mood": "long"});
+    assert_eq!(call(reqwest::Method::POST, "/api/v1/content", Some(body)).await.unwrap().status(), 201);
+    let session = serde_json::json!({"userId": user});
+    assert_eq!(call(reqwest::Method::POST, "/api/v1/sessions", Some(session)).await.unwrap().status(), 201);
 }
 
 both_backends!(
@@ -145,6 +206,7 @@ both_backends!(
     an_unknown_endpoint_is_404_with_a_scim_error,
     the_bootstrap_token_is_shown_only_when_the_database_is_created,
     the_cli_manages_tenants_and_tokens,
+    product_requests_outside_their_rules_are_400_naming_the_member,
 );
 
 #[test]
