@@ -16,4 +16,5 @@ mod storage;
 mod tolerance;
 mod trust;
 mod users;
+mod write_paths;
 mod writes;
