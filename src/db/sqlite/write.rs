@@ -131,23 +131,22 @@ impl diesel::query_builder::Query for InsertRow<'_> {
 impl QueryFragment<Sqlite> for InsertRow<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Text, Timestamp};
-        let this = self;
         out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
         for name in Columns::NAMES {
             out.push_sql(", ");
             out.push_sql(name);
         }
         out.push_sql(") VALUES (");
-        out.push_bind_param::<Text, _>(this.tenant_id)?;
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(this.id)?;
+        out.push_bind_param::<Text, _>(self.id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&this.now)?;
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&this.now)?;
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&1_i64)?;
-        this.columns.push_values(out.reborrow(), false)?;
+        self.columns.push_values(out.reborrow(), false)?;
         out.push_sql(") RETURNING pk");
         Ok(())
     }
@@ -172,17 +171,16 @@ impl diesel::query_builder::QueryId for UpdateRow<'_> {
 impl QueryFragment<Sqlite> for UpdateRow<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Timestamp};
-        let this = self;
         out.push_sql("UPDATE users SET ");
-        this.columns.push_values(out.reborrow(), true)?;
+        self.columns.push_values(out.reborrow(), true)?;
         out.push_sql(", updated_at = ");
-        out.push_bind_param::<Timestamp, _>(&this.now)?;
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", version = ");
-        out.push_bind_param::<BigInt, _>(&this.next_version)?;
+        out.push_bind_param::<BigInt, _>(&self.next_version)?;
         out.push_sql(" WHERE pk = ");
-        out.push_bind_param::<BigInt, _>(&this.pk)?;
+        out.push_bind_param::<BigInt, _>(&self.pk)?;
         out.push_sql(" AND version = ");
-        out.push_bind_param::<BigInt, _>(&this.version)?;
+        out.push_bind_param::<BigInt, _>(&self.version)?;
         Ok(())
     }
 }
