@@ -17,12 +17,16 @@ extern "SQL" {
     ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
+/// A connection to whichever backend the URL named. Statements diesel cannot build for both
+/// run on the connection inside (`on_backend!`); SQL that differs is in `dialect`.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
 }
 
+/// The backend a database runs on; the SQL that differs between the two is its dialect
+/// (`dialect.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
