@@ -72,10 +72,7 @@ pub fn lock_post(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryRes
         .filter(content::tenant_id.eq(tenant_id))
         .filter(content::kind.eq("post"))
         .select(content::id);
-    match conn {
-        DbConnection::Postgresql(pg) => post.for_key_share().first(pg).optional(),
-        DbConnection::Sqlite(sqlite) => post.first(sqlite).optional(),
-    }
+    with_row_lock!(conn, post, for_key_share, |q, c| q.first(c).optional())
 }
 
 /// Items whose text contains `needle` (already escaped for LIKE), newest first.

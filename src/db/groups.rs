@@ -218,10 +218,7 @@ impl RunQueryDsl<DbConnection> for Touch<'_> {}
 /// A SQLite write transaction already excludes every other writer.
 pub fn lock(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
     let target = scim_groups::table.filter(scim_groups::id.eq(id)).filter(scim_groups::tenant_id.eq(tenant_id));
-    match conn {
-        DbConnection::Postgresql(pg) => target.select(GroupRow::as_select()).for_update().first(pg).optional(),
-        DbConnection::Sqlite(sqlite) => target.select(GroupRow::as_select()).first(sqlite).optional(),
-    }
+    with_row_lock!(conn, target.select(GroupRow::as_select()), for_update, |q, c| q.first(c).optional())
 }
 
 pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
@@ -292,10 +289,7 @@ pub fn resolve<'a>(
                 scim_groups::tenant_id,
                 "Group".into_sql::<Text>(),
             )));
-        let rows: Vec<(String, i64, String, String)> = match conn {
-            DbConnection::Postgresql(pg) => both.load(pg)?,
-            DbConnection::Sqlite(sqlite) => both.load(sqlite)?,
-        };
+        let rows: Vec<(String, i64, String, String)> = on_backend!(conn, c => both.load(c))?;
         found.extend(
             rows.into_iter()
                 .filter(|(_, _, tenant, _)| tenant == tenant_id)
@@ -348,10 +342,7 @@ pub fn add_members(
         // id)), with no read of the members first: one statement fewer while the group is held.
         // The multi-backend connection can build neither part, so it runs on the one it wraps.
         let insert = diesel::insert_into(group_members::table).values(rows).on_conflict_do_nothing();
-        match conn {
-            DbConnection::Postgresql(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        on_backend!(conn, c => insert.execute(c))?;
     }
     Ok(())
 }
@@ -384,10 +375,8 @@ pub fn remove_members(conn: &mut DbConnection, group: &GroupRow, ids: &[String])
 /// nothing in the tenant.
 ///
 /// On PostgreSQL this is one statement, so one round trip and its own transaction: the group
-/// is held only while it runs and commits. It calls `roster_change_members` (migration
-/// `000007_change_members` says why it is a function; `000008_change_members_lookup` has it
-/// look the members up).
-/// On SQLite it is the statements of a single change, in the transaction the caller holds.
+/// is held only while it runs and commits (`postgres/write.rs`). On SQLite it is the statements
+/// of a single change, in the transaction the caller holds (`sqlite/write.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn change_members(
     conn: &mut DbConnection,
@@ -399,97 +388,15 @@ pub fn change_members(
     added: &[Member],
     readded: &[&str],
 ) -> Result<Option<GroupRow>, WriteError> {
-    let pg = match conn {
-        DbConnection::Postgresql(pg) => pg,
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            super::postgres::write::change_members(pg, tenant_id, id, now, changes, removed, added, readded)
+        }
         DbConnection::Sqlite(_) => {
-            // Unknown members are found before anything is written; a missing group still
-            // answers None first, as it does on PostgreSQL.
-            let resolved = resolve(conn, tenant_id, added)?;
-            if let Err(unknown) = resolved.check(added) {
-                return match find(conn, tenant_id, id)? {
-                    Some(_) => Err(unknown),
-                    None => Ok(None),
-                };
-            }
-            let Some(row) = touch(conn, tenant_id, id, now, changes)? else { return Ok(None) };
-            let gone: Vec<String> = removed.iter().cloned().chain(readded.iter().map(|id| (*id).to_owned())).collect();
-            if !gone.is_empty() {
-                remove_members(conn, &row, &gone)?;
-            }
-            add_members(conn, tenant_id, &row, added, &resolved)?;
-            return Ok(Some(row));
+            super::sqlite::write::change_members(conn, tenant_id, id, now, changes, removed, added, readded)
         }
-    };
-    let statement = ChangeMembers {
-        tenant_id,
-        id,
-        now,
-        changes,
-        removed,
-        ids: added.iter().map(|m| m.value.as_str()).collect(),
-        displays: added.iter().map(|m| m.display.as_deref()).collect(),
-        readded,
-        columns: <GroupRow as Selectable<diesel::pg::Pg>>::construct_selection(),
-    };
-    statement.get_result(pg).optional().map_err(|e| match &e {
-        diesel::result::Error::DatabaseError(_, info) if info.hint() == Some("roster: unknown members") => {
-            WriteError::UnknownMembers(info.details().unwrap_or_default().to_owned())
-        }
-        _ => WriteError::Db(e),
-    })
-}
-
-/// The PostgreSQL statement of [`change_members`]; its text is fixed (the members travel as
-/// arrays), so the connection keeps it prepared.
-struct ChangeMembers<'a> {
-    tenant_id: &'a str,
-    id: &'a str,
-    now: NaiveDateTime,
-    changes: i64,
-    removed: &'a [String],
-    ids: Vec<&'a str>,
-    displays: Vec<Option<&'a str>>,
-    readded: &'a [&'a str],
-    columns: <GroupRow as Selectable<diesel::pg::Pg>>::SelectExpression,
-}
-
-impl diesel::query_builder::QueryId for ChangeMembers<'_> {
-    type QueryId = ChangeMembers<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for ChangeMembers<'_> {
-    type SqlType = <<GroupRow as Selectable<diesel::pg::Pg>>::SelectExpression as diesel::Expression>::SqlType;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ChangeMembers<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-        out.push_sql("SELECT ");
-        self.columns.walk_ast(out.reborrow())?;
-        out.push_sql(" FROM roster_change_members(");
-        out.push_bind_param::<BigInt, _>(&self.changes)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(self.removed)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.displays)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(self.readded)?;
-        // Named as the table, so that the columns' qualified names find the function's row.
-        out.push_sql(") AS scim_groups");
-        Ok(())
     }
 }
-
-impl RunQueryDsl<diesel::pg::PgConnection> for ChangeMembers<'_> {}
 
 pub fn remove_all_members(conn: &mut DbConnection, group: &GroupRow) -> QueryResult<()> {
     diesel::delete(group_members::table.filter(group_members::group_pk.eq(group.pk))).execute(conn)?;

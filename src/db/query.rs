@@ -155,7 +155,7 @@ impl Compiler<'_> {
             (None, "externalId", None) => column("external_id", Kind::Exact),
             (None, "meta", Some("created")) => column("created_at", Kind::Time),
             (None, "meta", Some("lastModified"))
-                if self.resource == Resource::User && self.backend == Backend::Postgres =>
+                if self.resource == Resource::User && self.backend.user_modified_side_table() =>
             {
                 Ok(Target::Modified(Operand { sql: self.col("updated_at"), kind: Kind::Time }))
             }
@@ -339,44 +339,20 @@ impl Compiler<'_> {
 
     /// The text at a JSON path of a document column.
     fn json_text(&self, column: &str, keys: &[&str]) -> String {
-        match self.backend {
-            Backend::Sqlite => {
-                let path: String = keys.iter().map(|k| format!(".\"{k}\"")).collect();
-                format!("json_extract({column}, '${path}')")
-            }
-            Backend::Postgres => {
-                let path: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
-                format!("({column}::jsonb #>> '{{{}}}')", path.join(","))
-            }
-        }
+        self.backend.json_text(column, keys)
     }
 
     fn json_operand(&self, column: &str, keys: &[&str], leaf: &Attribute) -> Operand {
         let text = self.json_text(column, keys);
         match leaf.kind {
-            AttrType::Boolean => Operand {
-                // SQLite's json_extract gives 1/0 for true/false; PostgreSQL's #>> gives 'true'/'false'.
-                sql: match self.backend {
-                    Backend::Sqlite => format!("({text} = 1)"),
-                    Backend::Postgres => format!("({text} = 'true')"),
-                },
-                kind: Kind::Bool,
-            },
-            AttrType::Integer | AttrType::Decimal => Operand {
-                sql: match self.backend {
-                    Backend::Sqlite => text,
-                    Backend::Postgres => format!("CAST({text} AS DOUBLE PRECISION)"),
-                },
-                kind: Kind::Number,
-            },
+            AttrType::Boolean => Operand { sql: self.backend.json_bool(text), kind: Kind::Bool },
+            AttrType::Integer | AttrType::Decimal => {
+                Operand { sql: self.backend.json_number(text), kind: Kind::Number }
+            }
             AttrType::DateTime => Operand { sql: text, kind: Kind::Exact },
             _ if leaf.case_exact => Operand { sql: text, kind: Kind::Exact },
-            _ => Operand { sql: self.fold_sql(&text), kind: Kind::Folded },
+            _ => Operand { sql: self.backend.fold_sql(&text), kind: Kind::Folded },
         }
-    }
-
-    fn fold_sql(&self, expr: &str) -> String {
-        fold_sql(self.backend, expr)
     }
 
     /// A sort key (RFC 7644 §3.4.2.3) as text, ordered byte-wise on both backends.
@@ -392,10 +368,7 @@ impl Compiler<'_> {
             }
             Target::Constant(c) => format!("'{c}'"),
         };
-        Ok(match self.backend {
-            Backend::Sqlite => format!("CAST({expr} AS TEXT)"),
-            Backend::Postgres => format!("(CAST({expr} AS TEXT) COLLATE \"C\")"),
-        })
+        Ok(self.backend.sort_text(&expr))
     }
 
     /// The primary (else first) item's value, for sorting by a multi-valued attribute.
@@ -525,15 +498,10 @@ fn prefix_successor(prefix: &str) -> Option<String> {
     None
 }
 
-/// Folds in SQL the way [`fold`] does in Rust: SQLite calls Roster's own function (its
-/// `lower()` only knows ASCII); PostgreSQL composes the same steps from built-ins, with its own
-/// Unicode tables (so letters cased only in a newer Unicode than the server's fold apart).
+/// Folds in SQL the way [`fold`] does in Rust (see [`Backend::fold_sql`]).
+// moved: re-export kept for the merge
 pub fn fold_sql(backend: Backend, expr: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("roster_fold({expr})"),
-        // NFD, lowercase, NFC, final sigma as sigma: what `fold` does in Rust.
-        Backend::Postgres => format!("replace(normalize(lower(normalize({expr}, NFD)), NFC), 'ς', 'σ')"),
-    }
+    backend.fold_sql(expr)
 }
 
 /// `operand <op> value`, never NULL: an absent attribute compares false (and `ne` true).
@@ -601,10 +569,8 @@ fn compare(backend: Backend, operand: &Operand, op: CompareOp, value: &CompValue
                 CompareOp::Sw => format!("{v}%"),
                 _ => format!("%{v}"),
             };
-            if op == CompareOp::Sw && backend == Backend::Sqlite {
-                // The index range a prefix spans, in SQLite's byte order (= code point order):
-                // SQLite plans statements once for every bound value, so it no longer derives
-                // this range from the LIKE pattern itself (see .cargo/config.toml).
+            if op == CompareOp::Sw && backend.prefix_needs_range() {
+                // The index range a prefix spans, in SQLite's byte order (= code point order).
                 sql.push(format!("{lhs} >= ")).bind(Bind::Text(raw.clone())).push(" AND ");
                 if let Some(end) = prefix_successor(&raw) {
                     sql.push(format!("{lhs} < ")).bind(Bind::Text(end)).push(" AND ");

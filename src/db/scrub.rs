@@ -66,7 +66,7 @@ pub fn checkpoint(conn: &mut diesel::SqliteConnection) -> QueryResult<bool> {
     }
     conn.batch_execute(&format!("PRAGMA busy_timeout = {CHECKPOINT_PATIENCE_MS}"))?;
     let result = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load::<Checkpoint>(conn);
-    conn.batch_execute(&format!("PRAGMA busy_timeout = {}", super::SQLITE_BUSY_TIMEOUT_MS))?;
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {}", super::connection::SQLITE_BUSY_TIMEOUT_MS))?;
     Ok(result?.first().is_some_and(|c| c.busy == 0))
 }
 

@@ -8,7 +8,7 @@ use super::lifecycle_state::LifecycleState;
 use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::tenants::Tenant;
-use super::{is_unique_violation, DbConnection, DbError};
+use super::{is_unique_violation, postgres, sqlite, Backend, DbConnection, DbError};
 use crate::scim::resource::{fold, Document};
 use crate::scim::schema::{AttrType, USER_SCHEMA};
 use crate::scim::user_name::user_name_key;
@@ -87,25 +87,14 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for GroupsOfUs
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> QueryResult<()> {
-        out.push_sql(
-            "(SELECT json_group_array(json_array(g.id, g.display_name)) \
-             FROM group_members m JOIN scim_groups g ON g.pk = m.group_pk WHERE m.user_pk = users.pk)",
-        );
+        out.push_sql(Backend::Sqlite.groups_of_user());
         Ok(())
     }
 }
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for GroupsOfUser {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        // Each group looked up by its primary key from the member row, rather than a join: a
-        // join leaves the planner free to hash the groups (whose table is small), and on one
-        // benchmark database the generic plan did, setting up a hash join over a bitmap scan for
-        // every user read, most of whom are in no group (perf, get by id: plan set-up 4.3 % of
-        // all samples against 10.3 % for running the statements).
-        out.push_sql(
-            "(SELECT json_agg((SELECT json_build_array(g.id, g.display_name) FROM scim_groups g WHERE g.pk = m.group_pk))::text \
-             FROM group_members m WHERE m.user_pk = users.pk)",
-        );
+        out.push_sql(Backend::Postgres.groups_of_user());
         Ok(())
     }
 }
@@ -144,7 +133,7 @@ fn text(doc: &Document, key: &str) -> Option<String> {
 }
 
 /// The columns a write stores (see [`InsertRow`] and [`UpdateRow`]).
-struct Columns {
+pub(in crate::db) struct Columns {
     user_name: String,
     user_name_folded: String,
     external_id: Option<String>,
@@ -207,17 +196,17 @@ fn indexed_items(doc: &Document) -> Vec<Option<&Value>> {
 }
 
 /// One row of `user_values`: an item of a multi-valued complex attribute, for filters on it.
-struct ValueRow {
-    attr: &'static str,
-    idx: i32,
-    value: Option<String>,
-    value_folded: Option<String>,
-    item_type: Option<String>,
-    is_primary: bool,
-    item: String,
+pub(in crate::db) struct ValueRow {
+    pub(in crate::db) attr: &'static str,
+    pub(in crate::db) idx: i32,
+    pub(in crate::db) value: Option<String>,
+    pub(in crate::db) value_folded: Option<String>,
+    pub(in crate::db) item_type: Option<String>,
+    pub(in crate::db) is_primary: bool,
+    pub(in crate::db) item: String,
 }
 
-fn value_rows(doc: &Document) -> Vec<ValueRow> {
+pub(in crate::db) fn value_rows(doc: &Document) -> Vec<ValueRow> {
     let mut rows = Vec::new();
     for attr in USER_SCHEMA.attributes.iter().filter(|a| a.multi_valued && a.kind == AttrType::Complex) {
         let Some(Value::Array(items)) = doc.get(attr.name) else { continue };
@@ -237,7 +226,7 @@ fn value_rows(doc: &Document) -> Vec<ValueRow> {
     rows
 }
 
-fn map_error(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
+pub(in crate::db) fn map_error(doc: &Document) -> impl Fn(diesel::result::Error) -> WriteError + '_ {
     move |e| match e {
         e if is_unique_violation(&e) => WriteError::UserNameTaken(text(doc, "userName").unwrap_or_default()),
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
@@ -256,7 +245,8 @@ pub struct Effects<'a> {
 }
 
 /// Stores a new user with its item index and `records`. On PostgreSQL this is one statement,
-/// so it needs no transaction of its own (see [`crate::db::single_statement_write`]).
+/// so it needs no transaction of its own (see [`crate::db::single_statement_write`]). Each
+/// backend's statements are in its `write.rs`.
 pub fn insert(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -267,31 +257,9 @@ pub fn insert(
 ) -> Result<UserRow, WriteError> {
     let columns = Columns::of(write);
     let pk = match conn {
-        DbConnection::Postgresql(pg) => {
-            let statement = WriteUser {
-                tenant_id,
-                id,
-                pk: None,
-                version: 0,
-                now,
-                columns: &columns,
-                write_values: true,
-                values: ValueArrays::of(value_rows(write.doc)),
-                revoke_sessions: false,
-                records: RecordArrays::of(records),
-            };
-            let pk: Option<i64> = statement.get_result(pg).map_err(map_error(write.doc))?;
-            // An insert either returns its pk or fails.
-            pk.ok_or(WriteError::Db(diesel::result::Error::NotFound))?
-        }
-        DbConnection::Sqlite(_) => {
-            let pk: i64 = on_backend!(conn, c => InsertRow { columns: &columns, tenant_id, id, now }.get_result(c))
-                .map_err(map_error(write.doc))?;
-            write_values(conn, tenant_id, pk, write.doc)?;
-            records.write(conn, tenant_id, id, now)?;
-            pk
-        }
-    };
+        DbConnection::Postgresql(pg) => postgres::write::insert_user(pg, tenant_id, id, write, &columns, now, records),
+        DbConnection::Sqlite(_) => sqlite::write::insert_user(conn, tenant_id, id, write, &columns, now, records),
+    }?;
     Ok(columns.stored(pk, id, now, now, 1))
 }
 
@@ -308,54 +276,25 @@ pub fn update(
     let columns = Columns::of(write);
     // The item index is rewritten only when the items changed (not for `active`, a name…).
     let items_changed = indexed_items(&row.document()) != indexed_items(write.doc);
-    if let DbConnection::Postgresql(pg) = conn {
-        let statement = WriteUser {
-            tenant_id,
-            id: &row.id,
-            pk: Some(row.pk),
-            version: row.version,
-            now,
-            columns: &columns,
-            write_values: items_changed,
-            values: if items_changed { ValueArrays::of(value_rows(write.doc)) } else { ValueArrays::default() },
-            revoke_sessions: effects.revoke_sessions,
-            records: RecordArrays::of(&effects.records),
-        };
-        let written: Option<i64> = statement.get_result(pg).map_err(map_error(write.doc))?;
-        if written.is_none() {
-            return Err(WriteError::Changed);
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, effects)
         }
-        return Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1));
-    }
-    // Only from the version that was read: a concurrent change makes this a no-op, reported.
-    let update = UpdateRow { columns: &columns, pk: row.pk, version: row.version, next_version: row.version + 1, now };
-    let updated = on_backend!(conn, c => update.execute(c)).map_err(map_error(write.doc))?;
-    if updated == 0 {
-        return Err(WriteError::Changed);
-    }
-    if items_changed {
-        diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
-        write_values(conn, tenant_id, row.pk, write.doc)?;
-    }
-    if effects.revoke_sessions {
-        super::sessions::revoke_all(conn, row.pk, now)?;
-    }
-    effects.records.write(conn, tenant_id, &row.id, now)?;
+        DbConnection::Sqlite(_) => {
+            sqlite::write::update_user(conn, tenant_id, row, write, &columns, items_changed, now, effects)
+        }
+    }?;
     Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
 
-// A user's INSERT and UPDATE are written out with fixed texts. diesel keeps neither prepared
-// (an UPDATE's changeset, or an insert's optional values, may leave columns out), so every write
-// would have the database parse and plan them afresh; these always name the same columns and are
-// prepared once per connection, on both backends.
-
-// They run on the backend's own connection (see `on_backend!`), so their text is not rendered
-// again on every execution; each body is written once and compiled for both backends.
+// The columns of a user's write, bound in one fixed order by each backend's statement of fixed
+// text (`sqlite/write.rs`, `postgres/write.rs`), so that the statement is prepared once per
+// connection.
 
 type Pass<'a, 'b, DB> = diesel::query_builder::AstPass<'a, 'b, DB>;
 
 /// A backend that can bind every type a user row stores.
-trait RowBackend:
+pub(in crate::db) trait RowBackend:
     diesel::backend::Backend
     + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
     + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>
@@ -367,30 +306,8 @@ trait RowBackend:
 impl RowBackend for diesel::sqlite::Sqlite {}
 impl RowBackend for diesel::pg::Pg {}
 
-/// Implements `QueryFragment` for both backends with one body, written once and compiled for
-/// each (`$this` is the statement, `$out` the pass).
-macro_rules! on_both_backends {
-    ($ty:ident, |$this:ident, $out:ident| $body:block) => {
-        impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $ty<'_> {
-            fn walk_ast<'b>(&'b self, mut $out: Pass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
-                let $this = self;
-                $body
-            }
-        }
-
-        impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for $ty<'_> {
-            fn walk_ast<'b>(&'b self, mut $out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-                let $this = self;
-                $body
-            }
-        }
-
-        impl<C> RunQueryDsl<C> for $ty<'_> {}
-    };
-}
-
 impl Columns {
-    const NAMES: [&'static str; 10] = [
+    pub(in crate::db) const NAMES: [&'static str; 10] = [
         "user_name",
         "user_name_folded",
         "external_id",
@@ -406,7 +323,7 @@ impl Columns {
     /// Binds every column's value in the order of [`Columns::NAMES`]: `, ?` after earlier values
     /// (an INSERT's list), or `name = ?` pairs joined by commas (an UPDATE's SET). The text is
     /// the same on every run; nothing is allocated for it.
-    fn push_values<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>, assignments: bool) -> QueryResult<()>
+    pub(in crate::db) fn push_values<'b, DB>(&'b self, mut out: Pass<'_, 'b, DB>, assignments: bool) -> QueryResult<()>
     where
         DB: RowBackend,
         String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
@@ -462,228 +379,6 @@ impl Columns {
         Ok(())
     }
 }
-
-/// `INSERT INTO users (…) VALUES (…) RETURNING pk`.
-struct InsertRow<'a> {
-    columns: &'a Columns,
-    tenant_id: &'a str,
-    id: &'a str,
-    now: NaiveDateTime,
-}
-
-impl diesel::query_builder::QueryId for InsertRow<'_> {
-    type QueryId = InsertRow<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for InsertRow<'_> {
-    type SqlType = diesel::sql_types::BigInt;
-}
-
-on_both_backends!(InsertRow, |this, out| {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
-    out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
-    for name in Columns::NAMES {
-        out.push_sql(", ");
-        out.push_sql(name);
-    }
-    out.push_sql(") VALUES (");
-    out.push_bind_param::<Text, _>(this.tenant_id)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(this.id)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Timestamp, _>(&this.now)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Timestamp, _>(&this.now)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&1_i64)?;
-    this.columns.push_values(out.reborrow(), false)?;
-    out.push_sql(") RETURNING pk");
-    Ok(())
-});
-
-/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
-struct UpdateRow<'a> {
-    columns: &'a Columns,
-    pk: i64,
-    version: i64,
-    next_version: i64,
-    now: NaiveDateTime,
-}
-
-impl diesel::query_builder::QueryId for UpdateRow<'_> {
-    type QueryId = UpdateRow<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-on_both_backends!(UpdateRow, |this, out| {
-    use diesel::sql_types::{BigInt, Timestamp};
-    out.push_sql("UPDATE users SET ");
-    this.columns.push_values(out.reborrow(), true)?;
-    out.push_sql(", updated_at = ");
-    out.push_bind_param::<Timestamp, _>(&this.now)?;
-    out.push_sql(", version = ");
-    out.push_bind_param::<BigInt, _>(&this.next_version)?;
-    out.push_sql(" WHERE pk = ");
-    out.push_bind_param::<BigInt, _>(&this.pk)?;
-    out.push_sql(" AND version = ");
-    out.push_bind_param::<BigInt, _>(&this.version)?;
-    Ok(())
-});
-
-/// One row per item of each multi-valued complex attribute, for filters on them.
-fn write_values(conn: &mut DbConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
-    // Item by item (a handful per user), on the backend's own connection: one statement, kept
-    // prepared. A multi-row INSERT's text varies with the number of rows, so diesel would render
-    // it on every write to look it up.
-    for row in value_rows(doc) {
-        let row = (
-            user_values::tenant_id.eq(tenant_id),
-            user_values::user_pk.eq(pk),
-            user_values::attr.eq(row.attr),
-            user_values::idx.eq(row.idx),
-            user_values::value.eq(row.value),
-            user_values::value_folded.eq(row.value_folded),
-            user_values::item_type.eq(row.item_type),
-            user_values::is_primary.eq(row.is_primary),
-            user_values::item.eq(row.item),
-        );
-        on_backend!(conn, c => diesel::insert_into(user_values::table).values(&row).execute(c))?;
-    }
-    Ok(())
-}
-
-/// `SELECT roster_write_user(…)` (migration `000009_write_user`): a user's insert or update
-/// with its item index, sessions and records, as one statement of fixed text.
-struct WriteUser<'a> {
-    tenant_id: &'a str,
-    id: &'a str,
-    /// The user an update writes; None for an insert.
-    pk: Option<i64>,
-    /// The version an update starts from (ignored by an insert).
-    version: i64,
-    now: NaiveDateTime,
-    columns: &'a Columns,
-    /// Whether to write the item index (replacing what there is) from `values`.
-    write_values: bool,
-    values: ValueArrays,
-    revoke_sessions: bool,
-    records: RecordArrays<'a>,
-}
-
-/// [`ValueRow`]s as parallel arrays, the form a statement of fixed text takes them in.
-#[derive(Default)]
-struct ValueArrays {
-    attrs: Vec<&'static str>,
-    idxs: Vec<i32>,
-    values: Vec<Option<String>>,
-    folded: Vec<Option<String>>,
-    types: Vec<Option<String>>,
-    primary: Vec<bool>,
-    items: Vec<String>,
-}
-
-impl ValueArrays {
-    fn of(rows: Vec<ValueRow>) -> ValueArrays {
-        let mut arrays = ValueArrays::default();
-        for row in rows {
-            arrays.attrs.push(row.attr);
-            arrays.idxs.push(row.idx);
-            arrays.values.push(row.value);
-            arrays.folded.push(row.value_folded);
-            arrays.types.push(row.item_type);
-            arrays.primary.push(row.is_primary);
-            arrays.items.push(row.item);
-        }
-        arrays
-    }
-}
-
-/// [`Records`] as parallel arrays of events, and the audit entry's fields (all None for none).
-struct RecordArrays<'a> {
-    kinds: Vec<&'a str>,
-    payloads: Vec<&'a str>,
-    actor: Option<&'a str>,
-    action: Option<&'a str>,
-    before: Option<&'a str>,
-    after: Option<&'a str>,
-}
-
-impl<'a> RecordArrays<'a> {
-    fn of(records: &'a Records<'a>) -> RecordArrays<'a> {
-        let t = records.transition;
-        RecordArrays {
-            kinds: records.events.iter().map(|(kind, _)| *kind).collect(),
-            payloads: records.events.iter().map(|(_, payload)| payload.as_str()).collect(),
-            actor: t.map(|t| t.actor),
-            action: t.map(|t| t.action),
-            before: t.and_then(|t| t.before),
-            after: t.and_then(|t| t.after),
-        }
-    }
-}
-
-impl diesel::query_builder::QueryId for WriteUser<'_> {
-    type QueryId = WriteUser<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for WriteUser<'_> {
-    type SqlType = diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for WriteUser<'_> {
-    fn walk_ast<'b>(&'b self, mut out: Pass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
-        out.push_sql("SELECT roster_write_user(");
-        out.push_bind_param::<Text, _>(self.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&self.pk)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&self.version)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        self.columns.push_values(out.reborrow(), false)?;
-        let values = &self.values;
-        out.push_sql(", ");
-        out.push_bind_param::<Bool, _>(&self.write_values)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&values.attrs)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Integer>, _>(&values.idxs)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.values)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.folded)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&values.types)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Bool>, _>(&values.primary)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&values.items)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Bool, _>(&self.revoke_sessions)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.records.kinds)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.records.payloads)?;
-        let records = &self.records;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&records.actor)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&records.action)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&records.before)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&records.after)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-impl RunQueryDsl<diesel::PgConnection> for WriteUser<'_> {}
 
 pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<UserRow> {
     users::table.find(pk).select(UserRow::as_select()).first(conn)
@@ -746,10 +441,7 @@ pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
 /// so a row read in one stays.
 pub fn hold_key(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     let user = users::table.find(pk).select(users::pk);
-    let found = match conn {
-        DbConnection::Postgresql(pg) => user.for_key_share().first::<i64>(pg).optional()?,
-        DbConnection::Sqlite(sqlite) => user.first::<i64>(sqlite).optional()?,
-    };
+    let found = with_row_lock!(conn, user, for_key_share, |q, c| q.first::<i64>(c).optional())?;
     Ok(found.is_some())
 }
 

@@ -17,4 +17,5 @@ mod tolerance;
 mod trust;
 mod upgrade;
 mod users;
+mod write_paths;
 mod writes;

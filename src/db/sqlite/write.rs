@@ -1,0 +1,210 @@
+//! SQLite's write path, read top to bottom: a user's create and update, and a change of a
+//! group's members. Each runs as several statements inside the write transaction its caller
+//! holds (a savepoint of the group-commit writer's batch); PostgreSQL does the same in one
+//! statement each (see `postgres/write.rs`), and `tests/api/write_paths.rs` holds the two to
+//! the same rows.
+//!
+//! The statements run on SQLite's own connection rather than through `DbConnection`, whose
+//! wrapper renders a statement's text on every execution even when it is prepared.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sqlite::Sqlite;
+
+use crate::db::groups::{self, GroupRow};
+use crate::db::records::Records;
+use crate::db::schema::user_values;
+use crate::db::users::{map_error, value_rows, Columns, Effects, UserRow, UserWrite, WriteError};
+use crate::db::DbConnection;
+use crate::scim::patch::Member;
+use crate::scim::resource::Document;
+
+/// SQLite's own connection inside the wrapper: this file serves SQLite only.
+fn sqlite(conn: &mut DbConnection) -> &mut SqliteConnection {
+    match conn {
+        DbConnection::Sqlite(sqlite) => sqlite,
+        DbConnection::Postgresql(_) => unreachable!("the SQLite write path runs on SQLite"),
+    }
+}
+
+/// A new user: its row, one `user_values` row per item of its multi-valued attributes, and its
+/// records. Returns the row's pk.
+pub(in crate::db) fn insert_user(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    id: &str,
+    write: &UserWrite<'_>,
+    columns: &Columns,
+    now: NaiveDateTime,
+    records: &Records<'_>,
+) -> Result<i64, WriteError> {
+    let pk: i64 = InsertRow { columns, tenant_id, id, now }.get_result(sqlite(conn)).map_err(map_error(write.doc))?;
+    write_values(sqlite(conn), tenant_id, pk, write.doc)?;
+    records.write(conn, tenant_id, id, now)?;
+    Ok(pk)
+}
+
+/// A new version of `row`: fails with [`WriteError::Changed`], having written nothing, when
+/// `row` is stale. The item index is rewritten only when `items_changed`.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::db) fn update_user(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    row: &UserRow,
+    write: &UserWrite<'_>,
+    columns: &Columns,
+    items_changed: bool,
+    now: NaiveDateTime,
+    effects: &Effects<'_>,
+) -> Result<(), WriteError> {
+    // Only from the version that was read: a concurrent change makes this a no-op, reported.
+    let update = UpdateRow { columns, pk: row.pk, version: row.version, next_version: row.version + 1, now };
+    let updated = update.execute(sqlite(conn)).map_err(map_error(write.doc))?;
+    if updated == 0 {
+        return Err(WriteError::Changed);
+    }
+    if items_changed {
+        diesel::delete(user_values::table.filter(user_values::user_pk.eq(row.pk))).execute(conn)?;
+        write_values(sqlite(conn), tenant_id, row.pk, write.doc)?;
+    }
+    if effects.revoke_sessions {
+        crate::db::sessions::revoke_all(conn, row.pk, now)?;
+    }
+    effects.records.write(conn, tenant_id, &row.id, now)?;
+    Ok(())
+}
+
+/// A change of a group's members (see [`groups::change_members`]) as the statements of one
+/// change, in the transaction the caller holds.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::db) fn change_members(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+    changes: i64,
+    removed: &[String],
+    added: &[Member],
+    readded: &[&str],
+) -> Result<Option<GroupRow>, groups::WriteError> {
+    // Unknown members are found before anything is written; a missing group still answers
+    // None first, as it does on PostgreSQL.
+    let resolved = groups::resolve(conn, tenant_id, added)?;
+    if let Err(unknown) = resolved.check(added) {
+        return match groups::find(conn, tenant_id, id)? {
+            Some(_) => Err(unknown),
+            None => Ok(None),
+        };
+    }
+    let Some(row) = groups::touch(conn, tenant_id, id, now, changes)? else { return Ok(None) };
+    let gone: Vec<String> = removed.iter().cloned().chain(readded.iter().map(|id| (*id).to_owned())).collect();
+    if !gone.is_empty() {
+        groups::remove_members(conn, &row, &gone)?;
+    }
+    groups::add_members(conn, tenant_id, &row, added, &resolved)?;
+    Ok(Some(row))
+}
+
+// A user's INSERT and UPDATE are written out with fixed texts. diesel keeps neither prepared
+// (an UPDATE's changeset, or an insert's optional values, may leave columns out), so every write
+// would have the database parse and plan them afresh; these always name the same columns and are
+// prepared once per connection.
+
+/// `INSERT INTO users (…) VALUES (…) RETURNING pk`.
+struct InsertRow<'a> {
+    columns: &'a Columns,
+    tenant_id: &'a str,
+    id: &'a str,
+    now: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for InsertRow<'_> {
+    type QueryId = InsertRow<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for InsertRow<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl QueryFragment<Sqlite> for InsertRow<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        out.push_sql("INSERT INTO users (tenant_id, id, created_at, updated_at, version");
+        for name in Columns::NAMES {
+            out.push_sql(", ");
+            out.push_sql(name);
+        }
+        out.push_sql(") VALUES (");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&1_i64)?;
+        self.columns.push_values(out.reborrow(), false)?;
+        out.push_sql(") RETURNING pk");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for InsertRow<'_> {}
+
+/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
+struct UpdateRow<'a> {
+    columns: &'a Columns,
+    pk: i64,
+    version: i64,
+    next_version: i64,
+    now: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for UpdateRow<'_> {
+    type QueryId = UpdateRow<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Sqlite> for UpdateRow<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Timestamp};
+        out.push_sql("UPDATE users SET ");
+        self.columns.push_values(out.reborrow(), true)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", version = ");
+        out.push_bind_param::<BigInt, _>(&self.next_version)?;
+        out.push_sql(" WHERE pk = ");
+        out.push_bind_param::<BigInt, _>(&self.pk)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for UpdateRow<'_> {}
+
+/// One row per item of each multi-valued complex attribute, for filters on them.
+fn write_values(conn: &mut SqliteConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
+    // Item by item (a handful per user), on SQLite's own connection: one statement, kept
+    // prepared. A multi-row INSERT's text varies with the number of rows, so diesel would render
+    // it on every write to look it up.
+    for row in value_rows(doc) {
+        let row = (
+            user_values::tenant_id.eq(tenant_id),
+            user_values::user_pk.eq(pk),
+            user_values::attr.eq(row.attr),
+            user_values::idx.eq(row.idx),
+            user_values::value.eq(row.value),
+            user_values::value_folded.eq(row.value_folded),
+            user_values::item_type.eq(row.item_type),
+            user_values::is_primary.eq(row.is_primary),
+            user_values::item.eq(row.item),
+        );
+        diesel::insert_into(user_values::table).values(&row).execute(conn)?;
+    }
+    Ok(())
+}
