@@ -13,3 +13,4 @@ macro_rules! on_backend {
         }
     };
 }
+pub(crate) use on_backend;

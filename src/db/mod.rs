@@ -8,7 +8,7 @@
 //! one backend's write path of users and group members.
 
 #[macro_use]
-mod macros;
+pub(crate) mod macros;
 #[macro_use]
 mod dialect;
 

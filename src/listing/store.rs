@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 
 use crate::db::groups::GroupRow;
+use crate::db::macros::on_backend;
 use crate::db::query::Order;
 use crate::db::schema::{scim_groups, users};
 use crate::db::sql::Sql;
@@ -54,18 +55,6 @@ macro_rules! keyset_order {
             }
         }
     }};
-}
-
-/// Runs a statement on the backend's own connection rather than through [`DbConnection`],
-/// whose wrapper renders the statement's SQL text on every execution, even when the statement
-/// is already prepared (as storage's `on_backend!` does). `$body` is compiled once per backend.
-macro_rules! on_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            DbConnection::Sqlite($c) => $body,
-            DbConnection::Postgresql($c) => $body,
-        }
-    };
 }
 
 /// Implements [`Store`] for a resource table: counting (all of a tenant's rows from the
