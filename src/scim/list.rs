@@ -110,7 +110,7 @@ impl ListRequest {
     /// Parses a `POST …/.search` body (RFC 7644 §3.4.3).
     pub fn from_search_body(body: &Value) -> Result<ListRequest, ScimError> {
         let Value::Object(map) = body else {
-            return Err(ScimError::bad_request(ScimType::InvalidSyntax, "A SearchRequest must be a JSON object"));
+            return Err(ScimError::invalid_syntax("A SearchRequest must be a JSON object"));
         };
         let mut p = Params::default();
         for (name, value) in map {
@@ -157,9 +157,7 @@ impl ListRequest {
     fn from_params(p: Params) -> Result<ListRequest, ScimError> {
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
             Some(text) => {
-                let invalid = |e: String| {
-                    ScimError::bad_request(ScimType::InvalidFilter, format!("Invalid filter {text:?}: {e}"))
-                };
+                let invalid = |e: String| ScimError::invalid_filter(format!("Invalid filter {text:?}: {e}"));
                 let filter = parse_filter(text).map_err(|e| invalid(e.to_string()))?;
                 super::filter::check_cost(&filter).map_err(invalid)?;
                 Some(filter)
