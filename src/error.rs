@@ -68,6 +68,32 @@ impl ScimError {
         ScimError { scim_type: Some(scim_type), ..Self::new(StatusCode::BAD_REQUEST, detail) }
     }
 
+    /// 400 `invalidFilter`: a filter that cannot be parsed or names what cannot be filtered on.
+    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidFilter, detail)
+    }
+
+    /// 400 `invalidPath`: a PATCH path that is malformed or names no attribute.
+    pub fn invalid_path(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidPath, detail)
+    }
+
+    /// 400 `invalidValue`: a value of the wrong type or outside what the attribute allows.
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidValue, detail)
+    }
+
+    /// 400 `invalidSyntax`: a request body the schema cannot be read from.
+    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidSyntax, detail)
+    }
+
+    /// 400 `invalidSyntax` for a JSON key given twice: SCIM names are case-insensitive (RFC 7643
+    /// §2.1), so `userName` and `USERNAME` in one object are the same key given twice.
+    pub fn given_twice(key: &str) -> Self {
+        Self::invalid_syntax(format!("{key:?} is given more than once (names are case-insensitive)"))
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)
     }

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use roster::http::body;
-use roster::scim::patch::{apply, parse_patch, split_member_ops};
+use roster::scim::members::split_member_ops;
+use roster::scim::patch::{apply, parse_patch};
 use roster::scim::resource::{parse_resource, validate, Document};
 use roster::scim::schema::{ResourceType, GROUP_RESOURCE, USER_RESOURCE};
 

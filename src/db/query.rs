@@ -103,7 +103,13 @@ impl Compiler<'_> {
     pub fn filter(&self, filter: &Filter) -> Result<Sql, ScimError> {
         match filter {
             Filter::And(a, b) => Ok(Sql::join("AND", vec![self.filter(a)?, self.filter(b)?])),
-            Filter::Or(a, b) => Ok(Sql::join("OR", vec![self.filter(a)?, self.filter(b)?])),
+            // Parenthesised as a whole: listings AND the filter to the tenant's condition, and
+            // `tenant AND a OR b` reads as `(tenant AND a) OR b`, which lists other tenants' rows.
+            Filter::Or(a, b) => {
+                let mut sql = Sql::new("(");
+                sql.append(Sql::join("OR", vec![self.filter(a)?, self.filter(b)?])).push(")");
+                Ok(sql)
+            }
             Filter::Not(inner) => {
                 let mut sql = Sql::new("NOT (");
                 sql.append(self.filter(inner)?).push(")");
@@ -235,9 +241,11 @@ impl Compiler<'_> {
             (Resource::User, "value") if sub.case_exact => operand("v.value", Kind::Exact),
             (Resource::User, "value") => operand("v.value_folded", Kind::Folded),
             (Resource::User, "type") => operand("v.item_type", Kind::Folded),
-            (Resource::User, "primary") => operand("v.is_primary", Kind::Bool),
             (Resource::Group, "value") => operand("v.member_id", Kind::Exact),
             (Resource::Group, "type") => operand("v.member_type", Kind::Exact),
+            // `primary` too, rather than the `is_primary` column: that holds false also for an item
+            // without `primary`, which `primary eq false` and `primary pr` must not match (RFC 7644
+            // §3.4.2.2: an unassigned attribute matches neither).
             (Resource::User, _) => self.json_operand("v.item", &[sub.name], sub),
             (Resource::Group, _) => {
                 return Err(invalid(format!("\"members.{}\" cannot be used in a filter", sub.name)));
@@ -709,6 +717,20 @@ mod tests {
         let err = compile(Backend::Sqlite, "nickname2 eq \"x\"").unwrap_err();
         assert!(err.detail.contains("nickname2"));
         assert!(compile(Backend::Sqlite, "password eq \"x\"").is_err());
+    }
+
+    #[test]
+    fn an_or_filter_is_one_condition_so_the_tenant_condition_covers_both_sides() {
+        let sql = compile(Backend::Sqlite, "externalId eq \"a\" or externalId eq \"b\"").unwrap();
+        let one = "(users.external_id IS NOT NULL AND users.external_id = ?)";
+        assert_eq!(sql.debug_text(), format!("(({one}) OR ({one}))"));
+    }
+
+    #[test]
+    fn an_items_primary_is_read_from_the_item_so_an_unassigned_one_matches_neither_true_nor_false() {
+        let sql = compile(Backend::Sqlite, "emails[primary eq false]").unwrap().debug_text();
+        assert!(sql.contains("(json_extract(v.item, '$.\"primary\"') = 1)"), "{sql}");
+        assert!(!sql.contains("is_primary"), "{sql}");
     }
 
     #[test]

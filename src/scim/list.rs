@@ -72,10 +72,6 @@ impl Cursor {
     }
 }
 
-fn bad(detail: impl Into<String>) -> ScimError {
-    ScimError::bad_request(ScimType::InvalidValue, detail)
-}
-
 /// The raw parameters, from either a query string or a SearchRequest body.
 #[derive(Default)]
 struct Params {
@@ -114,7 +110,7 @@ impl ListRequest {
     /// Parses a `POST …/.search` body (RFC 7644 §3.4.3).
     pub fn from_search_body(body: &Value) -> Result<ListRequest, ScimError> {
         let Value::Object(map) = body else {
-            return Err(ScimError::bad_request(ScimType::InvalidSyntax, "A SearchRequest must be a JSON object"));
+            return Err(ScimError::invalid_syntax("A SearchRequest must be a JSON object"));
         };
         let mut p = Params::default();
         for (name, value) in map {
@@ -126,16 +122,22 @@ impl ListRequest {
                     // `attributes` and `excludedAttributes` are arrays of strings in the body.
                     Value::Array(items) => {
                         let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                        Ok(Some(names.ok_or_else(|| bad(format!("{name:?} must be a list of strings")))?.join(",")))
+                        Ok(Some(
+                            names
+                                .ok_or_else(|| ScimError::invalid_value(format!("{name:?} must be a list of strings")))?
+                                .join(","),
+                        ))
                     }
-                    _ => Err(bad(format!("{name:?} has an unexpected type"))),
+                    _ => Err(ScimError::invalid_value(format!("{name:?} has an unexpected type"))),
                 }
             };
             match name.to_ascii_lowercase().as_str() {
                 "schemas" => {
                     let ok = value.as_array().is_some_and(|s| s.iter().any(|u| u.as_str() == Some(SEARCH_REQUEST)));
                     if !ok {
-                        return Err(bad(format!("A SearchRequest's schemas must contain {SEARCH_REQUEST:?}")));
+                        return Err(ScimError::invalid_value(format!(
+                            "A SearchRequest's schemas must contain {SEARCH_REQUEST:?}"
+                        )));
                     }
                 }
                 "filter" => p.filter = text(value)?,
@@ -155,9 +157,7 @@ impl ListRequest {
     fn from_params(p: Params) -> Result<ListRequest, ScimError> {
         let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
             Some(text) => {
-                let invalid = |e: String| {
-                    ScimError::bad_request(ScimType::InvalidFilter, format!("Invalid filter {text:?}: {e}"))
-                };
+                let invalid = |e: String| ScimError::invalid_filter(format!("Invalid filter {text:?}: {e}"));
                 let filter = parse_filter(text).map_err(|e| invalid(e.to_string()))?;
                 super::filter::check_cost(&filter).map_err(invalid)?;
                 Some(filter)
@@ -166,9 +166,10 @@ impl ListRequest {
         };
         let sort_by = match p.sort_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(text) => {
-                let path = parse_path(text).map_err(|e| bad(format!("Invalid sortBy {text:?}: {e}")))?;
+                let path =
+                    parse_path(text).map_err(|e| ScimError::invalid_value(format!("Invalid sortBy {text:?}: {e}")))?;
                 if path.filter.is_some() {
-                    return Err(bad("sortBy cannot contain a value filter"));
+                    return Err(ScimError::invalid_value("sortBy cannot contain a value filter"));
                 }
                 Some(path.attr)
             }
@@ -178,16 +179,22 @@ impl ListRequest {
             None | Some("") => false,
             Some(o) if o.eq_ignore_ascii_case("ascending") => false,
             Some(o) if o.eq_ignore_ascii_case("descending") => true,
-            Some(o) => return Err(bad(format!("sortOrder must be \"ascending\" or \"descending\", not {o:?}"))),
+            Some(o) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be \"ascending\" or \"descending\", not {o:?}"
+                )))
+            }
         };
         let number = |name: &str, v: &str| -> Result<i64, ScimError> {
             let v = v.trim();
             v.parse::<i64>()
                 .or_else(|_| v.parse::<f64>().map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
-                .map_err(|_| bad(format!("{name} must be an integer, not {v:?}")))
+                .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, not {v:?}")))
         };
         let paging = match (p.cursor, p.start_index) {
-            (Some(_), Some(_)) => return Err(bad("Use either startIndex or cursor, not both (RFC 9865)")),
+            (Some(_), Some(_)) => {
+                return Err(ScimError::invalid_value("Use either startIndex or cursor, not both (RFC 9865)"))
+            }
             (Some(cursor), None) => {
                 let count = match p.count {
                     None => DEFAULT_PAGE_SIZE,

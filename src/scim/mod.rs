@@ -1,10 +1,14 @@
-//! The SCIM protocol, apart from storage: schemas, the filter grammar, resources, PATCH,
-//! projection and list paging.
+//! The SCIM protocol, apart from storage: schemas, the filter grammar and its evaluator,
+//! resources, PATCH, the membership changes IdPs send, projection, list paging, the Unicode fold
+//! and the version (ETag) rules.
 
 pub mod filter;
+pub mod fold;
 pub mod list;
+pub mod members;
 pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod schema;
 pub mod user_name;
+pub mod version;
