@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times deleting an account that wrote N items (DESIGN.md §1: deletion removes everything the
+"""Times deleting an account that wrote N items (docs/lifecycle.md: deletion removes everything the
 account wrote, in one transaction). Usage:
 
     bench/delete_author.py BASE_URL TOKEN [N]

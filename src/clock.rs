@@ -1,5 +1,5 @@
 //! The time Roster acts at, and how it shows times. Real time in production; tests move it
-//! forward to pass grace periods without sleeping (DESIGN.md §1 counts days).
+//! forward to pass grace periods without sleeping (docs/lifecycle.md counts days).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -1,4 +1,4 @@
-//! The account lifecycle (DESIGN.md §1). Every change of an account's state goes through this
+//! The account lifecycle (docs/lifecycle.md). Every change of an account's state goes through this
 //! module — SCIM writes, the product API, the admin CLI and the background sweep alike — and
 //! each transition's effects happen in the caller's single database transaction.
 //!

@@ -1,4 +1,4 @@
-//! The product side of the lifecycle (DESIGN.md §3): sign-in sessions, content, and search,
+//! The product side of the lifecycle (docs/lifecycle.md, "What the product does with each state"): sign-in sessions, content, and search,
 //! each honouring account states through [`crate::lifecycle`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,15 +8,15 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::time;
+use crate::context::Ctx;
 use crate::db::content::{self as content_store, ContentRow, ContentView};
 use crate::db::records;
 use crate::db::sql::like_literal;
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{sessions, write_transaction, DbConnection, DbError};
 use crate::lifecycle::{State, FORMER_MEMBER_NAME};
-use crate::scim::resource::fold;
+use crate::scim::fold::fold;
 use crate::scim::user_name::user_name_key;
-use crate::users::Ctx;
 
 /// How long a session lasts unless ended or revoked.
 pub const SESSION_TTL: Duration = Duration::hours(12);
@@ -201,7 +201,7 @@ pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> 
 }
 
 /// Content keeps its author's name; it links to the author's profile unless the author has
-/// become a Former Member (DESIGN.md §1).
+/// become a Former Member (docs/lifecycle.md, "Former Member").
 fn content_json(view: &ContentView, base: &str) -> Value {
     let row = &view.row;
     let mut author = json!({"name": row.author_name});
@@ -260,7 +260,7 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
     }))
 }
 
-/// The event feed (DESIGN.md §3): events after `after`, oldest first.
+/// The event feed (docs/lifecycle.md, "What the product does with each state"): events after `after`, oldest first.
 pub fn events(conn: &mut DbConnection, ctx: &Ctx, after: i64, limit: i64) -> Result<Value, ProductError> {
     let rows = records::events_after(conn, &ctx.tenant_id, after, limit)?;
     let next = rows.last().map(|r| r.tenant_seq).unwrap_or(after);

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::clock::time;
 use crate::db::query::{Compiler, Resource};
 use crate::db::users::{self as store, UserRead, UserRow};
 use crate::db::{single_statement_write, write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
-use crate::http::{check_version, etag};
 use crate::lifecycle::{self, Actor, Deleted, LifecycleError, Policy, State};
 use crate::listing::store::Users as Stored;
 use crate::listing::{self, paginate, projection, Anchors, Listed};
@@ -19,6 +19,7 @@ use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
+use crate::scim::version::{check_version, etag};
 
 pub use crate::context::Ctx;
 
@@ -247,8 +248,6 @@ pub fn delete(
         })
     })
 }
-
-pub use crate::clock::time; // moved: re-export kept for the merge
 
 /// A user ready to show: the row and the groups it belongs to directly, as (id, displayName).
 pub struct View {

@@ -17,7 +17,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use roster::db::query::fold_sql;
 use roster::db::sql::like_literal;
 use roster::db::{Backend, DatabaseUrl, DbConnection};
 use roster::http::body;
@@ -711,7 +710,7 @@ struct Folded {
 }
 
 fn fold_in_sql(conn: &mut DbConnection, backend: Backend, text: &str) -> Option<String> {
-    let sql = format!("SELECT {} AS folded", fold_sql(backend, "CAST(? AS TEXT)"));
+    let sql = format!("SELECT {} AS folded", backend.fold_sql("CAST(? AS TEXT)"));
     let sql = if backend == Backend::Postgres { sql.replace('?', "$1") } else { sql };
     diesel::sql_query(sql).bind::<Text, _>(text).get_result::<Folded>(conn).expect("the fold runs").folded
 }

@@ -1,7 +1,7 @@
 //! Bearer tokens: JWTs that Roster signs (HS256) naming a tenant, a subject and scopes.
 //!
 //! A token is accepted only when its signature, algorithm, issuer, audience and times check
-//! out, and its `jti` is on record for its tenant and not revoked (DESIGN.md §4). The record,
+//! out, and its `jti` is on record for its tenant and not revoked (docs/storage.md, "Tokens and scopes"). The record,
 //! not the claims, says what the token may do: whoever learns the signing key (it sits in the
 //! database unless configured) can sign claims, but cannot widen a recorded token's powers or
 //! make up a token that was never issued.

@@ -1,4 +1,4 @@
-//! Token scopes (DESIGN.md §4).
+//! Token scopes (docs/storage.md, "Tokens and scopes").
 
 use std::fmt;
 use std::str::FromStr;

@@ -81,7 +81,7 @@ impl DatabaseUrl {
                 ))
                 .map_err(setup_err)?;
                 roster_fold_utils::register_impl(&mut conn, |input: Option<String>| {
-                    input.map(|s| crate::scim::resource::fold(&s))
+                    input.map(|s| crate::scim::fold::fold(&s))
                 })
                 .map_err(setup_err)?;
                 Ok(DbConnection::Sqlite(conn))

@@ -5,7 +5,7 @@
 use super::connection::Backend;
 
 impl Backend {
-    /// Folds text in SQL the way `scim::resource::fold` does in Rust: SQLite calls Roster's own
+    /// Folds text in SQL the way `scim::fold::fold` does in Rust: SQLite calls Roster's own
     /// function (its `lower()` only knows ASCII, see `connection`); PostgreSQL composes the same
     /// steps from built-ins, with its own Unicode tables (so letters cased only in a newer
     /// Unicode than the server's fold apart).

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::schema::{group_members, scim_groups, users};
 use super::{is_unique_violation, DbConnection, MultiBackend};
-use crate::scim::patch::Member;
-use crate::scim::resource::{fold, Document};
+use crate::scim::fold::fold;
+use crate::scim::members::Member;
+use crate::scim::resource::Document;
 
 /// Most ids named in one `IN (…)` list: well under both backends' limits on bound parameters.
 const CHUNK: usize = 500;

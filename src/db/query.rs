@@ -11,7 +11,7 @@ use super::sql::{like_literal, Bind, Sql};
 use super::Backend;
 use crate::error::{ScimError, ScimType};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
-use crate::scim::resource::fold;
+use crate::scim::fold::fold;
 use crate::scim::schema::{self, AttrType, Attribute, ResourceType};
 use crate::scim::user_name::user_name_key;
 
@@ -504,12 +504,6 @@ fn prefix_successor(prefix: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// Folds in SQL the way [`fold`] does in Rust (see [`Backend::fold_sql`]).
-// moved: re-export kept for the merge
-pub fn fold_sql(backend: Backend, expr: &str) -> String {
-    backend.fold_sql(expr)
 }
 
 /// `operand <op> value`, never NULL: an absent attribute compares false (and `ne` true).

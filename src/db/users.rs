@@ -9,7 +9,8 @@ use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::tenants::Tenant;
 use super::{is_unique_violation, postgres, sqlite, Backend, DbConnection, DbError};
-use crate::scim::resource::{fold, Document};
+use crate::scim::fold::fold;
+use crate::scim::resource::Document;
 use crate::scim::schema::{AttrType, USER_SCHEMA};
 use crate::scim::user_name::user_name_key;
 

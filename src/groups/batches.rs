@@ -19,7 +19,8 @@ use crate::context::Ctx;
 use crate::db::groups as store;
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ScimError;
-use crate::scim::patch::{Member, MemberChange, PatchOp};
+use crate::scim::members::{Member, MemberChange};
+use crate::scim::patch::PatchOp;
 
 /// A tenant's id and the group's id.
 type GroupKey = (String, String);

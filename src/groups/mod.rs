@@ -14,14 +14,15 @@ use crate::db::groups::{self as store, GroupRow, MemberRow};
 use crate::db::query::{Compiler, Resource};
 use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::ScimError;
-use crate::http::{check_version, etag};
 use crate::listing::store::Groups as Stored;
 use crate::listing::{paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
-use crate::scim::patch::{self, Member, MemberChange, PatchOp};
+use crate::scim::members::{Member, MemberChange};
+use crate::scim::patch::{self, PatchOp};
 use crate::scim::projection::Projection;
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, ResourceType, GROUP_RESOURCE};
+use crate::scim::version::{check_version, etag};
 
 pub fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("No Group with id {id:?}"))
@@ -82,7 +83,7 @@ pub fn replace(
     })
 }
 
-/// PATCH, its operations split by [`patch::split_member_ops`]: attribute operations on the
+/// PATCH, its operations split by [`crate::scim::members::split_member_ops`]: attribute operations on the
 /// document, member operations on the members table, all in one transaction and in the order
 /// given.
 pub fn patch(

@@ -22,9 +22,6 @@ pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE)).body(bytes)
 }
 
-// moved: re-export kept for the merge
-pub use crate::scim::version::{check_version, etag, etag_listed};
-
 /// The request's `If-Match` header, for writes that must not overwrite a newer version.
 pub fn if_match(req: &actix_web::HttpRequest) -> Option<String> {
     req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned)

@@ -12,7 +12,8 @@ use crate::db::groups::GroupRow;
 use crate::error::ScimError;
 use crate::groups::{self, Groups};
 use crate::http::body::JsonBody;
-use crate::scim::patch::{parse_patch, split_member_ops};
+use crate::scim::members::split_member_ops;
+use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::state::AppState;
@@ -107,7 +108,8 @@ async fn patch(
         let mut res = HttpResponse::NoContent().finish();
         res.headers_mut().insert(
             actix_web::http::header::ETAG,
-            actix_web::http::header::HeaderValue::from_str(&crate::http::etag(version)).expect("an ASCII etag"),
+            actix_web::http::header::HeaderValue::from_str(&crate::scim::version::etag(version))
+                .expect("an ASCII etag"),
         );
         return Ok(res);
     }

@@ -1,4 +1,4 @@
-//! The product API under `/api/v1` (DESIGN.md §3): sessions, content, search, the event feed,
+//! The product API under `/api/v1` (docs/lifecycle.md, "What the product does with each state"): sessions, content, search, the event feed,
 //! the audit log, and an on-demand sweep — each behind its scope.
 
 use actix_web::http::StatusCode;
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use validator::Validate;
 
 use crate::auth::{Principal, Scope};
+use crate::context::Ctx;
 use crate::db::records;
 use crate::error::{ScimError, ScimType};
 use crate::http::body::JsonBody;
@@ -16,7 +17,6 @@ use crate::http::scim_json;
 use crate::product::{self, NewContent};
 use crate::state::AppState;
 use crate::sweep;
-use crate::users::Ctx;
 use crate::validation::{camel_case, describe};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -89,7 +89,7 @@ async fn open_session(state: web::Data<AppState>, p: Principal, body: JsonBody) 
     let ctx = ctx(&state, &p, Scope::Sessions)?;
     let OpenSession { user_id } = parse_body(body)?;
     let (id, token, expires) = state.db.write(move |conn| product::open_session(conn, &ctx, &user_id)).await?;
-    Ok(scim_json(StatusCode::CREATED, &json!({"id": id, "token": token, "expiresAt": crate::users::time(expires)})))
+    Ok(scim_json(StatusCode::CREATED, &json!({"id": id, "token": token, "expiresAt": crate::clock::time(expires)})))
 }
 
 async fn introspect(state: web::Data<AppState>, p: Principal, body: JsonBody) -> Result<HttpResponse, ScimError> {

@@ -8,10 +8,11 @@ use serde_json::Value;
 use crate::auth::{Principal, Scope};
 use crate::context::Ctx;
 use crate::error::ScimError;
-use crate::http::{etag, etag_listed, if_match, scim_json};
+use crate::http::{if_match, scim_json};
 use crate::listing::projection;
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
+use crate::scim::version::{etag, etag_listed};
 use crate::state::AppState;
 
 pub struct Request {

@@ -1,6 +1,6 @@
 //! The Unicode fold that makes caseExact=false text compare alike (RFC 7643 §2.2, `caseExact`):
 //! used for uniqueness, for folded key columns and for filters evaluated in memory. Storage folds
-//! the same way in SQL (`db::query::fold_sql`); a property test holds the two together.
+//! the same way in SQL (`Backend::fold_sql` in `db/dialect.rs`); a property test holds the two together.
 
 use unicode_normalization::UnicodeNormalization;
 

@@ -64,11 +64,6 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
-// moved: re-export kept for the merge
-pub use crate::scim::filter::matches_item as matches;
-// moved: re-export kept for the merge
-pub use crate::scim::members::{split_member_ops, Member, MemberChange};
-
 // ---------------------------------------------------------------------------
 // Parsing
 
@@ -902,6 +897,7 @@ fn comp_to_json(value: &CompValue) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::members::{split_member_ops, MemberChange};
     use crate::scim::resource::parse_resource;
     use crate::scim::schema::{ENTERPRISE_USER, GROUP_RESOURCE, ROSTER_USER, USER_RESOURCE};
     use serde_json::json;

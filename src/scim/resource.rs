@@ -129,9 +129,6 @@ pub fn canonical_value_named(attr: &'static Attribute, value: &Value, label: &st
     }
 }
 
-// moved: re-export kept for the merge
-pub use crate::scim::fold::fold;
-
 /// The extension of `rt` with this URN, compared case-insensitively.
 pub fn extension_of(rt: &ResourceType, urn: &str) -> Option<&'static Schema> {
     rt.extensions.iter().map(|&(s, _)| s).find(|s| s.id.eq_ignore_ascii_case(urn))

@@ -1,5 +1,5 @@
 //! Every way a bearer token can be wrong is a 401 with a SCIM error body; a missing scope is a
-//! 403; one tenant's token never reaches another tenant (DESIGN.md §4).
+//! 403; one tenant's token never reaches another tenant (docs/storage.md, "Tokens and scopes").
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -165,7 +165,7 @@ async fn the_generated_signing_key_is_kept_and_shared(app: TestApp) {
     assert!(Keys::from_secret(b"different-secret-different-secret").verify(&first.sign(&claims)).is_err());
 }
 
-/// The stored record is the authority (DESIGN.md §4): a token signed with the real key (as a
+/// The stored record is the authority (docs/storage.md, "Tokens and scopes"): a token signed with the real key (as a
 /// leaked key would allow) cannot claim more than the token issued under its jti.
 async fn claims_beyond_the_token_record_are_401(app: TestApp) {
     let keys = app.keys();

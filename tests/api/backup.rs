@@ -112,7 +112,7 @@ const FORMER_MEMBERS_WITH_PERSONAL_DATA: &str = "SELECT count(*) AS n FROM users
     WHERE lifecycle_state = 'formerMember' \
     AND (external_id IS NOT NULL OR EXISTS (SELECT 1 FROM user_values WHERE user_values.user_pk = users.pk))";
 
-/// What a Former Member's representation may still show (DESIGN.md §1: every profile field removed).
+/// What a Former Member's representation may still show (docs/lifecycle.md: every profile field removed).
 const FORMER_MEMBER_KEEPS: [&str; 7] = ["schemas", "id", "userName", "name", "displayName", "active", "meta"];
 
 #[tokio::test]

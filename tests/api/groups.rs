@@ -489,7 +489,7 @@ both_backends!(concurrent_member_patches_each_count_once);
 /// the whole call with nothing changed.
 async fn change_members_applies_a_net_change(app: TestApp) {
     use roster::db::groups::{change_members, WriteError};
-    use roster::scim::patch::Member;
+    use roster::scim::members::Member;
     let mut users = Vec::new();
     for k in 0..5 {
         users.push(new_user(&app, &format!("net{k}")).await);

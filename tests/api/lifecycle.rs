@@ -1,4 +1,4 @@
-//! The account lifecycle of DESIGN.md §1, row by row, through the public APIs.
+//! The account lifecycle of docs/lifecycle.md, row by row, through the public APIs.
 
 use chrono::Duration;
 use serde_json::{json, Value};
@@ -216,7 +216,7 @@ async fn a_create_for_a_deleted_tenant_is_refused(app: TestApp) {
     let tenant = roster::db::tenants::create(&mut conn, "leaving").unwrap().id;
     assert!(roster::db::tenants::delete(&mut conn, "leaving").unwrap());
     let ctx =
-        roster::users::Ctx { tenant_id: tenant.clone(), actor: "idp".into(), now: chrono::Utc::now().naive_utc() };
+        roster::context::Ctx { tenant_id: tenant.clone(), actor: "idp".into(), now: chrono::Utc::now().naive_utc() };
     for active in [true, false] {
         let doc = json!({"userName": "late", "emails": [{"value": "late@example.com"}], "active": active});
         let doc = doc.as_object().unwrap().clone();

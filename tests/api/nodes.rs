@@ -1,4 +1,4 @@
-//! Several nodes on one PostgreSQL (DESIGN.md §5): three real `roster serve` processes share a
+//! Several nodes on one PostgreSQL (docs/storage.md, "Several nodes on one PostgreSQL"): three real `roster serve` processes share a
 //! fresh database, start at once, and take an Entra-style sync, lifecycle transitions and their
 //! own background sweeps, spread across them. Cursors, token revocation and session revocation
 //! must hold across nodes, every sweep effect and every event must be written once, and the
@@ -745,7 +745,7 @@ async fn three_nodes_on_one_postgresql_behave_as_one() {
 }
 
 /// A client that follows the event feed through every node in turn, while writers on every
-/// node deactivate and reactivate accounts, sees every event (DESIGN.md §8: gap-free and
+/// node deactivate and reactivate accounts, sees every event (docs/storage.md, "Event and audit numbering": gap-free and
 /// at-least-once for readers), whichever node wrote it and whichever node it asks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_followed_through_every_node_misses_no_event_of_writers_on_every_node() {

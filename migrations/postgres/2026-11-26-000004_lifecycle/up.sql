@@ -1,4 +1,4 @@
--- Per-tenant lifecycle policy beyond the grace period (DESIGN.md §1).
+-- Per-tenant lifecycle policy beyond the grace period (docs/lifecycle.md).
 ALTER TABLE tenants ADD COLUMN former_member_after_days INTEGER;
 ALTER TABLE tenants ADD COLUMN delete_after_days INTEGER;
 ALTER TABLE tenants ADD COLUMN archive_export BOOLEAN NOT NULL DEFAULT FALSE;

@@ -3,7 +3,7 @@ CREATE TABLE tenants (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    -- Lifecycle policy (DESIGN.md §1); whole days, 0 allowed.
+    -- Lifecycle policy (docs/lifecycle.md); whole days, 0 allowed.
     grace_days INTEGER NOT NULL DEFAULT 4,
     delete_policy TEXT NOT NULL DEFAULT 'deactivate-then-delete'
 );

@@ -18,7 +18,7 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use crate::db::groups::{self, GroupRow};
 use crate::db::records::Records;
 use crate::db::users::{map_error, value_rows, Columns, Effects, UserRow, UserWrite, ValueRow, WriteError};
-use crate::scim::patch::Member;
+use crate::scim::members::Member;
 
 /// A new user with its item index and records. Returns the row's pk.
 pub(in crate::db) fn insert_user(

@@ -17,7 +17,7 @@ use crate::db::records::Records;
 use crate::db::schema::user_values;
 use crate::db::users::{map_error, value_rows, Columns, Effects, UserRow, UserWrite, WriteError};
 use crate::db::DbConnection;
-use crate::scim::patch::Member;
+use crate::scim::members::Member;
 use crate::scim::resource::Document;
 
 /// SQLite's own connection inside the wrapper: this file serves SQLite only.
