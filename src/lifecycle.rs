@@ -171,7 +171,7 @@ pub fn create(
     let mut records = Records::default();
     records.event("user.created", &json!({"id": id, "state": state.as_str()}));
     records.transition = Some(Transition { actor, action: "create", before: None, after: Some(state.as_str()) });
-    Ok(store::insert(conn, tenant_id, id, &write, now, &records)?)
+    Ok(crate::db::write::insert_user(conn, tenant_id, id, &write, now, &records)?)
 }
 
 /// Deactivation: every session revoked at once, memberships scheduled for removal after the
@@ -183,7 +183,7 @@ pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
     let mut effects = Effects::default();
     let doc = row.document();
     let write = deactivation(actor, row, &doc, &mut effects);
-    Ok(store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
+    Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
 }
 
 /// The write and effects that deactivate the active account `row`, with `doc` as its profile.
@@ -211,7 +211,7 @@ pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
             let mut effects = Effects::default();
             let doc = row.document();
             let write = reactivation(actor, row, &doc, &mut effects);
-            Ok(store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
+            Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
         }
     }
 }
@@ -255,7 +255,7 @@ pub fn become_former_member(
     doc.insert("name".into(), json!({"formatted": FORMER_MEMBER_NAME}));
     let write = stored(&doc, State::FormerMember, row.deactivated_at, Some(actor.now));
     let effects = Effects { revoke_sessions: true, ..Effects::default() };
-    let updated = store::update(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
+    let updated = crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
     scrub::personal_data_removed();
     remove_memberships(conn, actor, row)?;
     let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
@@ -370,7 +370,7 @@ pub fn update(
     };
     let mut row = row.clone();
     if doc_changed || active != row.active {
-        row = store::update(conn, actor.tenant_id, &row, &write, actor.now, &effects)?;
+        row = crate::db::write::update_user(conn, actor.tenant_id, &row, &write, actor.now, &effects)?;
     }
     if former_member == Some(true) {
         row = become_former_member(conn, actor, &row)?;

@@ -5,6 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
 
+use super::dialect::Backend;
 use super::url::DatabaseUrl;
 use super::{share, url};
 
@@ -23,14 +24,6 @@ extern "SQL" {
 pub enum DbConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
-}
-
-/// The backend a database runs on; the SQL that differs between the two is its dialect
-/// (`dialect.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
 }
 
 #[derive(Debug, thiserror::Error)]

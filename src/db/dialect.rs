@@ -2,7 +2,12 @@
 //! queries ask the backend for a fragment instead of matching on it inline. Each method returns
 //! exactly the text the backend runs; the rest of Roster's SQL is the same on both.
 
-use super::connection::Backend;
+/// The backend a database runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 impl Backend {
     /// Folds text in SQL the way `scim::fold::fold` does in Rust: SQLite calls Roster's own

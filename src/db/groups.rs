@@ -368,37 +368,6 @@ pub fn remove_members(conn: &mut DbConnection, group: &GroupRow, ids: &[String])
     Ok(())
 }
 
-/// Applies member changes already reduced to what they come to (see `groups::batches`): moves
-/// the group's version on by `changes`, deletes the members in `removed`, and adds the users or
-/// groups of the tenant that `added` names, skipping members already there except the ones in
-/// `readded` (removed and added again), whose display name is replaced. None when the group does
-/// not exist; [`WriteError::UnknownMembers`], with nothing changed, when some of `added` name
-/// nothing in the tenant.
-///
-/// On PostgreSQL this is one statement, so one round trip and its own transaction: the group
-/// is held only while it runs and commits (`postgres/write.rs`). On SQLite it is the statements
-/// of a single change, in the transaction the caller holds (`sqlite/write.rs`).
-#[allow(clippy::too_many_arguments)]
-pub fn change_members(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    id: &str,
-    now: NaiveDateTime,
-    changes: i64,
-    removed: &[String],
-    added: &[Member],
-    readded: &[&str],
-) -> Result<Option<GroupRow>, WriteError> {
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            super::postgres::write::change_members(pg, tenant_id, id, now, changes, removed, added, readded)
-        }
-        DbConnection::Sqlite(_) => {
-            super::sqlite::write::change_members(conn, tenant_id, id, now, changes, removed, added, readded)
-        }
-    }
-}
-
 pub fn remove_all_members(conn: &mut DbConnection, group: &GroupRow) -> QueryResult<()> {
     diesel::delete(group_members::table.filter(group_members::group_pk.eq(group.pk))).execute(conn)?;
     Ok(())

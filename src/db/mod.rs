@@ -33,6 +33,7 @@ pub mod sql;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod write;
 mod writer;
 
 /// Each backend's write path of users and group members, readable whole.
@@ -43,7 +44,8 @@ mod sqlite {
     pub(super) mod write;
 }
 
-pub use connection::{Backend, DbConnection, DbError, MultiBackend};
+pub use connection::{DbConnection, DbError, MultiBackend};
+pub use dialect::Backend;
 pub use migrate::{migrate, migrations_pending, Opened};
 pub use pool::{Database, Manager};
 pub use stamp::{new_id, now};

@@ -8,7 +8,8 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2;
 
-use super::connection::{plans_once, Backend, DbConnection, DbError};
+use super::connection::{plans_once, DbConnection, DbError};
+use super::dialect::Backend;
 use super::migrate::{migrate, Opened};
 use super::url::DatabaseUrl;
 use super::{scrub, share, writer};

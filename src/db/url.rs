@@ -1,7 +1,7 @@
 //! Where the database lives: the configured URL parsed once into a backend and a driver target,
 //! with the loopback TLS rule and the password kept out of logs and errors.
 
-use super::connection::Backend;
+use super::dialect::Backend;
 
 /// Where the database lives, parsed once from the configured URL.
 #[derive(Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::lifecycle_state::LifecycleState;
 use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::tenants::Tenant;
-use super::{is_unique_violation, postgres, sqlite, Backend, DbConnection, DbError};
+use super::{is_unique_violation, Backend, DbConnection, DbError};
 use crate::scim::fold::fold;
 use crate::scim::resource::Document;
 use crate::scim::schema::{AttrType, USER_SCHEMA};
@@ -148,7 +148,7 @@ pub(in crate::db) struct Columns {
 }
 
 impl Columns {
-    fn of(write: &UserWrite<'_>) -> Columns {
+    pub(in crate::db) fn of(write: &UserWrite<'_>) -> Columns {
         let user_name = text(write.doc, "userName").unwrap_or_default();
         Columns {
             user_name_folded: user_name_key(&user_name),
@@ -168,7 +168,14 @@ impl Columns {
 impl Columns {
     /// The row as the write stored it, without reading it back: every column is known here
     /// (times are in milliseconds, which both backends keep exactly).
-    fn stored(self, pk: i64, id: &str, created_at: NaiveDateTime, updated_at: NaiveDateTime, version: i64) -> UserRow {
+    pub(in crate::db) fn stored(
+        self,
+        pk: i64,
+        id: &str,
+        created_at: NaiveDateTime,
+        updated_at: NaiveDateTime,
+        version: i64,
+    ) -> UserRow {
         UserRow {
             pk,
             id: id.to_owned(),
@@ -187,7 +194,7 @@ impl Columns {
 }
 
 /// The items of the multi-valued complex attributes, which `user_values` indexes.
-fn indexed_items(doc: &Document) -> Vec<Option<&Value>> {
+pub(in crate::db) fn indexed_items(doc: &Document) -> Vec<Option<&Value>> {
     USER_SCHEMA
         .attributes
         .iter()
@@ -243,49 +250,6 @@ pub struct Effects<'a> {
     /// Every open session of the user revoked (a deactivation logs out everywhere at once).
     pub revoke_sessions: bool,
     pub records: Records<'a>,
-}
-
-/// Stores a new user with its item index and `records`. On PostgreSQL this is one statement,
-/// so it needs no transaction of its own (see [`crate::db::single_statement_write`]). Each
-/// backend's statements are in its `write.rs`.
-pub fn insert(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    id: &str,
-    write: &UserWrite<'_>,
-    now: NaiveDateTime,
-    records: &Records<'_>,
-) -> Result<UserRow, WriteError> {
-    let columns = Columns::of(write);
-    let pk = match conn {
-        DbConnection::Postgresql(pg) => postgres::write::insert_user(pg, tenant_id, id, write, &columns, now, records),
-        DbConnection::Sqlite(_) => sqlite::write::insert_user(conn, tenant_id, id, write, &columns, now, records),
-    }?;
-    Ok(columns.stored(pk, id, now, now, 1))
-}
-
-/// Stores a new version of `row` with its `effects`; fails with [`WriteError::Changed`] when
-/// `row` is stale, having written nothing. On PostgreSQL this is one statement.
-pub fn update(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    row: &UserRow,
-    write: &UserWrite<'_>,
-    now: NaiveDateTime,
-    effects: &Effects<'_>,
-) -> Result<UserRow, WriteError> {
-    let columns = Columns::of(write);
-    // The item index is rewritten only when the items changed (not for `active`, a name…).
-    let items_changed = indexed_items(&row.document()) != indexed_items(write.doc);
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, effects)
-        }
-        DbConnection::Sqlite(_) => {
-            sqlite::write::update_user(conn, tenant_id, row, write, &columns, items_changed, now, effects)
-        }
-    }?;
-    Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))
 }
 
 // The columns of a user's write, bound in one fixed order by each backend's statement of fixed

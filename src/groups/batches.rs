@@ -16,7 +16,6 @@ use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
 use crate::context::Ctx;
-use crate::db::groups as store;
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ScimError;
 use crate::scim::members::{Member, MemberChange};
@@ -154,7 +153,7 @@ fn apply_batch(conn: &mut DbConnection, id: &str, batch: Vec<Waiting>) {
 }
 
 /// The batch's one statement: the version moved on once for every change, and what the changes
-/// come to applied (see [`NetChange`] and [`store::change_members`]). The outcome of each
+/// come to applied (see [`NetChange`] and [`crate::db::write::change_members`]). The outcome of each
 /// request, in the batch's order. A change naming an unknown member fails the statement, and
 /// [`apply_batch`] then applies each change alone, so that it fails alone.
 fn together(conn: &mut DbConnection, id: &str, batch: &[Waiting]) -> Result<Vec<Result<i64, ScimError>>, ScimError> {
@@ -164,7 +163,8 @@ fn together(conn: &mut DbConnection, id: &str, batch: &[Waiting]) -> Result<Vec<
     batch.iter().flat_map(|w| &w.changes).for_each(|change| net.then(change));
     let (removed, added, readded) = net.statements();
     let changes = batch.len() as i64;
-    let Some(row) = store::change_members(conn, tenant_id, id, now, changes, &removed, &added, &readded)? else {
+    let Some(row) = crate::db::write::change_members(conn, tenant_id, id, now, changes, &removed, &added, &readded)?
+    else {
         return Ok(batch.iter().map(|_| Err(super::not_found(id))).collect());
     };
     // Each change gets the version after it, as if it had been applied alone.
@@ -225,7 +225,7 @@ impl<'a> NetChange<'a> {
 
     /// The ids that end removed; the members that end added; and of those, the ids that were
     /// removed first, whose display name becomes that of the first add after the last remove
-    /// (see [`store::change_members`]).
+    /// (see [`crate::db::write::change_members`]).
     fn statements(&self) -> (Vec<String>, Vec<Member>, Vec<&'a str>) {
         let nets = || self.order.iter().map(|id| (*id, &self.members[id]));
         let removed = nets().filter(|(_, n)| n.removed && n.added.is_none()).map(|(id, _)| id.to_owned()).collect();

@@ -488,7 +488,8 @@ both_backends!(concurrent_member_patches_each_count_once);
 /// changes; another tenant's group or a missing one is not touched, and an unknown member fails
 /// the whole call with nothing changed.
 async fn change_members_applies_a_net_change(app: TestApp) {
-    use roster::db::groups::{change_members, WriteError};
+    use roster::db::groups::WriteError;
+    use roster::db::write::change_members;
     use roster::scim::members::Member;
     let mut users = Vec::new();
     for k in 0..5 {
