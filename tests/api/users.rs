@@ -550,6 +550,29 @@ async fn tenants_never_see_each_other(app: TestApp) {
     assert_eq!(app.get_ok(&format!("/scim/v2/Users/{id}")).await["userName"], "shared-name");
 }
 
+/// Regression: an `or` filter was spliced into the listing's SQL without brackets, so
+/// `tenant AND a OR b` answered `GET /Users?filter=a or b` with other tenants' users matching `b`.
+async fn an_or_filter_never_reaches_another_tenant(app: TestApp) {
+    app.create_user(user("ours")).await;
+    roster::db::tenants::create(&mut app.connection(), "other").unwrap();
+    let other = app.issue_token("other", "other-idp", "scim");
+    let res =
+        app.client.post(app.url("/scim/v2/Users")).bearer_auth(&other).json(&user("theirs")).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let filters =
+        ["userName eq \"nobody\" or userName pr", "userName pr or id pr", "not (userName eq \"x\") or userName pr"];
+    for filter in filters {
+        let query = format!("/scim/v2/Users?{}", q(filter));
+        let listed = json(app.get_with(&query, &other).await).await;
+        let names: Vec<_> = listed["Resources"].as_array().unwrap().iter().map(|u| u["userName"].clone()).collect();
+        assert_eq!(names, [serde_json::json!("theirs")], "{filter}");
+        let body =
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter});
+        let res = app.client.post(app.url("/scim/v2/.search")).bearer_auth(&other).json(&body).send().await.unwrap();
+        assert_eq!(json(res).await["totalResults"], 1, "/.search {filter}");
+    }
+}
+
 async fn read_only_tokens_cannot_write(app: TestApp) {
     let reader = app.issue_token("default", "auditor", "scim:read");
     let res = app.client.post(app.url("/scim/v2/Users")).bearer_auth(&reader).json(&user("x")).send().await.unwrap();
@@ -576,6 +599,7 @@ both_backends!(
     attributes_and_excluded_attributes_shape_every_read,
     discovery_describes_what_is_served,
     tenants_never_see_each_other,
+    an_or_filter_never_reaches_another_tenant,
     read_only_tokens_cannot_write,
 );
 
