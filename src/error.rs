@@ -1,9 +1,9 @@
 //! One error type for every answer that is not a success, rendered in the SCIM error schema
 //! (RFC 7644 §3.12): `status` is a string, `scimType` only where the RFC defines one. Which
-//! status a service's or storage's error answers with is decided in `crate::routes::errors`.
+//! status a service's or storage's error answers with, and how an error becomes an HTTP response,
+//! is decided in `crate::routes::errors`.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::http::StatusCode;
 use serde_json::json;
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -143,24 +143,5 @@ impl ScimError {
             body["scimType"] = json!(t.as_str());
         }
         body
-    }
-}
-
-impl ResponseError for ScimError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3: a bearer-protected resource names its scheme on 401.
-            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"roster\""));
-        }
-        if let Some(secs) = self.retry_after {
-            res.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        res.body(self.body().to_string())
     }
 }

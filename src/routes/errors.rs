@@ -3,8 +3,11 @@
 //! return their own errors — [`LifecycleError`], [`ProductError`], storage's — and `?` in a
 //! handler or a SCIM service converts them through these impls.
 
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
 use crate::db::{self, DbError};
-use crate::error::{ScimError, ScimType};
+use crate::error::{ScimError, ScimType, SCIM_CONTENT_TYPE};
 use crate::lifecycle::LifecycleError;
 use crate::product::ProductError;
 
@@ -77,6 +80,26 @@ impl From<DbError> for ScimError {
 impl From<diesel::result::Error> for ScimError {
     fn from(err: diesel::result::Error) -> Self {
         ScimError::from(DbError::from(err))
+    }
+}
+
+/// How every SCIM error is answered: the RFC 7644 §3.12 body with its status.
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a bearer-protected resource names its scheme on 401.
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"roster\""));
+        }
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.body(self.body().to_string())
     }
 }
 
