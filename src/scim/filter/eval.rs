@@ -24,19 +24,32 @@ use crate::scim::user_name::user_name_key;
 /// Evaluates a filter against one resource in its served form: `id`, `externalId` and `meta` at
 /// the top level, extension attributes in an object under the extension's URN.
 pub fn matches(rt: &'static ResourceType, resource: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    logical(filter, &|leaf| matches_leaf(rt, resource, leaf))
+}
+
+/// `and`, `or` and `not` over `leaf`, the evaluation of every other filter. Both sides are always
+/// evaluated so that an invalid filter fails whatever the resource or item holds.
+fn logical(filter: &Filter, leaf: &dyn Fn(&Filter) -> Result<bool, ScimError>) -> Result<bool, ScimError> {
     match filter {
-        // Both sides are always evaluated so that an invalid filter fails whatever the resource holds.
         Filter::And(left, right) => {
-            let l = matches(rt, resource, left)?;
-            let r = matches(rt, resource, right)?;
+            let l = logical(left, leaf)?;
+            let r = logical(right, leaf)?;
             Ok(l && r)
         }
         Filter::Or(left, right) => {
-            let l = matches(rt, resource, left)?;
-            let r = matches(rt, resource, right)?;
+            let l = logical(left, leaf)?;
+            let r = logical(right, leaf)?;
             Ok(l || r)
         }
-        Filter::Not(inner) => Ok(!matches(rt, resource, inner)?),
+        Filter::Not(inner) => Ok(!logical(inner, leaf)?),
+        _ => leaf(filter),
+    }
+}
+
+/// A filter other than `and`, `or` and `not` against a whole resource.
+fn matches_leaf(rt: &'static ResourceType, resource: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    match filter {
+        Filter::And(..) | Filter::Or(..) | Filter::Not(..) => matches(rt, resource, filter),
         Filter::Present(path) => match select(rt, resource, path)? {
             Selected::One(_, actual) => Ok(actual.is_some_and(|v| !is_unassigned(v))),
             Selected::Items(_, items, None) => Ok(!items.is_empty()),
@@ -144,20 +157,13 @@ fn not_comparable(path: &AttrPath) -> ScimError {
 /// values fold case unless caseExact, numbers compare numerically,
 /// dateTimes as instants, booleans only with `eq`/`ne` (and `pr`).
 pub fn matches_item(attr: &'static Attribute, item: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    logical(filter, &|leaf| item_leaf(attr, item, leaf))
+}
+
+/// A filter other than `and`, `or` and `not` against one item.
+fn item_leaf(attr: &'static Attribute, item: &Value, filter: &Filter) -> Result<bool, ScimError> {
     match filter {
-        // Both sides are always evaluated so that an invalid filter fails
-        // whatever the item holds.
-        Filter::And(left, right) => {
-            let l = matches_item(attr, item, left)?;
-            let r = matches_item(attr, item, right)?;
-            Ok(l && r)
-        }
-        Filter::Or(left, right) => {
-            let l = matches_item(attr, item, left)?;
-            let r = matches_item(attr, item, right)?;
-            Ok(l || r)
-        }
-        Filter::Not(inner) => Ok(!matches_item(attr, item, inner)?),
+        Filter::And(..) | Filter::Or(..) | Filter::Not(..) => matches_item(attr, item, filter),
         Filter::Present(path) => {
             let (_, actual) = lookup(attr, item, path)?;
             Ok(actual.is_some_and(|v| !is_unassigned(v)))
