@@ -233,8 +233,8 @@ async fn operate(job: &Job, users: &[SeedUser], w: &mut Worker) -> Result<bool, 
             let operations: Vec<Value> = (first..first + size)
                 .map(|n| {
                     let (user_name, external_id) = names.created(run, n);
-                    let data: Value = serde_json::from_slice(&okta_user(&user_name, &external_id, n))
-                        .expect("okta_user is JSON");
+                    let data: Value =
+                        serde_json::from_slice(&okta_user(&user_name, &external_id, n)).expect("okta_user is JSON");
                     json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": data})
                 })
                 .collect();

@@ -79,10 +79,7 @@ const RUN_ORDER: [Scenario; 15] = [
 impl Scenario {
     /// Whether the scenario works on seeded users.
     fn needs_users(self) -> bool {
-        !matches!(
-            self,
-            Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Bulk | Scenario::Ceiling
-        )
+        !matches!(self, Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Bulk | Scenario::Ceiling)
     }
 }
 

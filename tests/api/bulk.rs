@@ -223,12 +223,14 @@ async fn each_operation_fails_on_its_own(app: TestApp) {
             {"method": "PATCH", "path": "/Users/bulkId:dup2",
              "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "e"}]}},
             {"method": "post", "path": "/users/", "bulkId": "frank", "data": user("frank")},
+            {"method": "POST", "path": "/Groups", "data": group("Without bulkId", &[])},
         ])),
     )
     .await;
-    assert_eq!(ops.len(), 7);
+    assert_eq!(ops.len(), 8);
     let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
-    assert_eq!(status, ["400", "400", "409", "201", "409", "409", "201"], "{ops:?}");
+    assert_eq!(status, ["400", "400", "409", "201", "409", "409", "201", "201"], "{ops:?}");
+    assert!(ops[7].get("bulkId").is_none());
     assert_eq!(ops[0]["response"]["scimType"], "invalidSyntax");
     assert_eq!(ops[4]["response"]["scimType"], "uniqueness", "the second erin");
     assert!(ops[5]["response"]["detail"].as_str().unwrap().contains("dup2"), "{}", ops[5]);
@@ -299,6 +301,36 @@ async fn operations_stay_inside_the_tokens_tenant(app: TestApp) {
     let read = get_with(&app, &rival, &format!("/scim/v2/Users/{theirs}")).await;
     assert_eq!(read["active"], true);
 }
+
+/// A Bulk request of N operations costs its tenant what N requests do: past the tenant's burst,
+/// its operations wait for the rate, and the tenant's next request finds the bucket spent.
+async fn each_operation_counts_against_the_tenants_rate(backend: crate::helpers::Backend) {
+    let Some(db) = crate::helpers::TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| {
+        s.rate_limit_per_tenant = 5;
+        s.rate_burst_per_tenant = 10;
+    })
+    .await;
+    let operations: Vec<Value> = (0..20)
+        .map(|n| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": user(&format!("paced{n}"))}))
+        .collect();
+    let started = std::time::Instant::now();
+    let ops = send(&app, &bulk(Value::Array(operations))).await;
+    let elapsed = started.elapsed();
+    assert!(ops.iter().all(|op| op["status"] == "201"), "{ops:?}");
+    // 21 requests' worth at 5/s with a burst of 10: about two seconds of waiting.
+    assert!(elapsed >= std::time::Duration::from_millis(1600), "took {elapsed:?}");
+    // The bucket is spent: of a few requests right after, one at least is refused (a token
+    // comes back every 200 ms, so one or two may pass on a slow machine).
+    let mut refused = false;
+    for n in 0..5 {
+        let res = app.post("/scim/v2/Users", &user(&format!("next{n}"))).await;
+        refused |= res.status() == 429;
+    }
+    assert!(refused, "the tenant's requests after the Bulk were all served");
+}
+
+both_backends!(by_backend: each_operation_counts_against_the_tenants_rate);
 
 both_backends!(
     a_group_lists_users_declared_after_it_by_bulk_id,
