@@ -10,7 +10,8 @@
 //! another POST of the same request creates. Operations run in the order given, except that an
 //! operation waits until every operation it refers to has run, so a group may list users that
 //! are declared after it. An operation that refers to a `bulkId` no POST declares, or to one
-//! whose POST failed, fails with 409.
+//! whose POST failed, fails with 409. Consecutive creates run together (see
+//! [`CONCURRENT_CREATES`]).
 //!
 //! Circular references (§3.7.1: the provider "MUST try to resolve circular cross-references
 //! between resources in a single bulk job"): when every operation left waits on another one, the
@@ -405,68 +406,163 @@ fn without_pending_members(op: &Operation, pending: &HashSet<String>) -> Option<
     Some((data, deferred))
 }
 
+/// How many creates of one Bulk request run at once. Consecutive POSTs that refer to nothing
+/// still pending are independent (each makes a new resource), so they are sent together: on
+/// both backends their commits then share the disk's flushes, as concurrent single requests'
+/// do. Everything else runs one at a time, in order.
+const CONCURRENT_CREATES: usize = 8;
+
+/// The unique name a create claims (a User's `userName`, a Group's `displayName`), compared
+/// without case: two creates that may clash are not run together. Case folding beyond ASCII is
+/// left to the uniqueness check itself; at worst two such creates race and one gets the 409.
+fn claimed_name(op: &Operation) -> Option<String> {
+    let data = op.data.as_ref()?.as_object()?;
+    let name = field(data, "userName").or_else(|| field(data, "displayName"))?.as_str()?;
+    Some(name.to_lowercase())
+}
+
+/// What has been done so far.
+struct Progress {
+    results: Vec<Option<Result<Done, ScimError>>>,
+    /// The id of each resource a POST with a `bulkId` created.
+    ids: HashMap<String, String>,
+    /// The `bulkId`s whose POST failed.
+    failed: HashSet<String>,
+    errors: usize,
+    fail_on_errors: usize,
+}
+
+impl Progress {
+    /// Records an operation's result; true once `failOnErrors` errors have been seen.
+    fn record(&mut self, op: &Operation, i: usize, result: Result<Done, ScimError>) -> bool {
+        let is_post = Method::parse(&op.method_name) == Some(Method::Post);
+        match (&result, op.bulk_id.as_ref().filter(|_| is_post)) {
+            (Ok(done), Some(bulk_id)) => {
+                self.ids.insert(bulk_id.clone(), done.id.clone());
+            }
+            (Err(_), Some(bulk_id)) => {
+                self.failed.insert(bulk_id.clone());
+            }
+            _ => {}
+        }
+        if result.is_err() {
+            self.errors += 1;
+        }
+        self.results[i] = Some(result);
+        self.errors >= self.fail_on_errors
+    }
+
+    /// How many creates may run together now: never more than the errors `failOnErrors` still
+    /// allows, so that no operation runs that the request's order would have stopped before.
+    fn batch_size(&self) -> usize {
+        CONCURRENT_CREATES.min(self.fail_on_errors - self.errors)
+    }
+
+    /// Performs the operations of `batch` together, with their references resolved, and records
+    /// their results in order; true once `failOnErrors` errors have been seen. Every operation
+    /// performed is listed, even past that point.
+    async fn flush(&mut self, db: &Database, ctx: &Ctx, ops: &[Operation], batch: &mut Vec<usize>) -> bool {
+        let ids = &self.ids;
+        let work = batch.iter().map(|&i| {
+            let op = &ops[i];
+            let data = op.data.as_ref().map(|d| substitute_value(d, ids));
+            let resolved = Operation { path: substitute(&op.path, ids), ..op.clone() };
+            async move { perform(db, ctx, &resolved, data).await }
+        });
+        let done = futures_util::future::join_all(work).await;
+        let mut stop = false;
+        for (i, result) in std::mem::take(batch).into_iter().zip(done) {
+            stop |= self.record(&ops[i], i, result);
+        }
+        stop
+    }
+}
+
 /// Runs a Bulk request for the tenant of `ctx` and returns the BulkResponse. `pace` is awaited
-/// before every operation but the first: it holds the request to the tenant's request rate, so
-/// that a Bulk of N operations costs what N requests do.
+/// before every operation performed but the first: it holds the request to the tenant's request
+/// rate, so that a Bulk of N operations costs what N requests do.
 pub async fn run<P, F>(db: &Database, ctx: &Ctx, base: &str, request: BulkRequest, mut pace: P) -> Value
 where
     P: FnMut() -> F,
     F: Future<Output = ()>,
 {
     let ops = &request.operations;
-    let fail_on_errors = request.fail_on_errors.unwrap_or(usize::MAX);
-    let mut results: Vec<Option<Result<Done, ScimError>>> = (0..ops.len()).map(|_| None).collect();
-    // The bulkIds POSTs declare, and the id of each one's resource once created.
-    let mut declared: HashMap<String, usize> = HashMap::new();
+    let mut progress = Progress {
+        results: (0..ops.len()).map(|_| None).collect(),
+        ids: HashMap::new(),
+        failed: HashSet::new(),
+        errors: 0,
+        fail_on_errors: request.fail_on_errors.unwrap_or(usize::MAX),
+    };
+    let is_post = |op: &Operation| Method::parse(&op.method_name) == Some(Method::Post);
+    // The bulkIds POSTs declare; a second POST with the same one fails.
+    let mut declared: HashSet<String> = HashSet::new();
     let mut duplicate = HashSet::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| Method::parse(&op.method_name) == Some(Method::Post)) {
-            if declared.insert(bulk_id.clone(), i).is_some() {
+        if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| is_post(op)) {
+            if !declared.insert(bulk_id.clone()) {
                 duplicate.insert(i);
             }
         }
     }
-    let mut ids: HashMap<String, String> = HashMap::new();
-    let mut failed: HashSet<String> = HashSet::new();
     let refs: Vec<HashSet<String>> = ops.iter().map(references).collect();
     let mut waiting: Vec<usize> = (0..ops.len()).collect();
     let mut deferred: Vec<(usize, Vec<String>)> = Vec::new();
-    let (mut errors, mut performed) = (0, 0);
+    let mut performed = 0;
+    let mut batch: Vec<usize> = Vec::new();
 
     'passes: while !waiting.is_empty() {
-        let mut progress = false;
+        let mut moved = false;
         let mut still = Vec::new();
         for &i in &waiting {
             let op = &ops[i];
-            let missing = refs[i].iter().find(|id| !declared.contains_key(*id));
-            let broken = refs[i].iter().find(|id| failed.contains(*id));
-            let ready = refs[i].iter().all(|id| ids.contains_key(id));
-            let result = if duplicate.contains(&i) {
-                Err(invalid_syntax(format!("bulkId {:?} is declared by an earlier operation", op.bulk_id)))
+            // What this operation names must be created before it is judged.
+            let names_batch = refs[i].iter().any(|id| batch.iter().any(|&b| ops[b].bulk_id.as_ref() == Some(id)));
+            if (names_batch || batch.len() >= progress.batch_size()) && progress.flush(db, ctx, ops, &mut batch).await {
+                break 'passes;
+            }
+            let missing = refs[i].iter().find(|id| !declared.contains(*id));
+            let broken = refs[i].iter().find(|id| progress.failed.contains(*id));
+            let ready = refs[i].iter().all(|id| progress.ids.contains_key(id));
+            let refused = if duplicate.contains(&i) {
+                Some(invalid_syntax(format!("bulkId {:?} is declared by an earlier operation", op.bulk_id)))
             } else if let Some(id) = missing {
-                Err(unresolved_bulk_id(id, "is not declared by any POST of this request"))
-            } else if let Some(id) = broken {
-                Err(unresolved_bulk_id(id, "names a resource whose operation failed"))
-            } else if ready {
-                if performed > 0 {
-                    pace().await;
-                }
-                let data = op.data.as_ref().map(|d| substitute_value(d, &ids));
-                let resolved = Operation { path: substitute(&op.path, &ids), ..op.clone() };
-                perform(db, ctx, &resolved, data).await
+                Some(unresolved_bulk_id(id, "is not declared by any POST of this request"))
             } else {
+                broken.map(|id| unresolved_bulk_id(id, "names a resource whose operation failed"))
+            };
+            moved = moved || refused.is_some() || ready;
+            if let Some(err) = refused {
+                if progress.flush(db, ctx, ops, &mut batch).await || progress.record(op, i, Err(err)) {
+                    break 'passes;
+                }
+                continue;
+            }
+            if !ready {
                 still.push(i);
                 continue;
-            };
-            progress = true;
+            }
+            // Only creates run together, and never two that claim the same name, so that which
+            // of two such creates wins stays the request's order.
+            let create = is_post(op) && target(&op.path).is_some_and(|(_, id)| id.is_none());
+            let clashes = create && batch.iter().any(|&b| claimed_name(&ops[b]) == claimed_name(op));
+            if (!create || clashes) && progress.flush(db, ctx, ops, &mut batch).await {
+                break 'passes;
+            }
+            if performed > 0 {
+                pace().await;
+            }
             performed += 1;
-            record(&mut results, &mut ids, &mut failed, &mut errors, op, i, result);
-            if errors >= fail_on_errors {
+            batch.push(i);
+            if !create && progress.flush(db, ctx, ops, &mut batch).await {
                 break 'passes;
             }
         }
+        if progress.flush(db, ctx, ops, &mut batch).await {
+            break 'passes;
+        }
         waiting = still;
-        if progress || waiting.is_empty() {
+        if moved || waiting.is_empty() {
             continue;
         }
         // Every operation left waits on another one: a circular reference (§3.7.1).
@@ -478,14 +574,13 @@ where
                     pace().await;
                 }
                 performed += 1;
-                let data = substitute_value(&data, &ids);
+                let data = substitute_value(&data, &progress.ids);
                 let result = perform(db, ctx, &ops[i], Some(data)).await;
                 if result.is_ok() {
                     deferred.push((i, later));
                 }
                 waiting.retain(|&w| w != i);
-                record(&mut results, &mut ids, &mut failed, &mut errors, &ops[i], i, result);
-                if errors >= fail_on_errors {
+                if progress.record(&ops[i], i, result) {
                     break 'passes;
                 }
             }
@@ -495,8 +590,7 @@ where
                         Some(ScimType::InvalidValue),
                         "The operation is part of a circular bulkId reference that only a Group's members can break",
                     );
-                    record(&mut results, &mut ids, &mut failed, &mut errors, &ops[i], i, Err(err));
-                    if errors >= fail_on_errors {
+                    if progress.record(&ops[i], i, Err(err)) {
                         break 'passes;
                     }
                 }
@@ -505,11 +599,11 @@ where
     }
 
     for (i, later) in deferred {
-        let Some(Ok(done)) = &results[i] else { continue };
+        let Some(Ok(done)) = &progress.results[i] else { continue };
         let group_id = done.id.clone();
         let members: Option<Vec<Member>> = later
             .iter()
-            .map(|b| ids.get(b).map(|id| Member { value: id.clone(), display: None, kind: None }))
+            .map(|b| progress.ids.get(b).map(|id| Member { value: id.clone(), display: None, kind: None }))
             .collect();
         let outcome = match members {
             Some(members) => add_deferred(db, ctx, &group_id, members).await,
@@ -523,42 +617,17 @@ where
         };
         match outcome {
             Ok(version) => {
-                if let Some(Ok(done)) = &mut results[i] {
+                if let Some(Ok(done)) = &mut progress.results[i] {
                     done.version = Some(version);
                 }
             }
-            Err(err) => results[i] = Some(Err(err)),
+            Err(err) => progress.results[i] = Some(Err(err)),
         }
     }
 
     let operations: Vec<Value> =
-        results.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| entry(&ops[i], base, r))).collect();
+        progress.results.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| entry(&ops[i], base, r))).collect();
     json!({"schemas": [BULK_RESPONSE], "Operations": operations})
-}
-
-fn record(
-    results: &mut [Option<Result<Done, ScimError>>],
-    ids: &mut HashMap<String, String>,
-    failed: &mut HashSet<String>,
-    errors: &mut usize,
-    op: &Operation,
-    i: usize,
-    result: Result<Done, ScimError>,
-) {
-    let is_post = Method::parse(&op.method_name) == Some(Method::Post);
-    match (&result, op.bulk_id.as_ref().filter(|_| is_post)) {
-        (Ok(done), Some(bulk_id)) => {
-            ids.insert(bulk_id.clone(), done.id.clone());
-        }
-        (Err(_), Some(bulk_id)) => {
-            failed.insert(bulk_id.clone());
-        }
-        _ => {}
-    }
-    if result.is_err() {
-        *errors += 1;
-    }
-    results[i] = Some(result);
 }
 
 #[cfg(test)]
