@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use actix_web::http::StatusCode;
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::context::Ctx;
@@ -406,7 +407,7 @@ fn without_pending_members(op: &Operation, pending: &HashSet<String>) -> Option<
     Some((data, deferred))
 }
 
-/// How many creates of one Bulk request run at once. Consecutive POSTs that refer to nothing
+/// How many creates of one Bulk request are in flight at once. Consecutive POSTs that refer to nothing
 /// still pending are independent (each makes a new resource), so they are sent together: on
 /// both backends their commits then share the disk's flushes, as concurrent single requests'
 /// do. Everything else runs one at a time, in order.
@@ -419,6 +420,30 @@ fn claimed_name(op: &Operation) -> Option<String> {
     let data = op.data.as_ref()?.as_object()?;
     let name = field(data, "userName").or_else(|| field(data, "displayName"))?.as_str()?;
     Some(name.to_lowercase())
+}
+
+/// Creates gathered to run together, with what they claim, for the checks of [`run`].
+#[derive(Default)]
+struct Batch<'a> {
+    items: Vec<usize>,
+    /// Their `bulkId`s.
+    bulk_ids: HashSet<&'a str>,
+    /// The names they claim (see [`claimed_name`]).
+    names: HashSet<String>,
+}
+
+impl<'a> Batch<'a> {
+    fn push(&mut self, i: usize, op: &'a Operation) {
+        self.items.push(i);
+        self.bulk_ids.extend(op.bulk_id.as_deref());
+        self.names.extend(claimed_name(op));
+    }
+
+    fn take(&mut self) -> Vec<usize> {
+        self.bulk_ids.clear();
+        self.names.clear();
+        std::mem::take(&mut self.items)
+    }
 }
 
 /// What has been done so far.
@@ -452,26 +477,33 @@ impl Progress {
         self.errors >= self.fail_on_errors
     }
 
-    /// How many creates may run together now: never more than the errors `failOnErrors` still
-    /// allows, so that no operation runs that the request's order would have stopped before.
+    /// How many creates may be gathered into one batch now. Without `failOnErrors`, a whole run
+    /// of them (up to [`CONCURRENT_CREATES`] in flight at any time); with it, never more than
+    /// the errors it still allows, so that no operation runs that the request's order would have
+    /// stopped before.
     fn batch_size(&self) -> usize {
-        CONCURRENT_CREATES.min(self.fail_on_errors - self.errors)
+        if self.fail_on_errors == usize::MAX {
+            MAX_OPERATIONS
+        } else {
+            CONCURRENT_CREATES.min(self.fail_on_errors - self.errors)
+        }
     }
 
     /// Performs the operations of `batch` together, with their references resolved, and records
     /// their results in order; true once `failOnErrors` errors have been seen. Every operation
     /// performed is listed, even past that point.
-    async fn flush(&mut self, db: &Database, ctx: &Ctx, ops: &[Operation], batch: &mut Vec<usize>) -> bool {
+    async fn flush(&mut self, db: &Database, ctx: &Ctx, ops: &[Operation], batch: &mut Batch<'_>) -> bool {
+        let items = batch.take();
         let ids = &self.ids;
-        let work = batch.iter().map(|&i| {
+        let work = items.iter().map(|&i| {
             let op = &ops[i];
             let data = op.data.as_ref().map(|d| substitute_value(d, ids));
             let resolved = Operation { path: substitute(&op.path, ids), ..op.clone() };
             async move { perform(db, ctx, &resolved, data).await }
         });
-        let done = futures_util::future::join_all(work).await;
+        let done: Vec<_> = futures_util::stream::iter(work).buffered(CONCURRENT_CREATES).collect().await;
         let mut stop = false;
-        for (i, result) in std::mem::take(batch).into_iter().zip(done) {
+        for (&i, result) in items.iter().zip(done) {
             stop |= self.record(&ops[i], i, result);
         }
         stop
@@ -509,7 +541,7 @@ where
     let mut waiting: Vec<usize> = (0..ops.len()).collect();
     let mut deferred: Vec<(usize, Vec<String>)> = Vec::new();
     let mut performed = 0;
-    let mut batch: Vec<usize> = Vec::new();
+    let mut batch = Batch::default();
 
     'passes: while !waiting.is_empty() {
         let mut moved = false;
@@ -517,8 +549,10 @@ where
         for &i in &waiting {
             let op = &ops[i];
             // What this operation names must be created before it is judged.
-            let names_batch = refs[i].iter().any(|id| batch.iter().any(|&b| ops[b].bulk_id.as_ref() == Some(id)));
-            if (names_batch || batch.len() >= progress.batch_size()) && progress.flush(db, ctx, ops, &mut batch).await {
+            let names_batch = refs[i].iter().any(|id| batch.bulk_ids.contains(id.as_str()));
+            if (names_batch || batch.items.len() >= progress.batch_size())
+                && progress.flush(db, ctx, ops, &mut batch).await
+            {
                 break 'passes;
             }
             let missing = refs[i].iter().find(|id| !declared.contains(*id));
@@ -545,7 +579,7 @@ where
             // Only creates run together, and never two that claim the same name, so that which
             // of two such creates wins stays the request's order.
             let create = is_post(op) && target(&op.path).is_some_and(|(_, id)| id.is_none());
-            let clashes = create && batch.iter().any(|&b| claimed_name(&ops[b]) == claimed_name(op));
+            let clashes = create && claimed_name(op).is_some_and(|name| batch.names.contains(&name));
             if (!create || clashes) && progress.flush(db, ctx, ops, &mut batch).await {
                 break 'passes;
             }
@@ -553,7 +587,7 @@ where
                 pace().await;
             }
             performed += 1;
-            batch.push(i);
+            batch.push(i, op);
             if !create && progress.flush(db, ctx, ops, &mut batch).await {
                 break 'passes;
             }
