@@ -514,7 +514,8 @@ async fn discovery_describes_what_is_served(app: TestApp) {
     assert_eq!(spc["filter"]["maxResults"], 1000);
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["sort"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
+    assert_eq!(spc["bulk"]["maxOperations"], 1000);
     assert_eq!(spc["pagination"]["cursor"], true);
     assert_eq!(spc["pagination"]["maxPageSize"], 1000);
     let types = app.get_ok("/scim/v2/ResourceTypes").await;
