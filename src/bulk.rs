@@ -453,6 +453,8 @@ struct Progress {
     ids: HashMap<String, String>,
     /// The `bulkId`s whose POST failed.
     failed: HashSet<String>,
+    /// The operation that declares each `bulkId`: the first POST naming it.
+    declarer: HashMap<String, usize>,
     errors: usize,
     fail_on_errors: usize,
 }
@@ -460,8 +462,8 @@ struct Progress {
 impl Progress {
     /// Records an operation's result; true once `failOnErrors` errors have been seen.
     fn record(&mut self, op: &Operation, i: usize, result: Result<Done, ScimError>) -> bool {
-        let is_post = Method::parse(&op.method_name) == Some(Method::Post);
-        match (&result, op.bulk_id.as_ref().filter(|_| is_post)) {
+        let declares = op.bulk_id.as_ref().filter(|b| self.declarer.get(*b) == Some(&i));
+        match (&result, declares) {
             (Ok(done), Some(bulk_id)) => {
                 self.ids.insert(bulk_id.clone(), done.id.clone());
             }
@@ -519,24 +521,27 @@ where
     F: Future<Output = ()>,
 {
     let ops = &request.operations;
+    let is_post = |op: &Operation| Method::parse(&op.method_name) == Some(Method::Post);
+    // The bulkIds POSTs declare; a second POST with the same one fails.
+    let mut declarer: HashMap<String, usize> = HashMap::new();
+    let mut duplicate = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| is_post(op)) {
+            if declarer.contains_key(bulk_id) {
+                duplicate.insert(i);
+            } else {
+                declarer.insert(bulk_id.clone(), i);
+            }
+        }
+    }
     let mut progress = Progress {
         results: (0..ops.len()).map(|_| None).collect(),
         ids: HashMap::new(),
         failed: HashSet::new(),
+        declarer,
         errors: 0,
         fail_on_errors: request.fail_on_errors.unwrap_or(usize::MAX),
     };
-    let is_post = |op: &Operation| Method::parse(&op.method_name) == Some(Method::Post);
-    // The bulkIds POSTs declare; a second POST with the same one fails.
-    let mut declared: HashSet<String> = HashSet::new();
-    let mut duplicate = HashSet::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| is_post(op)) {
-            if !declared.insert(bulk_id.clone()) {
-                duplicate.insert(i);
-            }
-        }
-    }
     let refs: Vec<HashSet<String>> = ops.iter().map(references).collect();
     let mut waiting: Vec<usize> = (0..ops.len()).collect();
     let mut deferred: Vec<(usize, Vec<String>)> = Vec::new();
@@ -555,7 +560,7 @@ where
             {
                 break 'passes;
             }
-            let missing = refs[i].iter().find(|id| !declared.contains(*id));
+            let missing = refs[i].iter().find(|id| !progress.declarer.contains_key(*id));
             let broken = refs[i].iter().find(|id| progress.failed.contains(*id));
             let ready = refs[i].iter().all(|id| progress.ids.contains_key(id));
             let refused = if duplicate.contains(&i) {

@@ -237,6 +237,26 @@ async fn each_operation_fails_on_its_own(app: TestApp) {
     assert_eq!(ops[6]["method"], "post", "the method as sent");
 }
 
+/// A `bulkId` declared twice fails the second POST only: references still find the first.
+async fn a_bulk_id_declared_twice_fails_the_second_post_only(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "PATCH", "path": "/Users/bulkId:d",
+             "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "G"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "d", "data": user("gina")},
+            {"method": "POST", "path": "/Users", "bulkId": "d", "data": user("hank")},
+        ])),
+    )
+    .await;
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["200", "201", "400"], "{ops:?}");
+    assert_eq!(ops[2]["response"]["scimType"], "invalidSyntax");
+    assert_eq!(app.get_ok(&path_of(&app, &ops[1])).await["nickName"], "G");
+    let hank = app.get_ok("/scim/v2/Users?filter=userName%20eq%20%22hank%22").await;
+    assert_eq!(hank["totalResults"], 0);
+}
+
 /// §3.7.4: more than `maxOperations` operations, or a body over `maxPayloadSize`, is refused
 /// whole with 413 and a SCIM error; both limits are the ones ServiceProviderConfig advertises.
 async fn limits_are_advertised_and_enforced_with_413(app: TestApp) {
@@ -339,6 +359,7 @@ both_backends!(
     a_cycle_through_users_fails_with_409,
     fail_on_errors_stops_after_that_many_errors,
     each_operation_fails_on_its_own,
+    a_bulk_id_declared_twice_fails_the_second_post_only,
     limits_are_advertised_and_enforced_with_413,
     malformed_requests_and_read_only_tokens_are_refused,
     operations_stay_inside_the_tokens_tenant,
