@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backup;
+pub mod bulk;
 pub mod cli;
 pub mod clock;
 pub mod config;

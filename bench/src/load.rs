@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::client::{encode, Client, Conn, Response};
 use crate::hist::Histogram;
-use crate::scim::{eq_filter, okta_user, patch_body, ListCount, ListCursor, Names, Rng, SeedUser};
+use crate::scim::{eq_filter, okta_user, patch_body, ListCount, ListCursor, Names, Rng, SeedUser, BULK_REQUEST};
 
 /// What one scenario's workers do, with the data prepared for it.
 pub enum Job {
@@ -45,6 +45,13 @@ pub enum Job {
         run: String,
         seq: AtomicU64,
         count: u64,
+    },
+    /// One RFC 7644 §3.7 BulkRequest of `size` user creates per operation.
+    BulkCreate {
+        names: Names,
+        run: String,
+        seq: AtomicU64,
+        size: u64,
     },
     Ceiling,
 }
@@ -220,6 +227,30 @@ async fn operate(job: &Job, users: &[SeedUser], w: &mut Worker) -> Result<bool, 
             let n = seq.fetch_add(1, Ordering::Relaxed);
             let (user_name, external_id) = names.created(run, n);
             expect(w.call(Method::POST, "/Users", Some(okta_user(&user_name, &external_id, n))).await?, 0)?;
+        }
+        Job::BulkCreate { names, run, seq, size } => {
+            let first = seq.fetch_add(*size, Ordering::Relaxed);
+            let operations: Vec<Value> = (first..first + size)
+                .map(|n| {
+                    let (user_name, external_id) = names.created(run, n);
+                    let data: Value =
+                        serde_json::from_slice(&okta_user(&user_name, &external_id, n)).expect("okta_user is JSON");
+                    json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": data})
+                })
+                .collect();
+            let body = json!({"schemas": [BULK_REQUEST], "Operations": operations});
+            let bytes = serde_json::to_vec(&body).expect("JSON serialises");
+            let res = expect(w.call(Method::POST, "/Bulk", Some(bytes)).await?, 200)?;
+            let answer: Value = parse(&res)?;
+            let results = answer["Operations"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let created = results.iter().filter(|op| op["status"] == "201").count() as u64;
+            if created != *size {
+                let failed = results.iter().find(|op| op["status"] != "201");
+                return Err(Failure {
+                    kind: "bulk operation failed".into(),
+                    detail: format!("{created} of {size} created; first failure: {failed:?}"),
+                });
+            }
         }
         Job::EntraSync { names, run, seq, count } => {
             let n = seq.fetch_add(1, Ordering::Relaxed);

@@ -46,6 +46,9 @@ enum Scenario {
     #[value(name = "group-add-100k")]
     GroupAdd100k,
     EntraSync,
+    /// --bulk-size user creates three ways: one /Bulk request, then as many POSTs at
+    /// concurrency 1 and at --concurrency; rows `bulk-request`, `bulk-posts-c1`, `bulk-posts-cN`.
+    Bulk,
     /// The p99 of a well-behaved tenant (--fair-token) alone, then while the seeded tenant runs
     /// the costliest filters flat out; two rows, `-alone` and `-with-hostile`.
     NoisyNeighbour,
@@ -55,7 +58,7 @@ enum Scenario {
 /// The order scenarios run and are reported in: reads first, while the server holds exactly the
 /// seeded users, starting with select-1, their yardstick; then the writes that add users; the
 /// client's own ceiling last.
-const RUN_ORDER: [Scenario; 14] = [
+const RUN_ORDER: [Scenario; 15] = [
     Scenario::Select1,
     Scenario::Get,
     Scenario::FilterUsername,
@@ -68,6 +71,7 @@ const RUN_ORDER: [Scenario; 14] = [
     Scenario::GroupAdd100k,
     Scenario::Create,
     Scenario::EntraSync,
+    Scenario::Bulk,
     Scenario::NoisyNeighbour,
     Scenario::Ceiling,
 ];
@@ -75,7 +79,7 @@ const RUN_ORDER: [Scenario; 14] = [
 impl Scenario {
     /// Whether the scenario works on seeded users.
     fn needs_users(self) -> bool {
-        !matches!(self, Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Ceiling)
+        !matches!(self, Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Bulk | Scenario::Ceiling)
     }
 }
 
@@ -95,6 +99,9 @@ struct Args {
     /// Concurrent requests (workers) per scenario.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Users the bulk scenario creates per way (one Bulk request; as many POSTs).
+    #[arg(long, default_value_t = 1000)]
+    bulk_size: u64,
     /// Seconds each scenario is measured.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -293,6 +300,7 @@ impl Bench {
             }
             Scenario::Create => vec![self.measure(&name, self.create_job(), vec![]).await],
             Scenario::EntraSync => vec![self.entra_sync(&name).await],
+            Scenario::Bulk => self.bulk(&name).await,
             Scenario::NoisyNeighbour => self.noisy_neighbour(&name).await,
             Scenario::Ceiling => vec![self.ceiling(&name).await],
         }
@@ -406,6 +414,50 @@ impl Bench {
             notes.push(format!("stopped by --max-time after {} of {count} users", m.ops));
         }
         Row::ran(name, m, notes)
+    }
+
+    /// The same --bulk-size creates as one Bulk request (RFC 7644 §3.7) and as single POSTs, at
+    /// concurrency 1 and at --concurrency. Each row creates new users of its own.
+    async fn bulk(&self, name: &str) -> Vec<Row> {
+        let size = self.args.bulk_size;
+        let once = |ops| Plan {
+            warmup: Duration::ZERO,
+            duration: None,
+            ops: Some(ops),
+            hard_cap: Duration::from_secs(self.args.max_time),
+        };
+        let users_per_sec = |m: &crate::load::Measured, users: u64| {
+            format!(
+                "{users} users in {:.2} s = {:.0} users/s",
+                m.elapsed.as_secs_f64(),
+                users as f64 / m.elapsed.as_secs_f64().max(1e-9)
+            )
+        };
+        let mut rows = Vec::new();
+        let row = format!("{name}-request");
+        eprintln!("{row}: running");
+        let job = Job::BulkCreate {
+            names: self.names.clone(),
+            run: format!("{}-bulk", self.run_id),
+            seq: AtomicU64::new(0),
+            size,
+        };
+        let m = drive(&row, Arc::new(job), self.users.clone(), &self.client, 1, &once(1)).await;
+        let note = format!("one BulkRequest of {size} POSTs; {}", users_per_sec(&m, size));
+        rows.push(Row::ran(&row, m, vec![note]));
+        for concurrency in [1, self.args.concurrency] {
+            let row = format!("{name}-posts-c{concurrency}");
+            eprintln!("{row}: running");
+            let job = Job::Create {
+                names: self.names.clone(),
+                run: format!("{}-bulk-c{concurrency}", self.run_id),
+                seq: AtomicU64::new(0),
+            };
+            let m = drive(&row, Arc::new(job), self.users.clone(), &self.client, concurrency, &once(size)).await;
+            let note = format!("{size} POST /Users at concurrency {concurrency}; {}", users_per_sec(&m, size));
+            rows.push(Row::ran(&row, m, vec![note]));
+        }
+        rows
     }
 
     /// The floor under every read: how fast the server answers a request that only borrows a

@@ -43,7 +43,6 @@ from scim import (
     unique,
 )
 
-NOT_BUILT_BULK = "issue 23: /Bulk not built yet (Roster advertises bulk.supported false)"
 NOT_BUILT_OAUTH = "OAuth client-credentials token endpoint and RFC 8414 metadata not built yet"
 
 
@@ -237,7 +236,6 @@ def test_past_the_rate_limit_every_scim_endpoint_answers_429_with_retry_after(ra
     expect(client.get("/Users?count=1"), 200)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_BUILT_BULK)
 def test_service_provider_config_advertises_bulk(scim, service_provider_config):
     """§4.3: "The Application and the Identity Service MUST support the SCIM /Bulk endpoint defined
     in [RFC7643] section 3.7." (the endpoint is defined in RFC 7644 §3.7; RFC 7643 §3.7 does not
@@ -248,7 +246,6 @@ def test_service_provider_config_advertises_bulk(scim, service_provider_config):
     assert bulk.get("maxOperations", 0) > 0 and bulk.get("maxPayloadSize", 0) > 0, f"bulk is {bulk}"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_BUILT_BULK)
 def test_bulk_creates_a_user_and_a_group_whose_member_it_is(scim):
     """§4.3: "The Application and the Identity Service MUST support the SCIM /Bulk endpoint".
     RFC 7644 §3.7: a BulkRequest POSTing a User and a Group whose member is `bulkId:` of that user,
@@ -421,11 +418,6 @@ def test_users_keep_and_return_external_id(scim):
     assert after.get("externalId") == changed, f"externalId after PATCH is {after.get('externalId')!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: /Schemas/urn:…:core:2.0:User declares `password` (writeOnly, returned never); "
-    "POST /Users accepts it and discards it",
-)
 def test_user_schema_has_no_password_attribute(scim):
     """§6.1.2: "The Application MUST NOT support the "password" attribute." The User schema the
     server publishes (RFC 7644 §4) does not declare `password`."""

@@ -97,6 +97,14 @@ impl Fairness {
     pub fn check_tenant(&self, tenant: &String) -> Result<(), ScimError> {
         self.tenants.check(tenant)
     }
+
+    /// Waits until `tenant` may make one more request: for the operations of a Bulk request,
+    /// which was admitted as one.
+    pub async fn wait_for_tenant(&self, tenant: &String) {
+        if let Some(buckets) = &self.tenants.buckets {
+            buckets.until_key_ready(tenant).await;
+        }
+    }
 }
 
 /// Refuses a client address beyond its rate before anything else is done for it, and gives the

@@ -54,7 +54,13 @@ async fn service_provider_config(
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": { "supported": true },
-        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        // RFC 7644 §3.7.4: both limits are enforced with 413; the payload limit is the body limit
+        // every request has.
+        "bulk": {
+            "supported": true,
+            "maxOperations": crate::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": state.settings.body_limit
+        },
         "filter": { "supported": true, "maxResults": MAX_PAGE_SIZE },
         "changePassword": { "supported": false },
         "sort": { "supported": true },

@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per area; they parse, call in, and shape the answer.
 
+mod bulk;
 mod discovery;
 mod errors;
 mod groups;
@@ -26,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::configure)
                 .configure(groups::configure)
                 .configure(discovery::configure)
-                .configure(search::configure),
+                .configure(search::configure)
+                .configure(bulk::configure),
         )
         .service(web::scope("/api/v1").configure(product::configure))
         .default_service(web::to(not_found));

@@ -636,7 +636,16 @@ impl Schema {
             "id": self.id,
             "name": self.name,
             "description": self.description,
-            "attributes": self.attributes.iter().map(Attribute::to_json).collect::<Vec<_>>(),
+            // A writeOnly attribute (`password`) is accepted only to be dropped: Roster stores
+            // none, so it publishes none (OpenID IPSIE SCIM profile §6.1.2: the Application
+            // MUST NOT support `password`; Okta sends one, and refusing it would fail
+            // provisioning).
+            "attributes": self
+                .attributes
+                .iter()
+                .filter(|a| a.mutability != Mutability::WriteOnly)
+                .map(Attribute::to_json)
+                .collect::<Vec<_>>(),
             "meta": {
                 "resourceType": "Schema",
                 "location": location(base_url, "Schemas", self.id),
@@ -898,6 +907,15 @@ mod tests {
     }
 
     #[test]
+    fn the_published_user_schema_does_not_declare_password() {
+        let published = USER_SCHEMA.to_json("https://example.com/scim/v2");
+        let names: Vec<&str> =
+            published["attributes"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert!(!names.contains(&"password"), "{names:?}");
+        assert!(names.contains(&"userName") && names.contains(&"active"), "{names:?}");
+    }
+
+    #[test]
     fn groups_and_all_its_sub_attributes_are_read_only() {
         let groups = user("groups");
         assert!(groups.multi_valued);
@@ -1156,7 +1174,8 @@ mod tests {
             assert_eq!(json["meta"]["resourceType"], "Schema");
             assert_eq!(json["meta"]["location"], format!("https://example.com/scim/v2/Schemas/{}", schema.id));
             let attributes = json["attributes"].as_array().unwrap();
-            assert_eq!(attributes.len(), schema.attributes.len());
+            let published = schema.attributes.iter().filter(|a| a.mutability != Mutability::WriteOnly).count();
+            assert_eq!(attributes.len(), published);
             attributes.iter().for_each(check_attribute);
         }
         for attr in COMMON_ATTRIBUTES {

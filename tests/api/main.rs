@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod backup;
+mod bulk;
 mod groups;
 mod hostile;
 mod integrity;

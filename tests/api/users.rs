@@ -514,7 +514,8 @@ async fn discovery_describes_what_is_served(app: TestApp) {
     assert_eq!(spc["filter"]["maxResults"], 1000);
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["sort"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
+    assert_eq!(spc["bulk"]["maxOperations"], 1000);
     assert_eq!(spc["pagination"]["cursor"], true);
     assert_eq!(spc["pagination"]["maxPageSize"], 1000);
     let types = app.get_ok("/scim/v2/ResourceTypes").await;
@@ -1033,3 +1034,34 @@ async fn a_stored_user_name_the_profile_refuses_keeps_working_until_changed(app:
 }
 
 both_backends!(a_stored_user_name_the_profile_refuses_keeps_working_until_changed);
+
+/// OpenID IPSIE SCIM profile §6.1.2: the Application MUST NOT support `password`. The User schema
+/// does not declare it, and a password sent anyway (Okta sends one on create) is ignored, on
+/// POST, PUT and both forms of PATCH: the write succeeds and nothing of it is stored.
+async fn a_password_sent_is_ignored_and_never_stored(app: TestApp) {
+    let schema = app.get_ok("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").await;
+    let names: Vec<&str> =
+        schema["attributes"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"password"), "{names:?}");
+
+    let created = app.create_user(json!({"userName": "pat", "password": "zq-create-secret"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/scim/v2/Users/{id}");
+    let res = app.put(&path, &json!({"userName": "pat", "password": "zq-put-secret"})).await;
+    assert_eq!(res.status(), 200);
+    let patches = [
+        json!({"Operations": [{"op": "replace", "path": "password", "value": "zq-patch-secret"}]}),
+        json!({"Operations": [{"op": "replace", "value": {"password": "zq-patch-secret", "nickName": "P"}}]}),
+    ];
+    for body in patches {
+        let res = app.patch(&path, &body).await;
+        assert_eq!(res.status(), 200, "{body}");
+    }
+    let mut conn = app.connection();
+    let tenant = roster::db::tenants::by_name(&mut conn, "default").unwrap().unwrap();
+    let stored = roster::db::users::find(&mut conn, &tenant.id, &id).unwrap().unwrap();
+    assert!(!stored.data.contains("zq-") && !stored.data.to_lowercase().contains("password"), "{}", stored.data);
+    assert_eq!(app.get_ok(&path).await["nickName"], "P", "the rest of the PATCH applied");
+}
+
+both_backends!(a_password_sent_is_ignored_and_never_stored);

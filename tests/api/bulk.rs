@@ -1,0 +1,366 @@
+//! `/scim/v2/Bulk` (RFC 7644 §3.7): many writes in one request, each through the same rules as
+//! its single-resource endpoint.
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{assert_scim_error, json, TestApp};
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+fn bulk(operations: Value) -> Value {
+    json!({"schemas": [BULK_REQUEST], "Operations": operations})
+}
+
+/// Sends a BulkRequest, asserts the 200 BulkResponse and returns its operations.
+async fn send(app: &TestApp, body: &Value) -> Vec<Value> {
+    let res = app.post("/scim/v2/Bulk", body).await;
+    let status = res.status();
+    let body = json(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["schemas"], json!([BULK_RESPONSE]));
+    body["Operations"].as_array().expect("Operations").clone()
+}
+
+fn by_bulk_id<'a>(ops: &'a [Value], bulk_id: &str) -> &'a Value {
+    ops.iter().find(|op| op["bulkId"] == bulk_id).unwrap_or_else(|| panic!("no result for {bulk_id}: {ops:?}"))
+}
+
+/// The path of a result's `location`, below the server's address.
+fn path_of(app: &TestApp, op: &Value) -> String {
+    op["location"].as_str().expect("location").strip_prefix(&app.address).expect("an absolute location").to_owned()
+}
+
+fn id_of(op: &Value) -> String {
+    op["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| m.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn user(name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})
+}
+
+fn group(name: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members})
+}
+
+async fn get_with(app: &TestApp, token: &str, path: &str) -> Value {
+    let res = app.get_with(path, token).await;
+    assert_eq!(res.status(), 200, "GET {path}");
+    json(res).await
+}
+
+/// §3.7.2: a group may list users by `bulkId` that are declared after it; every created resource
+/// is there afterwards, with the events and audit entries a single POST leaves.
+async fn a_group_lists_users_declared_after_it_by_bulk_id(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "team", "data": group("Team", &["bulkId:ann", "bulkId:bob"])},
+            {"method": "POST", "path": "/Users", "bulkId": "ann", "data": user("ann")},
+            {"method": "POST", "path": "/Users", "bulkId": "bob", "data": user("bob")},
+        ])),
+    )
+    .await;
+    assert_eq!(ops.len(), 3);
+    for op in &ops {
+        assert_eq!(op["method"], "POST");
+        assert_eq!(op["status"], "201", "{op}");
+        assert!(op["version"].as_str().is_some_and(|v| v.starts_with("W/")), "{op}");
+        assert!(op.get("response").is_none(), "a success carries no error: {op}");
+    }
+    let (ann, bob) = (by_bulk_id(&ops, "ann"), by_bulk_id(&ops, "bob"));
+    assert!(ann["location"].as_str().unwrap().starts_with(&format!("{}/scim/v2/Users/", app.address)));
+    let read = app.get_ok(&path_of(&app, ann)).await;
+    assert_eq!(read["userName"], "ann");
+    assert_eq!(read["meta"]["version"], ann["version"]);
+    let team = app.get_ok(&path_of(&app, by_bulk_id(&ops, "team"))).await;
+    let mut expected = vec![id_of(ann), id_of(bob)];
+    expected.sort();
+    assert_eq!(member_ids(&team), expected);
+
+    let reader = app.issue_token("default", "reader", "events,admin");
+    let events = get_with(&app, &reader, "/api/v1/events?after=0&limit=100").await;
+    let created: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "user.created")
+        .map(|e| e["userId"].as_str().unwrap())
+        .collect();
+    assert!(created.contains(&id_of(ann).as_str()) && created.contains(&id_of(bob).as_str()), "{events}");
+    let audit = get_with(&app, &reader, "/api/v1/audit").await;
+    let audited: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["userId"] == id_of(ann).as_str()).collect();
+    assert_eq!(audited.len(), 1, "{audit}");
+    assert_eq!(audited[0]["actor"], "test-idp", "audited as the token's subject");
+}
+
+/// PUT, PATCH and DELETE name their resource in `path`, which may itself be a `bulkId`
+/// reference; `version` is the If-Match of each operation (§3.7, §3.14).
+async fn put_patch_and_delete_honour_version_and_references(app: TestApp) {
+    let carol = app.create_user(json!({"userName": "carol"})).await;
+    let carol_id = carol["id"].as_str().unwrap();
+    let version = carol["meta"]["version"].as_str().unwrap();
+    let doomed =
+        send(&app, &bulk(json!([{"method": "POST", "path": "/Groups", "bulkId": "g", "data": group("Doomed", &[])}])))
+            .await;
+    let doomed = id_of(&doomed[0]);
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "PUT", "path": format!("/Users/{carol_id}"), "version": version,
+             "data": {"userName": "carol", "displayName": "Carol"}},
+            {"method": "PATCH", "path": format!("/Users/{carol_id}"), "version": version,
+             "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                      "Operations": [{"op": "replace", "path": "nickName", "value": "stale"}]}},
+            {"method": "PATCH", "path": "/Users/bulkId:dan",
+             "data": {"Operations": [{"op": "replace", "path": "displayName", "value": "Dan"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "dan", "data": user("dan")},
+            {"method": "DELETE", "path": format!("/Groups/{doomed}")},
+        ])),
+    )
+    .await;
+    assert_eq!(ops.len(), 5);
+    let put = ops.iter().find(|op| op["method"] == "PUT").unwrap();
+    assert_eq!(put["status"], "200", "{put}");
+    assert_ne!(put["version"], version, "the PUT made a new version");
+    let stale = ops.iter().find(|op| op["method"] == "PATCH" && op["location"].as_str().unwrap().ends_with(carol_id));
+    let stale = stale.unwrap();
+    assert_eq!(stale["status"], "412", "the PATCH named the version the PUT replaced: {stale}");
+    assert_eq!(stale["response"]["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
+    assert_eq!(stale["response"]["status"], "412");
+    let read = app.get_ok(&format!("/scim/v2/Users/{carol_id}")).await;
+    assert_eq!(read["displayName"], "Carol");
+    assert!(read.get("nickName").is_none(), "the failed PATCH changed nothing");
+    let dan = by_bulk_id(&ops, "dan");
+    assert_eq!(app.get_ok(&path_of(&app, dan)).await["displayName"], "Dan");
+    let delete = ops.iter().find(|op| op["method"] == "DELETE").unwrap();
+    assert_eq!(delete["status"], "204");
+    assert_eq!(app.get(&format!("/scim/v2/Groups/{doomed}")).await.status(), 404);
+}
+
+/// §3.7.1: two groups that are members of each other are both created, each with the other as
+/// member.
+async fn circular_references_between_groups_are_resolved(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "a", "data": group("A", &["bulkId:b"])},
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": group("B", &["bulkId:a"])},
+        ])),
+    )
+    .await;
+    let (a, b) = (by_bulk_id(&ops, "a"), by_bulk_id(&ops, "b"));
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("201"), Some("201")), "{ops:?}");
+    let read_a = app.get_ok(&path_of(&app, a)).await;
+    let read_b = app.get_ok(&path_of(&app, b)).await;
+    assert_eq!(member_ids(&read_a), [id_of(b)]);
+    assert_eq!(member_ids(&read_b), [id_of(a)]);
+    assert_eq!(read_a["meta"]["version"], a["version"], "the version reported is the one after the members were added");
+}
+
+/// A cycle no group's members can break (a user whose `manager` is a user that names it back)
+/// fails its operations with 409 (§3.7.1 allows stopping with 409).
+async fn a_cycle_through_users_fails_with_409(app: TestApp) {
+    let manager = |name: &str, other: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+               "userName": name,
+               "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": format!("bulkId:{other}")}}})
+    };
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": manager("x", "y")},
+            {"method": "POST", "path": "/Users", "bulkId": "y", "data": manager("y", "x")},
+        ])),
+    )
+    .await;
+    assert_eq!(ops.len(), 2);
+    for op in &ops {
+        assert_eq!(op["status"], "409", "{op}");
+        assert_eq!(op["response"]["scimType"], "invalidValue");
+    }
+}
+
+/// §3.7.3: after `failOnErrors` errors the rest is neither performed nor listed.
+async fn fail_on_errors_stops_after_that_many_errors(app: TestApp) {
+    let mut body = bulk(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "bad", "data": {"displayName": "no userName"}},
+        {"method": "POST", "path": "/Users", "bulkId": "late", "data": user("late")},
+    ]));
+    body["failOnErrors"] = json!(1);
+    let ops = send(&app, &body).await;
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["status"], "400");
+    assert_eq!(ops[0]["response"]["scimType"], "invalidValue");
+    let found = app.get_ok("/scim/v2/Users?filter=userName%20eq%20%22late%22").await;
+    assert_eq!(found["totalResults"], 0, "the operation after the error was not performed");
+}
+
+/// Without `failOnErrors`, a failing operation fails alone: an unknown method or path, a
+/// `bulkId` no POST declares, or one whose POST failed.
+async fn each_operation_fails_on_its_own(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "GET", "path": "/Users"},
+            {"method": "POST", "path": "/Widgets", "bulkId": "w", "data": {}},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group("G", &["bulkId:nobody"])},
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": user("erin")},
+            {"method": "POST", "path": "/Users", "bulkId": "dup2", "data": user("erin")},
+            {"method": "PATCH", "path": "/Users/bulkId:dup2",
+             "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "e"}]}},
+            {"method": "post", "path": "/users/", "bulkId": "frank", "data": user("frank")},
+            {"method": "POST", "path": "/Groups", "data": group("Without bulkId", &[])},
+        ])),
+    )
+    .await;
+    assert_eq!(ops.len(), 8);
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["400", "400", "409", "201", "409", "409", "201", "201"], "{ops:?}");
+    assert!(ops[7].get("bulkId").is_none());
+    assert_eq!(ops[0]["response"]["scimType"], "invalidSyntax");
+    assert_eq!(ops[4]["response"]["scimType"], "uniqueness", "the second erin");
+    assert!(ops[5]["response"]["detail"].as_str().unwrap().contains("dup2"), "{}", ops[5]);
+    assert_eq!(ops[6]["method"], "post", "the method as sent");
+}
+
+/// A `bulkId` declared twice fails the second POST only: references still find the first.
+async fn a_bulk_id_declared_twice_fails_the_second_post_only(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "PATCH", "path": "/Users/bulkId:d",
+             "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "G"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "d", "data": user("gina")},
+            {"method": "POST", "path": "/Users", "bulkId": "d", "data": user("hank")},
+        ])),
+    )
+    .await;
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["200", "201", "400"], "{ops:?}");
+    assert_eq!(ops[2]["response"]["scimType"], "invalidSyntax");
+    assert_eq!(app.get_ok(&path_of(&app, &ops[1])).await["nickName"], "G");
+    let hank = app.get_ok("/scim/v2/Users?filter=userName%20eq%20%22hank%22").await;
+    assert_eq!(hank["totalResults"], 0);
+}
+
+/// §3.7.4: more than `maxOperations` operations, or a body over `maxPayloadSize`, is refused
+/// whole with 413 and a SCIM error; both limits are the ones ServiceProviderConfig advertises.
+async fn limits_are_advertised_and_enforced_with_413(app: TestApp) {
+    let config = app.get_ok("/scim/v2/ServiceProviderConfig").await;
+    let limits = &config["bulk"];
+    assert_eq!(limits["supported"], true);
+    assert_eq!(limits["maxOperations"], 1000);
+    assert_eq!(limits["maxPayloadSize"].as_u64(), Some(app.settings.body_limit as u64));
+
+    let one = json!({"method": "DELETE", "path": "/Users/nobody"});
+    let res = app.post("/scim/v2/Bulk", &bulk(Value::Array(vec![one.clone(); 1001]))).await;
+    let err = assert_scim_error(res, 413).await;
+    assert!(err["detail"].as_str().unwrap().contains("1000"), "{err}");
+    let ops = send(&app, &bulk(Value::Array(vec![one; 1000]))).await;
+    assert_eq!(ops.len(), 1000, "maxOperations operations are accepted");
+
+    let big = "x".repeat(app.settings.body_limit);
+    let res = app
+        .post("/scim/v2/Bulk", &bulk(json!([{"method": "POST", "path": "/Users", "data": {"userName": big}}])))
+        .await;
+    assert_scim_error(res, 413).await;
+}
+
+/// A malformed top level fails the whole request with 400 `invalidSyntax`; a read-only token
+/// may not write through /Bulk.
+async fn malformed_requests_and_read_only_tokens_are_refused(app: TestApp) {
+    for body in [json!({"schemas": [BULK_REQUEST]}), json!({"schemas": [BULK_REQUEST], "Operations": {}}), json!([])] {
+        let err = assert_scim_error(app.post("/scim/v2/Bulk", &body).await, 400).await;
+        assert_eq!(err["scimType"], "invalidSyntax", "{body}");
+    }
+    let reader = app.issue_token("default", "reader", "scim:read");
+    let res = app
+        .client
+        .post(app.url("/scim/v2/Bulk"))
+        .bearer_auth(reader)
+        .json(&bulk(json!([{"method": "POST", "path": "/Users", "bulkId": "r", "data": user("reader")}])))
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(res, 403).await;
+}
+
+/// An operation on another tenant's resource finds nothing there (404), and changes nothing.
+async fn operations_stay_inside_the_tokens_tenant(app: TestApp) {
+    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival = app.issue_token("rival", "idp", "scim");
+    let res =
+        app.client.post(app.url("/scim/v2/Users")).bearer_auth(&rival).json(&user("theirs")).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let theirs = json(res).await["id"].as_str().unwrap().to_owned();
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "PATCH", "path": format!("/Users/{theirs}"),
+             "data": {"Operations": [{"op": "replace", "path": "active", "value": false}]}},
+            {"method": "DELETE", "path": format!("/Users/{theirs}")},
+        ])),
+    )
+    .await;
+    assert_eq!(ops[0]["status"], "404");
+    assert_eq!(ops[1]["status"], "404");
+    let read = get_with(&app, &rival, &format!("/scim/v2/Users/{theirs}")).await;
+    assert_eq!(read["active"], true);
+}
+
+/// A Bulk request of N operations costs its tenant what N requests do: past the tenant's burst,
+/// its operations wait for the rate, and the tenant's next request finds the bucket spent.
+async fn each_operation_counts_against_the_tenants_rate(backend: crate::helpers::Backend) {
+    let Some(db) = crate::helpers::TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| {
+        s.rate_limit_per_tenant = 5;
+        s.rate_burst_per_tenant = 10;
+    })
+    .await;
+    let operations: Vec<Value> = (0..20)
+        .map(|n| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": user(&format!("paced{n}"))}))
+        .collect();
+    let started = std::time::Instant::now();
+    let ops = send(&app, &bulk(Value::Array(operations))).await;
+    let elapsed = started.elapsed();
+    assert!(ops.iter().all(|op| op["status"] == "201"), "{ops:?}");
+    // 21 requests' worth at 5/s with a burst of 10: about two seconds of waiting.
+    assert!(elapsed >= std::time::Duration::from_millis(1600), "took {elapsed:?}");
+    // The bucket is spent: of a few requests right after, one at least is refused (a token
+    // comes back every 200 ms, so one or two may pass on a slow machine).
+    let mut refused = false;
+    for n in 0..5 {
+        let res = app.post("/scim/v2/Users", &user(&format!("next{n}"))).await;
+        refused |= res.status() == 429;
+    }
+    assert!(refused, "the tenant's requests after the Bulk were all served");
+}
+
+both_backends!(by_backend: each_operation_counts_against_the_tenants_rate);
+
+both_backends!(
+    a_group_lists_users_declared_after_it_by_bulk_id,
+    put_patch_and_delete_honour_version_and_references,
+    circular_references_between_groups_are_resolved,
+    a_cycle_through_users_fails_with_409,
+    fail_on_errors_stops_after_that_many_errors,
+    each_operation_fails_on_its_own,
+    a_bulk_id_declared_twice_fails_the_second_post_only,
+    limits_are_advertised_and_enforced_with_413,
+    malformed_requests_and_read_only_tokens_are_refused,
+    operations_stay_inside_the_tokens_tenant,
+);
