@@ -76,7 +76,7 @@ fn builder() -> PrometheusBuilder {
 fn describe_process_series(recorder: &PrometheusRecorder) {
     for (name, help) in [
         ("roster_lifecycle_transitions_total", "Account lifecycle transitions, by kind."),
-        ("roster_sweep_runs_total", "Background and on-demand sweeps, by result."),
+        ("roster_sweep_runs_total", "Background sweeps, by result."),
         ("roster_db_pool_waits_total", "Database jobs that found no idle pooled connection and waited for one."),
         ("roster_db_pool_timeouts_total", "Requests answered 503 because no pooled connection came in time."),
         (
@@ -95,12 +95,12 @@ fn describe_process_series(recorder: &PrometheusRecorder) {
     recorder.describe_histogram(
         "roster_sweep_duration_seconds".into(),
         Some(Unit::Seconds),
-        "Time one sweep took.".into(),
+        "Time one background sweep took.".into(),
     );
     recorder.describe_gauge(
         "roster_sweep_last_run_timestamp_seconds".into(),
         Some(Unit::Seconds),
-        "When the last sweep finished (Unix time); the sweep's lag is now minus this.".into(),
+        "When the last background sweep finished (Unix time); its lag is now minus this.".into(),
     );
 }
 
