@@ -283,9 +283,9 @@ pub struct Answered<'a> {
 /// builds the app once per worker thread), so nothing here is shared between threads.
 pub struct WorkerSeries {
     metrics: Metrics,
-    routes: RefCell<HashMap<Box<str>, RouteSeries>>,
+    routes: RefCell<FastMap<Box<str>, RouteSeries>>,
     /// By tenant, then by connection.
-    callers: RefCell<HashMap<Arc<str>, ByConnection>>,
+    callers: RefCell<FastMap<Arc<str>, ByConnection>>,
 }
 
 struct RouteSeries {
@@ -294,7 +294,11 @@ struct RouteSeries {
     answered: Vec<((&'static str, u16), Counter)>,
 }
 
-type ByConnection = HashMap<Arc<str>, CallerSeries>;
+type ByConnection = FastMap<Arc<str>, CallerSeries>;
+
+/// Maps keyed by strings the server chose (route patterns, tenant ids, token names), looked up on
+/// every request: a fast hash is enough, as no client picks a key.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 struct CallerSeries {
     requests: Counter,
@@ -315,76 +319,77 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-fn status_label(status: u16) -> String {
-    status.to_string()
-}
-
 impl WorkerSeries {
     pub fn record(&self, answered: &Answered<'_>) {
-        let method = method_label(answered.method);
-        let status = answered.status;
-        {
-            let mut routes = self.routes.borrow_mut();
-            if !routes.contains_key(answered.route) {
+        let (method, status) = (method_label(answered.method), answered.status);
+        let mut routes = self.routes.borrow_mut();
+        match routes.get_mut(answered.route) {
+            Some(series) => series.count(&self.metrics, answered.route, method, answered),
+            None => {
                 let latency = self.metrics.shared.recorder.register_histogram(
                     &Key::from_parts("roster_http_request_duration_seconds", &[("route", answered.route.to_owned())]),
                     &METADATA,
                 );
-                routes.insert(answered.route.into(), RouteSeries { latency, answered: Vec::new() });
-            }
-            let series = routes.get_mut(answered.route).expect("inserted above");
-            series.latency.record(answered.elapsed.as_secs_f64());
-            match series.answered.iter().find(|(key, _)| *key == (method, status)) {
-                Some((_, counter)) => counter.increment(1),
-                None => {
-                    let counter = self.metrics.counter(
-                        "roster_http_requests_total",
-                        vec![
-                            Label::new("route", answered.route.to_owned()),
-                            Label::from_static_parts("method", method),
-                            Label::new("status", status_label(status)),
-                        ],
-                    );
-                    counter.increment(1);
-                    series.answered.push(((method, status), counter));
-                }
+                let mut series = RouteSeries { latency, answered: Vec::new() };
+                series.count(&self.metrics, answered.route, method, answered);
+                routes.insert(answered.route.into(), series);
             }
         }
         if let Some(caller) = answered.caller {
-            self.record_caller(caller, status, answered.scim_type);
+            let mut callers = self.callers.borrow_mut();
+            match callers.get_mut(&*caller.tenant).and_then(|by| by.get_mut(&*caller.connection)) {
+                Some(series) => series.count(&self.metrics, status, answered.scim_type),
+                None => {
+                    let connection = self.metrics.connection_label(&caller.tenant, &caller.connection);
+                    let labels =
+                        [Label::new("tenant", caller.tenant.to_string()), Label::new("connection", connection)];
+                    let requests = self.metrics.counter("roster_requests_total", labels.to_vec());
+                    let mut series = CallerSeries { requests, errors: Vec::new(), labels };
+                    series.count(&self.metrics, status, answered.scim_type);
+                    callers.entry(caller.tenant.clone()).or_default().insert(caller.connection.clone(), series);
+                }
+            }
         }
     }
+}
 
-    fn record_caller(&self, caller: &Caller, status: u16, scim_type: Option<ScimType>) {
-        let mut callers = self.callers.borrow_mut();
-        if !callers.contains_key(&*caller.tenant) {
-            callers.insert(caller.tenant.clone(), ByConnection::new());
+impl RouteSeries {
+    fn count(&mut self, metrics: &Metrics, route: &str, method: &'static str, answered: &Answered<'_>) {
+        let status = answered.status;
+        self.latency.record(answered.elapsed.as_secs_f64());
+        match self.answered.iter().find(|(key, _)| *key == (method, status)) {
+            Some((_, counter)) => counter.increment(1),
+            None => {
+                let counter = metrics.counter(
+                    "roster_http_requests_total",
+                    vec![
+                        Label::new("route", route.to_owned()),
+                        Label::from_static_parts("method", method),
+                        Label::new("status", status.to_string()),
+                    ],
+                );
+                counter.increment(1);
+                self.answered.push(((method, status), counter));
+            }
         }
-        let by_connection = callers.get_mut(&*caller.tenant).expect("inserted above");
-        if !by_connection.contains_key(&*caller.connection) {
-            let connection = self.metrics.connection_label(&caller.tenant, &caller.connection);
-            let labels = [Label::new("tenant", caller.tenant.to_string()), Label::new("connection", connection)];
-            let series = CallerSeries {
-                requests: self.metrics.counter("roster_requests_total", labels.to_vec()),
-                errors: Vec::new(),
-                labels,
-            };
-            by_connection.insert(caller.connection.clone(), series);
-        }
-        let series = by_connection.get_mut(&*caller.connection).expect("inserted above");
-        series.requests.increment(1);
+    }
+}
+
+impl CallerSeries {
+    fn count(&mut self, metrics: &Metrics, status: u16, scim_type: Option<ScimType>) {
+        self.requests.increment(1);
         if status < 400 {
             return;
         }
-        match series.errors.iter().find(|(key, _)| *key == (status, scim_type)) {
+        match self.errors.iter().find(|(key, _)| *key == (status, scim_type)) {
             Some((_, counter)) => counter.increment(1),
             None => {
-                let mut labels = series.labels.to_vec();
-                labels.push(Label::new("status", status_label(status)));
+                let mut labels = self.labels.to_vec();
+                labels.push(Label::new("status", status.to_string()));
                 labels.push(Label::from_static_parts("scim_type", scim_type.map_or("none", ScimType::as_str)));
-                let counter = self.metrics.counter("roster_request_errors_total", labels);
+                let counter = metrics.counter("roster_request_errors_total", labels);
                 counter.increment(1);
-                series.errors.push(((status, scim_type), counter));
+                self.errors.push(((status, scim_type), counter));
             }
         }
     }
