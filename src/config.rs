@@ -88,8 +88,8 @@ pub struct Settings {
     /// Megabytes that must stay free on the SQLite database's file system for `/readyz` to
     /// answer ready: a full disk fails every write. 0: not checked.
     pub min_free_disk_mb: u64,
-    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (`http://collector:4318`);
-    /// spans are exported there when set, and not at all when absent.
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (`http://collector:4318`,
+    /// plain HTTP); spans are exported there when set, and not at all when absent.
     #[validate(custom(function = "otlp_url"))]
     pub otlp_endpoint: Option<String>,
 }
@@ -246,13 +246,18 @@ fn is_http_url(url: &str) -> bool {
     !host.is_empty() && !host.starts_with('/')
 }
 
-/// An `http` or `https` URL with a host: OTLP/HTTP has no other transport.
+/// A plain `http` URL with a host: the exporter is built without TLS, for a collector on the
+/// host or the private network, which forwards over TLS where it must.
 fn otlp_url(url: &str) -> Result<(), ValidationError> {
-    if is_http_url(url) {
+    if is_http_url(url) && url.starts_with("http://") {
         return Ok(());
     }
     Err(ValidationError::new("otlp_url").with_message(
-        format!("otlp_endpoint must be an http:// or https:// URL, such as http://127.0.0.1:4318; got {url:?}").into(),
+        format!(
+            "otlp_endpoint must be an http:// URL of a nearby collector, such as http://127.0.0.1:4318 (Roster \
+             exports without TLS); got {url:?}"
+        )
+        .into(),
     ))
 }
 
@@ -329,7 +334,8 @@ mod tests {
             ("public_url = \"https://\"", "public_url must be an http:// or https:// URL"),
             ("listen = \"8080\"", "listen must be an address and a port, such as 127.0.0.1:8080; got \"8080\""),
             ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
-            ("otlp_endpoint = \"collector:4318\"", "otlp_endpoint must be an http:// or https:// URL"),
+            ("otlp_endpoint = \"collector:4318\"", "otlp_endpoint must be an http:// URL"),
+            ("otlp_endpoint = \"https://otel.example.com\"", "Roster exports without TLS"),
         ] {
             let refused = refusal(file);
             assert!(refused.contains(message), "{file}: {refused}");
