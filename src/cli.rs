@@ -163,6 +163,9 @@ struct ServeArgs {
     /// Megabytes that must stay free beside the SQLite database for /readyz to answer ready; 0 turns the check off [default: 256]
     #[arg(long, env = "ROSTER_MIN_FREE_DISK_MB")]
     min_free_disk_mb: Option<u64>,
+    /// OTLP/HTTP base URL of an OpenTelemetry collector to export traces to (http://host:4318) [default: none, no export]
+    #[arg(long, env = "ROSTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -267,6 +270,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         pool_share_per_tenant: serve.pool_share_per_tenant,
         statement_timeout_ms: serve.statement_timeout_ms,
         min_free_disk_mb: serve.min_free_disk_mb,
+        otlp_endpoint: serve.otlp_endpoint,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -474,7 +478,8 @@ impl From<UserCommand> for crate::admin::Action {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    telemetry::init(settings.log_format);
+    // Held until serving ends, so that the last spans are exported.
+    let _telemetry = telemetry::init_with_export(settings.log_format, settings.otlp_endpoint.as_deref())?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)?;
         if let Some(b) = &app.bootstrap {

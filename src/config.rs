@@ -88,6 +88,10 @@ pub struct Settings {
     /// Megabytes that must stay free on the SQLite database's file system for `/readyz` to
     /// answer ready: a full disk fails every write. 0: not checked.
     pub min_free_disk_mb: u64,
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (`http://collector:4318`,
+    /// plain HTTP); spans are exported there when set, and not at all when absent.
+    #[validate(custom(function = "otlp_url"))]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Settings {
@@ -118,6 +122,7 @@ impl Default for Settings {
             pool_share_per_tenant: None,
             statement_timeout_ms: 10_000,
             min_free_disk_mb: 256,
+            otlp_endpoint: None,
         }
     }
 }
@@ -149,6 +154,7 @@ pub struct Layer {
     pub pool_share_per_tenant: Option<u32>,
     pub statement_timeout_ms: Option<u64>,
     pub min_free_disk_mb: Option<u64>,
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Layer {
@@ -183,6 +189,7 @@ impl Layer {
             pool_share_per_tenant: self.pool_share_per_tenant.or(lower.pool_share_per_tenant),
             statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.or(lower.min_free_disk_mb),
+            otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
         }
     }
 
@@ -215,6 +222,7 @@ impl Layer {
             pool_share_per_tenant: self.pool_share_per_tenant.or(d.pool_share_per_tenant),
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
+            otlp_endpoint: self.otlp_endpoint.or(d.otlp_endpoint),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {}", describe(&e, str::to_owned)))?;
         Ok(settings)
@@ -225,12 +233,31 @@ impl Layer {
 /// `scim.example.com` or `localhost:8080` (a URL of the scheme "localhost") would make every
 /// link one that no client can follow.
 fn http_base_url(url: &str) -> Result<(), ValidationError> {
-    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or("");
-    if !host.is_empty() && !host.starts_with('/') {
+    if is_http_url(url) {
         return Ok(());
     }
     Err(ValidationError::new("http_base_url").with_message(
         format!("public_url must be an http:// or https:// URL, such as https://scim.example.com; got {url:?}").into(),
+    ))
+}
+
+fn is_http_url(url: &str) -> bool {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or("");
+    !host.is_empty() && !host.starts_with('/')
+}
+
+/// A plain `http` URL with a host: the exporter is built without TLS, for a collector on the
+/// host or the private network, which forwards over TLS where it must.
+fn otlp_url(url: &str) -> Result<(), ValidationError> {
+    if is_http_url(url) && url.starts_with("http://") {
+        return Ok(());
+    }
+    Err(ValidationError::new("otlp_url").with_message(
+        format!(
+            "otlp_endpoint must be an http:// URL of a nearby collector, such as http://127.0.0.1:4318 (Roster \
+             exports without TLS); got {url:?}"
+        )
+        .into(),
     ))
 }
 
@@ -307,6 +334,8 @@ mod tests {
             ("public_url = \"https://\"", "public_url must be an http:// or https:// URL"),
             ("listen = \"8080\"", "listen must be an address and a port, such as 127.0.0.1:8080; got \"8080\""),
             ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
+            ("otlp_endpoint = \"collector:4318\"", "otlp_endpoint must be an http:// URL"),
+            ("otlp_endpoint = \"https://otel.example.com\"", "Roster exports without TLS"),
         ] {
             let refused = refusal(file);
             assert!(refused.contains(message), "{file}: {refused}");

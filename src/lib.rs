@@ -14,6 +14,7 @@ pub mod groups;
 pub mod http;
 pub mod lifecycle;
 pub mod listing;
+pub mod metrics;
 pub mod probe;
 pub mod product;
 pub mod readiness;

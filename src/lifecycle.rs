@@ -141,6 +141,7 @@ impl Actor<'_> {
 
     /// A transition's audit entry, for [`Records`].
     fn audited(&self, action: &'static str, before: Option<State>, after: Option<State>) -> Transition<'_> {
+        crate::metrics::lifecycle_transition(action);
         Transition { actor: self.name, action, before: before.map(State::as_str), after: after.map(State::as_str) }
     }
 }

@@ -14,8 +14,8 @@ use crate::auth::{self, Keys, Scope, TokenRequest};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{tenants, Database};
-use crate::http::metrics::Metrics;
 use crate::http::middleware;
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
 use crate::sweep;
@@ -87,10 +87,13 @@ impl Application {
         let cursor_key = crate::listing::CursorKey::load(&mut *db.conn()?)?;
         let readiness = crate::readiness::Readiness::new(&db, settings.min_free_disk_mb);
         crate::backup::hold_serving_lock(&db)?;
+        // Services and storage count through the process-wide recorder from here on.
+        crate::metrics::install();
+        let metrics = Metrics::new();
         let state = web::Data::new(AppState {
             db,
             keys,
-            metrics: Metrics::default(),
+            metrics: metrics.clone(),
             origin,
             settings,
             clock: clock.clone(),
@@ -105,6 +108,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(fairness.clone())
+                // Built on each worker's thread: its own metric handles, shared with no other.
+                .app_data(metrics.worker())
                 .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(crate::http::fairness::fair_share))

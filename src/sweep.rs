@@ -113,8 +113,10 @@ pub fn spawn(db: Database, clock: Arc<Clock>, interval_secs: u64) {
         let mut ticks = tokio::time::interval(StdDuration::from_secs(interval_secs));
         loop {
             ticks.tick().await;
-            let now = clock.now();
-            match db.run(move |conn| run(conn, now, None)).await {
+            let (now, started) = (clock.now(), std::time::Instant::now());
+            let swept = db.run(move |conn| run(conn, now, None)).await;
+            crate::metrics::sweep_run(if swept.is_ok() { "ok" } else { "failed" }, started.elapsed());
+            match swept {
                 Ok(report) if report != Report::default() => tracing::info!(?report, "sweep applied lifecycle effects"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed; it runs again on the next tick"),

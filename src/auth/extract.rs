@@ -1,12 +1,13 @@
 //! The authenticated caller, extracted from the `Authorization: Bearer` header.
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::cache::Checked;
 use super::{Keys, Scope, Scopes};
 use crate::db;
 use crate::error::ScimError;
+use crate::metrics::Caller;
 use crate::state::AppState;
 
 /// Who is calling: the tenant every query is confined to, the token's subject (recorded as the
@@ -63,6 +64,7 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ScimError::internal("application state is missing"))?;
             let token = token?;
@@ -87,6 +89,11 @@ impl FromRequest for Principal {
                 Err(reason) => Err(ScimError::unauthorized(reason)),
                 Ok(scopes) => {
                     let claims = &checked.claims;
+                    // Metrics and the request span name the tenant and connection (token name).
+                    req.extensions_mut().insert(Caller {
+                        tenant: claims.tenant.as_str().into(),
+                        connection: claims.sub.as_str().into(),
+                    });
                     Ok(Principal {
                         tenant_id: claims.tenant.clone(),
                         subject: claims.sub.clone(),

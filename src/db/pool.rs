@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2;
+use tracing::Instrument;
 
 use super::connection::{plans_once, DbConnection, DbError};
 use super::dialect::Backend;
@@ -57,6 +58,14 @@ impl r2d2::ManageConnection for Manager {
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
         false
+    }
+}
+
+/// The backend as OpenTelemetry's `db.system` attribute names it.
+fn system(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgresql",
     }
 }
 
@@ -138,6 +147,13 @@ impl Database {
         self.writer.as_ref().map(writer::Writer::is_alive)
     }
 
+    /// Bytes in the SQLite write-ahead log file now; none on PostgreSQL or without a WAL file.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        let mut wal = self.sqlite_file()?.into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).ok().map(|m| m.len())
+    }
+
     pub fn pool_state(&self) -> (u32, u32, u32) {
         let state = self.pool.state();
         (self.pool.max_size(), state.connections, state.idle_connections)
@@ -155,6 +171,7 @@ impl Database {
         E: From<DbError> + Send + 'static,
     {
         let db = self.clone();
+        let span = tracing::debug_span!("db.run", db.system = system(db.url.backend));
         // The pool timeout counts from when the request asked, including any wait for its
         // tenant's share and for a blocking thread, so an overloaded server answers 503 in time
         // instead of queueing.
@@ -181,6 +198,7 @@ impl Database {
         let sqlite_limit =
             (share.is_some() && limit > 0 && db.url.backend == Backend::Sqlite).then(|| Duration::from_millis(limit));
         actix_web::web::block(move || {
+            let _span = span.entered();
             // Held until the work is done, even when the request has gone meanwhile.
             let _place = place;
             let left = timeout.saturating_sub(asked.elapsed());
@@ -189,7 +207,15 @@ impl Database {
                     "the request waited the whole pool timeout for a thread".into(),
                 )));
             }
-            let mut conn = db.pool.get_timeout(left).map_err(|e| DbError::PoolTimeout(e.to_string()))?;
+            let mut conn = match db.pool.try_get() {
+                Some(conn) => conn,
+                None => {
+                    let waited = std::time::Instant::now();
+                    let conn = db.pool.get_timeout(left).map_err(|e| DbError::PoolTimeout(e.to_string()));
+                    crate::metrics::pool_wait(waited.elapsed());
+                    conn?
+                }
+            };
             let deadline = sqlite_limit.map(|limit| std::time::Instant::now() + limit);
             scrub::take();
             let result = share::with_deadline(deadline, || work(&mut conn));
@@ -235,14 +261,18 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        let span = tracing::debug_span!("db.write", db.system = system(self.url.backend));
         let Some(writer) = &self.writer else {
-            return self.run(work).await;
+            return self.run(work).instrument(span).await;
         };
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         writer.submit(Box::new(move |conn| {
             let result = writer::in_savepoint(conn, work);
             Box::new(Reply { reply, result }) as Box<dyn writer::Pending>
         }))?;
-        answer.await.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
+        answer
+            .instrument(span)
+            .await
+            .unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
     }
 }

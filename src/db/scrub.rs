@@ -67,7 +67,9 @@ pub fn checkpoint(conn: &mut diesel::SqliteConnection) -> QueryResult<bool> {
     conn.batch_execute(&format!("PRAGMA busy_timeout = {CHECKPOINT_PATIENCE_MS}"))?;
     let result = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load::<Checkpoint>(conn);
     conn.batch_execute(&format!("PRAGMA busy_timeout = {}", super::connection::SQLITE_BUSY_TIMEOUT_MS))?;
-    Ok(result?.first().is_some_and(|c| c.busy == 0))
+    let complete = result?.first().is_some_and(|c| c.busy == 0);
+    crate::metrics::sqlite_checkpoint(complete);
+    Ok(complete)
 }
 
 /// VACUUM (with index cleanup forced: PostgreSQL otherwise skips the indexes when few pages

@@ -6,11 +6,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error};
+use actix_web::{web, Error, HttpMessage};
 use tracing::Instrument;
 
 use crate::error::ScimError;
+use crate::metrics::{Answered, Caller, WorkerSeries};
 use crate::state::AppState;
+use crate::telemetry;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -24,25 +26,60 @@ fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
     plain.then(|| value.to_owned())
 }
 
+/// Gives each request its id and its span (a child of the caller's W3C `traceparent` when traces
+/// are exported), and counts it once answered.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = req.method().to_string();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
+    let method = req.method().clone();
+    // Field names follow OpenTelemetry's HTTP semantic conventions, which tracing backends know.
+    let span = tracing::info_span!(
+        "request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        request_id = %request_id,
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        roster.tenant = tracing::field::Empty,
+        scim.type = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if telemetry::exporting() {
+        // A span's name is fixed once it starts, before routing: the pattern is matched here
+        // (only while exporting, as it costs a walk of the routes). A path the tolerant-path
+        // rewrite still has to fix matches nothing yet, and the span is named by its method
+        // alone, as OpenTelemetry's HTTP conventions name a span without a route.
+        match req.match_pattern() {
+            Some(route) => span.record("otel.name", format!("{method} {route}")),
+            None => span.record("otel.name", method.as_str()),
+        };
+        telemetry::continue_trace(&span, req.headers());
+    }
     let mut res = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     // Asked after routing, when the matched resource is known; before it, actix would match
     // the path against every route pattern a second time.
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    span.record("route", route.as_str());
+    let route = res.request().match_pattern();
+    let route = route.as_deref().unwrap_or("unmatched");
     let status = res.status().as_u16();
-    if let Some(state) = state {
-        state.metrics.record(&method, &route, status, elapsed);
+    let scim_type = res.response().error().and_then(|e| e.as_error::<ScimError>()).and_then(|e| e.scim_type);
+    let caller = res.request().extensions().get::<Caller>().cloned();
+    if !span.is_disabled() {
+        span.record("http.route", route);
+        span.record("http.response.status_code", status);
+        if let Some(caller) = &caller {
+            span.record("roster.tenant", &*caller.tenant);
+        }
+        if let Some(scim_type) = scim_type {
+            span.record("scim.type", scim_type.as_str());
+        }
+    }
+    if let Some(series) = res.request().app_data::<WorkerSeries>() {
+        series.record(&Answered { method: &method, route, status, elapsed, caller: caller.as_ref(), scim_type });
     }
     span.in_scope(|| tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished"));
     if let Ok(value) = HeaderValue::from_str(&request_id) {

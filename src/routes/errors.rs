@@ -65,13 +65,19 @@ impl From<db::groups::WriteError> for ScimError {
 impl From<DbError> for ScimError {
     fn from(err: DbError) -> Self {
         match err {
-            DbError::PoolTimeout(detail) => ScimError::unavailable(detail),
+            DbError::PoolTimeout(detail) => {
+                crate::metrics::pool_timeout();
+                ScimError::unavailable(detail)
+            }
             // A request that ran into its time limit (`statement_timeout_ms`): the server is
             // not broken, it refused to spend more on this request; the client may retry.
-            DbError::Query(e) if db::share::is_time_limit(&e) => ScimError::unavailable(
-                "The request's database work ran past the server's time limit and was stopped; narrow the filter \
-                 or retry later",
-            ),
+            DbError::Query(e) if db::share::is_time_limit(&e) => {
+                crate::metrics::statement_timeout();
+                ScimError::unavailable(
+                    "The request's database work ran past the server's time limit and was stopped; narrow the \
+                     filter or retry later",
+                )
+            }
             other => ScimError::internal(other),
         }
     }

@@ -20,5 +20,5 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
-        .body(state.metrics.render(state.db.pool_state()))
+        .body(state.metrics.render(state.db.pool_state(), state.db.wal_bytes()))
 }
