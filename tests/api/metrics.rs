@@ -6,14 +6,14 @@ use serde_json::json;
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp};
 
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let res = app.client.get(app.url("/metrics")).send().await.expect("metrics");
     assert_eq!(res.status(), 200);
     res.text().await.expect("text")
 }
 
 /// The value of the series written exactly as `series` (name and labels), 0 when absent.
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
         .map_or(0.0, |v| v.trim().parse().expect("a number"))

@@ -624,6 +624,8 @@ async fn a_hostile_tenant_flat_out_leaves_a_well_behaved_tenant_served(app: Test
 /// with Retry-After, and the server serves on. PostgreSQL: a write waiting on a lock the test
 /// holds; SQLite: the costliest legal filter over enough users to outlast the limit.
 async fn work_past_the_statement_time_limit_is_stopped_with_503(app: TestApp, backend: Backend) {
+    let timeouts = "roster_db_statement_timeouts_total";
+    let before = crate::metrics::value(&crate::metrics::scrape(&app).await, timeouts);
     match backend {
         Backend::Postgres => {
             let user = app.create_user(json!({"userName": "limited"})).await;
@@ -651,6 +653,10 @@ async fn work_past_the_statement_time_limit_is_stopped_with_503(app: TestApp, ba
             assert!(body["detail"].as_str().unwrap_or("").contains("time limit"), "{body}");
         }
     }
+    // Operators see it: the counter of statements stopped at the limit moved (the recorder is
+    // shared by the tests of this process, so it may have moved by more than one).
+    let after = crate::metrics::value(&crate::metrics::scrape(&app).await, timeouts);
+    assert!(after > before, "{timeouts}: {before} before, {after} after");
     app.create_user(json!({"userName": "served.on"})).await;
 }
 
