@@ -401,12 +401,16 @@ pub fn members_of(conn: &mut DbConnection, group_pks: &[i64]) -> QueryResult<Has
     Ok(out)
 }
 
-/// The groups a user is a direct member of, as (group pk, group id).
+/// The groups a user is a direct member of, as (group pk, group id), in the order of their keys:
+/// removing memberships steps each group's version, which locks the group's row, and two
+/// transactions removing members of the same groups (a sweep and a deletion of different
+/// accounts) must lock them in the same order or PostgreSQL finds a deadlock.
 pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<(i64, String)>> {
     group_members::table
         .inner_join(scim_groups::table.on(scim_groups::pk.eq(group_members::group_pk)))
         .filter(group_members::user_pk.eq(user_pk))
         .select((scim_groups::pk, scim_groups::id))
+        .order(scim_groups::pk)
         .load(conn)
 }
 
