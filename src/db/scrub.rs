@@ -173,10 +173,13 @@ impl Vacuum {
                     owed = Some(RETRY);
                     continue;
                 };
-                // Taken before the batching delay: the removals that asked have committed.
-                let xid = next_xid(pg);
                 std::thread::sleep(DELAY);
                 while queue.try_recv().is_ok() {}
+                // Taken after the batching delay and the requests it gathered: each request is
+                // sent once its removal has committed, so every removal this VACUUM answers for
+                // committed before this transaction id, and an older snapshot still holding one
+                // of them back is seen by `vacuum_after`.
+                let xid = next_xid(pg);
                 owed = match xid.and_then(|xid| vacuum_after(pg, &xid)) {
                     Ok(false) => None,
                     Ok(true) => {
