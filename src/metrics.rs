@@ -262,7 +262,7 @@ fn upkeep(shared: Weak<Shared>) {
 
 /// Who made a request, as the metrics label it: set by authentication on the request's
 /// extensions.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: Arc<str>,
     pub connection: Arc<str>,
@@ -315,6 +315,7 @@ fn method_label(method: &Method) -> &'static str {
         Method::PATCH => "PATCH",
         Method::DELETE => "DELETE",
         Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
 }

@@ -7,7 +7,7 @@ use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 
 pub struct AppState {
     pub db: Database,

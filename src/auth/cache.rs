@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::Claims;
 use crate::db::tokens::TokenRecord;
+use crate::metrics::Caller;
 
 /// Entries kept at most; past it the cache starts afresh.
 const MAX_ENTRIES: usize = 10_000;
@@ -21,6 +22,16 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Checked {
     pub claims: Arc<Claims>,
     pub record: Option<Arc<TokenRecord>>,
+    /// The token's tenant and connection as metrics and spans label them, made once per check
+    /// rather than once per request.
+    pub caller: Caller,
+}
+
+impl Checked {
+    pub fn new(claims: Claims, record: Option<TokenRecord>) -> Checked {
+        let caller = Caller { tenant: claims.tenant.as_str().into(), connection: claims.sub.as_str().into() };
+        Checked { claims: Arc::new(claims), record: record.map(Arc::new), caller }
+    }
 }
 
 pub struct TokenCache {
@@ -73,7 +84,7 @@ mod tests {
             exp: None,
             jti: jti.into(),
         };
-        Checked { claims: Arc::new(claims), record: None }
+        Checked::new(claims, None)
     }
 
     #[test]

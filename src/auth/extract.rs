@@ -7,7 +7,6 @@ use super::cache::Checked;
 use super::{Keys, Scope, Scopes};
 use crate::db;
 use crate::error::ScimError;
-use crate::metrics::Caller;
 use crate::state::AppState;
 
 /// Who is calling: the tenant every query is confined to, the token's subject (recorded as the
@@ -79,8 +78,7 @@ impl FromRequest for Principal {
                         .db
                         .run(move |conn| db::tokens::record(conn, &jti, &tenant).map_err(ScimError::from))
                         .await?;
-                    let checked =
-                        Checked { claims: std::sync::Arc::new(claims), record: record.map(std::sync::Arc::new) };
+                    let checked = Checked::new(claims, record);
                     state.token_cache.put(&token, checked.clone());
                     checked
                 }
@@ -90,10 +88,7 @@ impl FromRequest for Principal {
                 Ok(scopes) => {
                     let claims = &checked.claims;
                     // Metrics and the request span name the tenant and connection (token name).
-                    req.extensions_mut().insert(Caller {
-                        tenant: claims.tenant.as_str().into(),
-                        connection: claims.sub.as_str().into(),
-                    });
+                    req.extensions_mut().insert(checked.caller.clone());
                     Ok(Principal {
                         tenant_id: claims.tenant.clone(),
                         subject: claims.sub.clone(),

@@ -48,12 +48,14 @@ pub async fn observe(
         scim.type = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
+    let mut early_route = None;
     if telemetry::exporting() {
         // A span's name is fixed once it starts, before routing: the pattern is matched here
         // (only while exporting, as it costs a walk of the routes). A path the tolerant-path
         // rewrite still has to fix matches nothing yet, and the span is named by its method
         // alone, as OpenTelemetry's HTTP conventions name a span without a route.
-        match req.match_pattern() {
+        early_route = req.match_pattern();
+        match &early_route {
             Some(route) => span.record("otel.name", format!("{method} {route}")),
             None => span.record("otel.name", method.as_str()),
         };
@@ -61,9 +63,9 @@ pub async fn observe(
     }
     let mut res = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
-    // Asked after routing, when the matched resource is known; before it, actix would match
-    // the path against every route pattern a second time.
-    let route = res.request().match_pattern();
+    // Asked after routing, when the matched resource is known (unless it was matched above);
+    // before it, actix would match the path against every route pattern a second time.
+    let route = early_route.or_else(|| res.request().match_pattern());
     let route = route.as_deref().unwrap_or("unmatched");
     let status = res.status().as_u16();
     let scim_type = res.response().error().and_then(|e| e.as_error::<ScimError>()).and_then(|e| e.scim_type);

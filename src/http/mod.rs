@@ -3,7 +3,6 @@
 pub mod body;
 pub mod fairness;
 pub mod inflight;
-pub mod metrics;
 pub mod middleware;
 pub mod origin;
 pub mod path;
