@@ -258,7 +258,12 @@ pub fn become_former_member(
     let effects = Effects { revoke_sessions: true, ..Effects::default() };
     let updated = crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
     scrub::personal_data_removed();
-    remove_memberships(conn, actor, row)?;
+    let mut updated = updated;
+    if remove_memberships(conn, actor, row)? > 0 {
+        // `remove_memberships` stepped the version again (the user's `groups` changed): the
+        // answer carries the version stored, or its ETag would be stale at once.
+        updated.version += 1;
+    }
     let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
     let states = (Some(State::Deactivated), Some(State::FormerMember));
     actor.transition(conn, event, "former_member", &row.id, states)?;
@@ -330,6 +335,9 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
 fn soft_delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<UserRow, LifecycleError> {
     let row = match row.lifecycle_state {
         State::Active => deactivate(conn, actor, row)?,
+        // Read without a lock, as in `delete`: another node may since have reactivated the
+        // account, which must not then be hidden with its sessions open. The caller starts over.
+        _ if !store::lock_at_version(conn, row.pk, row.version)? => return Err(LifecycleError::Changed),
         _ => row.clone(),
     };
     remove_memberships(conn, actor, &row)?;
