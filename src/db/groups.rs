@@ -416,21 +416,23 @@ pub fn memberships_of_user(conn: &mut DbConnection, user_pk: i64) -> QueryResult
 
 /// Removes one user's membership; true only for the call that actually removed it, so that
 /// concurrent sweeps on several nodes report each removal once. The group's version and
-/// lastModified move on, as for any other change of its members.
+/// lastModified move on, as for any other change of its members. The group's row is written
+/// before its member row, the order a change of the group's members takes (`roster_change_members`,
+/// `groups::patch`), so that this and a PATCH of the same group cannot wait on each other in a
+/// cycle on PostgreSQL.
 pub fn remove_user_membership(
     conn: &mut DbConnection,
     group_pk: i64,
     user_pk: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let removed = diesel::delete(
-        group_members::table.filter(group_members::group_pk.eq(group_pk)).filter(group_members::user_pk.eq(user_pk)),
-    )
-    .execute(conn)?;
-    if removed > 0 {
-        diesel::update(scim_groups::table.find(group_pk))
-            .set((scim_groups::version.eq(scim_groups::version + 1), scim_groups::updated_at.eq(now)))
-            .execute(conn)?;
+    let membership =
+        group_members::table.filter(group_members::group_pk.eq(group_pk)).filter(group_members::user_pk.eq(user_pk));
+    let stepped = diesel::update(scim_groups::table.find(group_pk).filter(diesel::dsl::exists(membership)))
+        .set((scim_groups::version.eq(scim_groups::version + 1), scim_groups::updated_at.eq(now)))
+        .execute(conn)?;
+    if stepped == 0 {
+        return Ok(false);
     }
-    Ok(removed > 0)
+    Ok(diesel::delete(membership).execute(conn)? > 0)
 }
