@@ -16,14 +16,10 @@ use crate::users;
 /// Every resource type, in one list.
 pub struct AllTypes;
 
-/// A type whose schema lacks an attribute of the filter contributes nothing; other errors stand.
-fn unless_unknown<T>(result: Result<T, ScimError>, empty: impl FnOnce() -> T) -> Result<T, ScimError> {
-    match result {
-        Err(e) if e.scim_type == Some(ScimType::InvalidFilter) && e.detail.contains("is not an attribute") => {
-            Ok(empty())
-        }
-        other => other,
-    }
+/// Whether the filter names an attribute this type's schema lacks: the type then contributes
+/// nothing, unless no type has the attribute (then the filter is invalid for the search).
+fn is_unknown_attribute(e: &ScimError) -> bool {
+    e.scim_type == Some(ScimType::InvalidFilter) && e.detail.contains("is not an attribute")
 }
 
 impl Listed for AllTypes {
@@ -50,16 +46,23 @@ impl Listed for AllTypes {
         db.run(move |conn| {
             let ctx = &ctx;
             // Users fill the window [start, start + count) first; Groups continue where they end.
-            let (user_rows, user_page) =
-                unless_unknown(users::list(conn, backend, ctx, &anchors, &request), || (Vec::new(), Page::empty()))?;
+            let (user_rows, user_page, users_lack) = match users::list(conn, backend, ctx, &anchors, &request) {
+                Ok((rows, page)) => (rows, page, None),
+                Err(e) if is_unknown_attribute(&e) => (Vec::new(), Page::empty(), Some(e)),
+                Err(e) => return Err(e),
+            };
             let group_start = (start - user_page.total).max(1);
             let group_count = (count - user_rows.len() as i64).max(0);
             let group_request =
                 ListRequest { paging: Paging::Index { start: group_start, count: group_count }, ..request.clone() };
             let (group_rows, group_page) =
-                unless_unknown(groups::list(conn, backend, ctx, &anchors, &group_request), || {
-                    (Vec::new(), Page::empty())
-                })?;
+                match (groups::list(conn, backend, ctx, &anchors, &group_request), users_lack) {
+                    (Ok(listed), _) => listed,
+                    // An attribute neither Users nor Groups have: 400, as /Users would answer.
+                    (Err(e), Some(users_error)) if is_unknown_attribute(&e) => return Err(users_error),
+                    (Err(e), None) if is_unknown_attribute(&e) => (Vec::new(), Page::empty()),
+                    (Err(e), _) => return Err(e),
+                };
             let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
                 .iter()
                 .map(|v| user_projection.apply(&USER_RESOURCE, users::representation(v, &base)))

@@ -299,6 +299,13 @@ async fn root_search_covers_users_and_groups(app: TestApp) {
     let only_users =
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"search\""});
     assert_eq!(json(app.post("/scim/v2/.search", &only_users).await).await["totalResults"], 1);
+    // An attribute one type lacks leaves that type out; one that no type has is an invalid
+    // filter, as on /Users (RFC 7644 §3.4.2.2), not an empty answer.
+    let nowhere =
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "nosuch eq \"x\""});
+    let res = app.post("/scim/v2/.search", &nowhere).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json(res).await["scimType"], "invalidFilter");
     let second =
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": 2, "count": 1});
     let page = json(app.post("/scim/v2/.search", &second).await).await;
