@@ -32,10 +32,12 @@ use crate::context::Ctx;
 use crate::db::Database;
 use crate::error::{ScimError, ScimType};
 use crate::groups;
+use crate::scim::fold::fold;
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+use crate::scim::user_name::user_name_key;
 use crate::scim::version::etag;
 use crate::users;
 
@@ -105,47 +107,33 @@ pub struct BulkRequest {
     operations: Vec<Operation>,
 }
 
-impl BulkRequest {
-    pub fn len(&self) -> usize {
-        self.operations.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.operations.is_empty()
-    }
-}
-
 /// A member of a JSON object whose name matches in any case (RFC 7643 §2.1: attribute names are
 /// case-insensitive).
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object.get(name).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
 }
 
-fn invalid_syntax(detail: impl Into<String>) -> ScimError {
-    ScimError::bad_request(ScimType::InvalidSyntax, detail)
-}
-
 /// Reads the request's top level. A malformed top level fails the whole request with 400
 /// `invalidSyntax`; more than [`MAX_OPERATIONS`] operations with 413 (§3.7.4). A malformed
 /// operation fails only itself, when it is run.
 pub fn parse(body: &Value) -> Result<BulkRequest, ScimError> {
-    let top = body.as_object().ok_or_else(|| invalid_syntax("A BulkRequest must be a JSON object"))?;
+    let top = body.as_object().ok_or_else(|| ScimError::invalid_syntax("A BulkRequest must be a JSON object"))?;
     if let Some(schemas) = field(top, "schemas") {
         let named = schemas.as_array().is_some_and(|s| s.iter().any(|s| s.as_str() == Some(BULK_REQUEST)));
         if !named {
-            return Err(invalid_syntax(format!("\"schemas\" must name {BULK_REQUEST}")));
+            return Err(ScimError::invalid_syntax(format!("\"schemas\" must name {BULK_REQUEST}")));
         }
     }
     let fail_on_errors = match field(top, "failOnErrors") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-            _ => return Err(invalid_syntax("\"failOnErrors\" must be a positive integer")),
+            _ => return Err(ScimError::invalid_syntax("\"failOnErrors\" must be a positive integer")),
         },
     };
     let items = field(top, "Operations")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid_syntax("A BulkRequest needs an \"Operations\" array"))?;
+        .ok_or_else(|| ScimError::invalid_syntax("A BulkRequest needs an \"Operations\" array"))?;
     if items.len() > MAX_OPERATIONS {
         return Err(ScimError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -263,12 +251,15 @@ struct Done {
 /// Performs one operation whose references are resolved, in its own transaction.
 async fn perform(db: &Database, ctx: &Ctx, op: &Operation, data: Option<Value>) -> Result<Done, ScimError> {
     let method = Method::parse(&op.method_name).ok_or_else(|| {
-        invalid_syntax(format!("\"method\" must be POST, PUT, PATCH or DELETE; got {:?}", op.method_name))
+        ScimError::invalid_syntax(format!("\"method\" must be POST, PUT, PATCH or DELETE; got {:?}", op.method_name))
     })?;
     let (kind, id) = target(&op.path).ok_or_else(|| {
-        invalid_syntax(format!("\"path\" must be /Users, /Groups, /Users/{{id}} or /Groups/{{id}}; got {:?}", op.path))
+        ScimError::invalid_syntax(format!(
+            "\"path\" must be /Users, /Groups, /Users/{{id}} or /Groups/{{id}}; got {:?}",
+            op.path
+        ))
     })?;
-    let data = || data.clone().ok_or_else(|| invalid_syntax(format!("{} needs \"data\"", op.method_name)));
+    let data = || data.clone().ok_or_else(|| ScimError::invalid_syntax(format!("{} needs \"data\"", op.method_name)));
     let (ctx, expected) = (ctx.clone(), op.version.clone());
     let owned = id.map(str::to_owned);
     let done = |status, id: String, version| Done { status, id, kind, version };
@@ -332,8 +323,10 @@ async fn perform(db: &Database, ctx: &Ctx, op: &Operation, data: Option<Value>) 
             }
             Ok(done(StatusCode::NO_CONTENT, id, None))
         }
-        (Method::Post, Some(_)) => Err(invalid_syntax("POST creates a resource: its \"path\" is /Users or /Groups")),
-        (_, None) => Err(invalid_syntax(format!("{} needs the resource's id in \"path\"", op.method_name))),
+        (Method::Post, Some(_)) => {
+            Err(ScimError::invalid_syntax("POST creates a resource: its \"path\" is /Users or /Groups"))
+        }
+        (_, None) => Err(ScimError::invalid_syntax(format!("{} needs the resource's id in \"path\"", op.method_name))),
     }
 }
 
@@ -414,13 +407,16 @@ fn without_pending_members(op: &Operation, pending: &HashSet<String>) -> Option<
 /// do. Everything else runs one at a time, in order.
 const CONCURRENT_CREATES: usize = 8;
 
-/// The unique name a create claims (a User's `userName`, a Group's `displayName`), compared
-/// without case: two creates that may clash are not run together. Case folding beyond ASCII is
-/// left to the uniqueness check itself; at worst two such creates race and one gets the 409.
+/// The unique name a create claims, as its unique index compares it (a User's `userName` by
+/// its RFC 8265 key, a Group's `displayName` folded): two creates that may clash are not run
+/// together, so the request's order decides which one wins.
 fn claimed_name(op: &Operation) -> Option<String> {
     let data = op.data.as_ref()?.as_object()?;
-    let name = field(data, "userName").or_else(|| field(data, "displayName"))?.as_str()?;
-    Some(name.to_lowercase())
+    if let Some(name) = field(data, "userName").and_then(Value::as_str) {
+        return Some(format!("User:{}", user_name_key(name)));
+    }
+    let name = field(data, "displayName")?.as_str()?;
+    Some(format!("Group:{}", fold(name)))
 }
 
 /// Creates gathered to run together, with what they claim, for the checks of [`run`].
@@ -565,7 +561,10 @@ where
             let broken = refs[i].iter().find(|id| progress.failed.contains(*id));
             let ready = refs[i].iter().all(|id| progress.ids.contains_key(id));
             let refused = if duplicate.contains(&i) {
-                Some(invalid_syntax(format!("bulkId {:?} is declared by an earlier operation", op.bulk_id)))
+                Some(ScimError::invalid_syntax(format!(
+                    "bulkId {:?} is declared by an earlier operation",
+                    op.bulk_id.as_deref().unwrap_or_default()
+                )))
             } else if let Some(id) = missing {
                 Some(unresolved_bulk_id(id, "is not declared by any POST of this request"))
             } else {
