@@ -20,7 +20,7 @@ use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
 use crate::db::users::{self as store, Effects, UserRow, UserWrite, WriteError};
-use crate::db::{content, scrub, sessions, DbConnection, DbError};
+use crate::db::{content, conversations, people, scrub, sessions, DbConnection, DbError};
 use crate::scim::resource::Document;
 
 /// The states of the table above, as the `lifecycle_state` column stores them.
@@ -257,6 +257,8 @@ pub fn become_former_member(
     let write = stored(&doc, State::FormerMember, row.deactivated_at, Some(actor.now));
     let effects = Effects { revoke_sessions: true, ..Effects::default() };
     let updated = crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
+    // What they wrote keeps the name they had until now, without a link (docs/product.md, "People").
+    people::freeze_name(conn, row)?;
     scrub::personal_data_removed();
     let mut updated = updated;
     if remove_memberships(conn, actor, row)? > 0 {
@@ -270,8 +272,11 @@ pub fn become_former_member(
     Ok(updated)
 }
 
-/// Removes every membership of the user, one event each.
+/// Removes every group membership of the user, one event each, and every conversation
+/// membership (the product's chat membership ends with the group memberships; their messages
+/// stay). Answers the number of groups left.
 pub fn remove_memberships(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<usize, LifecycleError> {
+    conversations::leave_all(conn, row.pk)?;
     let mut removed = 0;
     for (group_pk, group_id) in group_store::memberships_of_user(conn, row.pk)? {
         if group_store::remove_user_membership(conn, group_pk, row.pk, actor.now)? {
@@ -314,12 +319,16 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
         let items: Vec<Value> = content::by_author(conn, row.pk)?
             .into_iter()
             .map(|c| json!({"id": c.id, "kind": c.kind, "body": c.body, "parentId": c.parent_id, "createdAt": time(c.created_at)}))
+            .chain(conversations::by_sender(conn, row.pk)?.into_iter().map(|m| {
+                json!({"id": m.id, "kind": "conversationMessage", "body": m.body, "conversationId": m.conversation_id, "createdAt": time(m.created_at)})
+            }))
             .collect();
         let profile = Value::Object(row.document());
         actor.event(conn, "user.exported", &row.id, json!({"id": row.id, "profile": profile, "content": items}))?;
     }
     remove_memberships(conn, actor, &row)?;
     content::delete_by_author(conn, row.pk)?;
+    conversations::delete_by_sender(conn, row.pk)?;
     sessions::delete_all(conn, row.pk)?;
     store::delete(conn, row.pk)?;
     scrub::personal_data_removed();

@@ -1,5 +1,10 @@
 //! The product side of the lifecycle (docs/lifecycle.md, "What the product does with each state"): sign-in sessions, content, and search,
-//! each honouring account states through [`crate::lifecycle`].
+//! each honouring account states through [`crate::lifecycle`]; group conversations
+//! ([`conversations`]); people shown one way everywhere ([`person`]).
+
+pub mod conversations;
+pub mod groups;
+pub mod person;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,12 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::time;
 use crate::context::Ctx;
-use crate::db::content::{self as content_store, ContentRow, ContentView};
+use crate::db::content::{self as content_store, ContentRow};
 use crate::db::records;
 use crate::db::sql::like_literal;
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{sessions, write_transaction, DbConnection, DbError};
-use crate::lifecycle::{State, FORMER_MEMBER_NAME};
+use crate::lifecycle::State;
+use person::People;
 use crate::scim::fold::fold;
 use crate::scim::user_name::user_name_key;
 
@@ -43,6 +49,15 @@ pub enum ProductError {
     NoSuchPost(String),
     #[error("No content with id {0:?}")]
     NoSuchContent(String),
+    #[error("No conversation with id {0:?}")]
+    NoSuchConversation(String),
+    /// Only members post in a conversation.
+    #[error("The account {user_id} is not a member of the conversation {conversation_id}")]
+    NotAMember { user_id: String, conversation_id: String },
+    #[error("The account {user_id} is not a member of the conversation {conversation_id}")]
+    NoSuchMember { user_id: String, conversation_id: String },
+    #[error("No Group with id {0:?}")]
+    NoSuchGroup(String),
     /// A request value the product does not take.
     #[error("{0}")]
     Invalid(String),
@@ -121,15 +136,6 @@ pub fn end_session(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<(), P
     }
 }
 
-/// The name content is signed with: what the person is called when they write it.
-fn author_name(row: &UserRow) -> String {
-    let doc = row.document();
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    text(doc.get("displayName"))
-        .or_else(|| text(doc.get("name").and_then(|n| n.get("formatted"))))
-        .unwrap_or_else(|| row.user_name.clone())
-}
-
 /// A post, comment or message to write.
 pub struct NewContent {
     pub kind: String,
@@ -181,66 +187,47 @@ pub fn create_content(conn: &mut DbConnection, ctx: &Ctx, new: NewContent, base:
             tenant_id: ctx.tenant_id.clone(),
             kind: new.kind.clone(),
             author_pk: author.pk,
-            author_name: author_name(&author),
             parent_id,
             recipient_pk,
             body: new.body.clone(),
             created_at: ctx.now,
         };
         content_store::insert(conn, &row)?;
-        // Written in this transaction, so it is there.
-        Ok(content_store::find(conn, &ctx.tenant_id, &id)?.ok_or(diesel::result::Error::NotFound)?)
+        Ok(row)
     })?;
-    Ok(content_json(&view, base))
+    Ok(content_page(conn, &[view], base)?.remove(0))
 }
 
 pub fn get_content(conn: &mut DbConnection, ctx: &Ctx, id: &str, base: &str) -> Result<Value, ProductError> {
-    let view =
+    let row =
         content_store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| ProductError::NoSuchContent(id.to_owned()))?;
-    Ok(content_json(&view, base))
+    Ok(content_page(conn, &[row], base)?.remove(0))
 }
 
-/// Content keeps its author's name; it links to the author's profile unless the author has
-/// become a Former Member (docs/lifecycle.md, "Former Member").
-fn content_json(view: &ContentView, base: &str) -> Value {
-    let row = &view.row;
-    let mut author = json!({"name": row.author_name});
-    match view.author_state {
-        // A profile SCIM has deleted would answer 404 (RFC 7644 §3.6): no link either.
-        _ if view.author_hidden => {}
-        State::FormerMember => {}
-        state => {
-            author["id"] = json!(view.author_id);
-            author["profile"] = json!(format!("{base}/Users/{}", view.author_id));
-            author["deactivated"] = json!(state == State::Deactivated);
-        }
-    }
+/// Content items as the API shows them, their authors and recipients as people
+/// ([`person::person`]) loaded in one query for all of them.
+fn content_page(conn: &mut DbConnection, rows: &[ContentRow], base: &str) -> Result<Vec<Value>, ProductError> {
+    let people = People::load(conn, rows.iter().flat_map(|r| [Some(r.author_pk), r.recipient_pk]).flatten())?;
+    Ok(rows.iter().map(|row| content_json(row, &people, base)).collect())
+}
+
+fn content_json(row: &ContentRow, people: &People, base: &str) -> Value {
+    let author = people.get(Some(row.author_pk), base);
     let mut out =
         json!({"id": row.id, "kind": row.kind, "body": row.body, "author": author, "createdAt": time(row.created_at)});
     if let Some(parent) = &row.parent_id {
         out["parentId"] = json!(parent);
     }
-    if let Some(recipient) = &view.recipient_id {
-        out["recipientId"] = json!(recipient);
+    if row.kind == "message" {
+        // A message keeps its recipient after the recipient's deletion (ON DELETE SET NULL):
+        // the sender then sees the deleted placeholder.
+        let recipient = people.get(row.recipient_pk, base);
+        if let Some(id) = &recipient.id {
+            out["recipientId"] = json!(id);
+        }
+        out["recipient"] = json!(recipient);
     }
     out
-}
-
-/// A person as search shows them: deactivated people marked, Former Members only as such.
-fn person_json(row: &UserRow, base: &str) -> Value {
-    match row.lifecycle_state {
-        State::FormerMember => {
-            json!({"id": row.id, "displayName": FORMER_MEMBER_NAME, "state": State::FormerMember.as_str()})
-        }
-        state => json!({
-            "id": row.id,
-            "userName": row.user_name,
-            "displayName": author_name(row),
-            "state": state.as_str(),
-            "deactivated": state == State::Deactivated,
-            "profile": format!("{base}/Users/{}", row.id),
-        }),
-    }
 }
 
 /// Search across people and content; deleted accounts and their content are simply gone.
@@ -251,12 +238,13 @@ pub fn search(conn: &mut DbConnection, ctx: &Ctx, query: &str, limit: i64, base:
     }
     let user_name = format!("%{}%", like_literal(&user_name_key(query)));
     let folded = format!("%{}%", like_literal(&fold(query)));
-    let people = user_store::search(conn, &ctx.tenant_id, &user_name, &folded, limit)?;
+    let found = user_store::search(conn, &ctx.tenant_id, &user_name, &folded, limit)?;
+    let people = People::load(conn, found.iter().map(|p| p.pk))?.as_profiles();
     let literal = format!("%{}%", like_literal(query));
     let content = content_store::search(conn, &ctx.tenant_id, &literal, limit)?;
     Ok(json!({
-        "people": people.iter().map(|p| person_json(p, base)).collect::<Vec<_>>(),
-        "content": content.iter().map(|c| content_json(c, base)).collect::<Vec<_>>(),
+        "people": found.iter().map(|p| people.get(Some(p.pk), base)).collect::<Vec<_>>(),
+        "content": content_page(conn, &content, base)?,
     }))
 }
 

@@ -1,10 +1,10 @@
-//! Posts, comments and direct messages, with their authors.
+//! Posts, comments and direct messages. Their authors and recipients are shown as they are now
+//! (`super::people`), so an item stores who wrote it, not what they were called.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::lifecycle_state::LifecycleState;
-use super::schema::{content, users};
+use super::schema::content;
 use super::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -14,21 +14,10 @@ pub struct ContentRow {
     pub tenant_id: String,
     pub kind: String,
     pub author_pk: i64,
-    pub author_name: String,
     pub parent_id: Option<String>,
     pub recipient_pk: Option<i64>,
     pub body: String,
     pub created_at: NaiveDateTime,
-}
-
-/// An item with its author's user id and lifecycle state, and its recipient's user id.
-pub struct ContentView {
-    pub row: ContentRow,
-    pub author_id: String,
-    pub author_state: LifecycleState,
-    /// The author was deleted for SCIM while the content stayed (`deactivate-only`).
-    pub author_hidden: bool,
-    pub recipient_id: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &ContentRow) -> QueryResult<()> {
@@ -36,29 +25,13 @@ pub fn insert(conn: &mut DbConnection, row: &ContentRow) -> QueryResult<()> {
     Ok(())
 }
 
-fn views(
-    conn: &mut DbConnection,
-    rows: Vec<(ContentRow, String, LifecycleState, bool)>,
-) -> QueryResult<Vec<ContentView>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, author_id, author_state, author_hidden) in rows {
-        let recipient_id = match row.recipient_pk {
-            Some(pk) => users::table.find(pk).select(users::id).first::<String>(conn).optional()?,
-            None => None,
-        };
-        out.push(ContentView { row, author_id, author_state, author_hidden, recipient_id });
-    }
-    Ok(out)
-}
-
-pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<ContentView>> {
-    let rows = content::table
-        .inner_join(users::table.on(users::pk.eq(content::author_pk)))
+pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<ContentRow>> {
+    content::table
         .filter(content::id.eq(id))
         .filter(content::tenant_id.eq(tenant_id))
-        .select((ContentRow::as_select(), users::id, users::lifecycle_state, users::deleted_at.is_not_null()))
-        .load(conn)?;
-    Ok(views(conn, rows)?.pop())
+        .select(ContentRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// The post `id` of the tenant, held until the transaction ends so that it cannot be deleted
@@ -76,16 +49,14 @@ pub fn lock_post(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryRes
 }
 
 /// Items whose text contains `needle` (already escaped for LIKE), newest first.
-pub fn search(conn: &mut DbConnection, tenant_id: &str, like: &str, limit: i64) -> QueryResult<Vec<ContentView>> {
-    let rows = content::table
-        .inner_join(users::table.on(users::pk.eq(content::author_pk)))
+pub fn search(conn: &mut DbConnection, tenant_id: &str, like: &str, limit: i64) -> QueryResult<Vec<ContentRow>> {
+    content::table
         .filter(content::tenant_id.eq(tenant_id))
         .filter(content::body.like(like).escape('\\'))
         .order(content::created_at.desc())
         .limit(limit)
-        .select((ContentRow::as_select(), users::id, users::lifecycle_state, users::deleted_at.is_not_null()))
-        .load(conn)?;
-    views(conn, rows)
+        .select(ContentRow::as_select())
+        .load(conn)
 }
 
 /// Everything a user wrote, oldest first (for the archive export).

@@ -20,8 +20,10 @@ mod transaction;
 mod url;
 
 pub mod content;
+pub mod conversations;
 pub mod groups;
 pub mod lifecycle_state;
+pub mod people;
 pub mod query;
 pub mod records;
 pub mod schema;

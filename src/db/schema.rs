@@ -20,10 +20,37 @@ diesel::table! {
         tenant_id -> Text,
         kind -> Text,
         author_pk -> BigInt,
-        author_name -> Text,
         parent_id -> Nullable<Text>,
         recipient_pk -> Nullable<BigInt>,
         body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_members (conversation_id, user_pk) {
+        conversation_id -> Text,
+        user_pk -> BigInt,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_messages (seq) {
+        seq -> BigInt,
+        id -> Text,
+        conversation_id -> Text,
+        sender_pk -> BigInt,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        title -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }
@@ -37,6 +64,13 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamp,
         tenant_seq -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    former_member_names (user_pk) {
+        user_pk -> BigInt,
+        name -> Text,
     }
 }
 
@@ -175,7 +209,11 @@ diesel::joinable!(users -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     content,
+    conversation_members,
+    conversation_messages,
+    conversations,
     events,
+    former_member_names,
     group_members,
     resource_counts,
     scim_groups,

@@ -37,7 +37,8 @@ const HELD_BACK_RETRY: Duration = Duration::from_secs(5);
 
 /// The tables whose rows a Former Member transition or a deletion changes or deletes.
 /// `events` holds no personal data but the archive export (README), which is kept on purpose.
-const TOUCHED_TABLES: &str = "users, user_values, group_members, content, sessions, events";
+const TOUCHED_TABLES: &str =
+    "users, user_values, group_members, content, sessions, events, conversation_members, conversation_messages, former_member_names";
 
 thread_local! {
     /// Set by a write on this thread that removes personal data; taken once it has committed.

@@ -551,20 +551,25 @@ pub fn search(
         .load(conn)
 }
 
-/// Deactivated (or Former Member) users of a tenant who still belong to a group and were
-/// deactivated before `cutoff`.
+/// Deactivated (or Former Member) users of a tenant who still belong to a group or a
+/// conversation and were deactivated before `cutoff`.
 pub fn with_memberships_deactivated_before(
     conn: &mut DbConnection,
     tenant_id: &str,
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<UserRow>> {
-    use super::schema::group_members;
+    use super::schema::{conversation_members, group_members};
     users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::lifecycle_state.ne(LifecycleState::Active))
         .filter(users::deactivated_at.le(cutoff))
-        .filter(users::pk.nullable().eq_any(group_members::table.select(group_members::user_pk)))
+        .filter(
+            users::pk
+                .nullable()
+                .eq_any(group_members::table.select(group_members::user_pk))
+                .or(users::pk.eq_any(conversation_members::table.select(conversation_members::user_pk))),
+        )
         .order(users::pk)
         .limit(limit)
         .select(UserRow::as_select())

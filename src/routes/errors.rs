@@ -34,8 +34,11 @@ impl From<ProductError> for ScimError {
     fn from(err: ProductError) -> Self {
         let detail = err.to_string();
         match err {
-            ProductError::Refused { .. } => ScimError::forbidden(detail),
+            ProductError::Refused { .. } | ProductError::NotAMember { .. } => ScimError::forbidden(detail),
             ProductError::NoSuchUser(_)
+            | ProductError::NoSuchConversation(_)
+            | ProductError::NoSuchMember { .. }
+            | ProductError::NoSuchGroup(_)
             | ProductError::RecipientGone(_)
             | ProductError::NoSuchSession(_)
             | ProductError::NoSuchPost(_)

@@ -14,6 +14,7 @@ use crate::db::records;
 use crate::error::{ScimError, ScimType};
 use crate::http::body::JsonBody;
 use crate::http::scim_json;
+use crate::product::conversations::{self, NewConversation, MAX_MEMBERS};
 use crate::product::{self, NewContent};
 use crate::state::AppState;
 use crate::sweep;
@@ -25,6 +26,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sessions/{id}", web::delete().to(end_session))
         .route("/content", web::post().to(create_content))
         .route("/content/{id}", web::get().to(get_content))
+        .route("/conversations", web::post().to(create_conversation))
+        .route("/conversations/{id}", web::get().to(get_conversation))
+        .route("/conversations/{id}/members", web::post().to(add_member))
+        .route("/conversations/{id}/members/{user_id}", web::delete().to(remove_member))
+        .route("/conversations/{id}/messages", web::post().to(post_message))
+        .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/groups/{id}", web::get().to(get_group))
         .route("/search", web::get().to(search))
         .route("/events", web::get().to(events))
         .route("/audit", web::get().to(audit))
@@ -197,4 +205,129 @@ async fn run_sweep(state: web::Data<AppState>, p: Principal) -> Result<HttpRespo
     let ctx = ctx(&state, &p, Scope::Admin)?;
     let report = state.db.write(move |conn| sweep::run(conn, ctx.now, Some(&ctx.tenant_id))).await?;
     Ok(scim_json(StatusCode::OK, &serde_json::to_value(report).map_err(ScimError::internal)?))
+}
+
+/// `POST /conversations`. The title names a topic, so it is kept as given.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct CreateConversation {
+    #[validate(length(min = 1, max = 200))]
+    title: Option<String>,
+    #[validate(length(min = 1, max = MAX_MEMBERS))]
+    member_ids: Vec<String>,
+}
+
+/// `POST /conversations/{id}/members`.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct AddMember {
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    user_id: String,
+}
+
+/// `POST /conversations/{id}/messages`: as long as a direct message may be.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct PostMessage {
+    #[validate(length(min = 1, max = MAX_ID_CHARS))]
+    sender_id: String,
+    #[validate(length(min = 1, max = 40_000))]
+    body: String,
+}
+
+async fn create_conversation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    body: JsonBody,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let CreateConversation { title, member_ids } = parse_body(body)?;
+    if let Some(long) = member_ids.iter().find(|id| id.is_empty() || id.len() as u64 > MAX_ID_CHARS) {
+        return Err(ScimError::bad_request(ScimType::InvalidValue, format!("memberIds: {long:?} is not a user id")));
+    }
+    let new = NewConversation { title, member_ids };
+    let base = state.origin.scim_base(&req);
+    let created = state.db.write(move |conn| conversations::create(conn, &ctx, new, &base)).await?;
+    Ok(scim_json(StatusCode::CREATED, &created))
+}
+
+async fn get_conversation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let base = state.origin.scim_base(&req);
+    let found = state.db.run(move |conn| conversations::get(conn, &ctx, &id, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &found))
+}
+
+async fn add_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let AddMember { user_id } = parse_body(body)?;
+    let base = state.origin.scim_base(&req);
+    let found = state.db.write(move |conn| conversations::add_member(conn, &ctx, &id, &user_id, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &found))
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    p: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let (id, user_id) = path.into_inner();
+    state.db.write(move |conn| conversations::remove_member(conn, &ctx, &id, &user_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn post_message(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let PostMessage { sender_id, body } = parse_body(body)?;
+    let base = state.origin.scim_base(&req);
+    let posted =
+        state.db.write(move |conn| conversations::post(conn, &ctx, &id, &sender_id, &body, &base)).await?;
+    Ok(scim_json(StatusCode::CREATED, &posted))
+}
+
+async fn messages(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let FeedQuery { after, limit } = query(&req)?;
+    let base = state.origin.scim_base(&req);
+    let page = state
+        .db
+        .run(move |conn| conversations::messages(conn, &ctx, &id, after, limit.clamp(1, 1000), &base))
+        .await?;
+    Ok(scim_json(StatusCode::OK, &page))
+}
+
+async fn get_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = ctx(&state, &p, Scope::Content)?;
+    let base = state.origin.scim_base(&req);
+    let found = state.db.run(move |conn| product::groups::get(conn, &ctx, &id, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &found))
 }
