@@ -13,6 +13,7 @@ mod metrics;
 mod nodes;
 mod operations;
 mod overload;
+mod product;
 mod readiness;
 mod storage;
 mod tolerance;

@@ -130,7 +130,7 @@ async fn a_scrub_held_back_by_an_old_snapshot_runs_again_once_it_is_gone() {
 
 /// Waits until none of `values` is in the database files: the scrub runs shortly after the
 /// removals commit, batched. Fails when some remain after a generous bound.
-async fn gone_from_disk(app: &TestApp, values: &[String]) {
+pub(crate) async fn gone_from_disk(app: &TestApp, values: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let found = match app.db.backend {
