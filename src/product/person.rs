@@ -101,3 +101,62 @@ impl People {
         person(pk.and_then(|pk| self.seen.get(&pk)), base)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn seen(state: State) -> Seen {
+        Seen {
+            id: "u1".into(),
+            user_name: "ann".into(),
+            display_name: Some("Ann Example".into()),
+            lifecycle_state: state,
+            deactivated_at: (state != State::Active)
+                .then(|| NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(9, 30, 0).unwrap()),
+            deleted_at: None,
+            frozen_name: None,
+        }
+    }
+
+    fn shown(seen: Option<&Seen>) -> serde_json::Value {
+        serde_json::to_value(person(seen, "https://r.example/scim/v2")).unwrap()
+    }
+
+    #[test]
+    fn an_active_person_links_to_the_profile_under_the_current_name() {
+        assert_eq!(
+            shown(Some(&seen(State::Active))),
+            serde_json::json!({"id": "u1", "name": "Ann Example", "profile": "https://r.example/scim/v2/Users/u1",
+                "state": "active", "deactivated": false})
+        );
+        let unnamed = Seen { display_name: None, ..seen(State::Active) };
+        assert_eq!(shown(Some(&unnamed))["name"], "ann", "the userName when there is no displayName");
+    }
+
+    #[test]
+    fn a_deactivated_person_is_marked_with_the_time_since_when() {
+        let out = shown(Some(&seen(State::Deactivated)));
+        assert_eq!(out["deactivated"], true);
+        assert_eq!(out["state"], "deactivated");
+        assert!(out["deactivatedAt"].as_str().unwrap().starts_with("2026-12-01T09:30:00"));
+        assert!(out["profile"].is_string());
+    }
+
+    #[test]
+    fn a_former_member_shows_the_frozen_name_without_a_link() {
+        let former = Seen { frozen_name: Some("Ann Before".into()), ..seen(State::FormerMember) };
+        assert_eq!(shown(Some(&former)), serde_json::json!({"name": "Ann Before", "state": "formerMember"}));
+        let silent = seen(State::FormerMember);
+        assert_eq!(shown(Some(&silent)), serde_json::json!({"name": FORMER_MEMBER_NAME, "state": "formerMember"}));
+    }
+
+    #[test]
+    fn a_deleted_person_is_a_neutral_placeholder_and_a_soft_deleted_one_keeps_the_name_unlinked() {
+        assert_eq!(shown(None), serde_json::json!({"name": DELETED_NAME, "state": "deleted"}));
+        let hidden = Seen { deleted_at: Some(chrono::NaiveDateTime::MIN), ..seen(State::Deactivated) };
+        assert_eq!(shown(Some(&hidden)), serde_json::json!({"name": "Ann Example", "state": "deleted"}));
+    }
+}
