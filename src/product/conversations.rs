@@ -24,12 +24,11 @@ pub struct NewConversation {
 }
 
 fn conversation(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<ConversationRow, ProductError> {
-    store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| ProductError::NoSuchConversation(id.to_owned()))
+    store::find(conn, &ctx.tenant_id, id)?.ok_or_else(|| no_such(id))
 }
 
-/// The conversation held for this transaction (see [`store::lock`]).
-fn locked(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<ConversationRow, ProductError> {
-    store::lock(conn, &ctx.tenant_id, id)?.ok_or_else(|| ProductError::NoSuchConversation(id.to_owned()))
+fn no_such(id: &str) -> ProductError {
+    ProductError::NoSuchConversation(id.to_owned())
 }
 
 /// The account `id`, locked while it is active: a deactivation at the same moment comes either
@@ -100,7 +99,7 @@ pub fn add_member(
     write_transaction(conn, |conn| {
         // The account first, then the conversation: the order every write to an account takes.
         let user = active_account(conn, ctx, user_id, "Only active people join a conversation")?;
-        let row = locked(conn, ctx, id)?;
+        let row = store::hold(conn, &ctx.tenant_id, id)?.ok_or_else(|| no_such(id))?;
         if store::members(conn, &row.id)?.len() as u64 >= MAX_MEMBERS && !store::is_member(conn, &row.id, user.pk)? {
             return Err(ProductError::Invalid(format!("A conversation has at most {MAX_MEMBERS} members")));
         }
@@ -136,7 +135,7 @@ pub fn post(
     }
     write_transaction(conn, |conn| {
         let sender = active_account(conn, ctx, sender_id, "The sender cannot post")?;
-        let row = locked(conn, ctx, id)?;
+        let row = store::lock_for_message(conn, &ctx.tenant_id, id)?.ok_or_else(|| no_such(id))?;
         if !store::is_member(conn, &row.id, sender.pk)? {
             return Err(ProductError::NotAMember { user_id: sender.id, conversation_id: row.id });
         }

@@ -456,6 +456,57 @@ async fn a_deleted_persons_conversation_messages_are_gone_from_the_disk(backend:
     assert_eq!(bodies(&product.messages(&chat).await), ["zqkept-conversation-words"]);
 }
 
+/// Messages posted at once by several members are all there, each once, in one order that
+/// paging follows: one conversation's messages are written one at a time.
+async fn concurrent_messages_are_paged_each_once(app: TestApp) {
+    let product = Product::of(&app);
+    let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
+    let chat = product.start("busy", &[&ann, &bob]).await;
+    let posts = (0..20).map(|i| {
+        let (sender, body) = (if i % 2 == 0 { ann.clone() } else { bob.clone() }, format!("m{i}"));
+        let chat = &chat;
+        let product = &product;
+        async move { product.say(chat, &sender, &body).await.status().as_u16() }
+    });
+    assert!(futures_util::future::join_all(posts).await.iter().all(|s| *s == 201));
+    let path = format!("/api/v1/conversations/{}/messages", chat["id"].as_str().unwrap());
+    let (mut after, mut seen) = (0, Vec::new());
+    loop {
+        let page = product.get(&format!("{path}?after={after}&limit=3")).await;
+        let messages = page["messages"].as_array().unwrap();
+        if messages.is_empty() {
+            break;
+        }
+        seen.extend(messages.iter().map(|m| m["body"].as_str().unwrap().to_owned()));
+        after = page["next"].as_i64().unwrap();
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+/// A message posted while its sender is being deleted lands before the deletion (and goes with
+/// it), finds the sender deactivated (the deletion's first step) or finds no sender: 201, 403 or
+/// 404, never a server error, and nothing of theirs is left.
+async fn a_message_racing_the_deletion_of_its_sender_never_fails_the_server(app: TestApp) {
+    let product = Product::of(&app);
+    let bob = person(&app, "bob").await;
+    for round in 0..10 {
+        let ann = person(&app, &format!("ann{round}")).await;
+        let chat = product.start("race", &[&ann, &bob]).await;
+        let posts = futures_util::future::join_all((0..4).map(|_| product.say(&chat, &ann, "racing")));
+        let path = format!("/scim/v2/Users/{ann}");
+        let (deleted, posts) = tokio::join!(app.delete(&path), posts);
+        assert_eq!(deleted.status(), 204);
+        for res in posts {
+            let status = res.status().as_u16();
+            assert!([201, 403, 404].contains(&status), "round {round}: {status} {}", res.text().await.unwrap());
+        }
+        assert!(product.messages(&chat).await.is_empty(), "round {round}");
+    }
+}
+
 both_backends!(
     group_chat_conversations_wont_be_disrupted,
     no_one_can_send_new_messages_directly_to_a_deactivated_person,
@@ -471,5 +522,7 @@ both_backends!(
     comments_on_a_deleted_persons_posts_are_deleted_too,
     conversation_messages_page_by_cursor,
     conversations_are_tenant_isolated,
+    concurrent_messages_are_paged_each_once,
+    a_message_racing_the_deletion_of_its_sender_never_fails_the_server,
 );
 both_backends!(by_backend: a_deleted_persons_conversation_messages_are_gone_from_the_disk);
