@@ -20,9 +20,9 @@ use crate::db::sql::like_literal;
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{sessions, write_transaction, DbConnection, DbError};
 use crate::lifecycle::State;
-use person::People;
 use crate::scim::fold::fold;
 use crate::scim::user_name::user_name_key;
+use person::People;
 
 /// How long a session lasts unless ended or revoked.
 pub const SESSION_TTL: Duration = Duration::hours(12);

@@ -66,7 +66,12 @@ pub fn lock_for_message(conn: &mut DbConnection, tenant_id: &str, id: &str) -> Q
 }
 
 /// Adds the account `user_pk`; false when it already was a member.
-pub fn add_member(conn: &mut DbConnection, conversation_id: &str, user_pk: i64, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn add_member(
+    conn: &mut DbConnection,
+    conversation_id: &str,
+    user_pk: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     if is_member(conn, conversation_id, user_pk)? {
         return Ok(false);
     }
@@ -131,10 +136,7 @@ pub fn insert_message(
             conversation_messages::created_at.eq(now),
         ))
         .execute(conn)?;
-    conversation_messages::table
-        .filter(conversation_messages::id.eq(id))
-        .select(MessageRow::as_select())
-        .first(conn)
+    conversation_messages::table.filter(conversation_messages::id.eq(id)).select(MessageRow::as_select()).first(conn)
 }
 
 /// Up to `limit` messages of the conversation after the cursor `after` (a `seq`), oldest first.

@@ -67,8 +67,10 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, new: NewConversation, base: &s
     }
     write_transaction(conn, |conn| {
         // Accounts are locked in one order (by id), so two creations cannot wait on each other.
-        let members =
-            ids.iter().map(|id| active_account(conn, ctx, id, "Only active people join a conversation")).collect::<Result<Vec<_>, _>>()?;
+        let members = ids
+            .iter()
+            .map(|id| active_account(conn, ctx, id, "Only active people join a conversation"))
+            .collect::<Result<Vec<_>, _>>()?;
         let row = ConversationRow {
             id: crate::db::new_id(),
             tenant_id: ctx.tenant_id.clone(),

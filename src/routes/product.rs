@@ -299,8 +299,7 @@ async fn post_message(
     let ctx = ctx(&state, &p, Scope::Content)?;
     let PostMessage { sender_id, body } = parse_body(body)?;
     let base = state.origin.scim_base(&req);
-    let posted =
-        state.db.write(move |conn| conversations::post(conn, &ctx, &id, &sender_id, &body, &base)).await?;
+    let posted = state.db.write(move |conn| conversations::post(conn, &ctx, &id, &sender_id, &body, &base)).await?;
     Ok(scim_json(StatusCode::CREATED, &posted))
 }
 
@@ -313,10 +312,8 @@ async fn messages(
     let ctx = ctx(&state, &p, Scope::Content)?;
     let FeedQuery { after, limit } = query(&req)?;
     let base = state.origin.scim_base(&req);
-    let page = state
-        .db
-        .run(move |conn| conversations::messages(conn, &ctx, &id, after, limit.clamp(1, 1000), &base))
-        .await?;
+    let page =
+        state.db.run(move |conn| conversations::messages(conn, &ctx, &id, after, limit.clamp(1, 1000), &base)).await?;
     Ok(scim_json(StatusCode::OK, &page))
 }
 

@@ -140,9 +140,8 @@ async fn no_one_can_send_new_messages_directly_to_a_deactivated_person(app: Test
     let dm = product.write(json!({"kind": "message", "authorId": bob, "recipientId": ann, "body": "after"})).await;
     assert!(assert_scim_error(dm, 403).await["detail"].as_str().unwrap().contains("deactivated"));
     // Nor can they be put into a conversation, new or existing.
-    let res = product
-        .call(reqwest::Method::POST, "/api/v1/conversations", Some(json!({"memberIds": [ann, bob]})))
-        .await;
+    let res =
+        product.call(reqwest::Method::POST, "/api/v1/conversations", Some(json!({"memberIds": [ann, bob]}))).await;
     assert_scim_error(res, 403).await;
     let chat = product.start("team", &[&bob]).await;
     let path = format!("/api/v1/conversations/{}/members", chat["id"].as_str().unwrap());
@@ -156,8 +155,9 @@ async fn content_created_by_a_deactivated_user_remains_visible_to_coworkers(app:
     let product = Product::of(&app);
     let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
     let post = product.wrote(json!({"kind": "post", "authorId": ann, "body": "ann's post"})).await;
-    let comment =
-        product.wrote(json!({"kind": "comment", "authorId": ann, "body": "ann's comment", "parentId": post["id"]})).await;
+    let comment = product
+        .wrote(json!({"kind": "comment", "authorId": ann, "body": "ann's comment", "parentId": post["id"]}))
+        .await;
     let message = product.wrote(json!({"kind": "message", "authorId": ann, "recipientId": bob, "body": "hi"})).await;
     set_active(&app, &ann, false).await;
     for item in [&post, &comment, &message] {
@@ -179,9 +179,10 @@ async fn users_see_an_indication_that_the_profile_has_been_deactivated(app: Test
     let to_ann = product.wrote(json!({"kind": "message", "authorId": bob, "recipientId": ann, "body": "hi ann"})).await;
     let chat = product.start("pair", &[&ann, &bob]).await;
     assert_eq!(product.say(&chat, &ann, "from ann").await.status(), 201);
-    let group =
-        json(app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}, {"value": bob}]})).await)
-            .await;
+    let group = json(
+        app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}, {"value": bob}]})).await,
+    )
+    .await;
     // Active: linked, not marked.
     let before = product.content(&post).await["author"].clone();
     assert_eq!(before["state"], "active");
@@ -197,7 +198,13 @@ async fn users_see_an_indication_that_the_profile_has_been_deactivated(app: Test
         product.conversation(&chat).await["members"][0].clone(),
         product.messages(&chat).await[0]["sender"].clone(),
         product.search("ann").await["people"][0].clone(),
-        product.get(&group_path).await["members"].as_array().unwrap().iter().find(|m| m["id"] == ann.as_str()).unwrap().clone(),
+        product.get(&group_path).await["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == ann.as_str())
+            .unwrap()
+            .clone(),
     ];
     for (i, person) in seen.iter().enumerate() {
         let expected = json!({"id": ann, "name": "ann Person", "profile": person["profile"], "state": "deactivated",
@@ -341,9 +348,10 @@ async fn coworkers_wont_see_a_deleted_account(app: TestApp) {
     let (ann, bob) = (person(&app, "zqann").await, person(&app, "bob").await);
     let to_ann =
         product.wrote(json!({"kind": "message", "authorId": bob, "recipientId": ann, "body": "zqnote to ann"})).await;
-    let group =
-        json(app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}, {"value": bob}]})).await)
-            .await;
+    let group = json(
+        app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}, {"value": bob}]})).await,
+    )
+    .await;
     assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
     let placeholder = json!({"name": "Deleted account", "state": "deleted"});
     let seen = product.content(&to_ann).await;
@@ -361,7 +369,8 @@ async fn comments_on_a_deleted_persons_posts_are_deleted_too(app: TestApp) {
     let product = Product::of(&app);
     let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
     let post = product.wrote(json!({"kind": "post", "authorId": ann, "body": "ann's post"})).await;
-    let reply = product.wrote(json!({"kind": "comment", "authorId": bob, "body": "reply", "parentId": post["id"]})).await;
+    let reply =
+        product.wrote(json!({"kind": "comment", "authorId": bob, "body": "reply", "parentId": post["id"]})).await;
     let own = product.wrote(json!({"kind": "post", "authorId": bob, "body": "bob's own"})).await;
     assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
     for gone in [&post, &reply] {
@@ -407,7 +416,8 @@ async fn conversations_are_tenant_isolated(app: TestApp) {
     let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
     let chat = product.start("ours", &[&ann, &bob]).await;
     assert_eq!(product.say(&chat, &ann, "secret").await.status(), 201);
-    let group = json(app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}]})).await).await;
+    let group =
+        json(app.post("/scim/v2/Groups", &json!({"displayName": "team", "members": [{"value": ann}]})).await).await;
     roster::db::tenants::create(&mut app.connection(), "globex").unwrap();
     let other = Product { token: app.issue_token("globex", "product", "content"), app: &app };
     let eve = app
@@ -423,7 +433,11 @@ async fn conversations_are_tenant_isolated(app: TestApp) {
     for (method, path, body) in [
         (reqwest::Method::GET, format!("/api/v1/conversations/{id}"), None),
         (reqwest::Method::GET, format!("/api/v1/conversations/{id}/messages"), None),
-        (reqwest::Method::POST, format!("/api/v1/conversations/{id}/messages"), Some(json!({"senderId": eve, "body": "x"}))),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/conversations/{id}/messages"),
+            Some(json!({"senderId": eve, "body": "x"})),
+        ),
         (reqwest::Method::POST, format!("/api/v1/conversations/{id}/members"), Some(json!({"userId": eve}))),
         (reqwest::Method::DELETE, format!("/api/v1/conversations/{id}/members/{ann}"), None),
         (reqwest::Method::GET, format!("/api/v1/groups/{}", group["id"].as_str().unwrap()), None),
