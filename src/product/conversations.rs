@@ -65,6 +65,9 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, new: NewConversation, base: &s
     if ids.is_empty() || ids.len() as u64 > MAX_MEMBERS {
         return Err(ProductError::Invalid(format!("memberIds must name 1 to {MAX_MEMBERS} people")));
     }
+    if new.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(ProductError::Invalid("title must not be blank; leave it out for none".to_owned()));
+    }
     write_transaction(conn, |conn| {
         // Accounts are locked in one order (by id), so two creations cannot wait on each other.
         let members = ids

@@ -407,6 +407,9 @@ async fn conversation_messages_page_by_cursor(app: TestApp) {
     assert_scim_error(empty, 400).await;
     let none = product.call(reqwest::Method::POST, "/api/v1/conversations", Some(json!({"memberIds": []}))).await;
     assert_scim_error(none, 400).await;
+    let blank = json!({"title": "  ", "memberIds": [ann]});
+    let blank = product.call(reqwest::Method::POST, "/api/v1/conversations", Some(blank)).await;
+    assert!(assert_scim_error(blank, 400).await["detail"].as_str().unwrap().contains("title"));
 }
 
 /// Another tenant's conversations, people and groups are not there for a token of this one
