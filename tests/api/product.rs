@@ -524,6 +524,27 @@ async fn a_message_racing_the_deletion_of_its_sender_never_fails_the_server(app:
     }
 }
 
+/// With the tenant's archive export on, what a person said in conversations is in the export
+/// written before the deletion, like everything else they wrote.
+async fn the_archive_export_includes_conversation_messages(app: TestApp) {
+    let change = roster::db::tenants::PolicyChange { archive_export: Some(true), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let product = Product::of(&app);
+    let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
+    let chat = product.start("team", &[&ann, &bob]).await;
+    assert_eq!(product.say(&chat, &ann, "for the archive").await.status(), 201);
+    product.wrote(json!({"kind": "post", "authorId": ann, "body": "a post"})).await;
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
+    let feed = Product { token: app.issue_token("default", "reader", "events"), app: &app };
+    let events = feed.get("/api/v1/events?after=0&limit=1000").await["events"].clone();
+    let export = events.as_array().unwrap().iter().find(|e| e["type"] == "user.exported").expect("an export").clone();
+    let items = export["data"]["content"].as_array().unwrap();
+    let said = items.iter().find(|i| i["kind"] == "conversationMessage").expect("the conversation message");
+    assert_eq!(said["body"], "for the archive");
+    assert_eq!(said["conversationId"], chat["id"]);
+    assert!(items.iter().any(|i| i["kind"] == "post"));
+}
+
 both_backends!(
     group_chat_conversations_wont_be_disrupted,
     no_one_can_send_new_messages_directly_to_a_deactivated_person,
@@ -541,5 +562,6 @@ both_backends!(
     conversations_are_tenant_isolated,
     concurrent_messages_are_paged_each_once,
     a_message_racing_the_deletion_of_its_sender_never_fails_the_server,
+    the_archive_export_includes_conversation_messages,
 );
 both_backends!(by_backend: a_deleted_persons_conversation_messages_are_gone_from_the_disk);
