@@ -281,6 +281,15 @@ async fn content_continues_to_show_the_original_name_without_a_link(app: TestApp
     assert!(product.content(&to_ann).await.get("recipientId").is_none(), "no link to the account");
     assert_eq!(product.messages(&chat).await[0]["sender"], frozen);
     assert_eq!(names(&product.conversation(&chat).await["members"]), ["bob Person"], "no longer a member");
+    // The frozen name is the one value kept, and it goes with the account.
+    let frozen_names = || {
+        let query = diesel::QueryDsl::count(roster::db::schema::former_member_names::table);
+        diesel::RunQueryDsl::get_result::<i64>(query, &mut app.connection()).unwrap()
+    };
+    assert_eq!(frozen_names(), 1);
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
+    assert_eq!(frozen_names(), 0);
+    assert_eq!(product.content(&to_ann).await["recipient"], json!({"name": "Deleted account", "state": "deleted"}));
 }
 
 /// "This will retain posts, comments and messages from the user, but will remove other
