@@ -20,6 +20,7 @@ mod transaction;
 mod url;
 
 pub mod content;
+pub mod deliveries;
 pub mod groups;
 pub mod lifecycle_state;
 pub mod query;
@@ -33,6 +34,7 @@ pub mod sql;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod write;
 mod writer;
 

@@ -29,6 +29,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        webhook_id -> Text,
+        event_seq -> BigInt,
+        user_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        last_duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     events (seq) {
         seq -> BigInt,
         tenant_id -> Text,
@@ -165,6 +185,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        event_types -> Text,
+        allow_private -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        after_event -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> users (user_pk));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
@@ -175,6 +210,7 @@ diesel::joinable!(users -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     content,
+    deliveries,
     events,
     group_members,
     resource_counts,
@@ -186,4 +222,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tombstones,
     user_values,
     users,
+    webhooks,
 );
