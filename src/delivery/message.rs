@@ -15,14 +15,16 @@ pub struct Message {
 }
 
 impl Message {
-    /// `{"type", "timestamp", "eventId", "data"}`: the event's type, its commit time, its
-    /// number in the tenant's feed (`GET /api/v1/events`) and its payload as the feed shows it.
+    /// `{"type", "timestamp", "eventId", "userId", "data"}`: the event's type, its commit time,
+    /// its number in the tenant's feed (`GET /api/v1/events`), the account it is about, and its
+    /// payload as the feed shows it.
     pub fn of_event(tenant_id: &str, event: &EventRow) -> Message {
         let data: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         let body = json!({
             "type": event.kind,
             "timestamp": crate::clock::time(event.created_at),
             "eventId": event.tenant_seq,
+            "userId": event.user_id,
             "data": data,
         });
         Message { id: format!("evt_{tenant_id}_{}", event.tenant_seq), body: body.to_string().into_bytes() }

@@ -20,5 +20,6 @@ mod tracing;
 mod trust;
 mod upgrade;
 mod users;
+mod webhooks;
 mod write_paths;
 mod writes;
