@@ -16,7 +16,7 @@ use roster::delivery::webhooks::{self, NewWebhook, WebhookError};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{json as json_body, Backend, TestApp, TestDatabase};
+use crate::helpers::{json as json_body, Backend, TestApp, TestDatabase, SECRET};
 
 /// Retries within fractions of a second, so that the faults below pass in seconds.
 fn fast() -> WebhookSettings {
@@ -122,7 +122,13 @@ async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn add(app: &TestApp, tenant: &str, url: &str, events: &[&str], allow_private: bool) -> Result<(String, String), WebhookError> {
+fn add(
+    app: &TestApp,
+    tenant: &str,
+    url: &str,
+    events: &[&str],
+    allow_private: bool,
+) -> Result<(String, String), WebhookError> {
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     let added = webhooks::add(
         &mut app.connection(),
@@ -154,6 +160,11 @@ async fn spawn(backend: Backend, settings: WebhookSettings) -> Option<TestApp> {
 
 /// Accounts and their events: each user created, deactivated, reactivated, deactivated.
 async fn churn(address: &str, token: &str, users: usize) {
+    try_churn(address, token, users).await.expect("every request answered");
+}
+
+/// [`churn`] that stops at the first request without its expected answer (a node killed).
+async fn try_churn(address: &str, token: &str, users: usize) -> Result<(), String> {
     let client = reqwest::Client::new();
     let send = |method: reqwest::Method, path: String, body: Value| {
         client
@@ -164,18 +175,25 @@ async fn churn(address: &str, token: &str, users: usize) {
             .send()
     };
     for i in 0..users {
-        let res = send(reqwest::Method::POST, "/scim/v2/Users".into(), json!({"userName": format!("hook{i}-{}", uuid::Uuid::new_v4().simple())}))
+        let user_name = format!("hook{i}-{}", uuid::Uuid::new_v4().simple());
+        let res = send(reqwest::Method::POST, "/scim/v2/Users".into(), json!({"userName": user_name}))
             .await
-            .expect("create");
-        assert_eq!(res.status(), 201);
+            .map_err(|e| e.to_string())?;
+        if res.status() != 201 {
+            return Err(format!("create answered {}", res.status()));
+        }
         let id = json_body(res).await["id"].as_str().unwrap().to_owned();
         for active in [false, true, false] {
             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "replace", "path": "active", "value": active}]});
-            let res = send(reqwest::Method::PATCH, format!("/scim/v2/Users/{id}"), body).await.expect("patch");
-            assert_eq!(res.status(), 200);
+            let res =
+                send(reqwest::Method::PATCH, format!("/scim/v2/Users/{id}"), body).await.map_err(|e| e.to_string())?;
+            if res.status() != 200 {
+                return Err(format!("patch answered {}", res.status()));
+            }
         }
     }
+    Ok(())
 }
 
 /// Every record verified, and per account the events (first receipt of each) in feed order.
@@ -313,7 +331,10 @@ async fn internal_addresses_and_redirects_are_refused(backend: Backend) {
         assert!(refused.contains("--allow-private"), "{url}: {refused}");
     }
     assert!(add(&app, "default", "file:///etc/passwd", &[], false).is_err());
-    assert!(matches!(add(&app, "default", "https://x.example/", &["user.nope"], false), Err(WebhookError::UnknownEventType(_))));
+    assert!(matches!(
+        add(&app, "default", "https://x.example/", &["user.nope"], false),
+        Err(WebhookError::UnknownEventType(_))
+    ));
 
     // A host name is checked where it is resolved, at each connection: `localhost` is loopback.
     let (by_name, _) = add(&app, "default", &format!("http://localhost:{}/hook", receiver.port), &[], false).unwrap();
@@ -347,8 +368,9 @@ async fn rotation_signs_with_both_secrets_until_the_old_expires(backend: Backend
     let Some(app) = spawn(backend, fast()).await else { return };
     let mut receiver = Receiver::start();
     let (id, old) = add(&app, "default", &receiver.url(), &[], true).unwrap();
-    let new = webhooks::rotate_secret(&mut app.connection(), "default", &id, Duration::from_secs(3600), roster::db::now())
-        .unwrap();
+    let new =
+        webhooks::rotate_secret(&mut app.connection(), "default", &id, Duration::from_secs(3600), roster::db::now())
+            .unwrap();
     assert!(new.starts_with("whsec_") && new != old);
     // A receiver still on the old secret, then one already on the new: both verify.
     receiver.configure(json!({"secrets": [old]})).await;
@@ -363,7 +385,8 @@ async fn rotation_signs_with_both_secrets_until_the_old_expires(backend: Backend
 
     // Once the old secret expired, only the new one signs.
     let newer =
-        webhooks::rotate_secret(&mut app.connection(), "default", &id, Duration::from_secs(1), roster::db::now()).unwrap();
+        webhooks::rotate_secret(&mut app.connection(), "default", &id, Duration::from_secs(1), roster::db::now())
+            .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     receiver.configure(json!({"secrets": [new]})).await;
     let sent = receiver.delivered().len();
@@ -426,7 +449,178 @@ async fn tenants_reach_only_their_own_webhooks(backend: Backend) {
     assert_eq!(tenants.len(), 1);
 }
 
+/// One `roster serve` process with the `fast` webhook settings; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    address: String,
+}
+
+impl Node {
+    fn start(database_url: &str, config: &std::path::Path) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ROSTER_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .env("ROSTER_DATABASE_URL", database_url)
+            .env("ROSTER_TOKEN_SECRET", SECRET)
+            .env("RUST_LOG", "info")
+            .args(["--config", &config.to_string_lossy(), "serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--workers", "2", "--pool-size", "4", "--sweep-interval-secs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("roster serve starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (listening, address) = std::sync::mpsc::channel();
+        // Drains the log for as long as the node runs, so that a full pipe never stalls it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if entry["message"] == "roster starting" {
+                    let _ = listening.send(entry["listen"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let listen = address.recv_timeout(Duration::from_secs(30)).expect("roster serve listens");
+        Node { child, address: format!("http://{listen}") }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `[webhooks]` settings of `fast`, as a settings file for `roster serve`.
+fn fast_config() -> tempfile_path::TempPath {
+    let s = fast();
+    let path = std::env::temp_dir().join(format!("roster_webhooks_{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        format!(
+            "[webhooks]\ntimeout_ms = {}\nconnect_timeout_ms = {}\nretry_base_ms = {}\nretry_max_ms = {}\n\
+             max_attempts = {}\npoll_ms = {}\nconcurrency = {}\n",
+            s.timeout_ms,
+            s.connect_timeout_ms,
+            s.retry_base_ms,
+            s.retry_max_ms,
+            s.max_attempts,
+            s.poll_ms,
+            s.concurrency
+        ),
+    )
+    .expect("settings file written");
+    tempfile_path::TempPath(path)
+}
+
+mod tempfile_path {
+    /// A file removed when dropped.
+    pub struct TempPath(pub std::path::PathBuf);
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn issue(database_url: &str, tenant: &str) -> String {
+    let (db, _) = roster::db::Database::open(database_url, 1, Duration::from_secs(5)).expect("database opens");
+    let scopes: roster::auth::Scopes = "scim events".parse().unwrap();
+    roster::auth::issue(
+        &mut db.conn().unwrap(),
+        &roster::auth::Keys::from_secret(SECRET.as_bytes()),
+        roster::auth::TokenRequest { tenant, name: "idp", scopes, expires_in: None },
+    )
+    .expect("token issued")
+    .token
+}
+
+fn add_by_url(database_url: &str, url: &str) -> String {
+    let (db, _) = roster::db::Database::open(database_url, 1, Duration::from_secs(5)).expect("database opens");
+    let added = webhooks::add(
+        &mut db.conn().unwrap(),
+        &NewWebhook { tenant: "default", url, event_types: &[], allow_private: true },
+        roster::db::now(),
+    )
+    .expect("webhook added");
+    added.secret
+}
+
+/// Roster killed with SIGKILL while requests and deliveries are in flight, then started again:
+/// every committed event arrives at least once, signed and in order per account, and nothing
+/// arrives that did not commit.
+async fn sigkill_mid_delivery_loses_nothing(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let config = fast_config();
+    let mut node = Node::start(&db.url, &config.0);
+    let token = issue(&db.url, "default");
+    let mut receiver = Receiver::start();
+    let secret = add_by_url(&db.url, &receiver.url());
+    // Slow enough that deliveries are in flight when the node dies.
+    receiver.configure(json!({"secrets": [secret], "delay_ms": 40})).await;
+
+    let churning = tokio::spawn({
+        let (address, token) = (node.address.clone(), token.clone());
+        async move { try_churn(&address, &token, 40).await }
+    });
+    wait_for("deliveries under way", 30, || receiver.records().len() >= 12).await;
+    node.kill();
+    let _ = churning.await;
+    let before_restart = receiver.records().len();
+
+    let node = Node::start(&db.url, &config.0);
+    churn(&node.address, &token, 2).await;
+    let feed = feed(&node.address, &token).await;
+    let committed: BTreeSet<i64> = feed.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(committed.len() >= 12, "the node was killed after some events committed");
+    wait_for("every committed event delivered", 60, || event_ids(&receiver.delivered()).is_superset(&committed)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = receiver.delivered();
+    assert_eq!(event_ids(&delivered), committed, "only committed events were delivered");
+    assert_signed_and_in_order(&delivered);
+    eprintln!(
+        "{backend:?}: {} events committed, {} requests received ({before_restart} before the restart)",
+        committed.len(),
+        receiver.records().len()
+    );
+}
+
+/// Two nodes on one PostgreSQL, both taking writes and both delivering: each event is
+/// delivered once between them.
+#[tokio::test]
+async fn two_nodes_on_one_postgres_deliver_each_event_once() {
+    let Some(db) = TestDatabase::create(Backend::Postgres) else { return };
+    let config = fast_config();
+    let first = Node::start(&db.url, &config.0);
+    let second = Node::start(&db.url, &config.0);
+    let token = issue(&db.url, "default");
+    let mut receiver = Receiver::start();
+    let secret = add_by_url(&db.url, &receiver.url());
+    receiver.configure(json!({"secrets": [secret], "delay_ms": 5})).await;
+    let (a, b) = tokio::join!(try_churn(&first.address, &token, 15), try_churn(&second.address, &token, 15));
+    a.unwrap();
+    b.unwrap();
+    let feed = feed(&first.address, &token).await;
+    assert_eq!(feed.len(), 30 * 4);
+    let committed: BTreeSet<i64> = feed.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    wait_for("every event delivered", 60, || event_ids(&receiver.delivered()) == committed).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let delivered = receiver.delivered();
+    assert_eq!(delivered.len(), committed.len(), "each event once between the two nodes");
+    assert_signed_and_in_order(&delivered);
+}
+
 both_backends!(by_backend:
+    sigkill_mid_delivery_loses_nothing,
     events_reach_the_endpoint_signed_and_in_order,
     faults_are_retried_until_delivered,
     the_last_failure_is_a_dead_letter_that_replay_sends_again,
