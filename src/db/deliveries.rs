@@ -7,7 +7,9 @@
 //! that dies holding rows leaves them to be claimed again when the lease runs out.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
 use super::schema::deliveries;
 use super::DbConnection;
@@ -80,17 +82,19 @@ pub fn claim(
 ) -> QueryResult<Vec<DeliveryRow>> {
     super::write_transaction(conn, |conn| {
         let earlier = diesel::alias!(deliveries as earlier);
+        // `status = 'pending'` as literal text, not a bound value: only then can either database
+        // prove that the partial indexes on pending rows serve the query.
         macro_rules! due {
             () => {
                 deliveries::table
-                    .filter(deliveries::status.eq(PENDING))
+                    .filter(sql::<Bool>("deliveries.status = 'pending'"))
                     .filter(deliveries::next_attempt_at.le(now))
                     .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
                     .filter(diesel::dsl::not(diesel::dsl::exists(
                         earlier
                             .filter(earlier.field(deliveries::webhook_id).eq(deliveries::webhook_id))
                             .filter(earlier.field(deliveries::user_id).eq(deliveries::user_id))
-                            .filter(earlier.field(deliveries::status).eq(PENDING))
+                            .filter(sql::<Bool>("earlier.status = 'pending'"))
                             .filter(earlier.field(deliveries::id).lt(deliveries::id)),
                     )))
                     .order(deliveries::id)
@@ -179,7 +183,7 @@ pub fn log(
 /// How many deliveries are pending, and when the oldest of them was queued.
 pub fn backlog(conn: &mut DbConnection) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     deliveries::table
-        .filter(deliveries::status.eq(PENDING))
+        .filter(sql::<Bool>("status = 'pending'"))
         .select((diesel::dsl::count_star(), diesel::dsl::min(deliveries::created_at)))
         .first(conn)
 }
