@@ -117,7 +117,7 @@ impl Engine {
             if claimed.is_empty() {
                 break;
             }
-            join_all(claimed.into_iter().map(|row| self.deliver(row, owner.clone()))).await;
+            self.deliver(claimed, owner).await?;
         }
         let (depth, oldest) = self.db.run(|conn| Ok::<_, DbError>(deliveries::backlog(conn)?)).await?;
         let age = oldest.map(|t| (self.clock.now() - t).num_milliseconds().max(0) as f64 / 1000.0);
@@ -130,41 +130,56 @@ impl Engine {
         chrono::Duration::milliseconds(2 * self.settings.timeout_ms as i64 + 2000)
     }
 
-    /// Sends one claimed delivery and records what came of it.
-    async fn deliver(&self, row: DeliveryRow, owner: String) {
-        let outcome = match self.attempt(&row).await {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                tracing::warn!(error = %e, delivery = row.id, "a delivery could not be prepared");
-                return;
-            }
-        };
-        let Some((attempt, lag)) = outcome else { return };
-        crate::metrics::webhook_delivery(attempt.status, attempt.tried, attempt.duration_ms, lag);
-        let now = self.clock.now();
-        let id = row.id;
-        let recorded =
-            self.db.run(move |conn| Ok::<_, DbError>(deliveries::record(conn, id, &owner, &attempt, now)?)).await;
-        match recorded {
-            Ok(true) => {}
-            Ok(false) => tracing::info!(delivery = id, "a delivery's lease ran out before its try was recorded"),
-            Err(e) => tracing::warn!(error = %e, delivery = id, "a delivery's try could not be recorded"),
-        }
-    }
-
-    /// The try itself: None when the webhook was removed meanwhile. With the outcome, the time
-    /// from the event's commit to its delivery.
-    async fn attempt(&self, row: &DeliveryRow) -> Result<Option<(Attempt, Option<f64>)>, DbError> {
-        let (tenant, webhook_id, seq) = (row.tenant_id.clone(), row.webhook_id.clone(), row.event_seq);
-        let (webhook, event) = self
+    /// Sends a batch of claimed deliveries at once and records what came of them: the
+    /// webhooks and events read in one database job, the outcomes written in one transaction.
+    async fn deliver(&self, claimed: Vec<DeliveryRow>, owner: String) -> Result<(), DbError> {
+        let wanted: Vec<(String, String, i64)> =
+            claimed.iter().map(|d| (d.tenant_id.clone(), d.webhook_id.clone(), d.event_seq)).collect();
+        let found = self
             .db
             .run(move |conn| {
-                let webhook = store::by_id(conn, &tenant, &webhook_id)?;
-                let event = records::event_by_number(conn, &tenant, seq)?;
-                Ok::<_, DbError>((webhook, event))
+                let mut found = Vec::with_capacity(wanted.len());
+                for (tenant, webhook_id, seq) in wanted {
+                    let webhook = store::by_id(conn, &tenant, &webhook_id)?;
+                    found.push((webhook, records::event_by_number(conn, &tenant, seq)?));
+                }
+                Ok::<_, DbError>(found)
             })
             .await?;
-        let Some(webhook) = webhook else { return Ok(None) };
+        let tries = claimed.iter().zip(found).filter_map(|(row, (webhook, event))| {
+            // A webhook removed meanwhile took its deliveries with it.
+            webhook.map(|webhook| self.attempt(row, webhook, event))
+        });
+        let outcomes: Vec<(i64, Attempt, Option<f64>)> = join_all(tries).await;
+        for (_, attempt, lag) in &outcomes {
+            crate::metrics::webhook_delivery(attempt.status, attempt.tried, attempt.duration_ms, *lag);
+        }
+        let now = self.clock.now();
+        let lost = self
+            .db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    let mut lost = 0;
+                    for (id, attempt, _) in &outcomes {
+                        lost += usize::from(!deliveries::record(conn, *id, &owner, attempt, now)?);
+                    }
+                    Ok::<_, DbError>(lost)
+                })
+            })
+            .await?;
+        if lost > 0 {
+            tracing::info!(lost, "deliveries whose lease ran out before their try was recorded");
+        }
+        Ok(())
+    }
+
+    /// One try of one delivery, with the time from the event's commit to its delivery.
+    async fn attempt(
+        &self,
+        row: &DeliveryRow,
+        webhook: store::WebhookRow,
+        event: Option<records::EventRow>,
+    ) -> (i64, Attempt, Option<f64>) {
         let now = self.clock.now();
         let Some(event) = event else {
             // Purged by retention before it could be sent: nothing is left to send.
@@ -176,14 +191,14 @@ impl Engine {
                 duration_ms: None,
                 tried: false,
             };
-            return Ok(Some((attempt, None)));
+            return (row.id, attempt, None);
         };
         let message = message::Message::of_event(&row.tenant_id, &event);
         let sent = self.send(&webhook, &message, now).await;
         let tries = u32::try_from(row.attempts).unwrap_or(0) + 1;
         let lag =
             sent.delivered().then(|| (self.clock.now() - event.created_at).num_milliseconds().max(0) as f64 / 1000.0);
-        Ok(Some((self.outcome(sent, tries, now), lag)))
+        (row.id, self.outcome(sent, tries, now), lag)
     }
 
     async fn send(&self, webhook: &store::WebhookRow, message: &message::Message, now: NaiveDateTime) -> Sent {
