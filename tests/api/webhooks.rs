@@ -254,6 +254,16 @@ async fn events_reach_the_endpoint_signed_and_in_order(backend: Backend) {
         );
     }
     assert_eq!(all.records().len(), feed.len(), "a healthy receiver gets each event once");
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in [
+        "roster_webhook_deliveries_total{outcome=\"delivered\"}",
+        "roster_webhook_request_seconds_count",
+        "roster_webhook_delivery_lag_seconds_count",
+        "roster_webhook_backlog ",
+    ] {
+        assert!(metrics.contains(series), "/metrics lacks {series}");
+    }
 }
 
 async fn faults_are_retried_until_delivered(backend: Backend) {
@@ -556,6 +566,79 @@ fn add_by_url(database_url: &str, url: &str) -> String {
     added.secret
 }
 
+/// Runs `roster webhook …` on the database; returns its standard output, or its error output
+/// when it fails.
+fn webhook_cli(database_url: &str, args: &[&str]) -> Result<String, String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ROSTER_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command.env("ROSTER_DATABASE_URL", database_url).arg("webhook").args(args).output().expect("roster runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+/// The commands an operator runs, end to end: add prints the secret once, test sends a signed
+/// message, rotate-secret and deliveries and remove act on the tenant's own webhook only.
+async fn the_webhook_commands_manage_a_tenants_endpoints(backend: Backend) {
+    let Some(app) = spawn(backend, fast()).await else { return };
+    roster::db::tenants::create(&mut app.connection(), "globex").unwrap();
+    let url = &app.settings.database_url;
+    let mut receiver = Receiver::start();
+    let added = webhook_cli(url, &["add", "--tenant", "default", "--url", &receiver.url(), "--allow-private"]).unwrap();
+    let field = |text: &str, name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name}\t"))).map(str::to_owned).expect(name)
+    };
+    let (id, secret) = (field(&added, "id"), field(&added, "secret"));
+    assert!(secret.starts_with("whsec_"));
+    receiver.configure(json!({"secrets": [secret]})).await;
+
+    let listed = webhook_cli(url, &["list", "--tenant", "default"]).unwrap();
+    assert!(listed.contains(&id) && listed.contains(&receiver.url()) && !listed.contains("whsec_"), "{listed}");
+    assert!(webhook_cli(url, &["test", "--tenant", "default", &id]).unwrap().starts_with("204 in "));
+    let test = receiver.records().pop().expect("the test message");
+    assert_eq!((&test["body"]["type"], &test["valid"]), (&json!("webhook.test"), &json!(true)));
+
+    let rotated = webhook_cli(url, &["rotate-secret", "--tenant", "default", &id, "--keep-old", "1h"]).unwrap();
+    assert!(field(&rotated, "secret").starts_with("whsec_"));
+    assert!(webhook_cli(url, &["list", "--tenant", "default"]).unwrap().contains("\t2\t"), "two live secrets");
+    receiver.configure(json!({"mode": "fail"})).await;
+    assert!(webhook_cli(url, &["test", "--tenant", "default", &id]).unwrap_err().contains("answered 500"));
+
+    // Another tenant's name finds nothing; a bad status or event type is refused with the choices.
+    for args in [
+        vec!["remove", "--tenant", "globex", &id],
+        vec!["test", "--tenant", "globex", &id],
+        vec!["deliveries", "--tenant", "globex", "--webhook", &id],
+    ] {
+        let refused = webhook_cli(url, &args).unwrap_err();
+        assert!(refused.contains("has no webhook"), "{args:?}: {refused}");
+    }
+    assert!(webhook_cli(url, &["deliveries", "--tenant", "default", "--status", "lost"]).unwrap_err().contains("dead"));
+    let refused =
+        webhook_cli(url, &["add", "--tenant", "default", "--url", "https://x.example/", "--events", "user.gone"]);
+    assert!(refused.unwrap_err().contains("user.deactivated"));
+
+    receiver.configure(json!({"mode": "ok"})).await;
+    app.create_user(json!({"userName": "cli"})).await;
+    wait_for("the delivery", 10, || receiver.delivered().iter().any(|r| r["body"]["type"] == "user.created")).await;
+    wait_for("the log", 10, || {
+        webhook_cli(url, &["deliveries", "--tenant", "default"])
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("\tdelivered\t1\t"))
+    })
+    .await;
+    webhook_cli(url, &["remove", "--tenant", "default", &id]).unwrap();
+    assert!(!webhook_cli(url, &["list", "--tenant", "default"]).unwrap().contains(&id));
+}
+
 /// Roster killed with SIGKILL while requests and deliveries are in flight, then started again:
 /// every committed event arrives at least once, signed and in order per account, and nothing
 /// arrives that did not commit.
@@ -621,6 +704,7 @@ async fn two_nodes_on_one_postgres_deliver_each_event_once() {
 }
 
 both_backends!(by_backend:
+    the_webhook_commands_manage_a_tenants_endpoints,
     sigkill_mid_delivery_loses_nothing,
     events_reach_the_endpoint_signed_and_in_order,
     faults_are_retried_until_delivered,
