@@ -16,6 +16,7 @@ pub(super) enum WebhookCommand {
     /// Adds an endpoint that receives the tenant's events committed from now on, and prints its
     /// id and its signing secret (`whsec_…`), which is shown this once.
     Add {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         /// http:// or https:// URL the events are POSTed to.
@@ -32,26 +33,33 @@ pub(super) enum WebhookCommand {
     },
     /// Lists the tenant's endpoints.
     List {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
     },
     /// Removes an endpoint and its delivery log; nothing more is sent to it.
     Remove {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The webhook\'s id (printed by `add` and `list`).
         id: String,
     },
     /// Sends a signed `webhook.test` message now and prints the endpoint's answer.
     Test {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The webhook\'s id (printed by `add` and `list`).
         id: String,
     },
     /// Gives the endpoint a new secret (printed once). Requests carry signatures with both the
     /// new and the old secret until the old one expires.
     RotateSecret {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The webhook\'s id (printed by `add` and `list`).
         id: String,
         /// How long the old secret stays live, e.g. `24h`, `30m`, `7d`.
         #[arg(long, default_value = "24h", value_parser = auth::parse_lifetime)]
@@ -60,14 +68,17 @@ pub(super) enum WebhookCommand {
     /// Sends the endpoint's events again from event id FROM on (the `id` of
     /// `GET /api/v1/events`), after whatever is pending for it.
     Replay {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The webhook\'s id (printed by `add` and `list`).
         id: String,
         #[arg(long)]
         from: i64,
     },
     /// The delivery log, newest first: status, tries, duration, next try, last error.
     Deliveries {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         /// Only this endpoint's deliveries.
