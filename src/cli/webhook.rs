@@ -42,7 +42,7 @@ pub(super) enum WebhookCommand {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// The webhook\'s id (printed by `add` and `list`).
+        /// The webhook's id (printed by `add` and `list`).
         id: String,
     },
     /// Sends a signed `webhook.test` message now and prints the endpoint's answer.
@@ -50,7 +50,7 @@ pub(super) enum WebhookCommand {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// The webhook\'s id (printed by `add` and `list`).
+        /// The webhook's id (printed by `add` and `list`).
         id: String,
     },
     /// Gives the endpoint a new secret (printed once). Requests carry signatures with both the
@@ -59,7 +59,7 @@ pub(super) enum WebhookCommand {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// The webhook\'s id (printed by `add` and `list`).
+        /// The webhook's id (printed by `add` and `list`).
         id: String,
         /// How long the old secret stays live, e.g. `24h`, `30m`, `7d`.
         #[arg(long, default_value = "24h", value_parser = auth::parse_lifetime)]
@@ -71,7 +71,7 @@ pub(super) enum WebhookCommand {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// The webhook\'s id (printed by `add` and `list`).
+        /// The webhook's id (printed by `add` and `list`).
         id: String,
         #[arg(long)]
         from: i64,
