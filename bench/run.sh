@@ -17,6 +17,7 @@
 #   BENCH_SYNC_USERS   users entra-sync provisions             (default 10000)
 #   BENCH_PROBE_SECONDS  seconds of `roster probe-commits`     (default 5)
 #   BENCH_EXTRA_ARGS   more roster-bench flags, e.g. "--client hyper"
+#   BENCH_WEBHOOK      1: a webhook to roster-bench's receiver, measured with entra-sync
 #
 # Everything runs on this machine: the servers listen on 127.0.0.1 only. Temporary files and the
 # PostgreSQL database are removed at the end, also on failure or Ctrl-C.
@@ -33,6 +34,7 @@ scenarios=${BENCH_SCENARIOS:-select-1,create,get,filter-username,filter-external
 sync_users=${BENCH_SYNC_USERS:-10000}
 probe_seconds=${BENCH_PROBE_SECONDS:-5}
 extra_args=${BENCH_EXTRA_ARGS:-}
+webhook=${BENCH_WEBHOOK:-0}
 out=$bench_dir/results/latest.md
 target=${CARGO_TARGET_DIR:-$root/target}
 
@@ -253,6 +255,13 @@ for backend in $backends; do
     echo >>"$out"
     log=$tmp/$backend.log
     start_server "$database" "$log"
+    webhook_args=
+    if [[ $webhook == 1 ]]; then
+        webhook_port=$(free_port)
+        ROSTER_DATABASE_URL=$database "$roster" webhook add --tenant default --allow-private \
+            --url "http://127.0.0.1:$webhook_port/" >/dev/null
+        webhook_args="--webhook-listen 127.0.0.1:$webhook_port"
+    fi
     echo "-- $backend: single-row commit rate --" >&2
     commits=$(probe_commits "$database")
     printf '{"kind":"probe","backend":"%s","commits_per_sec":%s,"seconds":%s}\n' \
@@ -274,7 +283,7 @@ for backend in $backends; do
             --select1-url "http://127.0.0.1:$port/readyz" --users "$size" --duration "$duration" \
             --concurrency "$concurrency" --scenarios "$scenarios" --sync-users "$sync_users" \
             --server-pid "$server_pid" --label "$backend, $size users" --tag "backend=$backend" --tag "size=$size" \
-            --markdown "$out" --json "$results" $extra_args; then
+            --markdown "$out" --json "$results" $webhook_args $extra_args; then
             printf '**roster-bench failed for %s at %s users** (see its output above).\n\n' "$backend" "$size" >>"$out"
         fi
         database_size "$backend" "$database"

@@ -11,6 +11,8 @@ use crate::db::{self, tenants};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
+mod webhook;
+
 #[derive(Parser)]
 #[command(name = "roster", version, about = "SCIM 2.0 identity provisioning with an account lifecycle")]
 struct Cli {
@@ -65,6 +67,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Manage a tenant's webhooks: endpoints that receive its events, signed, at least once.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Print the audit log of lifecycle transitions (JSON lines).
     Audit {
         /// Only this tenant.
@@ -271,6 +276,7 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         statement_timeout_ms: serve.statement_timeout_ms,
         min_free_disk_mb: serve.min_free_disk_mb,
         otlp_endpoint: serve.otlp_endpoint,
+        webhooks: None,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -292,6 +298,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::ProbeCommits { seconds } => probe_commits(&cli, seconds),
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
+        Command::Webhook(cmd) => webhook::run(&cli, cmd),
     }
 }
 

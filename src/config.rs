@@ -92,6 +92,52 @@ pub struct Settings {
     /// plain HTTP); spans are exported there when set, and not at all when absent.
     #[validate(custom(function = "otlp_url"))]
     pub otlp_endpoint: Option<String>,
+    /// Delivery of outbox events to webhooks (the `[webhooks]` table of the file).
+    #[validate(nested)]
+    pub webhooks: WebhookSettings,
+}
+
+/// How events are delivered to webhooks: timeouts of each request and the retry schedule. The
+/// defaults retry for about 26.5 hours (30 s doubling up to 6 h, 14 tries, plus up to a quarter
+/// of jitter); tests shorten them to run in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Validate)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Milliseconds one request may take in all (connect, send, answer).
+    #[validate(range(min = 100, max = 300_000))]
+    pub timeout_ms: u64,
+    /// Milliseconds to set up the connection (TCP and TLS).
+    #[validate(range(min = 50, max = 60_000))]
+    pub connect_timeout_ms: u64,
+    /// Milliseconds before the first retry; each later wait doubles, up to `retry_max_ms`.
+    #[validate(range(min = 10))]
+    pub retry_base_ms: u64,
+    #[validate(range(min = 10))]
+    pub retry_max_ms: u64,
+    /// Tries before a delivery is dead-lettered.
+    #[validate(range(min = 1, max = 100))]
+    pub max_attempts: u32,
+    /// Milliseconds between looks at the outbox when no write on this node woke the sender
+    /// (events written by another node or a command, retries coming due).
+    #[validate(range(min = 10, max = 60_000))]
+    pub poll_ms: u64,
+    /// Requests in flight at once, over every endpoint.
+    #[validate(range(min = 1, max = 1024))]
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            retry_base_ms: 30_000,
+            retry_max_ms: 6 * 3600 * 1000,
+            max_attempts: 14,
+            poll_ms: 1_000,
+            concurrency: 16,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -123,6 +169,7 @@ impl Default for Settings {
             statement_timeout_ms: 10_000,
             min_free_disk_mb: 256,
             otlp_endpoint: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -155,6 +202,7 @@ pub struct Layer {
     pub statement_timeout_ms: Option<u64>,
     pub min_free_disk_mb: Option<u64>,
     pub otlp_endpoint: Option<String>,
+    pub webhooks: Option<WebhookSettings>,
 }
 
 impl Layer {
@@ -190,6 +238,7 @@ impl Layer {
             statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.or(lower.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
+            webhooks: self.webhooks.or(lower.webhooks),
         }
     }
 
@@ -223,6 +272,7 @@ impl Layer {
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(d.otlp_endpoint),
+            webhooks: self.webhooks.unwrap_or(d.webhooks),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {}", describe(&e, str::to_owned)))?;
         Ok(settings)

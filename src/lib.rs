@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod groups;
 pub mod http;

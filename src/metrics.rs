@@ -84,6 +84,10 @@ fn describe_process_series(recorder: &PrometheusRecorder) {
             "Requests stopped by statement_timeout_ms (PostgreSQL SQLSTATE 57014, SQLite interrupt).",
         ),
         ("roster_sqlite_checkpoints_total", "WAL checkpoints Roster ran on SQLite, by result."),
+        (
+            "roster_webhook_deliveries_total",
+            "Webhook delivery tries and their outcome (delivered, retry, dead, dropped).",
+        ),
     ] {
         recorder.describe_counter(name.into(), Some(Unit::Count), help.into());
     }
@@ -101,6 +105,26 @@ fn describe_process_series(recorder: &PrometheusRecorder) {
         "roster_sweep_last_run_timestamp_seconds".into(),
         Some(Unit::Seconds),
         "When the last background sweep finished (Unix time); its lag is now minus this.".into(),
+    );
+    recorder.describe_histogram(
+        "roster_webhook_request_seconds".into(),
+        Some(Unit::Seconds),
+        "Time one webhook request took (its count is the number of tries).".into(),
+    );
+    recorder.describe_histogram(
+        "roster_webhook_delivery_lag_seconds".into(),
+        Some(Unit::Seconds),
+        "Time from an event's commit to its delivery to a webhook.".into(),
+    );
+    recorder.describe_gauge(
+        "roster_webhook_backlog".into(),
+        Some(Unit::Count),
+        "Webhook deliveries pending (the outbox not yet delivered).".into(),
+    );
+    recorder.describe_gauge(
+        "roster_webhook_backlog_age_seconds".into(),
+        Some(Unit::Seconds),
+        "Age of the oldest pending webhook delivery: how far delivery lags behind the outbox.".into(),
     );
 }
 
@@ -139,6 +163,25 @@ pub fn sweep_run(result: &'static str, took: Duration) {
     metrics::histogram!("roster_sweep_duration_seconds").record(took.as_secs_f64());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     metrics::gauge!("roster_sweep_last_run_timestamp_seconds").set(now.as_secs_f64());
+}
+
+/// One webhook delivery try: its new `status` (a pending one is a `retry`), whether a request
+/// went out and how long it took, and for a delivery the time since the event's commit.
+pub fn webhook_delivery(status: &'static str, tried: bool, took_ms: Option<i64>, lag_secs: Option<f64>) {
+    let outcome = if status == "pending" { "retry" } else { status };
+    metrics::counter!("roster_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    if let (true, Some(ms)) = (tried, took_ms) {
+        metrics::histogram!("roster_webhook_request_seconds").record(ms as f64 / 1000.0);
+    }
+    if let Some(lag) = lag_secs {
+        metrics::histogram!("roster_webhook_delivery_lag_seconds").record(lag);
+    }
+}
+
+/// The pending webhook deliveries after a round of sending, and the age of the oldest.
+pub fn webhook_backlog(pending: i64, oldest_secs: f64) {
+    metrics::gauge!("roster_webhook_backlog").set(pending as f64);
+    metrics::gauge!("roster_webhook_backlog_age_seconds").set(oldest_secs);
 }
 
 /// The HTTP series of one running application, and the gauges read at scrape time.

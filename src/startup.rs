@@ -34,6 +34,8 @@ pub struct Application {
     pub bootstrap: Option<Bootstrap>,
     /// The application's time; tests move it forward past grace periods.
     pub clock: Arc<Clock>,
+    /// Delivers outbox events to webhooks until the server stops.
+    sender: crate::delivery::Sender,
 }
 
 /// Opens (and migrates) the database, creates the default tenant and loads the token keys.
@@ -104,12 +106,21 @@ impl Application {
             readiness,
         });
         sweep::spawn(state.db.clone(), state.clock.clone(), state.settings.sweep_interval_secs);
+        let wake = web::Data::new(crate::delivery::Wake::default());
+        let sender = crate::delivery::spawn(
+            state.db.clone(),
+            state.clock.clone(),
+            state.settings.webhooks,
+            wake.get_ref().clone(),
+        )?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(fairness.clone())
                 // Built on each worker's thread: its own metric handles, shared with no other.
                 .app_data(metrics.worker())
+                .app_data(wake.clone())
+                .wrap(from_fn(crate::http::wake::wake_sender))
                 .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))
                 .wrap(from_fn(crate::http::fairness::fair_share))
@@ -128,15 +139,18 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
-        Ok(Application { port: addr.port(), server: server.run(), bootstrap, clock })
+        Ok(Application { port: addr.port(), server: server.run(), bootstrap, clock, sender })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests, then lets the event
+    /// sender finish the requests it has in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.sender.stop().await;
+        served
     }
 }

@@ -9,6 +9,7 @@ mod load;
 mod report;
 mod scim;
 mod seed;
+mod webhook;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,10 @@ struct Args {
     /// Hard limit in seconds on any one scenario (with --requests, and for entra-sync).
     #[arg(long, default_value_t = 600)]
     max_time: u64,
+    /// Receive the server's webhooks on this address (e.g. 127.0.0.1:9099) and report, with
+    /// entra-sync, the events delivered per second and their lag from commit to receipt.
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<std::net::SocketAddr>,
     /// noisy-neighbour: a token of another tenant, the well-behaved one.
     #[arg(long, env = "SCIM_FAIR_TOKEN", hide_env_values = true)]
     fair_token: Option<String>,
@@ -231,6 +236,7 @@ struct Bench {
     run_id: String,
     users: Arc<Vec<SeedUser>>,
     on_server: u64,
+    webhooks: Option<webhook::Receiver>,
 }
 
 impl Bench {
@@ -397,6 +403,11 @@ impl Bench {
         let count = self.args.sync_users;
         eprintln!("{name}: provisioning {count} new users");
         let job = Job::EntraSync { names: self.names.clone(), run: self.run_id.clone(), seq: AtomicU64::new(0), count };
+        if let Some(receiver) = &self.webhooks {
+            // The deliveries of earlier scenarios' events first, so that only the sync's count.
+            receiver.settle(Duration::from_secs(2), Duration::from_secs(600)).await;
+            receiver.reset();
+        }
         let plan = Plan {
             warmup: Duration::ZERO,
             duration: None,
@@ -412,6 +423,21 @@ impl Bench {
         )];
         if m.ops < count {
             notes.push(format!("stopped by --max-time after {} of {count} users", m.ops));
+        }
+        if let Some(receiver) = &self.webhooks {
+            let during = receiver.count();
+            let d = receiver.drained(Instant::now(), Duration::from_secs(2), Duration::from_secs(600)).await;
+            notes.push(format!(
+                "webhooks: {} events delivered, {during} during the sync ({:.0}/s), all {:.1} s after it ended; \
+                 {:.0} events/s from first to last; lag from commit to receipt p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                d.count,
+                during as f64 / m.elapsed.as_secs_f64().max(0.001),
+                d.drained_after.as_secs_f64(),
+                d.count as f64 / d.span.as_secs_f64().max(0.001),
+                d.lag_p50_ms,
+                d.lag_p99_ms,
+                d.lag_max_ms
+            ));
         }
         Row::ran(name, m, notes)
     }
@@ -632,7 +658,11 @@ async fn run(args: Args) -> Result<()> {
     let on_server = scim::count_users(&mut conn).await?;
 
     let label = args.label.clone().unwrap_or_else(|| args.base_url.clone());
-    let bench = Bench { args, client, names, run_id, users: Arc::new(users), on_server };
+    let webhooks = match args.webhook_listen {
+        Some(addr) => Some(webhook::Receiver::listen(addr).await?),
+        None => None,
+    };
+    let bench = Bench { args, client, names, run_id, users: Arc::new(users), on_server, webhooks };
     let mut rows = Vec::new();
     for scenario in RUN_ORDER.into_iter().filter(|s| bench.args.scenarios.contains(s)) {
         for row in bench.scenario(scenario).await {

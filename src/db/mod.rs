@@ -21,6 +21,7 @@ mod url;
 
 pub mod content;
 pub mod conversations;
+pub mod deliveries;
 pub mod groups;
 pub mod lifecycle_state;
 pub mod people;
@@ -35,6 +36,7 @@ pub mod sql;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod write;
 mod writer;
 

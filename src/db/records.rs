@@ -283,3 +283,24 @@ pub fn tombstone(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> Que
         .first(conn)
         .optional()
 }
+
+/// The tenant's event numbered `number`, if it is still kept.
+pub fn event_by_number(conn: &mut DbConnection, tenant_id: &str, number: i64) -> QueryResult<Option<EventRow>> {
+    events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::tenant_seq.eq(number))
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The number of the tenant's newest committed event (0 before its first), numbering what has
+/// committed unnumbered first, as [`events_after`] does.
+pub fn last_event_number(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<i64> {
+    number_committed(conn, "roster_number_events", tenant_id)?;
+    let top: Option<i64> = events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .select(diesel::dsl::max(events::tenant_seq))
+        .first(conn)?;
+    Ok(top.unwrap_or(0))
+}

@@ -56,6 +56,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        webhook_id -> Text,
+        event_seq -> BigInt,
+        user_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        last_duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     events (seq) {
         seq -> BigInt,
         tenant_id -> Text,
@@ -199,6 +219,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        event_types -> Text,
+        allow_private -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        after_event -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> users (user_pk));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
@@ -212,6 +247,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversation_members,
     conversation_messages,
     conversations,
+    deliveries,
     events,
     former_member_names,
     group_members,
@@ -224,4 +260,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tombstones,
     user_values,
     users,
+    webhooks,
 );

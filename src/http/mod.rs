@@ -6,6 +6,7 @@ pub mod inflight;
 pub mod middleware;
 pub mod origin;
 pub mod path;
+pub mod wake;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;

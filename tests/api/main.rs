@@ -21,5 +21,6 @@ mod tracing;
 mod trust;
 mod upgrade;
 mod users;
+mod webhooks;
 mod write_paths;
 mod writes;

@@ -1,0 +1,189 @@
+//! Deliveries of outbox events to a destination, and their log (docs/webhooks.md). A row names
+//! its event by number and holds no part of it: the body is built from the event when sent.
+//!
+//! A row is `pending` until it is `delivered`, `dead` (its last try failed) or `dropped` (its
+//! event was purged first). A sender claims due rows for a lease: on PostgreSQL with
+//! `FOR UPDATE SKIP LOCKED`, so that nodes sharing the database claim different rows; a node
+//! that dies holding rows leaves them to be claimed again when the lease runs out.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::schema::deliveries;
+use super::DbConnection;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+pub const DROPPED: &str = "dropped";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub webhook_id: String,
+    pub event_seq: i64,
+    pub user_id: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// Adds a pending delivery to `webhook_id` of each `(event number, account)`, due at once, in
+/// the order given (which is the order they are sent in for one account).
+pub fn enqueue(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    webhook_id: &str,
+    events: &[(i64, Option<String>)],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|(seq, user_id)| {
+            (
+                deliveries::tenant_id.eq(tenant_id),
+                deliveries::webhook_id.eq(webhook_id),
+                deliveries::event_seq.eq(*seq),
+                deliveries::user_id.eq(user_id.as_deref()),
+                deliveries::status.eq(PENDING),
+                deliveries::next_attempt_at.eq(now),
+                deliveries::created_at.eq(now),
+            )
+        })
+        .collect();
+    let mut added = 0;
+    // In chunks: SQLite binds at most 32766 values per statement.
+    for chunk in rows.chunks(500) {
+        added += on_backend!(conn, c => diesel::insert_into(deliveries::table).values(chunk).execute(c))?;
+    }
+    Ok(added)
+}
+
+/// Claims up to `limit` due deliveries for `owner` until `lease_until`, oldest first. A
+/// delivery waits while an earlier one of the same account to the same endpoint is pending, so
+/// one account's events reach an endpoint in order; a claim takes at most the first of each.
+pub fn claim(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    owner: &str,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    super::write_transaction(conn, |conn| {
+        let earlier = diesel::alias!(deliveries as earlier);
+        // `status = 'pending'` as literal text, not a bound value: only then can either database
+        // prove that the partial indexes on pending rows serve the query.
+        macro_rules! due {
+            () => {
+                deliveries::table
+                    .filter(sql::<Bool>("deliveries.status = 'pending'"))
+                    .filter(deliveries::next_attempt_at.le(now))
+                    .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        earlier
+                            .filter(earlier.field(deliveries::webhook_id).eq(deliveries::webhook_id))
+                            .filter(earlier.field(deliveries::user_id).eq(deliveries::user_id))
+                            .filter(sql::<Bool>("earlier.status = 'pending'"))
+                            .filter(earlier.field(deliveries::id).lt(deliveries::id)),
+                    )))
+                    .order(deliveries::id)
+                    .limit(limit)
+                    .select(deliveries::id)
+            };
+        }
+        let ids: Vec<i64> = match conn {
+            DbConnection::Sqlite(c) => due!().load(c)?,
+            DbConnection::Postgresql(c) => due!().for_update().skip_locked().load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+            .set((deliveries::lease_owner.eq(owner), deliveries::lease_until.eq(lease_until)))
+            .execute(conn)?;
+        deliveries::table
+            .filter(deliveries::id.eq_any(&ids))
+            .order(deliveries::id)
+            .select(DeliveryRow::as_select())
+            .load(conn)
+    })
+}
+
+/// What became of one try.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The new status: [`PENDING`] (tried again at `next_attempt_at`), [`DELIVERED`], [`DEAD`]
+    /// or [`DROPPED`].
+    pub status: &'static str,
+    pub next_attempt_at: NaiveDateTime,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Whether a request was sent (a dropped delivery sends none).
+    pub tried: bool,
+}
+
+/// Records a try of a delivery `owner` holds; false when its lease ran out and another sender
+/// claimed it meanwhile (that sender records its own try).
+pub fn record(
+    conn: &mut DbConnection,
+    id: i64,
+    owner: &str,
+    attempt: &Attempt,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let finished = (attempt.status != PENDING).then_some(now);
+    let changed =
+        diesel::update(deliveries::table.filter(deliveries::id.eq(id)).filter(deliveries::lease_owner.eq(owner)))
+            .set((
+                deliveries::status.eq(attempt.status),
+                deliveries::attempts.eq(deliveries::attempts + i32::from(attempt.tried)),
+                deliveries::next_attempt_at.eq(attempt.next_attempt_at),
+                deliveries::lease_owner.eq(None::<String>),
+                deliveries::lease_until.eq(None::<NaiveDateTime>),
+                deliveries::last_status.eq(attempt.http_status),
+                deliveries::last_error.eq(attempt.error.as_deref()),
+                deliveries::last_duration_ms.eq(attempt.duration_ms),
+                deliveries::finished_at.eq(finished),
+            ))
+            .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// A tenant's delivery log, newest first, optionally of one webhook and in one status.
+pub fn log(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    webhook_id: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut query = deliveries::table.filter(deliveries::tenant_id.eq(tenant_id)).into_boxed();
+    if let Some(webhook_id) = webhook_id {
+        query = query.filter(deliveries::webhook_id.eq(webhook_id.to_owned()));
+    }
+    if let Some(status) = status {
+        query = query.filter(deliveries::status.eq(status.to_owned()));
+    }
+    query.order(deliveries::id.desc()).limit(limit).select(DeliveryRow::as_select()).load(conn)
+}
+
+/// How many deliveries are pending, and when the oldest of them was queued.
+pub fn backlog(conn: &mut DbConnection) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    deliveries::table
+        .filter(sql::<Bool>("status = 'pending'"))
+        .select((diesel::dsl::count_star(), diesel::dsl::min(deliveries::created_at)))
+        .first(conn)
+}
