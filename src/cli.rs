@@ -76,6 +76,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: i64,
     },
+    /// Admin Panel (/admin): one-time sign-in links, and the sessions they open.
+    #[command(subcommand)]
+    Admin(crate::panel::cli::AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -292,6 +295,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::ProbeCommits { seconds } => probe_commits(&cli, seconds),
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
+        Command::Admin(cmd) => crate::panel::cli::run(&open(&cli)?.0, &command_settings(&cli)?, cmd),
     }
 }
 

@@ -13,6 +13,7 @@ mod metrics;
 mod nodes;
 mod operations;
 mod overload;
+mod panel;
 mod readiness;
 mod storage;
 mod tolerance;
