@@ -65,7 +65,8 @@ pub fn apply_as(
     let policy = Policy::of(tenant);
     let actor = Actor { tenant_id: &tenant.id, name: actor, policy: &policy, now };
     write_transaction(conn, |conn| {
-        let row = user_store::find(conn, &tenant.id, user_id)?.ok_or_else(|| AdminError::NoSuchUser(user_id.to_owned()))?;
+        let row =
+            user_store::find(conn, &tenant.id, user_id)?.ok_or_else(|| AdminError::NoSuchUser(user_id.to_owned()))?;
         Ok(match transition {
             Transition::Deactivate => Some(lifecycle::deactivate(conn, &actor, &row)?),
             Transition::Reactivate => Some(lifecycle::reactivate(conn, &actor, &row)?),

@@ -47,8 +47,9 @@ impl Asset {
     }
 }
 
-pub static CSS: LazyLock<Asset> =
-    LazyLock::new(|| Asset::new("/admin/assets/panel.css", include_str!("../../assets/panel.css"), "text/css; charset=utf-8"));
+pub static CSS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new("/admin/assets/panel.css", include_str!("../../assets/panel.css"), "text/css; charset=utf-8")
+});
 
 pub static JS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new("/admin/assets/panel.js", include_str!("../../assets/panel.js"), "text/javascript; charset=utf-8")

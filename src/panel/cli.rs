@@ -86,7 +86,9 @@ pub fn run(db: &Database, settings: &Settings, cmd: AdminCommand) -> anyhow::Res
             }
         }
         AdminCommand::Revoke { id } => {
-            let Some(session) = store::session_by_id(&mut conn, &id)? else { anyhow::bail!("no admin session with id {id}") };
+            let Some(session) = store::session_by_id(&mut conn, &id)? else {
+                anyhow::bail!("no admin session with id {id}")
+            };
             db::write_transaction(&mut conn, |conn| {
                 anyhow::ensure!(store::revoke_session(conn, &id, None, now)?, "admin session {id} is already revoked");
                 signin::audit(conn, &session.home_tenant_id, crate::admin::ACTOR, "admin.revoke_session", now)?;

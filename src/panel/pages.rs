@@ -73,9 +73,13 @@ async fn signed_in(req: &HttpRequest, state: &Shared) -> Result<Admin, PanelErro
 }
 
 /// A form post is the admin's own when it carries the session's CSRF token and, when the browser
-/// says where it comes from (`Origin`, which every current browser sends on a POST), it comes
-/// from this panel.
+/// says where it comes from (`Origin`, which every current browser sends on a POST, and
+/// `Sec-Fetch-Site`), it comes from this panel.
 fn check_form(req: &HttpRequest, state: &AppState, admin: Option<&Admin>, csrf: &str) -> Result<(), PanelError> {
+    let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| site != "same-origin" && site != "none") {
+        return Err(PanelError::Forged);
+    }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let base = state.origin.scim_base(req);
         let expected = base.trim_end_matches("/scim/v2");
@@ -95,7 +99,7 @@ async fn switchable(state: &Shared, admin: &Admin) -> Result<Vec<Tenant>, PanelE
     if !admin.session.all_tenants {
         return Ok(Vec::new());
     }
-    Ok(state.db.run(|conn| tenants::list(conn)).await?)
+    Ok(state.db.run(tenants::list).await?)
 }
 
 async fn render(
@@ -185,12 +189,17 @@ pub struct TenantForm {
     tenant: String,
 }
 
-pub async fn switch_tenant(req: HttpRequest, state: Shared, form: web::Form<TenantForm>) -> Result<HttpResponse, PanelError> {
+pub async fn switch_tenant(
+    req: HttpRequest,
+    state: Shared,
+    form: web::Form<TenantForm>,
+) -> Result<HttpResponse, PanelError> {
     let admin = signed_in(&req, &state).await?;
     check_form(&req, &state, Some(&admin), &form.csrf)?;
     if !admin.session.all_tenants {
         return Err(PanelError::BadRequest(
-            "This session was opened with a link for one tenant; switching needs a link made with --all-tenants.".into(),
+            "This session was opened with a link for one tenant; switching needs a link made with --all-tenants."
+                .into(),
         ));
     }
     let name = form.into_inner().tenant;
@@ -296,11 +305,9 @@ async fn person_page(
     let now = state.clock.now();
     let tenant_id = admin.tenant.id.clone();
     let shown = id.clone();
-    let person = state
-        .db
-        .run(move |conn| people::person(conn, &tenant_id, &id, now))
-        .await?
-        .ok_or_else(|| PanelError::NotFound(format!("Tenant {} has no account with id {shown:?}.", admin.tenant.name)))?;
+    let person = state.db.run(move |conn| people::person(conn, &tenant_id, &id, now)).await?.ok_or_else(|| {
+        PanelError::NotFound(format!("Tenant {} has no account with id {shown:?}.", admin.tenant.name))
+    })?;
     let title = if person.row.lifecycle_state == State::FormerMember {
         crate::lifecycle::FORMER_MEMBER_NAME.to_owned()
     } else {
@@ -346,16 +353,11 @@ pub async fn act(
     if confirmed {
         let tenant_id = admin.tenant.id.clone();
         let lookup = id.clone();
-        let row = state
-            .db
-            .run(move |conn| Ok::<_, PanelError>(crate::db::users::find(conn, &tenant_id, &lookup)?))
-            .await?;
+        let row =
+            state.db.run(move |conn| Ok::<_, PanelError>(crate::db::users::find(conn, &tenant_id, &lookup)?)).await?;
         let typed = form.confirm.as_deref().unwrap_or("").trim();
         if let Some(row) = row.filter(|row| typed != row.user_name) {
-            let refused = format!(
-                "Type the userName {:?} exactly to confirm; nothing was changed.",
-                row.user_name
-            );
+            let refused = format!("Type the userName {:?} exactly to confirm; nothing was changed.", row.user_name);
             let outcome = Outcome { done: None, refused: Some(&refused) };
             return person_page(&state, &admin, id, StatusCode::UNPROCESSABLE_ENTITY, outcome).await;
         }
@@ -392,7 +394,11 @@ fn visible_home(admin: &Admin) -> Option<String> {
     (!admin.session.all_tenants).then(|| admin.session.home_tenant_id.clone())
 }
 
-pub async fn sessions(req: HttpRequest, state: Shared, query: web::Query<SessionsQuery>) -> Result<HttpResponse, PanelError> {
+pub async fn sessions(
+    req: HttpRequest,
+    state: Shared,
+    query: web::Query<SessionsQuery>,
+) -> Result<HttpResponse, PanelError> {
     let admin = signed_in(&req, &state).await?;
     let home = visible_home(&admin);
     let rows = state.db.run(move |conn| Ok::<_, PanelError>(store::list_sessions(conn, home.as_deref(), 200)?)).await?;

@@ -72,7 +72,13 @@ pub fn actor_name(name: &str) -> String {
 
 /// An audit entry for what an admin did that concerns no account (sign-in, sign-out, revoking
 /// a session, switching tenants): its `userId` is empty.
-pub fn audit(conn: &mut DbConnection, tenant_id: &str, actor: &str, action: &str, at: NaiveDateTime) -> Result<(), DbError> {
+pub fn audit(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    actor: &str,
+    action: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
     records::audit(conn, &Audit { tenant_id, actor, action, user_id: "", before: None, after: None, at })?;
     Ok(())
 }
@@ -97,7 +103,8 @@ pub fn issue_link(
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(SignInError::BadName);
     }
-    let tenant = tenants::by_name(conn, req.tenant)?.ok_or_else(|| SignInError::UnknownTenant(req.tenant.to_owned()))?;
+    let tenant =
+        tenants::by_name(conn, req.tenant)?.ok_or_else(|| SignInError::UnknownTenant(req.tenant.to_owned()))?;
     let token = secret();
     let expires_at = now + req.lifetime;
     let link = NewLink {

@@ -195,10 +195,8 @@ pub fn search_people(
     let mut found: Vec<UserRow> = Vec::new();
     let tenant = tenant_id.to_owned();
     let base = || {
-        let mut q = users::table
-            .filter(users::tenant_id.eq(tenant.clone()))
-            .filter(users::deleted_at.is_null())
-            .into_boxed();
+        let mut q =
+            users::table.filter(users::tenant_id.eq(tenant.clone())).filter(users::deleted_at.is_null()).into_boxed();
         if let Some(state) = state {
             q = q.filter(users::lifecycle_state.eq(state));
         }
@@ -206,11 +204,14 @@ pub fn search_people(
     };
     if !search.user_name_key.is_empty() {
         let (from, like) = (search.user_name_key.to_owned(), format!("{}%", like_literal(search.user_name_key)));
-        let mut q = base().filter(users::user_name_folded.ge(from)).filter(users::user_name_folded.like(like).escape('\\'));
+        let mut q =
+            base().filter(users::user_name_folded.ge(from)).filter(users::user_name_folded.like(like).escape('\\'));
         if let Some(end) = prefix_successor(search.user_name_key) {
             q = q.filter(users::user_name_folded.lt(end));
         }
-        found.extend(q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?);
+        found.extend(
+            q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?,
+        );
     }
     if !search.folded.is_empty() {
         let (from, like) = (search.folded.to_owned(), format!("{}%", like_literal(search.folded)));
@@ -220,7 +221,9 @@ pub fn search_people(
         if let Some(end) = prefix_successor(search.folded) {
             q = q.filter(users::display_name_folded.lt(end));
         }
-        found.extend(q.order((users::display_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?);
+        found.extend(
+            q.order((users::display_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?,
+        );
         let mut emails = user_values::table
             .filter(user_values::tenant_id.eq(tenant.clone()))
             .filter(user_values::attr.eq("emails"))
@@ -230,7 +233,8 @@ pub fn search_people(
         if let Some(end) = prefix_successor(search.folded) {
             emails = emails.filter(user_values::value_folded.lt(end));
         }
-        let pks: Vec<i64> = emails.order(user_values::value_folded).limit(limit).select(user_values::user_pk).load(conn)?;
+        let pks: Vec<i64> =
+            emails.order(user_values::value_folded).limit(limit).select(user_values::user_pk).load(conn)?;
         if !pks.is_empty() {
             found.extend(base().filter(users::pk.eq_any(pks)).select(UserRow::as_select()).load(conn)?);
         }

@@ -33,7 +33,6 @@ pub fn page(title: &str, admin: Option<(&Admin, &[Tenant])>, section: Section, b
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
                 title { (title) " · Roster admin" }
                 link rel="stylesheet" href=(assets::CSS.url());
                 script src=(assets::JS.url()) defer {}
@@ -246,7 +245,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
                     dt { "Created" } dd { (when(row.created_at)) }
                     @if let Some(t) = dates.deactivated_at { dt { "Deactivated at" } dd { (when(t)) } }
                     @if let Some(t) = dates.memberships_removed_at {
-                        dt { "Group memberships removed" } dd { @if t <= now { "from " } @else { "at " } (when(t)) }
+                        dt { "Group memberships removed" } dd { (when(t)) }
                     }
                     @if let Some(t) = dates.remove_profile_from { dt { "Remove Profile Fields available from" } dd { (when(t)) } }
                     @if let Some(t) = dates.former_member_scheduled { dt { "Becomes a Former Member by retention at" } dd { (when(t)) } }
@@ -268,7 +267,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
             section aria-labelledby="content" {
                 h2 id="content" { "Content" }
                 @if person.content_counts.is_empty() { p.empty { "Wrote nothing." } } @else {
-                    ul.counts { @for (kind, n) in &person.content_counts { li { strong { (n) } " " (kind) "s" } } }
+                    ul.counts { @for (kind, n) in &person.content_counts { li { strong { (n) } " " (kind) @if *n != 1 { "s" } } } }
                     h3 { "Latest" }
                     ul.content {
                         @for item in &person.latest_content {

@@ -76,8 +76,10 @@ impl<'a> Browser<'a> {
 
 async fn user(app: &TestApp, name: &str) -> String {
     let body = app
-        .create_user(json!({"userName": name, "externalId": format!("ext-{name}"), "displayName": format!("{name} Person"),
-            "emails": [{"value": format!("{name}@example.com"), "primary": true}]}))
+        .create_user(
+            json!({"userName": name, "externalId": format!("ext-{name}"), "displayName": format!("{name} Person"),
+            "emails": [{"value": format!("{name}@example.com"), "primary": true}]}),
+        )
         .await;
     body["id"].as_str().unwrap().to_owned()
 }
@@ -108,9 +110,12 @@ async fn a_link_signs_in_once_with_a_strict_cookie(app: TestApp) {
     assert_eq!(people.status(), StatusCode::OK);
     let headers = people.headers().clone();
     let csp = header(&headers, "content-security-policy");
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
-    assert_eq!(header(&headers, "referrer-policy"), "no-referrer");
+    assert_eq!(header(&headers, "referrer-policy"), "same-origin");
     assert_eq!(header(&headers, "cache-control"), "no-store");
     let html = people.text().await.unwrap();
     assert!(html.contains("Signed in as") && html.contains("alice"), "{html}");
@@ -125,7 +130,8 @@ async fn a_link_signs_in_once_with_a_strict_cookie(app: TestApp) {
     // A made-up link too.
     assert_eq!(other.redeem("not-a-link").await.status(), StatusCode::FORBIDDEN);
     // The sign-in is in the audit log under the admin's name.
-    let audit: Vec<_> = roster::db::records::audit_after(&mut app.connection(), &tenant_id(&app, "default"), 0, 100).unwrap();
+    let audit: Vec<_> =
+        roster::db::records::audit_after(&mut app.connection(), &tenant_id(&app, "default"), 0, 100).unwrap();
     assert!(audit.iter().any(|a| a.actor == "panel:alice" && a.action == "admin.sign_in"));
 }
 
@@ -152,7 +158,10 @@ async fn no_page_is_served_without_a_session(app: TestApp) {
         assert!(!res.text().await.unwrap().contains("nosession"), "{path} shows nothing of the account");
     }
     let forged = Browser { cookie: Some("roster_admin=forged".into()), ..Browser::new(&app) };
-    assert_eq!(forged.post(&format!("/admin/people/{id}/deactivate"), &[("csrf", "x")]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        forged.post(&format!("/admin/people/{id}/deactivate"), &[("csrf", "x")]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert!(is_active(&app, &id).await);
 }
 
@@ -176,6 +185,14 @@ async fn a_post_without_the_sessions_csrf_token_or_from_elsewhere_changes_nothin
         .await
         .unwrap();
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let cross_site = browser
+        .with_cookie(browser.client.post(app.url(&path)))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
     assert!(is_active(&app, &id).await, "nothing changed");
     // The real form works, and the audit log names the admin.
     let res = browser
@@ -208,12 +225,15 @@ async fn another_tenants_accounts_are_not_found(app: TestApp) {
     let csrf = browser.csrf().await;
     assert_eq!(browser.get(&format!("/admin/people/{foreign}")).await.status(), StatusCode::NOT_FOUND);
     for action in ["deactivate", "delete", "remove-profile-fields"] {
-        let res = browser.post(&format!("/admin/people/{foreign}/{action}"), &[("csrf", &csrf), ("confirm", "elsewhere")]).await;
+        let res = browser
+            .post(&format!("/admin/people/{foreign}/{action}"), &[("csrf", &csrf), ("confirm", "elsewhere")])
+            .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{action}");
     }
     let list = browser.page("/admin/people?q=elsewhere").await;
     assert!(!list.contains("Elsewhere"), "{list}");
-    let still = app.client.get(app.url(&format!("/scim/v2/Users/{foreign}"))).bearer_auth(&other_token).send().await.unwrap();
+    let still =
+        app.client.get(app.url(&format!("/scim/v2/Users/{foreign}"))).bearer_auth(&other_token).send().await.unwrap();
     assert_eq!(json(still).await["active"], json!(true));
     // A one-tenant session cannot switch.
     let res = browser.post("/admin/tenant", &[("csrf", &csrf), ("tenant", "other")]).await;
@@ -289,7 +309,8 @@ async fn remove_profile_fields_waits_for_the_grace_period_and_the_typed_user_nam
 }
 
 async fn delete_follows_the_tenant_policy_and_needs_the_user_name(app: TestApp) {
-    let change = roster::db::tenants::PolicyChange { delete_policy: Some("require-deactivated".into()), ..Default::default() };
+    let change =
+        roster::db::tenants::PolicyChange { delete_policy: Some("require-deactivated".into()), ..Default::default() };
     roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
     let id = user(&app, "goner").await;
     let browser = Browser::sign_in(&app, "default", "alice").await;
@@ -311,8 +332,10 @@ async fn people_are_found_by_name_user_name_email_or_external_id_and_paged(app: 
     for name in ["ada", "adam", "bob", "carol"] {
         user(&app, name).await;
     }
-    let bob = app.create_user(json!({"userName": "robert", "displayName": "Bobby Tables", "externalId": "HR-42",
-        "emails": [{"value": "tables@corp.example"}]})).await;
+    let bob = app
+        .create_user(json!({"userName": "robert", "displayName": "Bobby Tables", "externalId": "HR-42",
+        "emails": [{"value": "tables@corp.example"}]}))
+        .await;
     let bob_id = bob["id"].as_str().unwrap();
     let browser = Browser::sign_in(&app, "default", "alice").await;
     let names = |page: &str| -> Vec<String> {
