@@ -24,6 +24,9 @@ pub enum AdminCommand {
         /// How long the link works: 15m, 1h, … (at most 24h).
         #[arg(long, default_value = "15m", value_parser = crate::auth::parse_lifetime)]
         expires: std::time::Duration,
+        /// The base URL people open Roster at [default: public_url of the settings file, or the listen address]
+        #[arg(long, env = "ROSTER_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// List Admin Panel sessions (tab-separated), newest first.
     Sessions {
@@ -36,8 +39,8 @@ pub enum AdminCommand {
 }
 
 /// Where the panel is reached: `public_url`, or the listen address.
-fn base_url(settings: &Settings) -> String {
-    match &settings.public_url {
+fn base_url(public_url: Option<&str>, settings: &Settings) -> String {
+    match public_url.or(settings.public_url.as_deref()) {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{}", settings.listen.replace("0.0.0.0", "localhost")),
     }
@@ -47,7 +50,7 @@ pub fn run(db: &Database, settings: &Settings, cmd: AdminCommand) -> anyhow::Res
     let mut conn = db.conn()?;
     let now = db::now();
     match cmd {
-        AdminCommand::Link { tenant, name, all_tenants, expires } => {
+        AdminCommand::Link { tenant, name, all_tenants, expires, public_url } => {
             let lifetime = chrono::Duration::from_std(expires).unwrap_or(chrono::Duration::MAX);
             let req = LinkRequest { tenant: &tenant, name: &name, all_tenants, lifetime };
             let (token, expires_at) = signin::issue_link(&mut conn, &req, now)?;
@@ -56,7 +59,7 @@ pub fn run(db: &Database, settings: &Settings, cmd: AdminCommand) -> anyhow::Res
                 if all_tenants { " (all tenants)" } else { "" },
                 crate::clock::time(expires_at)
             );
-            println!("{}/admin/signin?token={token}", base_url(settings));
+            println!("{}/admin/signin?token={token}", base_url(public_url.as_deref(), settings));
         }
         AdminCommand::Sessions { tenant } => {
             let home = match tenant {
