@@ -414,3 +414,37 @@ both_backends!(
     assets_are_embedded_with_an_etag,
 );
 both_backends!(by_backend: a_secure_public_url_makes_the_cookie_secure_and_host_bound);
+
+/// Several nodes on one PostgreSQL are one panel: a link spent on one node is spent on all, a
+/// session opened on one works on another, and a revocation on one holds on all at once.
+#[tokio::test]
+async fn two_nodes_on_one_postgresql_share_links_sessions_and_revocations() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    let second = roster::startup::Application::build(app.settings.clone()).expect("a second node");
+    let node_b = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    let token = link(&app, "default", "alice", false);
+    let mut alice = Browser::new(&app);
+    assert_eq!(alice.redeem(&token).await.status(), StatusCode::SEE_OTHER);
+    let on_b = |browser: &Browser<'_>, path: &str| browser.with_cookie(browser.client.get(format!("{node_b}{path}")));
+    assert_eq!(on_b(&alice, "/admin/people").send().await.unwrap().status(), StatusCode::OK, "the session works on B");
+    let reuse =
+        alice.client.post(format!("{node_b}/admin/signin")).form(&[("token", token.as_str())]).send().await.unwrap();
+    assert_eq!(reuse.status(), StatusCode::FORBIDDEN, "the link is spent on B too");
+    let bob = Browser::sign_in(&app, "default", "bob").await;
+    let alices = roster::panel::store::list_sessions(&mut app.connection(), None, 10)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "alice")
+        .unwrap()
+        .id;
+    let csrf = bob.csrf().await;
+    let revoke = bob
+        .with_cookie(bob.client.post(format!("{node_b}/admin/sessions/{alices}/revoke")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::SEE_OTHER);
+    assert_eq!(alice.get("/admin/people").await.status(), StatusCode::UNAUTHORIZED, "revoked on B, refused on A");
+}
