@@ -81,6 +81,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: i64,
     },
+    /// Admin Panel (/admin): one-time sign-in links, and the sessions they open.
+    #[command(subcommand)]
+    Admin(crate::panel::cli::AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -299,6 +302,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
         Command::Webhook(cmd) => webhook::run(&cli, cmd),
+        Command::Admin(cmd) => crate::panel::cli::run(&open(&cli)?.0, &command_settings(&cli)?, cmd),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod listing;
 pub mod metrics;
+pub mod panel;
 pub mod probe;
 pub mod product;
 pub mod readiness;

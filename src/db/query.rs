@@ -491,7 +491,7 @@ fn parse_time(text: &str) -> Option<NaiveDateTime> {
 /// The first string after every string that starts with `prefix`, in code point order: the
 /// prefix with its last character stepped up by one (a last U+10FFFF is dropped and the one
 /// before it stepped). None when no string bounds them (an empty prefix, or only U+10FFFF).
-fn prefix_successor(prefix: &str) -> Option<String> {
+pub fn prefix_successor(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         let next = match last as u32 + 1 {

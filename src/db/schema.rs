@@ -1,6 +1,33 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    admin_links (token_hash) {
+        token_hash -> Text,
+        home_tenant_id -> Text,
+        name -> Text,
+        all_tenants -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    admin_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        home_tenant_id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        all_tenants -> Bool,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     audit_log (seq) {
         seq -> BigInt,
         tenant_id -> Text,
@@ -242,6 +269,8 @@ diesel::joinable!(user_values -> users (user_pk));
 diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_links,
+    admin_sessions,
     audit_log,
     content,
     conversation_members,

@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(bulk::configure),
         )
         .service(web::scope("/api/v1").configure(product::configure))
+        .configure(crate::panel::configure)
         .default_service(web::to(not_found));
 }
 

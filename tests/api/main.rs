@@ -14,6 +14,7 @@ mod nodes;
 mod operations;
 mod overload;
 mod product;
+mod panel;
 mod readiness;
 mod storage;
 mod tolerance;
