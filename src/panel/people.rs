@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::store::{self, AuditItem, ContentItem};
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{DbConnection, DbError};
+use crate::product::person::People;
 use crate::lifecycle::{self, Policy, State};
 
 /// A state badge in the list and on a person's page.
@@ -100,6 +101,9 @@ pub struct Person {
     pub open_sessions: i64,
     pub content_counts: Vec<(String, i64)>,
     pub latest_content: Vec<ContentItem>,
+    /// The name the person's content shows, as the product shows it (docs/product.md, "People"):
+    /// the current name, or for a Former Member the one frozen at the transition.
+    pub author_name: String,
     pub timeline: Vec<Moment>,
 }
 
@@ -129,6 +133,7 @@ pub fn person(
         open_sessions: store::open_sessions(conn, row.pk, now)?,
         content_counts: store::content_counts(conn, row.pk)?,
         latest_content: store::latest_content(conn, row.pk, 10)?,
+        author_name: People::load(conn, [row.pk])?.get(Some(row.pk), "").name,
         timeline,
         row,
     }))

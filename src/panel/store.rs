@@ -277,7 +277,6 @@ pub fn content_counts(conn: &mut DbConnection, user_pk: i64) -> QueryResult<Vec<
 #[derive(Debug, Clone, Queryable)]
 pub struct ContentItem {
     pub kind: String,
-    pub author_name: String,
     pub body: String,
     pub created_at: NaiveDateTime,
 }
@@ -288,7 +287,7 @@ pub fn latest_content(conn: &mut DbConnection, user_pk: i64, limit: i64) -> Quer
         .filter(content::author_pk.eq(user_pk))
         .order(content::created_at.desc())
         .limit(limit)
-        .select((content::kind, content::author_name, content::body, content::created_at))
+        .select((content::kind, content::body, content::created_at))
         .load(conn)
 }
 

@@ -275,7 +275,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
                                 span.author {
                                     // The original author name stays; a Former Member's no longer
                                     // links to the account (docs/lifecycle.md).
-                                    @if former { (item.author_name) } @else { a href={ "/admin/people/" (row.id) } { (item.author_name) } }
+                                    @if former { (person.author_name) } @else { a href={ "/admin/people/" (row.id) } { (person.author_name) } }
                                 }
                                 " · " (item.kind) " · " (when(item.created_at))
                                 blockquote { (item.body) }
