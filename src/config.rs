@@ -92,6 +92,16 @@ pub struct Settings {
     /// plain HTTP); spans are exported there when set, and not at all when absent.
     #[validate(custom(function = "otlp_url"))]
     pub otlp_endpoint: Option<String>,
+    /// Seconds an access token from `/oauth/token` lasts: Entra's gallery asks for 1 to 6 hours.
+    #[validate(range(
+        min = 3600,
+        max = 21_600,
+        message = "oauth_token_secs must be between 3600 and 21600 (1 to 6 hours)"
+    ))]
+    pub oauth_token_secs: u64,
+    /// Lets JWKS URLs be plain `http://` on a loopback address (tests, a local key server);
+    /// otherwise only `https://` JWKS URLs are fetched.
+    pub oauth_allow_http_loopback: bool,
 }
 
 impl Default for Settings {
@@ -123,6 +133,8 @@ impl Default for Settings {
             statement_timeout_ms: 10_000,
             min_free_disk_mb: 256,
             otlp_endpoint: None,
+            oauth_token_secs: 3600,
+            oauth_allow_http_loopback: false,
         }
     }
 }
@@ -155,6 +167,8 @@ pub struct Layer {
     pub statement_timeout_ms: Option<u64>,
     pub min_free_disk_mb: Option<u64>,
     pub otlp_endpoint: Option<String>,
+    pub oauth_token_secs: Option<u64>,
+    pub oauth_allow_http_loopback: Option<bool>,
 }
 
 impl Layer {
@@ -190,6 +204,8 @@ impl Layer {
             statement_timeout_ms: self.statement_timeout_ms.or(lower.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.or(lower.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
+            oauth_token_secs: self.oauth_token_secs.or(lower.oauth_token_secs),
+            oauth_allow_http_loopback: self.oauth_allow_http_loopback.or(lower.oauth_allow_http_loopback),
         }
     }
 
@@ -223,6 +239,8 @@ impl Layer {
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or(d.statement_timeout_ms),
             min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(d.otlp_endpoint),
+            oauth_token_secs: self.oauth_token_secs.unwrap_or(d.oauth_token_secs),
+            oauth_allow_http_loopback: self.oauth_allow_http_loopback.unwrap_or(d.oauth_allow_http_loopback),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {}", describe(&e, str::to_owned)))?;
         Ok(settings)
@@ -336,6 +354,8 @@ mod tests {
             ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
             ("otlp_endpoint = \"collector:4318\"", "otlp_endpoint must be an http:// URL"),
             ("otlp_endpoint = \"https://otel.example.com\"", "Roster exports without TLS"),
+            ("oauth_token_secs = 3599", "oauth_token_secs must be between 3600 and 21600"),
+            ("oauth_token_secs = 21601", "oauth_token_secs must be between 3600 and 21600"),
         ] {
             let refused = refusal(file);
             assert!(refused.contains(message), "{file}: {refused}");

@@ -22,6 +22,7 @@ mod url;
 pub mod content;
 pub mod groups;
 pub mod lifecycle_state;
+pub mod oauth;
 pub mod query;
 pub mod records;
 pub mod schema;
