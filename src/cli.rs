@@ -45,6 +45,9 @@ enum Command {
     /// OAuth 2.0 clients of IdP connections (docs/oauth.md): create, list, revoke, their secrets.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Authorization servers a tenant trusts: their RS256/ES256 access tokens are accepted on SCIM.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Run one background sweep now: membership removal and retention, for every tenant.
     Sweep,
     /// Measure the single-row commit rate of the database (same disk and durability settings),
@@ -304,6 +307,42 @@ enum ClientCommand {
 }
 
 #[derive(Subcommand)]
+enum IssuerCommand {
+    /// Trust an authorization server for a tenant.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        /// A name for this trust, e.g. corp-as.
+        #[arg(long)]
+        name: String,
+        /// The `iss` of its tokens, exactly as they carry it.
+        #[arg(long)]
+        issuer: String,
+        /// The `aud` its tokens carry for Roster; one issuer and audience belong to one tenant.
+        #[arg(long)]
+        audience: String,
+        /// URL of its JWKS document (https).
+        #[arg(long)]
+        jwks_url: String,
+        /// The most its tokens may do here, comma-separated; scopes they carry beyond it are ignored.
+        #[arg(long)]
+        scope: Scopes,
+    },
+    /// List trusted authorization servers.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Stop trusting an authorization server; its tokens get 401 (within token_cache_ms).
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum SecretCommand {
     /// Add a secret (printed once); the client's other secrets stay live.
     Add {
@@ -391,6 +430,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(&cli, cmd),
         Command::User(cmd) => user(&cli, cmd),
         Command::Client(cmd) => client(&cli, cmd),
+        Command::Issuer(cmd) => issuer(&cli, cmd),
         Command::ProbeCommits { seconds } => probe_commits(&cli, seconds),
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
@@ -653,6 +693,57 @@ fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
                 });
                 println!("{line}");
             }
+        }
+    }
+    Ok(())
+}
+
+fn issuer(cli: &Cli, cmd: IssuerCommand) -> anyhow::Result<()> {
+    use crate::oauth::external;
+    let settings = command_settings(cli)?;
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    let tenant_id = |conn: &mut db::DbConnection, name: &str| -> anyhow::Result<String> {
+        Ok(tenants::by_name(conn, name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id)
+    };
+    match cmd {
+        IssuerCommand::Add { tenant, name, issuer, audience, jwks_url, scope } => {
+            let added = external::add(
+                &mut conn,
+                external::NewIssuer {
+                    tenant: &tenant,
+                    name: &name,
+                    issuer: &issuer,
+                    audience: &audience,
+                    jwks_url: &jwks_url,
+                    scopes: scope,
+                },
+                settings.oauth_allow_http_loopback,
+            )?;
+            eprintln!("tenant {tenant} now trusts {issuer} (audience {audience}) with at most {}", added.scope);
+        }
+        IssuerCommand::List { tenant } => {
+            let tenant_id = tenant.map(|t| tenant_id(&mut conn, &t)).transpose()?;
+            println!("tenant\tname\tissuer\taudience\tjwks_url\tscope\tcreated");
+            for (i, tenant) in crate::db::oauth::issuers(&mut conn, tenant_id.as_deref())? {
+                println!(
+                    "{tenant}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    i.name,
+                    i.issuer,
+                    i.audience,
+                    i.jwks_url,
+                    i.scope,
+                    rfc3339(Some(i.created_at))
+                );
+            }
+        }
+        IssuerCommand::Remove { tenant, name } => {
+            let id = tenant_id(&mut conn, &tenant)?;
+            anyhow::ensure!(
+                crate::db::oauth::remove_issuer(&mut conn, &id, &name)?,
+                "tenant {tenant:?} trusts no server named {name:?}"
+            );
+            eprintln!("tenant {tenant} no longer trusts {name}");
         }
     }
     Ok(())

@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{oauth_assertion_jtis, oauth_audit, oauth_client_secrets, oauth_clients, tenants, tokens};
+use super::schema::{
+    oauth_assertion_jtis, oauth_audit, oauth_client_secrets, oauth_clients, oauth_issuers, tenants, tokens,
+};
 use super::{write_transaction, DbConnection, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -215,4 +217,54 @@ pub fn audit_entries(
         query = query.filter(oauth_audit::tenant_id.eq(tenant_id.to_owned()));
     }
     Ok(query.load(conn)?)
+}
+
+/// An authorization server a tenant trusts (see `oauth::external`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oauth_issuers)]
+pub struct IssuerRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    /// The most its tokens may do, whatever scopes they carry.
+    pub scope: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_issuer(conn: &mut DbConnection, issuer: &IssuerRecord) -> Result<(), DbError> {
+    diesel::insert_into(oauth_issuers::table).values(issuer).execute(conn)?;
+    Ok(())
+}
+
+/// The trusted servers whose issuer is `iss`, of every tenant (one per audience).
+pub fn issuers_named(conn: &mut DbConnection, iss: &str) -> Result<Vec<IssuerRecord>, DbError> {
+    if iss.contains('\0') {
+        return Ok(Vec::new());
+    }
+    Ok(oauth_issuers::table.filter(oauth_issuers::issuer.eq(iss)).select(IssuerRecord::as_select()).load(conn)?)
+}
+
+/// Every trusted server with its tenant's name, of one tenant or of all.
+pub fn issuers(conn: &mut DbConnection, tenant_id: Option<&str>) -> Result<Vec<(IssuerRecord, String)>, DbError> {
+    let mut query = oauth_issuers::table
+        .inner_join(tenants::table)
+        .order((oauth_issuers::created_at, oauth_issuers::id))
+        .select((IssuerRecord::as_select(), tenants::name))
+        .into_boxed();
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(oauth_issuers::tenant_id.eq(tenant_id.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Stops trusting the tenant's server of this name; false when there is none.
+pub fn remove_issuer(conn: &mut DbConnection, tenant_id: &str, name: &str) -> Result<bool, DbError> {
+    let removed = diesel::delete(
+        oauth_issuers::table.filter(oauth_issuers::tenant_id.eq(tenant_id)).filter(oauth_issuers::name.eq(name)),
+    )
+    .execute(conn)?;
+    Ok(removed > 0)
 }

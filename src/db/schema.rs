@@ -100,6 +100,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    oauth_issuers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        issuer -> Text,
+        audience -> Text,
+        jwks_url -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     resource_counts (tenant_id, resource_type, slot) {
         tenant_id -> Text,
         resource_type -> Text,
@@ -217,6 +230,7 @@ diesel::joinable!(group_members -> users (user_pk));
 diesel::joinable!(oauth_audit -> tenants (tenant_id));
 diesel::joinable!(oauth_client_secrets -> oauth_clients (client_id));
 diesel::joinable!(oauth_clients -> tenants (tenant_id));
+diesel::joinable!(oauth_issuers -> tenants (tenant_id));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> oauth_clients (client_id));
@@ -233,6 +247,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_audit,
     oauth_client_secrets,
     oauth_clients,
+    oauth_issuers,
     resource_counts,
     scim_groups,
     server_settings,

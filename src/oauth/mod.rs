@@ -1,13 +1,15 @@
 //! OAuth 2.0 for IdP connections (docs/oauth.md): per-tenant clients with rotating secrets
 //! (this file), the token endpoint that exchanges a client's credentials for an access token
 //! (`token.rs`), JWT client assertions and the JWKS documents their keys come from
-//! (`assertion.rs`, `jwks.rs`), and the bound on failed attempts (`limiter.rs`).
+//! (`assertion.rs`, `jwks.rs`), the bound on failed attempts (`limiter.rs`), and the access
+//! tokens of authorization servers a tenant trusts (`external.rs`).
 //!
 //! Access tokens are the same HS256 tokens `roster token issue` prints, recorded in the same
 //! table with the client they were issued to: every way in ends in the one check of
 //! [`crate::auth::Principal`] (record, tenant, scopes), and the hot path gains no query.
 
 pub mod assertion;
+pub mod external;
 pub mod jwks;
 pub mod limiter;
 pub mod token;

@@ -607,3 +607,104 @@ both_backends!(
     an_unknown_kid_refetches_the_jwks_at_a_bounded_rate,
     jwks_urls_must_be_https_unless_loopback_http_is_allowed,
 );
+
+// -- External authorization servers a tenant trusts ---------------------------------------------
+
+const CORP_ISSUER: &str = "https://as.corp.example";
+const CORP_AUDIENCE: &str = "https://scim.example.com";
+
+fn external_claims(sub: &str, scope: &str) -> Value {
+    json!({"iss": CORP_ISSUER, "aud": CORP_AUDIENCE, "sub": sub, "scope": scope, "iat": now(),
+           "exp": now() + 600, "jti": uuid::Uuid::new_v4().to_string()})
+}
+
+async fn trust_corp(app: &TestApp, tenant: &str, scope: &str) -> (Signer, JwksServer) {
+    let corp = Signer::rsa("as-1");
+    let server = JwksServer::start(jwks(&[&corp])).await;
+    oauth::external::add(
+        &mut app.connection(),
+        oauth::external::NewIssuer {
+            tenant,
+            name: "corp-as",
+            issuer: CORP_ISSUER,
+            audience: CORP_AUDIENCE,
+            jwks_url: &server.url,
+            scopes: scope.parse().unwrap(),
+        },
+        true,
+    )
+    .expect("issuer trusted");
+    (corp, server)
+}
+
+async fn a_trusted_servers_tokens_reach_scim_for_its_tenant_only(app: TestApp) {
+    create_tenant(&app, "other");
+    let (corp, _server) = trust_corp(&app, "other", "scim").await;
+    let token = corp.sign(&external_claims("svc-provisioner", "openid scim"));
+    let res = app.client.post(app.url("/scim/v2/Users")).bearer_auth(&token).json(&user("ext")).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let id = json(res).await["id"].as_str().unwrap().to_owned();
+    let audit = app
+        .client
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(app.issue_token("other", "auditor", "admin"))
+        .send()
+        .await
+        .unwrap();
+    let audit = json(audit).await;
+    let entry = audit["entries"].as_array().unwrap().iter().find(|e| e["userId"] == id.as_str()).cloned();
+    assert_eq!(entry.expect("audited")["actor"], "svc-provisioner", "audited with the token's subject");
+    // Mapped to its tenant: the default tenant's users are not there.
+    let ann = app.create_user(user("ann")).await;
+    let res = app.get_with(&format!("/scim/v2/Users/{}", ann["id"].as_str().unwrap()), &token).await;
+    assert_scim_error(res, 404).await;
+    assert_eq!(app.get_with(&format!("/scim/v2/Users/{id}"), &token).await.status(), 200);
+    assert_scim_error(app.get(&format!("/scim/v2/Users/{id}")).await, 404).await;
+    // A read scope reads only; scopes beyond the tenant's ceiling are never granted.
+    let read = corp.sign(&external_claims("reader", "scim:read"));
+    assert_eq!(app.get_with("/scim/v2/Users", &read).await.status(), 200);
+    let res = app.client.post(app.url("/scim/v2/Users")).bearer_auth(&read).json(&user("r")).send().await.unwrap();
+    assert_scim_error(res, 403).await;
+    let admin = corp.sign(&external_claims("root", "admin events"));
+    let body = assert_scim_error(app.get_with("/scim/v2/Users", &admin).await, 401).await;
+    assert!(body["detail"].as_str().unwrap().contains("none of the scopes"), "{body}");
+}
+
+async fn external_tokens_are_refused_when_anything_is_off(app: TestApp) {
+    let (corp, _server) = trust_corp(&app, "default", "scim").await;
+    let with = |change: Value| {
+        let mut claims = external_claims("svc", "scim");
+        claims.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        corp.sign(&claims)
+    };
+    for (token, detail) in [
+        (with(json!({"aud": "https://elsewhere.example"})), "no tenant trusts"),
+        (with(json!({"iss": "https://evil.example"})), "no tenant trusts"),
+        (with(json!({"exp": now() - 300})), "expired"),
+        (with(json!({"nbf": now() + 600})), "not valid yet"),
+        (Signer::ec("as-1").sign(&external_claims("svc", "scim")), "cannot be checked"),
+        (Signer::ec("unknown").sign(&external_claims("svc", "scim")), "cannot be checked"),
+    ] {
+        let body = assert_scim_error(app.get_with("/scim/v2/Users", &token).await, 401).await;
+        assert!(body["detail"].as_str().unwrap().contains(detail), "{body} should say {detail:?}");
+    }
+    // HS256 with the public key as the secret is one of Roster's own tokens, and fails as such.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("as-1".into());
+    let public = serde_json::to_vec(&corp.jwk).unwrap();
+    let forged =
+        jsonwebtoken::encode(&header, &external_claims("svc", "scim"), &EncodingKey::from_secret(&public)).unwrap();
+    assert_scim_error(app.get_with("/scim/v2/Users", &forged).await, 401).await;
+    // Trust removed: its tokens stop working; Roster's own keep working.
+    let good = with(json!({}));
+    assert_eq!(app.get_with("/scim/v2/Users", &good).await.status(), 200);
+    let tenant = roster::db::tenants::by_name(&mut app.connection(), "default").unwrap().unwrap();
+    assert!(roster::db::oauth::remove_issuer(&mut app.connection(), &tenant.id, "corp-as").unwrap());
+    assert_scim_error(app.get_with("/scim/v2/Users", &good).await, 401).await;
+    assert_eq!(app.get("/scim/v2/Users").await.status(), 200);
+}
+
+both_backends!(
+    a_trusted_servers_tokens_reach_scim_for_its_tenant_only,
+    external_tokens_are_refused_when_anything_is_off
+);
