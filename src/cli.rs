@@ -280,6 +280,21 @@ enum ClientCommand {
         /// The audience its assertions carry [default: this server's token endpoint URL or issuer URL]
         #[arg(long)]
         audience: Option<String>,
+        /// For Okta's OAuth mode: a redirect URI (Okta's OAuth callback URL) the authorization-code
+        /// grant may send codes to; repeat for several.
+        #[arg(long)]
+        redirect_uri: Vec<String>,
+    },
+    /// Print a one-time link that approves Okta's authorization request for this client; the
+    /// tenant's admin opens it in the browser that then clicks Authenticate in Okta.
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// How long the link stays valid, at most 1d [default: 15m]
+        #[arg(long, value_parser = auth::parse_lifetime)]
+        valid: Option<std::time::Duration>,
     },
     /// List clients (never their secrets).
     List {
@@ -587,6 +602,7 @@ fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
             issuer,
             subject,
             audience,
+            redirect_uri,
         } => {
             let jwks = match jwks_file {
                 Some(path) => Some(
@@ -603,6 +619,7 @@ fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
                     scopes: scope,
                     secret: (!no_secret).then_some(Some(secret_expires)),
                     trust: oauth::AssertionTrust { issuer, subject, audience, jwks_url, jwks },
+                    redirect_uris: redirect_uri,
                 },
                 settings.oauth_allow_http_loopback,
             )?;
@@ -637,6 +654,16 @@ fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
                     c.assertion_subject.as_deref().unwrap_or("-"),
                 );
             }
+        }
+        ClientCommand::Approve { tenant, name, valid } => {
+            let ticket =
+                oauth::code::approval(&mut conn, &tenant, &name, valid.unwrap_or(oauth::code::APPROVAL_LIFETIME))?;
+            let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+            println!("{base}/oauth/approve/{ticket}");
+            eprintln!(
+                "open this link once, in the browser you then use to click Authenticate in Okta for {name}; \
+                 it works once"
+            );
         }
         ClientCommand::Revoke { tenant, name } => {
             let c = oauth::find(&mut conn, &tenant, &name)?;

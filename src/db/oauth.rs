@@ -1,11 +1,13 @@
-//! OAuth clients, their secrets (as hashes only), the assertion ids seen, and the token
-//! endpoint's audit trail (docs/oauth.md).
+//! OAuth clients, their secrets (as hashes only), the assertion ids seen, the token endpoint's
+//! audit trail, trusted authorization servers, and the approvals, codes and refresh tokens of
+//! the authorization-code grant (docs/oauth.md).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    oauth_assertion_jtis, oauth_audit, oauth_client_secrets, oauth_clients, oauth_issuers, tenants, tokens,
+    oauth_approvals, oauth_assertion_jtis, oauth_audit, oauth_client_secrets, oauth_clients, oauth_codes,
+    oauth_issuers, oauth_refresh_tokens, tenants, tokens,
 };
 use super::{write_transaction, DbConnection, DbError};
 
@@ -26,6 +28,8 @@ pub struct ClientRecord {
     pub assertion_audience: Option<String>,
     pub jwks_url: Option<String>,
     pub jwks: Option<String>,
+    /// Where the authorization-code grant may send its codes: exact URIs, space-separated.
+    pub redirect_uris: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -110,6 +114,13 @@ pub fn revoke_client(conn: &mut DbConnection, client_id: &str, now: NaiveDateTim
         diesel::update(tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()))
             .set(tokens::revoked_at.eq(now))
             .execute(conn)?;
+        diesel::update(
+            oauth_refresh_tokens::table
+                .filter(oauth_refresh_tokens::client_id.eq(client_id))
+                .filter(oauth_refresh_tokens::revoked_at.is_null()),
+        )
+        .set(oauth_refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
         Ok(changed > 0)
     })
 }
@@ -267,4 +278,143 @@ pub fn remove_issuer(conn: &mut DbConnection, tenant_id: &str, name: &str) -> Re
     )
     .execute(conn)?;
     Ok(removed > 0)
+}
+
+/// A one-time approval of the authorization-code grant, opened by the tenant's admin.
+pub fn insert_approval(
+    conn: &mut DbConnection,
+    ticket_hash: &str,
+    client_id: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(oauth_approvals::table)
+        .values((
+            oauth_approvals::ticket_hash.eq(ticket_hash),
+            oauth_approvals::client_id.eq(client_id),
+            oauth_approvals::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The live client an unused, unexpired approval is for.
+pub fn approval_client(
+    conn: &mut DbConnection,
+    ticket_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<ClientRecord>, DbError> {
+    Ok(oauth_approvals::table
+        .inner_join(oauth_clients::table)
+        .filter(oauth_approvals::ticket_hash.eq(ticket_hash))
+        .filter(oauth_approvals::used_at.is_null())
+        .filter(oauth_approvals::expires_at.gt(now))
+        .filter(oauth_clients::revoked_at.is_null())
+        .select(ClientRecord::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Uses up the approval for this client; false when it is not live (used, expired, another's).
+pub fn take_approval(
+    conn: &mut DbConnection,
+    ticket_hash: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        oauth_approvals::table
+            .filter(oauth_approvals::ticket_hash.eq(ticket_hash))
+            .filter(oauth_approvals::client_id.eq(client_id))
+            .filter(oauth_approvals::used_at.is_null())
+            .filter(oauth_approvals::expires_at.gt(now)),
+    )
+    .set(oauth_approvals::used_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oauth_codes)]
+pub struct CodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// PKCE (RFC 7636) S256 challenge, when the client sent one.
+    pub code_challenge: Option<String>,
+    pub scope: String,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_code(conn: &mut DbConnection, code: &CodeRecord) -> Result<(), DbError> {
+    diesel::insert_into(oauth_codes::table).values(code).execute(conn)?;
+    Ok(())
+}
+
+/// Uses up the code of this client if it is unused and unexpired; None otherwise. The update
+/// decides, so a code is exchanged once even when two requests race.
+pub fn take_code(
+    conn: &mut DbConnection,
+    code_hash: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<CodeRecord>, DbError> {
+    write_transaction(conn, |conn| {
+        let changed = diesel::update(
+            oauth_codes::table
+                .filter(oauth_codes::code_hash.eq(code_hash))
+                .filter(oauth_codes::client_id.eq(client_id))
+                .filter(oauth_codes::used_at.is_null())
+                .filter(oauth_codes::expires_at.gt(now)),
+        )
+        .set(oauth_codes::used_at.eq(now))
+        .execute(conn)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(Some(oauth_codes::table.find(code_hash).select(CodeRecord::as_select()).first(conn)?))
+    })
+}
+
+pub fn insert_refresh_token(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    client_id: &str,
+    scope: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(oauth_refresh_tokens::table)
+        .values((
+            oauth_refresh_tokens::token_hash.eq(token_hash),
+            oauth_refresh_tokens::client_id.eq(client_id),
+            oauth_refresh_tokens::scope.eq(scope),
+            oauth_refresh_tokens::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes the client's live refresh token with this hash and returns its scope; None when the
+/// client holds no such live token. Used when a refresh token is exchanged (it rotates) and by
+/// RFC 7009 revocation.
+pub fn take_refresh_token(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>, DbError> {
+    write_transaction(conn, |conn| {
+        let changed = diesel::update(
+            oauth_refresh_tokens::table
+                .filter(oauth_refresh_tokens::token_hash.eq(token_hash))
+                .filter(oauth_refresh_tokens::client_id.eq(client_id))
+                .filter(oauth_refresh_tokens::revoked_at.is_null()),
+        )
+        .set(oauth_refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(Some(oauth_refresh_tokens::table.find(token_hash).select(oauth_refresh_tokens::scope).first(conn)?))
+    })
 }

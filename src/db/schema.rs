@@ -53,6 +53,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    oauth_approvals (ticket_hash) {
+        ticket_hash -> Text,
+        client_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     oauth_assertion_jtis (issuer, jti) {
         issuer -> Text,
         jti -> Text,
@@ -96,6 +105,19 @@ diesel::table! {
         assertion_audience -> Nullable<Text>,
         jwks_url -> Nullable<Text>,
         jwks -> Nullable<Text>,
+        redirect_uris -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        scope -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -109,6 +131,16 @@ diesel::table! {
         jwks_url -> Text,
         scope -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -227,10 +259,13 @@ diesel::table! {
 }
 
 diesel::joinable!(group_members -> users (user_pk));
+diesel::joinable!(oauth_approvals -> oauth_clients (client_id));
 diesel::joinable!(oauth_audit -> tenants (tenant_id));
 diesel::joinable!(oauth_client_secrets -> oauth_clients (client_id));
 diesel::joinable!(oauth_clients -> tenants (tenant_id));
+diesel::joinable!(oauth_codes -> oauth_clients (client_id));
 diesel::joinable!(oauth_issuers -> tenants (tenant_id));
+diesel::joinable!(oauth_refresh_tokens -> oauth_clients (client_id));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> oauth_clients (client_id));
@@ -243,11 +278,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     content,
     events,
     group_members,
+    oauth_approvals,
     oauth_assertion_jtis,
     oauth_audit,
     oauth_client_secrets,
     oauth_clients,
+    oauth_codes,
     oauth_issuers,
+    oauth_refresh_tokens,
     resource_counts,
     scim_groups,
     server_settings,

@@ -9,6 +9,7 @@
 //! [`crate::auth::Principal`] (record, tenant, scopes), and the hot path gains no query.
 
 pub mod assertion;
+pub mod code;
 pub mod external;
 pub mod jwks;
 pub mod limiter;
@@ -35,6 +36,11 @@ impl OAuthState {
     pub fn new(settings: &crate::config::Settings) -> OAuthState {
         OAuthState { failures: Default::default(), jwks: jwks::JwksCache::new(settings.oauth_allow_http_loopback) }
     }
+}
+
+/// 256 random bits, base64url, behind a prefix that names what they are.
+fn random_secret(prefix: &str) -> String {
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()))
 }
 
 /// Prefix of every client secret, so that a leaked one is recognisable (secret scanners).
@@ -76,7 +82,7 @@ fn new_secret(client_id: &str, now: NaiveDateTime, expires_in: Option<Duration>)
             "a secret lasts at most 1098 days (3 years); choose a shorter --expires".into(),
         ));
     }
-    let secret = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+    let secret = random_secret(SECRET_PREFIX);
     let expires_at = expires_in.map(|d| now + chrono::Duration::from_std(d).expect("at most three years"));
     let record = SecretRecord {
         id: db::new_id(),
@@ -108,6 +114,8 @@ pub struct NewClient<'a> {
     /// A first secret, with its lifetime (None: no expiry); None: a client without a secret.
     pub secret: Option<Option<Duration>>,
     pub trust: AssertionTrust,
+    /// Where Okta's authorization-code grant may send codes (its OAuth callback URLs).
+    pub redirect_uris: Vec<String>,
 }
 
 pub struct Created {
@@ -142,6 +150,9 @@ pub fn create(conn: &mut DbConnection, req: NewClient<'_>, allow_http_loopback: 
     if let Some(doc) = &trust.jwks {
         jwks::KeySet::parse(doc).map_err(ClientError::Invalid)?;
     }
+    for uri in &req.redirect_uris {
+        code::check_redirect_uri(uri, allow_http_loopback).map_err(ClientError::Invalid)?;
+    }
     if !takes_assertions && req.secret.is_none() {
         return Err(ClientError::Invalid("a client needs a secret or keys (a JWKS URL or document) to sign in".into()));
     }
@@ -158,6 +169,7 @@ pub fn create(conn: &mut DbConnection, req: NewClient<'_>, allow_http_loopback: 
         assertion_audience: trust.audience,
         jwks_url: trust.jwks_url,
         jwks: trust.jwks,
+        redirect_uris: (!req.redirect_uris.is_empty()).then(|| req.redirect_uris.join(" ")),
     };
     let secret = req.secret.map(|expires_in| new_secret(&id, now, expires_in)).transpose()?;
     store::insert_client(conn, &client, secret.as_ref().map(|s| &s.record)).map_err(|e| match e {

@@ -48,7 +48,7 @@ impl OAuthError {
         }
     }
 
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
         OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), retry_after: None }
     }
 
@@ -348,17 +348,12 @@ fn audit_entry(
     }
 }
 
-/// Issues an access token of the client's tenant with the scopes asked for (all of the
-/// client's when none are), records and audits it in one transaction.
-pub async fn issue(
-    state: &AppState,
-    client: ClientRecord,
-    scope: Option<&str>,
-    peer: Option<std::net::IpAddr>,
-) -> Result<HttpResponse, OAuthError> {
-    let granted: Scopes = client.scope.parse().map_err(OAuthError::internal)?;
-    let scopes = match scope {
-        None => granted,
+/// The scopes asked for, within `granted` (the client's, or a refresh token's); all of
+/// `granted` when none are asked for.
+pub fn requested_scopes(granted: &str, scope: Option<&str>) -> Result<Scopes, OAuthError> {
+    let granted: Scopes = granted.parse().map_err(OAuthError::internal)?;
+    match scope {
+        None => Ok(granted),
         Some(asked) => {
             let asked: Scopes = asked.parse().map_err(|e| OAuthError::new("invalid_scope", e))?;
             if !asked.within(&granted) {
@@ -367,9 +362,20 @@ pub async fn issue(
                     format!("the client may ask for {granted} only; it asked for {asked}"),
                 ));
             }
-            asked
+            Ok(asked)
         }
-    };
+    }
+}
+
+/// Issues an access token of the client's tenant with `scopes` and, for the authorization-code
+/// grant, a refresh token; records and audits them in one transaction.
+pub async fn issue(
+    state: &AppState,
+    client: ClientRecord,
+    scopes: Scopes,
+    with_refresh: bool,
+    peer: Option<std::net::IpAddr>,
+) -> Result<HttpResponse, OAuthError> {
     let lifetime = state.settings.oauth_token_secs;
     let keys = state.keys.clone();
     let issued = state
@@ -388,28 +394,38 @@ pub async fn issue(
                     client_id: Some(client.id.clone()),
                 };
                 let issued = auth::record_and_sign(conn, &keys, record)?;
+                let refresh = with_refresh.then(|| super::random_secret(super::code::REFRESH_PREFIX));
+                if let Some(refresh) = &refresh {
+                    store::insert_refresh_token(conn, &super::hash(refresh), &client.id, &issued.claims.scope, now)?;
+                }
                 let detail = format!("access token {} ({})", issued.claims.jti, issued.claims.scope);
                 store::audit(
                     conn,
                     &audit_entry(Some(client.tenant_id.clone()), client.id.clone(), "issued", detail, peer),
                 )?;
-                Ok::<_, DbError>(issued)
+                Ok::<_, DbError>((issued, refresh))
             })
         })
         .await?;
+    let (issued, refresh) = issued;
+    let mut body = json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": issued.claims.scope,
+    });
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh);
+    }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(json!({
-            "access_token": issued.token,
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "scope": issued.claims.scope,
-        })))
+        .json(body))
 }
 
-/// RFC 7009 §2.1: revokes `token` when it was issued to `client`. A token that is not one of
-/// Roster's, or has expired, needs no revoking (§2.2: 200 all the same).
+/// RFC 7009 §2.1: revokes `token` (an access token or a refresh token) when it was issued to
+/// `client`. A token that is not one of Roster's, or has expired, needs no revoking (§2.2: 200
+/// all the same).
 pub async fn revoke(
     state: &AppState,
     client: ClientRecord,
@@ -418,6 +434,8 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let ok = || HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish();
     let Ok(claims) = state.keys.verify(token) else {
+        let (hash, client_id) = (super::hash(token), client.id.clone());
+        state.db.run(move |conn| store::take_refresh_token(conn, &hash, &client_id, db::now())).await?;
         return Ok(ok());
     };
     let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());

@@ -37,6 +37,7 @@ fn create_client(app: &TestApp, tenant: &str, name: &str, scope: &str) -> Client
             scopes: scope.parse().unwrap(),
             secret: Some(Some(Duration::from_secs(365 * 86_400))),
             trust: AssertionTrust::default(),
+            redirect_uris: Vec::new(),
         },
         true,
     )
@@ -280,7 +281,9 @@ async fn metadata_and_service_provider_config_tell_the_truth(app: TestApp) {
     assert_eq!(meta["issuer"], app.address.as_str(), "RFC 8414 §3.3: the URL the metadata came from");
     assert_eq!(meta["token_endpoint"], format!("{}/oauth/token", app.address));
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/revoke", app.address));
-    assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(meta["grant_types_supported"], json!(["client_credentials", "authorization_code", "refresh_token"]));
+    assert_eq!(meta["authorization_endpoint"], format!("{}/oauth/authorize", app.address));
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
@@ -417,7 +420,14 @@ fn assertion_claims(iss: &str, sub: &str, aud: &str) -> Value {
 fn create_assertion_client(app: &TestApp, name: &str, trust: AssertionTrust) -> String {
     let created = oauth::create(
         &mut app.connection(),
-        NewClient { tenant: "default", name, scopes: "scim".parse().unwrap(), secret: None, trust },
+        NewClient {
+            tenant: "default",
+            name,
+            scopes: "scim".parse().unwrap(),
+            secret: None,
+            trust,
+            redirect_uris: Vec::new(),
+        },
         true,
     )
     .expect("client created");
@@ -594,6 +604,7 @@ async fn jwks_urls_must_be_https_unless_loopback_http_is_allowed(app: TestApp) {
             scopes: "scim".parse().unwrap(),
             secret: None,
             trust: AssertionTrust { jwks_url: Some("http://127.0.0.1:9/keys".into()), ..AssertionTrust::default() },
+            redirect_uris: Vec::new(),
         },
         false,
     );
@@ -708,3 +719,180 @@ both_backends!(
     a_trusted_servers_tokens_reach_scim_for_its_tenant_only,
     external_tokens_are_refused_when_anything_is_off
 );
+
+// -- Okta's authorization-code grant with PKCE (RFC 6749 §4.1, RFC 7636) -------------------------
+
+const OKTA_CALLBACK: &str = "https://system-admin.okta.com/admin/app/cpc/roster_1/oauth/callback";
+
+fn okta_client(app: &TestApp, name: &str) -> Client {
+    let created = oauth::create(
+        &mut app.connection(),
+        NewClient {
+            tenant: "default",
+            name,
+            scopes: "scim".parse().unwrap(),
+            secret: Some(Some(Duration::from_secs(86_400))),
+            trust: AssertionTrust::default(),
+            redirect_uris: vec![OKTA_CALLBACK.into()],
+        },
+        false,
+    )
+    .expect("client created");
+    Client { id: created.client.id, secret: created.secret.unwrap().secret }
+}
+
+/// The admin opens the link `roster client approve` prints; the browser keeps the cookie.
+async fn approve_in_browser(app: &TestApp, name: &str) -> String {
+    let ticket = oauth::code::approval(&mut app.connection(), "default", name, oauth::code::APPROVAL_LIFETIME).unwrap();
+    let res = app.client.get(app.url(&format!("/oauth/approve/{ticket}"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn pkce() -> (String, String) {
+    use sha2::Digest;
+    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Okta sends the admin's browser to the authorization endpoint; Roster answers with a redirect
+/// that the browser would follow.
+async fn authorize(app: &TestApp, cookie: Option<&str>, client_id: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", OKTA_CALLBACK),
+        ("state", "okta-state-1"),
+        ("scope", "scim"),
+    ];
+    query.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
+    query.extend_from_slice(extra);
+    let mut req = browser.get(app.url("/oauth/authorize")).query(&query);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    req.send().await.unwrap()
+}
+
+/// The code in the redirect to Okta's callback, after checking the state came back.
+fn code_of(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), 302);
+    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(OKTA_CALLBACK), "{location}");
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(pairs.get("state").map(String::as_str), Some("okta-state-1"));
+    pairs.get("code").cloned().unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+async fn exchange(app: &TestApp, client: &Client, code: &str, verifier: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", OKTA_CALLBACK),
+        ("code_verifier", verifier),
+    ];
+    token_request(app, &form, Some((&client.id, &client.secret))).await
+}
+
+async fn refresh(app: &TestApp, client: &Client, refresh_token: &str) -> reqwest::Response {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    token_request(app, &form, Some((&client.id, &client.secret))).await
+}
+
+async fn okta_authorization_code_end_to_end(app: TestApp) {
+    let okta = okta_client(&app, "okta-prod");
+    let (verifier, challenge) = pkce();
+    let pkce_params = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+    // Not approved yet: a page for the admin, no redirect.
+    let res = authorize(&app, None, &okta.id, &pkce_params).await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("roster client approve"));
+    let cookie = approve_in_browser(&app, "okta-prod").await;
+    let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    // The approval is used up.
+    assert_eq!(authorize(&app, Some(&cookie), &okta.id, &pkce_params).await.status(), 403);
+    let tokens = access_token(exchange(&app, &okta, &code, &verifier).await).await;
+    assert_eq!(tokens["scope"], "scim");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // A code is exchanged once.
+    oauth_error(exchange(&app, &okta, &code, &verifier).await, 400, "invalid_grant").await;
+    let res =
+        app.client.post(app.url("/scim/v2/Users")).bearer_auth(&access).json(&user("okta-u")).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    // Refresh: a new access token and a new refresh token; the old one is used up.
+    let renewed = access_token(refresh(&app, &okta, &refresh_token).await).await;
+    let renewed_refresh = renewed["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(renewed_refresh, refresh_token);
+    oauth_error(refresh(&app, &okta, &refresh_token).await, 400, "invalid_grant").await;
+    let renewed_access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(app.get_with("/scim/v2/Users?filter=userName%20eq%20%22okta-u%22", renewed_access).await.status(), 200);
+    // Revoking the connection ends its refresh tokens and access tokens.
+    let client = roster::db::oauth::client(&mut app.connection(), &okta.id).unwrap().unwrap();
+    assert!(roster::db::oauth::revoke_client(&mut app.connection(), &client.id, roster::db::now()).unwrap());
+    oauth_error(refresh(&app, &okta, &renewed_refresh).await, 401, "invalid_client").await;
+    assert_scim_error(app.get_with("/scim/v2/Users", renewed_access).await, 401).await;
+    let hash = roster::oauth::hash(&renewed_refresh);
+    let revoked: Option<chrono::NaiveDateTime> = roster::db::schema::oauth_refresh_tokens::table
+        .find(hash)
+        .select(roster::db::schema::oauth_refresh_tokens::revoked_at)
+        .first(&mut *app.connection())
+        .unwrap();
+    assert!(revoked.is_some(), "the refresh token itself is revoked");
+}
+
+async fn authorization_codes_and_refresh_tokens_resist_misuse(app: TestApp) {
+    let okta = okta_client(&app, "okta");
+    let thief = okta_client(&app, "thief");
+    let (verifier, challenge) = pkce();
+    let pkce_params = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+    // A wrong verifier uses the code up without a token.
+    let cookie = approve_in_browser(&app, "okta").await;
+    let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    oauth_error(exchange(&app, &okta, &code, &pkce().0).await, 400, "invalid_grant").await;
+    oauth_error(exchange(&app, &okta, &code, &verifier).await, 400, "invalid_grant").await;
+    // Another client cannot exchange the code; the approval of one client does not serve another.
+    let cookie = approve_in_browser(&app, "okta").await;
+    assert_eq!(authorize(&app, Some(&cookie), &thief.id, &pkce_params).await.status(), 403);
+    let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    oauth_error(exchange(&app, &thief, &code, &verifier).await, 400, "invalid_grant").await;
+    // A redirect URI that is not registered gets a page, never a redirect.
+    let cookie = approve_in_browser(&app, "okta").await;
+    let res = authorize(&app, Some(&cookie), &okta.id, &[("redirect_uri", "https://evil.example/cb")]).await;
+    assert!(res.headers().get("location").is_none());
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("is not a redirect URI of this client"));
+    // PKCE's plain method is refused, at the client's redirect URI.
+    let res =
+        authorize(&app, Some(&cookie), &okta.id, &[("code_challenge", &challenge), ("code_challenge_method", "plain")])
+            .await;
+    assert_eq!(res.status(), 302);
+    assert!(res.headers()["location"].to_str().unwrap().contains("error=invalid_request"));
+    // A refresh token works for its own client only.
+    let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    let tokens = access_token(exchange(&app, &okta, &code, &verifier).await).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    oauth_error(refresh(&app, &thief, refresh_token).await, 400, "invalid_grant").await;
+    // RFC 7009 revokes a refresh token too.
+    let res = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&okta.id, Some(&okta.secret))
+        .form(&[("token", refresh_token), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    oauth_error(refresh(&app, &okta, refresh_token).await, 400, "invalid_grant").await;
+    // An approval link works once.
+    let ticket = oauth::code::approval(&mut app.connection(), "default", "okta", Duration::from_secs(60)).unwrap();
+    let cookie = format!("{}={ticket}", oauth::code::APPROVAL_COOKIE);
+    code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    assert_eq!(app.client.get(app.url(&format!("/oauth/approve/{ticket}"))).send().await.unwrap().status(), 404);
+}
+
+both_backends!(okta_authorization_code_end_to_end, authorization_codes_and_refresh_tokens_resist_misuse);

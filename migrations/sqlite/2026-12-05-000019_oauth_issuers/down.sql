@@ -1,1 +1,0 @@
-DROP TABLE oauth_issuers;
