@@ -578,15 +578,15 @@ fn rfc3339(t: Option<chrono::NaiveDateTime>) -> String {
     t.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into())
 }
 
-fn print_secret(secret: &crate::oauth::NewSecret) {
+fn print_secret(secret: &crate::auth::oauth::NewSecret) {
     println!("client_secret: {}", secret.secret);
     println!("secret_id: {}", secret.record.id);
     println!("secret_expires: {}", rfc3339(secret.record.expires_at));
 }
 
 fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
+    use crate::auth::oauth;
     use crate::db::oauth as store;
-    use crate::oauth;
     let settings = command_settings(cli)?;
     let (db, _) = open(cli)?;
     let mut conn = db.conn()?;
@@ -726,7 +726,7 @@ fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 fn issuer(cli: &Cli, cmd: IssuerCommand) -> anyhow::Result<()> {
-    use crate::oauth::external;
+    use crate::auth::oauth::external;
     let settings = command_settings(cli)?;
     let (db, _) = open(cli)?;
     let mut conn = db.conn()?;

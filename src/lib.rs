@@ -15,7 +15,6 @@ pub mod http;
 pub mod lifecycle;
 pub mod listing;
 pub mod metrics;
-pub mod oauth;
 pub mod probe;
 pub mod product;
 pub mod readiness;

@@ -90,7 +90,7 @@ impl Application {
         // Services and storage count through the process-wide recorder from here on.
         crate::metrics::install();
         let metrics = Metrics::new();
-        let oauth = crate::oauth::OAuthState::new(&settings);
+        let oauth = crate::auth::oauth::OAuthState::new(&settings);
         let state = web::Data::new(AppState {
             db,
             keys,

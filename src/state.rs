@@ -26,5 +26,5 @@ pub struct AppState {
     pub member_batches: Arc<crate::groups::batches::MemberBatches>,
     pub readiness: crate::readiness::Readiness,
     /// Failed client authentications and cached JWKS documents of the OAuth endpoints.
-    pub oauth: crate::oauth::OAuthState,
+    pub oauth: crate::auth::oauth::OAuthState,
 }

@@ -74,9 +74,9 @@ impl FromRequest for Principal {
                 _ => {
                     // RS256/ES256: an access token of an authorization server a tenant trusts;
                     // its record is made from that trust. Every other token is one of Roster's.
-                    let (claims, record) = match crate::oauth::external::key_pair_algorithm(&token) {
+                    let (claims, record) = match crate::auth::oauth::external::key_pair_algorithm(&token) {
                         Some(alg) => {
-                            let (claims, record) = crate::oauth::external::check(&state, &token, alg)
+                            let (claims, record) = crate::auth::oauth::external::check(&state, &token, alg)
                                 .await
                                 .map_err(ScimError::unauthorized)?;
                             (claims, Some(record))

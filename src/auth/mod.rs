@@ -5,9 +5,13 @@
 //! not the claims, says what the token may do: whoever learns the signing key (it sits in the
 //! database unless configured) can sign claims, but cannot widen a recorded token's powers or
 //! make up a token that was never issued.
+//!
+//! `oauth` issues the same tokens at `/oauth/token` to OAuth clients (docs/oauth.md), and checks
+//! the RS256/ES256 tokens of authorization servers a tenant trusts; those too end in [`admit`].
 
 pub mod cache;
 mod extract;
+pub mod oauth;
 pub mod scope;
 
 pub use extract::Principal;

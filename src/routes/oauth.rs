@@ -5,10 +5,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::auth::oauth::code::{self, AuthorizeError, AuthorizeRequest, APPROVAL_COOKIE};
+use crate::auth::oauth::token::{self, Endpoints, Form, OAuthError};
 use crate::auth::Scope;
 use crate::db;
-use crate::oauth::code::{self, AuthorizeError, AuthorizeRequest, APPROVAL_COOKIE};
-use crate::oauth::token::{self, Endpoints, Form, OAuthError};
 use crate::state::AppState;
 
 /// Form bodies of the token endpoint are a few hundred bytes; an assertion a few kilobytes.
@@ -157,7 +157,7 @@ fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
 async fn approve(req: HttpRequest, state: web::Data<AppState>, ticket: web::Path<String>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let ticket = ticket.into_inner();
-    let hash = crate::oauth::hash(&ticket);
+    let hash = crate::auth::oauth::hash(&ticket);
     let found = state.db.run(move |conn| crate::db::oauth::approval_client(conn, &hash, db::now())).await;
     let client =
         match found {

@@ -12,8 +12,8 @@ use base64::Engine;
 use diesel::prelude::*;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use roster::auth::oauth::{self, AssertionTrust, NewClient};
 use roster::db::schema::oauth_client_secrets;
-use roster::oauth::{self, AssertionTrust, NewClient};
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -255,7 +255,7 @@ async fn revoking_a_client_ends_its_tokens_and_secrets(app: TestApp) {
 
 async fn failed_authentications_are_rate_limited_and_audited(app: TestApp) {
     let client = create_client(&app, "default", "entra", "scim");
-    for i in 0..roster::oauth::limiter::MAX_FAILURES {
+    for i in 0..roster::auth::oauth::limiter::MAX_FAILURES {
         let guess = format!("guess-{i}");
         let res = token_request(&app, &[("grant_type", "client_credentials")], Some((&client.id, &guess))).await;
         oauth_error(res, 401, "invalid_client").await;
@@ -269,7 +269,7 @@ async fn failed_authentications_are_rate_limited_and_audited(app: TestApp) {
     let tenant = roster::db::tenants::by_name(&mut app.connection(), "default").unwrap().unwrap();
     let audit = roster::db::oauth::audit_entries(&mut app.connection(), Some(&tenant.id), 100).unwrap();
     let refused: Vec<_> = audit.iter().filter(|e| e.outcome == "refused").collect();
-    assert_eq!(refused.len(), roster::oauth::limiter::MAX_FAILURES as usize, "{audit:?}");
+    assert_eq!(refused.len(), roster::auth::oauth::limiter::MAX_FAILURES as usize, "{audit:?}");
     assert!(refused.iter().all(|e| e.client_id == client.id && e.detail == "wrong secret"));
     assert_eq!(refused[0].peer.as_deref(), Some("127.0.0.1"));
 }
@@ -586,7 +586,7 @@ async fn an_unknown_kid_refetches_the_jwks_at_a_bounded_rate(app: TestApp) {
     assert!(server.fetches.load(Ordering::SeqCst) <= 2, "fetches: {}", server.fetches.load(Ordering::SeqCst));
     // The IdP rotates; once the refresh interval has passed the new key is found.
     server.rotate(jwks(&[&new]));
-    tokio::time::sleep(roster::oauth::jwks::MIN_REFRESH + Duration::from_millis(200)).await;
+    tokio::time::sleep(roster::auth::oauth::jwks::MIN_REFRESH + Duration::from_millis(200)).await;
     access_token(assertion_request(&app, Some(&id), &new.sign(&claims())).await).await;
     // The old key is gone from the document, but stays cached while it is fresh: only kids the
     // cache lacks trigger a fetch. Its signatures still check against the published key.
@@ -836,7 +836,7 @@ async fn okta_authorization_code_end_to_end(app: TestApp) {
     assert!(roster::db::oauth::revoke_client(&mut app.connection(), &client.id, roster::db::now()).unwrap());
     oauth_error(refresh(&app, &okta, &renewed_refresh).await, 401, "invalid_client").await;
     assert_scim_error(app.get_with("/scim/v2/Users", renewed_access).await, 401).await;
-    let hash = roster::oauth::hash(&renewed_refresh);
+    let hash = roster::auth::oauth::hash(&renewed_refresh);
     let revoked: Option<chrono::NaiveDateTime> = roster::db::schema::oauth_refresh_tokens::table
         .find(hash)
         .select(roster::db::schema::oauth_refresh_tokens::revoked_at)

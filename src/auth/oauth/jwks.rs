@@ -52,11 +52,10 @@ impl KeySet {
             None if self.keys.len() == 1 => &self.keys[0],
             None => return None,
         };
-        let suits = match (&jwk.algorithm, alg) {
-            (AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
-            (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256) => true,
-            _ => false,
-        };
+        let suits = matches!(
+            (&jwk.algorithm, alg),
+            (AlgorithmParameters::RSA(_), Algorithm::RS256) | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+        );
         let named = jwk.common.key_algorithm.map(|a| a.to_string());
         if !suits || named.is_some_and(|n| n != format!("{alg:?}")) {
             return None;
