@@ -2,9 +2,9 @@
 # Usage: ci.sh [ROSTER_BINARY]   (default: ../target/debug/roster, relative to this script)
 #
 # Runs run.sh against two fresh Roster servers, one on SQLite (a temporary directory) and one on
-# PostgreSQL (a new database, dropped afterwards), each on a free port with a token issued by the
-# CLI. Beside each runs a second node limited to IPSIE's floor of 25 requests/s per tenant, for
-# the IPSIE suite's 429 test. Keeps each run's report as results/sqlite.md and results/postgres.md,
+# PostgreSQL (a new database, dropped afterwards), each on a free port with an access token from
+# its token endpoint, for an OAuth client the CLI creates. Beside each runs a second node limited
+# to IPSIE's floor of 25 requests/s per tenant, for the IPSIE suite's 429 test. Keeps each run's report as results/sqlite.md and results/postgres.md,
 # stops the servers, and exits non-zero if either run failed. PostgreSQL must be reachable: PGHOST
 # (127.0.0.1), PGPORT (5432) and PGUSER (postgres), trust authentication, as in .ci/run.
 set -euo pipefail
@@ -68,9 +68,19 @@ serve() {
     cat "$log" >&2
     return 1
   fi
-  # IPSIE §8: access tokens expire. The run takes minutes; two hours leaves room.
-  token="$(ROSTER_DATABASE_URL="$url" "$roster" token issue --tenant default --name conformance --scope scim --expires 2h)" || {
-    echo "ci.sh: roster token issue failed on $label" >&2
+  # IPSIE §4.1: SCIM requests carry an OAuth 2.0 access token. The suite's token comes from the
+  # token endpoint (client credentials) of a client the CLI creates; §8: it expires, after the
+  # 1 h default lifetime, longer than the run.
+  local created client_id client_secret
+  created="$(ROSTER_DATABASE_URL="$url" "$roster" client create --tenant default --name "conformance-$label" --scope scim --secret-expires 1d 2>/dev/null)" || {
+    echo "ci.sh: roster client create failed on $label" >&2
+    return 1
+  }
+  client_id="$(sed -n 's/^client_id: //p' <<<"$created")"
+  client_secret="$(sed -n 's/^client_secret: //p' <<<"$created")"
+  token="$(curl -fsS -u "$client_id:$client_secret" -d grant_type=client_credentials -d scope=scim \
+    "http://127.0.0.1:$port/oauth/token" | "$here/.venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')" || {
+    echo "ci.sh: the token endpoint refused the conformance client on $label" >&2
     return 1
   }
 }

@@ -44,6 +44,12 @@ enum Command {
     /// Change an account's lifecycle state, as an administrator.
     #[command(subcommand)]
     User(UserCommand),
+    /// OAuth 2.0 clients of IdP connections (docs/oauth.md): create, list, revoke, their secrets.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Authorization servers a tenant trusts: their RS256/ES256 access tokens are accepted on SCIM.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Run one background sweep now: membership removal and retention, for every tenant.
     Sweep,
     /// Measure the single-row commit rate of the database (same disk and durability settings),
@@ -174,6 +180,12 @@ struct ServeArgs {
     /// OTLP/HTTP base URL of an OpenTelemetry collector to export traces to (http://host:4318) [default: none, no export]
     #[arg(long, env = "ROSTER_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Seconds an access token from /oauth/token lasts, 3600 to 21600 [default: 3600]
+    #[arg(long, env = "ROSTER_OAUTH_TOKEN_SECS")]
+    oauth_token_secs: Option<u64>,
+    /// Fetch JWKS documents from http:// URLs on loopback addresses too (local testing only) [default: false]
+    #[arg(long, env = "ROSTER_OAUTH_ALLOW_HTTP_LOOPBACK")]
+    oauth_allow_http_loopback: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -241,6 +253,147 @@ enum TokenCommand {
     Revoke { jti: String },
 }
 
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Create a client; prints its client_id and its first secret, which is shown only this once.
+    Create {
+        /// Tenant the client's tokens are confined to.
+        #[arg(long)]
+        tenant: String,
+        /// Name of the connection, e.g. entra-prod; the subject of its tokens and the audit actor.
+        #[arg(long)]
+        name: String,
+        /// Scopes the client may ask for, comma-separated: scim, scim:read, sessions, content, events, admin.
+        #[arg(long)]
+        scope: Scopes,
+        /// Lifetime of the first secret, at most 1098d (three years).
+        #[arg(long, default_value = "365d", value_parser = auth::parse_lifetime)]
+        secret_expires: std::time::Duration,
+        /// Create the client without a secret: it signs in with JWT assertions only.
+        #[arg(long)]
+        no_secret: bool,
+        /// URL of the JWKS document holding the keys its assertions are signed with (https).
+        #[arg(long)]
+        jwks_url: Option<String>,
+        /// File holding that JWKS document, stored with the client instead of fetched.
+        #[arg(long, conflicts_with = "jwks_url")]
+        jwks_file: Option<PathBuf>,
+        /// Federated client: the issuer of its assertions, e.g. https://login.microsoftonline.com/{tenant}/v2.0
+        /// [default: the client_id, as private_key_jwt has it]
+        #[arg(long, requires = "subject")]
+        issuer: Option<String>,
+        /// Federated client: the subject of its assertions (Entra: the object id of the identity).
+        #[arg(long, requires = "issuer")]
+        subject: Option<String>,
+        /// The audience its assertions carry [default: this server's token endpoint URL or issuer URL]
+        #[arg(long)]
+        audience: Option<String>,
+        /// For Okta's OAuth mode: a redirect URI (Okta's OAuth callback URL) the authorization-code
+        /// grant may send codes to; repeat for several.
+        #[arg(long)]
+        redirect_uri: Vec<String>,
+    },
+    /// Print a one-time link that approves Okta's authorization request for this client; the
+    /// tenant's admin opens it in the browser that then clicks Authenticate in Okta.
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// How long the link stays valid, at most 1d [default: 15m]
+        #[arg(long, value_parser = auth::parse_lifetime)]
+        valid: Option<std::time::Duration>,
+    },
+    /// List clients (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a client: its secrets and every access token it holds stop working.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Add, list and revoke a client's secrets; several may be live at once, for rotation.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Print the token endpoint's audit log, newest first (JSON lines): tokens issued, refusals.
+    Audit {
+        /// Only this tenant's clients (refusals of unknown clients are listed without it).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum IssuerCommand {
+    /// Trust an authorization server for a tenant.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        /// A name for this trust, e.g. corp-as.
+        #[arg(long)]
+        name: String,
+        /// The `iss` of its tokens, exactly as they carry it.
+        #[arg(long)]
+        issuer: String,
+        /// The `aud` its tokens carry for Roster; one issuer and audience belong to one tenant.
+        #[arg(long)]
+        audience: String,
+        /// URL of its JWKS document (https).
+        #[arg(long)]
+        jwks_url: String,
+        /// The most its tokens may do here, comma-separated; scopes they carry beyond it are ignored.
+        #[arg(long)]
+        scope: Scopes,
+    },
+    /// List trusted authorization servers.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Stop trusting an authorization server; its tokens get 401 (within token_cache_ms).
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Add a secret (printed once); the client's other secrets stay live.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Lifetime, at most 1098d (three years).
+        #[arg(long, default_value = "365d", value_parser = auth::parse_lifetime)]
+        expires: std::time::Duration,
+    },
+    /// List a client's secrets with their expiry (never the secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke one secret by its id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        id: String,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -280,6 +433,8 @@ fn settings(cli: &Cli, serve: ServeArgs) -> anyhow::Result<Settings> {
         min_free_disk_mb: serve.min_free_disk_mb,
         otlp_endpoint: serve.otlp_endpoint,
         webhooks: None,
+        oauth_token_secs: serve.oauth_token_secs,
+        oauth_allow_http_loopback: serve.oauth_allow_http_loopback,
     };
     let file = match &cli.config {
         Some(path) => Layer::from_file(path)?,
@@ -298,6 +453,8 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant(&cli, cmd),
         Command::Token(cmd) => token(&cli, cmd),
         Command::User(cmd) => user(&cli, cmd),
+        Command::Client(cmd) => client(&cli, cmd),
+        Command::Issuer(cmd) => issuer(&cli, cmd),
         Command::ProbeCommits { seconds } => probe_commits(&cli, seconds),
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
@@ -423,6 +580,208 @@ fn token(cli: &Cli, cmd: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { jti } => {
             anyhow::ensure!(db::tokens::revoke(&mut conn, &jti)?, "no token with jti {jti}");
             eprintln!("revoked {jti}");
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(t: Option<chrono::NaiveDateTime>) -> String {
+    t.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into())
+}
+
+fn print_secret(secret: &crate::auth::oauth::NewSecret) {
+    println!("client_secret: {}", secret.secret);
+    println!("secret_id: {}", secret.record.id);
+    println!("secret_expires: {}", rfc3339(secret.record.expires_at));
+}
+
+fn client(cli: &Cli, cmd: ClientCommand) -> anyhow::Result<()> {
+    use crate::auth::oauth;
+    use crate::db::oauth as store;
+    let settings = command_settings(cli)?;
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    match cmd {
+        ClientCommand::Create {
+            tenant,
+            name,
+            scope,
+            secret_expires,
+            no_secret,
+            jwks_url,
+            jwks_file,
+            issuer,
+            subject,
+            audience,
+            redirect_uri,
+        } => {
+            let jwks = match jwks_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let created = oauth::create(
+                &mut conn,
+                oauth::NewClient {
+                    tenant: &tenant,
+                    name: &name,
+                    scopes: scope,
+                    secret: (!no_secret).then_some(Some(secret_expires)),
+                    trust: oauth::AssertionTrust { issuer, subject, audience, jwks_url, jwks },
+                    redirect_uris: redirect_uri,
+                },
+                settings.oauth_allow_http_loopback,
+            )?;
+            println!("client_id: {}", created.client.id);
+            if let Some(secret) = &created.secret {
+                print_secret(secret);
+            }
+            eprintln!(
+                "created client {name} in tenant {tenant} (scope {}); the secret is not shown again. Token \
+                 endpoint: <public URL>/oauth/token (see /.well-known/oauth-authorization-server)",
+                created.client.scope
+            );
+        }
+        ClientCommand::List { tenant } => {
+            let tenant_id = match tenant {
+                Some(name) => Some(
+                    tenants::by_name(&mut conn, &name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id,
+                ),
+                None => None,
+            };
+            println!("client_id\ttenant\tname\tscope\tcreated\trevoked\tassertion_issuer\tassertion_subject\tkeys");
+            for (c, tenant) in store::clients(&mut conn, tenant_id.as_deref())? {
+                let keys = c.jwks_url.clone().or(c.jwks.as_ref().map(|_| "stored JWKS".into())).unwrap_or("-".into());
+                println!(
+                    "{}\t{tenant}\t{}\t{}\t{}\t{}\t{}\t{}\t{keys}",
+                    c.id,
+                    c.name,
+                    c.scope,
+                    rfc3339(Some(c.created_at)),
+                    rfc3339(c.revoked_at),
+                    c.assertion_issuer.as_deref().unwrap_or("-"),
+                    c.assertion_subject.as_deref().unwrap_or("-"),
+                );
+            }
+        }
+        ClientCommand::Approve { tenant, name, valid } => {
+            let ticket =
+                oauth::code::approval(&mut conn, &tenant, &name, valid.unwrap_or(oauth::code::APPROVAL_LIFETIME))?;
+            let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+            println!("{base}/oauth/approve/{ticket}");
+            eprintln!(
+                "open this link once, in the browser you then use to click Authenticate in Okta for {name}; \
+                 it works once"
+            );
+        }
+        ClientCommand::Revoke { tenant, name } => {
+            let c = oauth::find(&mut conn, &tenant, &name)?;
+            anyhow::ensure!(store::revoke_client(&mut conn, &c.id, db::now())?, "client {name:?} was already revoked");
+            eprintln!("revoked client {name} ({}) and its access tokens", c.id);
+        }
+        ClientCommand::Secret(SecretCommand::Add { tenant, name, expires }) => {
+            let secret = oauth::add_secret(&mut conn, &tenant, &name, Some(expires))?;
+            print_secret(&secret);
+            eprintln!("added a secret to {name}; its other secrets stay live until revoked or expired");
+        }
+        ClientCommand::Secret(SecretCommand::List { tenant, name }) => {
+            let c = oauth::find(&mut conn, &tenant, &name)?;
+            println!("secret_id\tcreated\texpires\trevoked\tstate");
+            let now = db::now();
+            for s in store::secrets(&mut conn, &c.id)? {
+                let state = match (s.revoked_at, s.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(at)) if at <= now => "expired",
+                    _ => "live",
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{state}",
+                    s.id,
+                    rfc3339(Some(s.created_at)),
+                    rfc3339(s.expires_at),
+                    rfc3339(s.revoked_at)
+                );
+            }
+        }
+        ClientCommand::Secret(SecretCommand::Revoke { tenant, name, id }) => {
+            let c = oauth::find(&mut conn, &tenant, &name)?;
+            anyhow::ensure!(
+                store::revoke_secret(&mut conn, &c.id, &id, db::now())?,
+                "client {name:?} has no live secret {id}"
+            );
+            eprintln!("revoked secret {id} of {name}");
+        }
+        ClientCommand::Audit { tenant, limit } => {
+            let tenant_id = match tenant {
+                Some(name) => Some(
+                    tenants::by_name(&mut conn, &name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id,
+                ),
+                None => None,
+            };
+            for e in store::audit_entries(&mut conn, tenant_id.as_deref(), limit)? {
+                let line = serde_json::json!({
+                    "at": rfc3339(Some(e.at)),
+                    "tenant": e.tenant_id,
+                    "client_id": e.client_id,
+                    "outcome": e.outcome,
+                    "detail": e.detail,
+                    "peer": e.peer,
+                });
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn issuer(cli: &Cli, cmd: IssuerCommand) -> anyhow::Result<()> {
+    use crate::auth::oauth::external;
+    let settings = command_settings(cli)?;
+    let (db, _) = open(cli)?;
+    let mut conn = db.conn()?;
+    let tenant_id = |conn: &mut db::DbConnection, name: &str| -> anyhow::Result<String> {
+        Ok(tenants::by_name(conn, name)?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?.id)
+    };
+    match cmd {
+        IssuerCommand::Add { tenant, name, issuer, audience, jwks_url, scope } => {
+            let added = external::add(
+                &mut conn,
+                external::NewIssuer {
+                    tenant: &tenant,
+                    name: &name,
+                    issuer: &issuer,
+                    audience: &audience,
+                    jwks_url: &jwks_url,
+                    scopes: scope,
+                },
+                settings.oauth_allow_http_loopback,
+            )?;
+            eprintln!("tenant {tenant} now trusts {issuer} (audience {audience}) with at most {}", added.scope);
+        }
+        IssuerCommand::List { tenant } => {
+            let tenant_id = tenant.map(|t| tenant_id(&mut conn, &t)).transpose()?;
+            println!("tenant\tname\tissuer\taudience\tjwks_url\tscope\tcreated");
+            for (i, tenant) in crate::db::oauth::issuers(&mut conn, tenant_id.as_deref())? {
+                println!(
+                    "{tenant}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    i.name,
+                    i.issuer,
+                    i.audience,
+                    i.jwks_url,
+                    i.scope,
+                    rfc3339(Some(i.created_at))
+                );
+            }
+        }
+        IssuerCommand::Remove { tenant, name } => {
+            let id = tenant_id(&mut conn, &tenant)?;
+            anyhow::ensure!(
+                crate::db::oauth::remove_issuer(&mut conn, &id, &name)?,
+                "tenant {tenant:?} trusts no server named {name:?}"
+            );
+            eprintln!("tenant {tenant} no longer trusts {name}");
         }
     }
     Ok(())

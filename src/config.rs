@@ -92,6 +92,16 @@ pub struct Settings {
     /// plain HTTP); spans are exported there when set, and not at all when absent.
     #[validate(custom(function = "otlp_url"))]
     pub otlp_endpoint: Option<String>,
+    /// Seconds an access token from `/oauth/token` lasts: Entra's gallery asks for 1 to 6 hours.
+    #[validate(range(
+        min = 3600,
+        max = 21_600,
+        message = "oauth_token_secs must be between 3600 and 21600 (1 to 6 hours)"
+    ))]
+    pub oauth_token_secs: u64,
+    /// Lets JWKS URLs be plain `http://` on a loopback address (tests, a local key server);
+    /// otherwise only `https://` JWKS URLs are fetched.
+    pub oauth_allow_http_loopback: bool,
     /// Delivery of outbox events to webhooks (the `[webhooks]` table of the file).
     #[validate(nested)]
     pub webhooks: WebhookSettings,
@@ -170,6 +180,8 @@ impl Default for Settings {
             min_free_disk_mb: 256,
             otlp_endpoint: None,
             webhooks: WebhookSettings::default(),
+            oauth_token_secs: 3600,
+            oauth_allow_http_loopback: false,
         }
     }
 }
@@ -203,6 +215,8 @@ pub struct Layer {
     pub min_free_disk_mb: Option<u64>,
     pub otlp_endpoint: Option<String>,
     pub webhooks: Option<WebhookSettings>,
+    pub oauth_token_secs: Option<u64>,
+    pub oauth_allow_http_loopback: Option<bool>,
 }
 
 impl Layer {
@@ -239,6 +253,8 @@ impl Layer {
             min_free_disk_mb: self.min_free_disk_mb.or(lower.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
             webhooks: self.webhooks.or(lower.webhooks),
+            oauth_token_secs: self.oauth_token_secs.or(lower.oauth_token_secs),
+            oauth_allow_http_loopback: self.oauth_allow_http_loopback.or(lower.oauth_allow_http_loopback),
         }
     }
 
@@ -273,6 +289,8 @@ impl Layer {
             min_free_disk_mb: self.min_free_disk_mb.unwrap_or(d.min_free_disk_mb),
             otlp_endpoint: self.otlp_endpoint.or(d.otlp_endpoint),
             webhooks: self.webhooks.unwrap_or(d.webhooks),
+            oauth_token_secs: self.oauth_token_secs.unwrap_or(d.oauth_token_secs),
+            oauth_allow_http_loopback: self.oauth_allow_http_loopback.unwrap_or(d.oauth_allow_http_loopback),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {}", describe(&e, str::to_owned)))?;
         Ok(settings)
@@ -386,6 +404,8 @@ mod tests {
             ("listen = \"127.0.0.1:http\"", "listen must be an address and a port"),
             ("otlp_endpoint = \"collector:4318\"", "otlp_endpoint must be an http:// URL"),
             ("otlp_endpoint = \"https://otel.example.com\"", "Roster exports without TLS"),
+            ("oauth_token_secs = 3599", "oauth_token_secs must be between 3600 and 21600"),
+            ("oauth_token_secs = 21601", "oauth_token_secs must be between 3600 and 21600"),
         ] {
             let refused = refusal(file);
             assert!(refused.contains(message), "{file}: {refused}");

@@ -92,6 +92,7 @@ impl Application {
         // Services and storage count through the process-wide recorder from here on.
         crate::metrics::install();
         let metrics = Metrics::new();
+        let oauth = crate::auth::oauth::OAuthState::new(&settings);
         let state = web::Data::new(AppState {
             db,
             keys,
@@ -104,6 +105,7 @@ impl Application {
             anchors: std::sync::Arc::new(crate::listing::Anchors::with_cursor_key(cursor_key)),
             member_batches: Default::default(),
             readiness,
+            oauth,
         });
         sweep::spawn(state.db.clone(), state.clock.clone(), state.settings.sweep_interval_secs);
         let wake = web::Data::new(crate::delivery::Wake::default());

@@ -25,4 +25,6 @@ pub struct AppState {
     /// Member changes waiting to be applied to a group together (PostgreSQL).
     pub member_batches: Arc<crate::groups::batches::MemberBatches>,
     pub readiness: crate::readiness::Readiness,
+    /// Failed client authentications and cached JWKS documents of the OAuth endpoints.
+    pub oauth: crate::auth::oauth::OAuthState,
 }

@@ -43,9 +43,6 @@ from scim import (
     unique,
 )
 
-NOT_BUILT_OAUTH = "OAuth client-credentials token endpoint and RFC 8414 metadata not built yet"
-
-
 def new_user(**extra) -> dict:
     uid = unique("")
     user = {
@@ -123,7 +120,6 @@ def test_every_scim_request_needs_an_oauth_bearer_token(scim):
     assert "oauthbearertoken" in schemes, f"authenticationSchemes types are {schemes}"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_BUILT_OAUTH)
 def test_authorization_server_metadata_names_the_token_endpoint(scim):
     """§4.1: "Both the Application and the Identity Service MUST expose OAuth Authorization Server
     metadata as defined in [RFC8414]. The Application's metadata document MUST include a
@@ -134,7 +130,6 @@ def test_authorization_server_metadata_names_the_token_endpoint(scim):
     assert metadata.get("token_endpoint"), f"metadata has no token_endpoint: {metadata}"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_BUILT_OAUTH)
 def test_token_endpoint_takes_client_credentials_with_rfc7523_client_authentication(scim):
     """§4.1: "OAuth 2.0 interactions MUST use the client_credentials grant type with JWT Client
     Authentication as defined in [RFC7523] section 2.2." §10 repeats it: the Application "SHALL

@@ -72,12 +72,25 @@ impl FromRequest for Principal {
                 Some(checked) if Keys::still_valid(&checked.claims, now) => checked,
                 // Not remembered, or its time has run out: the full check, which names the reason.
                 _ => {
-                    let claims = state.keys.verify(&token).map_err(ScimError::unauthorized)?;
-                    let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
-                    let record = state
-                        .db
-                        .run(move |conn| db::tokens::record(conn, &jti, &tenant).map_err(ScimError::from))
-                        .await?;
+                    // RS256/ES256: an access token of an authorization server a tenant trusts;
+                    // its record is made from that trust. Every other token is one of Roster's.
+                    let (claims, record) = match crate::auth::oauth::external::key_pair_algorithm(&token) {
+                        Some(alg) => {
+                            let (claims, record) = crate::auth::oauth::external::check(&state, &token, alg)
+                                .await
+                                .map_err(ScimError::unauthorized)?;
+                            (claims, Some(record))
+                        }
+                        None => {
+                            let claims = state.keys.verify(&token).map_err(ScimError::unauthorized)?;
+                            let (jti, tenant) = (claims.jti.clone(), claims.tenant.clone());
+                            let record = state
+                                .db
+                                .run(move |conn| db::tokens::record(conn, &jti, &tenant).map_err(ScimError::from))
+                                .await?;
+                            (claims, record)
+                        }
+                    };
                     let checked = Checked::new(claims, record);
                     state.token_cache.put(&token, checked.clone());
                     checked

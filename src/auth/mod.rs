@@ -5,9 +5,13 @@
 //! not the claims, says what the token may do: whoever learns the signing key (it sits in the
 //! database unless configured) can sign claims, but cannot widen a recorded token's powers or
 //! make up a token that was never issued.
+//!
+//! `oauth` issues the same tokens at `/oauth/token` to OAuth clients (docs/oauth.md), and checks
+//! the RS256/ES256 tokens of authorization servers a tenant trusts; those too end in [`admit`].
 
 pub mod cache;
 mod extract;
+pub mod oauth;
 pub mod scope;
 
 pub use extract::Principal;
@@ -182,19 +186,28 @@ pub fn issue(conn: &mut DbConnection, keys: &Keys, req: TokenRequest<'_>) -> Res
     let expires_at = req.expires_in.map(|d| issued_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
     let record = TokenRecord {
         jti: uuid::Uuid::new_v4().to_string(),
-        tenant_id: tenant.id.clone(),
+        tenant_id: tenant.id,
         name: req.name.to_owned(),
         scope: req.scopes.to_string(),
         issued_at,
         expires_at,
         revoked_at: None,
+        client_id: None,
     };
+    Ok(record_and_sign(conn, keys, record)?)
+}
+
+/// Stores `record` and signs the token it describes: the one way every token Roster issues is
+/// made, from the CLI or at `/oauth/token`, so every one is checked the same way ([`admit`]).
+pub fn record_and_sign(conn: &mut DbConnection, keys: &Keys, record: TokenRecord) -> Result<Issued, DbError> {
     db::tokens::insert(conn, &record)?;
+    let issued_at = record.issued_at;
+    let expires_at = record.expires_at;
     let claims = Claims {
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
         sub: record.name,
-        tenant: tenant.id,
+        tenant: record.tenant_id,
         scope: record.scope,
         iat: issued_at.and_utc().timestamp(),
         nbf: None,
@@ -285,6 +298,7 @@ mod tests {
             issued_at: now.naive_utc(),
             expires_at: None,
             revoked_at: None,
+            client_id: None,
         };
         let claims = |sub: &str, tenant: &str, scope: &str| Claims {
             iss: ISSUER.into(),

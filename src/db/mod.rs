@@ -25,6 +25,7 @@ pub mod deliveries;
 pub mod groups;
 pub mod lifecycle_state;
 pub mod people;
+pub mod oauth;
 pub mod query;
 pub mod records;
 pub mod schema;

@@ -134,6 +134,98 @@ diesel::table! {
 }
 
 diesel::table! {
+    oauth_approvals (ticket_hash) {
+        ticket_hash -> Text,
+        client_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_assertion_jtis (issuer, jti) {
+        issuer -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_audit (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        client_id -> Text,
+        outcome -> Text,
+        detail -> Text,
+        peer -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_client_secrets (id) {
+        id -> Text,
+        client_id -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_clients (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        assertion_issuer -> Nullable<Text>,
+        assertion_subject -> Nullable<Text>,
+        assertion_audience -> Nullable<Text>,
+        jwks_url -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        redirect_uris -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        scope -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_issuers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        issuer -> Text,
+        audience -> Text,
+        jwks_url -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     resource_counts (tenant_id, resource_type, slot) {
         tenant_id -> Text,
         resource_type -> Text,
@@ -199,6 +291,7 @@ diesel::table! {
         issued_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        client_id -> Nullable<Text>,
     }
 }
 
@@ -262,8 +355,16 @@ diesel::table! {
 }
 
 diesel::joinable!(group_members -> users (user_pk));
+diesel::joinable!(oauth_approvals -> oauth_clients (client_id));
+diesel::joinable!(oauth_audit -> tenants (tenant_id));
+diesel::joinable!(oauth_client_secrets -> oauth_clients (client_id));
+diesel::joinable!(oauth_clients -> tenants (tenant_id));
+diesel::joinable!(oauth_codes -> oauth_clients (client_id));
+diesel::joinable!(oauth_issuers -> tenants (tenant_id));
+diesel::joinable!(oauth_refresh_tokens -> oauth_clients (client_id));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
+diesel::joinable!(tokens -> oauth_clients (client_id));
 diesel::joinable!(tokens -> tenants (tenant_id));
 diesel::joinable!(user_values -> users (user_pk));
 diesel::joinable!(users -> tenants (tenant_id));
@@ -280,6 +381,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     former_member_names,
     group_members,
+    oauth_approvals,
+    oauth_assertion_jtis,
+    oauth_audit,
+    oauth_client_secrets,
+    oauth_clients,
+    oauth_codes,
+    oauth_issuers,
+    oauth_refresh_tokens,
     resource_counts,
     scim_groups,
     server_settings,

@@ -16,6 +16,8 @@ pub struct TokenRecord {
     pub issued_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The OAuth client it was issued to at `/oauth/token`; None for `roster token issue`.
+    pub client_id: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, record: &TokenRecord) -> Result<(), DbError> {

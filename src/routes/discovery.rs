@@ -75,10 +75,20 @@ async fn service_provider_config(
             "cursorTimeout": CURSOR_TIMEOUT_SECS
         },
         "authenticationSchemes": [{
+            "type": "oauth2",
+            "name": "OAuth 2.0",
+            "description": "An access token from the token endpoint (client credentials with a client secret, \
+                            a private_key_jwt assertion or a federated assertion; metadata at \
+                            /.well-known/oauth-authorization-server), sent as \"Authorization: Bearer <token>\"",
+            "specUri": "https://www.rfc-editor.org/rfc/rfc6749",
+            "documentationUri": "https://www.rfc-editor.org/rfc/rfc7523",
+            "primary": true
+        }, {
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
             "description": "A bearer JWT issued by `roster token issue`, sent as \"Authorization: Bearer <token>\"",
-            "primary": true
+            "specUri": "https://www.rfc-editor.org/rfc/rfc6750",
+            "primary": false
         }],
         "meta": {
             "resourceType": "ServiceProviderConfig",

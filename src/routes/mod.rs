@@ -6,6 +6,7 @@ mod errors;
 mod groups;
 mod health;
 mod list;
+mod oauth;
 mod product;
 mod scim;
 mod search;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::scope("/api/v1").configure(product::configure))
         .configure(crate::panel::configure)
+        .configure(oauth::configure)
         .default_service(web::to(not_found));
 }
 

@@ -148,6 +148,8 @@ pub fn test_settings(url: &str) -> Settings {
         rate_burst_per_client: 0,
         pool_share_per_tenant: None,
         statement_timeout_ms: 10_000,
+        // The OAuth tests serve JWKS documents on loopback over plain http.
+        oauth_allow_http_loopback: true,
         ..Settings::default()
     }
 }

@@ -11,6 +11,7 @@ mod integrity;
 mod lifecycle;
 mod metrics;
 mod nodes;
+mod oauth;
 mod operations;
 mod overload;
 mod product;
