@@ -1,6 +1,18 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    archive_exports (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        user_id -> Text,
+        destination -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (seq) {
         seq -> BigInt,
         tenant_id -> Text,
@@ -106,6 +118,9 @@ diesel::table! {
         delete_after_days -> Nullable<Integer>,
         archive_export -> Bool,
         strict_validation -> Bool,
+        event_retention_days -> Nullable<Integer>,
+        archive_dir -> Nullable<Text>,
+        archive_hold_hours -> Integer,
     }
 }
 
@@ -165,6 +180,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(archive_exports -> tenants (tenant_id));
 diesel::joinable!(group_members -> users (user_pk));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
@@ -173,6 +189,7 @@ diesel::joinable!(user_values -> users (user_pk));
 diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    archive_exports,
     audit_log,
     content,
     events,
