@@ -154,6 +154,10 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
 
 /// Creates the `default` tenant unless it exists; safe when several nodes start at once.
 pub fn ensure_default(conn: &mut DbConnection) -> Result<Tenant, TenantError> {
+    // Read first: a command started while a writer holds SQLite's lock then needs no lock.
+    if let Some(tenant) = by_name(conn, DEFAULT_TENANT)? {
+        return Ok(tenant);
+    }
     match create(conn, DEFAULT_TENANT) {
         Err(TenantError::Exists(_)) => Ok(by_name(conn, DEFAULT_TENANT)?.expect("the default tenant exists")),
         other => other,

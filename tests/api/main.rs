@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod archive;
 mod auth;
 mod backup;
 mod bulk;
@@ -14,6 +15,7 @@ mod nodes;
 mod operations;
 mod overload;
 mod readiness;
+mod retention;
 mod storage;
 mod tolerance;
 mod tracing;
