@@ -16,11 +16,11 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 
 use crate::clock::time;
+use crate::db::archive::{self, Destination};
 use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
 use crate::db::users::{self as store, Effects, UserRow, UserWrite, WriteError};
-use crate::db::archive::{self, Destination};
 use crate::db::{content, scrub, sessions, DbConnection, DbError};
 use crate::scim::resource::Document;
 

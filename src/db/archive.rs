@@ -91,8 +91,7 @@ pub fn queue(
 pub fn open(conn: &mut DbConnection, pending: &PendingExport) -> Result<Vec<u8>, DbError> {
     let broken = || {
         DbError::from(diesel::result::Error::DeserializationError(
-            format!("the pending export of {} does not open with this database's archive key", pending.user_id)
-                .into(),
+            format!("the pending export of {} does not open with this database's archive key", pending.user_id).into(),
         ))
     };
     let bytes = STANDARD.decode(&pending.sealed).map_err(|_| broken())?;

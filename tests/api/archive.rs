@@ -48,7 +48,12 @@ impl<'a> Tenant<'a> {
     /// The feed's (type, data) pairs.
     async fn events(&self) -> Vec<(String, Value)> {
         let feed = self.call(reqwest::Method::GET, "/api/v1/events?after=0&limit=1000", None).await;
-        feed["events"].as_array().unwrap().iter().map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"].clone())).collect()
+        feed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"].clone()))
+            .collect()
     }
 
     fn pending(&self) -> i64 {
@@ -74,8 +79,10 @@ fn archive_into(app: &TestApp, dir: &Path) {
 }
 
 async fn person(app: &TestApp, name: &str) -> String {
-    app.create_user(json!({"userName": name, "externalId": format!("ext-{name}"), "displayName": format!("{name} Archived"),
-        "emails": [{"value": format!("{name}@example.com")}]}))
+    app.create_user(
+        json!({"userName": name, "externalId": format!("ext-{name}"), "displayName": format!("{name} Archived"),
+        "emails": [{"value": format!("{name}@example.com")}]}),
+    )
     .await["id"]
         .as_str()
         .unwrap()
@@ -114,7 +121,10 @@ async fn a_deleted_accounts_export_is_written_to_the_archive_directory_then_leav
     assert_eq!(exported[1]["type"], "content");
     assert_eq!((exported[1]["id"].as_str(), exported[1]["kind"].as_str()), (Some(post.as_str()), Some("post")));
     assert_eq!(exported[1]["body"], "ann's post for the archive");
-    assert_eq!((exported[2]["body"].as_str(), exported[2]["parentId"].as_str()), (Some("ann's comment"), Some(post.as_str())));
+    assert_eq!(
+        (exported[2]["body"].as_str(), exported[2]["parentId"].as_str()),
+        (Some("ann's comment"), Some(post.as_str()))
+    );
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
@@ -308,7 +318,9 @@ fn tenant_set_takes_durations_and_refuses_export_without_a_destination() {
     let refused = roster(&["tenant", "set", "default", "--archive-export", "true"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("archive export needs a destination"));
-    for bad in [["--event-retention", "90x"], ["--event-retention", "0d"], ["--archive-hold", "7"], ["--archive-hold", "0h"]] {
+    for bad in
+        [["--event-retention", "90x"], ["--event-retention", "0d"], ["--archive-hold", "7"], ["--archive-hold", "0h"]]
+    {
         let out = roster(&["tenant", "set", "default", bad[0], bad[1]]);
         assert!(!out.status.success(), "{bad:?} accepted");
     }

@@ -188,7 +188,9 @@ async fn former_members_and_deleted_accounts_leave_no_personal_data_in_event_fil
     assert_eq!(feed.sweep().await["exportsWritten"], 1);
     gone_from_disk(&app, &values).await;
     let kinds: Vec<String> = feed.events().await.into_iter().map(|(_, k, _)| k).collect();
-    for kind in ["user.created", "user.updated", "user.former_member", "user.exported", "user.deleted", "archive.written"] {
+    for kind in
+        ["user.created", "user.updated", "user.former_member", "user.exported", "user.deleted", "archive.written"]
+    {
         assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
     }
     // The audit log names actors, actions and states only.
