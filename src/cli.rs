@@ -209,9 +209,22 @@ enum TenantCommand {
         /// Delete deactivated accounts after this many days ("off" to stop).
         #[arg(long, value_parser = days_or_off)]
         delete_after_days: Option<DaysOrOff>,
-        /// Write a full export of an account and its content to the event feed before deleting it.
+        /// Export an account and everything it wrote to the archive directory before deleting it
+        /// (needs --archive-dir).
         #[arg(long)]
         archive_export: Option<bool>,
+        /// Absolute path of an existing directory on the server that receives the exports of
+        /// deleted accounts, one JSON Lines file per account ("off" to remove it).
+        #[arg(long, value_name = "PATH")]
+        archive_dir: Option<String>,
+        /// How long an export may wait for the archive directory before it is destroyed and an
+        /// archive.expired event raised: hours ("48h") or days ("7d") [default: 7d].
+        #[arg(long, value_name = "DURATION", value_parser = hold_hours)]
+        archive_hold: Option<i32>,
+        /// How long events are kept before the sweep purges them: days ("90d" or "90"), or "off"
+        /// to keep them for good [default: 90d].
+        #[arg(long, value_name = "DAYS", value_parser = retention_days)]
+        event_retention: Option<DaysOrOff>,
         /// Refuse with 400 values that break only a SHOULD of RFC 7643 (an email that is not an
         /// address, a phone number that is not a tel: URI), which are otherwise stored as sent.
         #[arg(long)]
@@ -228,6 +241,24 @@ fn days_or_off(text: &str) -> Result<DaysOrOff, String> {
         return Ok(DaysOrOff(None));
     }
     text.parse().map(|d| DaysOrOff(Some(d))).map_err(|_| format!("{text:?} is neither a number of days nor \"off\""))
+}
+
+/// A number of days ("90d" or "90"), or "off".
+fn retention_days(text: &str) -> Result<DaysOrOff, String> {
+    days_or_off(text.strip_suffix(['d', 'D']).unwrap_or(text))
+        .map_err(|_| format!("{text:?} is neither a number of days (\"90d\") nor \"off\""))
+}
+
+/// A number of hours ("48h") or days ("7d"), as hours.
+fn hold_hours(text: &str) -> Result<i32, String> {
+    let refused = || format!("{text:?} is not a number of hours (\"48h\") or days (\"7d\")");
+    let (number, per) = match text.char_indices().last() {
+        Some((i, 'h' | 'H')) => (&text[..i], 1),
+        Some((i, 'd' | 'D')) => (&text[..i], 24),
+        _ => return Err(refused()),
+    };
+    let n: i32 = number.parse().map_err(|_| refused())?;
+    n.checked_mul(per).ok_or_else(refused)
 }
 
 #[derive(Subcommand)]
@@ -508,11 +539,11 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
             println!("{}\t{}", tenant.name, tenant.id);
         }
         TenantCommand::List => {
-            println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation");
+            println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation\tevent_retention_days\tarchive_dir\tarchive_hold_hours");
             for t in tenants::list(&mut conn)? {
                 let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     t.name,
                     t.id,
                     t.grace_days,
@@ -520,7 +551,10 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
                     days(t.former_member_after_days),
                     days(t.delete_after_days),
                     t.archive_export,
-                    t.strict_validation
+                    t.strict_validation,
+                    days(t.event_retention_days),
+                    t.archive_dir.as_deref().unwrap_or("-"),
+                    t.archive_hold_hours
                 );
             }
         }
@@ -532,6 +566,9 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
             delete_after_days,
             archive_export,
             strict_validation,
+            archive_dir,
+            archive_hold,
+            event_retention,
         } => {
             let change = tenants::PolicyChange {
                 grace_days,
@@ -540,6 +577,9 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
                 delete_after_days: delete_after_days.map(|d| d.0),
                 archive_export,
                 strict_validation,
+                event_retention_days: event_retention.map(|d| d.0),
+                archive_dir: archive_dir.map(|d| (!d.eq_ignore_ascii_case("off")).then_some(d)),
+                archive_hold_hours: archive_hold,
             };
             let t = tenants::set_policy(&mut conn, &name, &change)?;
             eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);

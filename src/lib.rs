@@ -1,6 +1,7 @@
 //! Roster: a SCIM 2.0 service provider that enforces a workplace account lifecycle.
 
 pub mod admin;
+pub mod archive;
 pub mod auth;
 pub mod backup;
 pub mod bulk;

@@ -16,6 +16,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 
 use crate::clock::time;
+use crate::db::archive::{self, Destination};
 use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
@@ -93,6 +94,10 @@ pub struct Policy {
     pub former_member_after: Option<Duration>,
     pub delete_after: Option<Duration>,
     pub archive_export: bool,
+    /// How long the export of a deleted account waits for its destination.
+    pub archive_hold: Duration,
+    /// How long events are kept (the sweep purges older ones); `None` keeps them.
+    pub event_retention: Option<Duration>,
 }
 
 impl Policy {
@@ -108,6 +113,8 @@ impl Policy {
             former_member_after: tenant.former_member_after_days.map(days),
             delete_after: tenant.delete_after_days.map(days),
             archive_export: tenant.archive_export,
+            archive_hold: Duration::hours(i64::from(tenant.archive_hold_hours.max(1))),
+            event_retention: tenant.event_retention_days.map(days),
         }
     }
 }
@@ -170,9 +177,47 @@ pub fn create(
     let state = if active { State::Active } else { State::Deactivated };
     let write = stored(doc, state, (!active).then_some(now), None);
     let mut records = Records::default();
-    records.event("user.created", &json!({"id": id, "state": state.as_str()}));
+    let payload = json!({"id": id, "state": state.as_str(), records::IDENTIFIERS: identifiers(doc)});
+    records.event("user.created", &payload);
     records.transition = Some(Transition { actor, action: "create", before: None, after: Some(state.as_str()) });
     Ok(crate::db::write::insert_user(conn, tenant_id, id, &write, now, &records)?)
+}
+
+/// What a consumer links an account by in its own systems: the userName and externalId. Only the
+/// events in [`records::IDENTIFYING_KINDS`] carry them, and they are removed from those events
+/// when the account becomes a Former Member or is deleted (`records::forget_identifiers`).
+fn identifiers(doc: &Document) -> Value {
+    let mut ids = serde_json::Map::new();
+    for name in ["userName", "externalId"] {
+        if let Some(value) = doc.get(name) {
+            ids.insert(name.into(), value.clone());
+        }
+    }
+    Value::Object(ids)
+}
+
+/// The names of the attributes that differ between two profiles, sorted: top-level attributes
+/// by name, an extension's by its URN and name (`urn:…:enterprise:2.0:User:department`). Events
+/// name what changed this way instead of copying values, which would outlive the profile.
+pub fn changed_attributes(before: &Document, after: &Document) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (name, old) in before {
+        match (old, after.get(name)) {
+            (Value::Object(o), Some(Value::Object(n))) if name.starts_with("urn:") => {
+                for sub in o.keys().chain(n.keys().filter(|k| !o.contains_key(*k))) {
+                    if o.get(sub) != n.get(sub) {
+                        names.push(format!("{name}:{sub}"));
+                    }
+                }
+            }
+            (old, new) if Some(old) != new => names.push(name.clone()),
+            _ => {}
+        }
+    }
+    names.extend(after.keys().filter(|k| !before.contains_key(*k)).cloned());
+    names.retain(|n| n != "schemas");
+    names.sort();
+    names
 }
 
 /// Deactivation: every session revoked at once, memberships scheduled for removal after the
@@ -266,7 +311,11 @@ pub fn become_former_member(
         // answer carries the version stored, or its ETag would be stale at once.
         updated.version += 1;
     }
-    let event = ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now)}));
+    // The event names what was removed, never the values; earlier events lose the identifiers.
+    let removed = changed_attributes(&row.document(), &doc);
+    records::forget_identifiers(conn, actor.tenant_id, &row.id)?;
+    let event =
+        ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now), "attributes": removed}));
     let states = (Some(State::Deactivated), Some(State::FormerMember));
     actor.transition(conn, event, "former_member", &row.id, states)?;
     Ok(updated)
@@ -315,17 +364,16 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     };
     let before = row.lifecycle_state;
     if actor.policy.archive_export {
-        // The export goes out through the outbox in the same transaction, before the rows go.
-        let items: Vec<Value> = content::by_author(conn, row.pk)?
-            .into_iter()
-            .map(|c| json!({"id": c.id, "kind": c.kind, "body": c.body, "parentId": c.parent_id, "createdAt": time(c.created_at)}))
-            .chain(conversations::by_sender(conn, row.pk)?.into_iter().map(|m| {
-                json!({"id": m.id, "kind": "conversationMessage", "body": m.body, "conversationId": m.conversation_id, "createdAt": time(m.created_at)})
-            }))
-            .collect();
-        let profile = Value::Object(row.document());
-        actor.event(conn, "user.exported", &row.id, json!({"id": row.id, "profile": profile, "content": items}))?;
+        // The export waits, sealed, in the archive outbox (same transaction, before the rows go)
+        // until the sink has written it to the tenant's destination; the event says so, without
+        // the data.
+        let export = archive_export(conn, actor, &row)?;
+        let destination = Destination::Directory;
+        let expires = actor.now + actor.policy.archive_hold;
+        archive::queue(conn, actor.tenant_id, &row.id, destination, &export, actor.now, expires)?;
+        actor.event(conn, "user.exported", &row.id, json!({"id": row.id, "destination": destination.as_str()}))?;
     }
+    records::forget_identifiers(conn, actor.tenant_id, &row.id)?;
     remove_memberships(conn, actor, &row)?;
     content::delete_by_author(conn, row.pk)?;
     conversations::delete_by_sender(conn, row.pk)?;
@@ -336,6 +384,34 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
     let event = ("user.deleted", json!({"id": row.id, "deletedAt": time(actor.now)}));
     actor.transition(conn, event, "delete", &row.id, (Some(before), None))?;
     Ok(Deleted::Gone)
+}
+
+/// The export of an account for its archive, as JSON Lines: the account first (`"type":
+/// "user"`: id, state, dates, full profile), then one line per item it wrote (`"type":
+/// "content"`), oldest first.
+fn archive_export(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Result<Vec<u8>, LifecycleError> {
+    let account = json!({
+        "type": "user",
+        "id": row.id,
+        "state": row.lifecycle_state.as_str(),
+        "deactivatedAt": row.deactivated_at.map(time),
+        "formerMemberSince": row.former_member_since.map(time),
+        "exportedAt": time(actor.now),
+        "profile": Value::Object(row.document()),
+    });
+    let mut lines = vec![account];
+    lines.extend(content::by_author(conn, row.pk)?.into_iter().map(|c| {
+        json!({"type": "content", "id": c.id, "kind": c.kind, "body": c.body, "parentId": c.parent_id, "createdAt": time(c.created_at)})
+    }));
+    lines.extend(conversations::by_sender(conn, row.pk)?.into_iter().map(|m| {
+        json!({"type": "content", "id": m.id, "kind": "conversationMessage", "body": m.body, "conversationId": m.conversation_id, "createdAt": time(m.created_at)})
+    }));
+    let mut text = Vec::new();
+    for line in lines {
+        text.extend(line.to_string().into_bytes());
+        text.push(b'\n');
+    }
+    Ok(text)
 }
 
 /// A DELETE under the `deactivate-only` policy: the account is deactivated and keeps what it
@@ -379,7 +455,12 @@ pub fn update(
     let doc_changed = doc != row.document();
     let mut effects = Effects::default();
     if doc_changed {
-        effects.records.event("user.updated", &json!({"id": row.id}));
+        let changed = changed_attributes(&row.document(), &doc);
+        let mut payload = json!({"id": row.id, "attributes": changed});
+        if changed.iter().any(|n| n == "userName" || n == "externalId") {
+            payload[records::IDENTIFIERS] = identifiers(&doc);
+        }
+        effects.records.event("user.updated", &payload);
     }
     let write = match (row.active, active) {
         (true, false) => deactivation(actor, row, &doc, &mut effects),

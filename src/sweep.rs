@@ -1,6 +1,7 @@
 //! The background sweep: removes the memberships of accounts deactivated for longer than the
-//! grace period, and applies each tenant's retention policy (Former Member after N days,
-//! deletion after M days). Every effect is its own transaction that re-checks the account and
+//! grace period, applies each tenant's retention policy (Former Member after N days, deletion
+//! after M days), writes pending archive exports to their destination (`archive`), and purges
+//! events older than the tenant's event retention. Every effect is its own transaction that re-checks the account and
 //! writes only from the version it read, so several nodes sweeping one PostgreSQL at once
 //! apply — and report — each effect once.
 
@@ -10,13 +11,20 @@ use std::time::Duration as StdDuration;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::archive;
 use crate::clock::Clock;
+use crate::db::archive as archive_store;
+use crate::db::records;
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{tenants, write_transaction, Database, DbConnection};
 use crate::lifecycle::{self, Actor, DeletePolicy, LifecycleError, Policy, State};
 
 /// Accounts handled per step and tenant in one sweep; the next sweep continues.
 const BATCH: i64 = 500;
+/// Events purged per statement, and statements per tenant in one sweep: each batch is its own
+/// short transaction, so a large purge never holds the events table for long.
+const EVENT_BATCH: i64 = 1000;
+const EVENT_BATCHES: usize = 50;
 const ACTOR: &str = "retention-policy";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +33,9 @@ pub struct Report {
     pub memberships_removed: usize,
     pub former_members: usize,
     pub deleted: usize,
+    pub exports_written: usize,
+    pub exports_expired: usize,
+    pub events_purged: usize,
 }
 
 /// One effect on one account, in its own transaction, on fresh data. An account another node
@@ -97,6 +108,23 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
                         Ok(0)
                     }
                 })?;
+            }
+        }
+
+        // After the deletions, so that this sweep's exports go out in this sweep.
+        if tenant.archive_export || archive_store::pending_count(conn, &tenant.id)? > 0 {
+            let delivered = archive::deliver(conn, &tenant, now)?;
+            report.exports_written += delivered.written;
+            report.exports_expired += delivered.expired;
+        }
+
+        if let Some(retention) = policy.event_retention {
+            for _ in 0..EVENT_BATCHES {
+                let purged = records::purge_events_before(conn, &tenant.id, now - retention, EVENT_BATCH)?;
+                report.events_purged += purged;
+                if purged < EVENT_BATCH as usize {
+                    break;
+                }
             }
         }
     }

@@ -19,6 +19,7 @@ mod stamp;
 mod transaction;
 mod url;
 
+pub mod archive;
 pub mod content;
 pub mod conversations;
 pub mod deliveries;

@@ -304,3 +304,89 @@ pub fn last_event_number(conn: &mut DbConnection, tenant_id: &str) -> QueryResul
         .first(conn)?;
     Ok(top.unwrap_or(0))
 }
+
+/// The event types whose payload may carry an account's identifiers (`identifiers`: userName,
+/// externalId) for consumers that link accounts by them. Every other payload holds ids, times,
+/// states and attribute names only. The migration `event_retention` indexes these by account.
+pub const IDENTIFYING_KINDS: [&str; 2] = ["user.created", "user.updated"];
+
+/// [`IDENTIFYING_KINDS`] as the partial index `events_identifying` states it: a query with this
+/// very text is one the index serves, on both backends (a bound list would not match it).
+const IDENTIFYING: &str = "kind IN ('user.created', 'user.updated')";
+
+/// The payload key that holds an account's identifiers in [`IDENTIFYING_KINDS`].
+pub const IDENTIFIERS: &str = "identifiers";
+
+/// Removes the identifiers of the account `user_id` from its earlier events, in the caller's
+/// transaction (becoming a Former Member, deletion): the events keep their ids, types, positions
+/// and account id, so feeds and acknowledgements stay as they were. Returns how many changed.
+pub fn forget_identifiers(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> QueryResult<usize> {
+    // The same predicate as the partial index `events_identifying`, so that it serves.
+    let identifying: Vec<(i64, String)> = events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::user_id.eq(user_id))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(IDENTIFYING))
+        .select((events::seq, events::payload))
+        .load(conn)?;
+    let mut changed = 0;
+    for (seq, payload) in identifying {
+        let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&payload) else { continue };
+        if fields.remove(IDENTIFIERS).is_none() {
+            continue;
+        }
+        let scrubbed = Value::Object(fields).to_string();
+        changed += diesel::update(events::table.find(seq)).set(events::payload.eq(scrubbed)).execute(conn)?;
+    }
+    Ok(changed)
+}
+
+/// Purges one batch of the tenant's oldest events written before `cutoff`, in feed order, and
+/// returns how many went. It stops at the first event that is younger, so a reader only ever
+/// loses the start of its feed, never an event between two it can still read; and it keeps the
+/// tenant's newest event, whose number the next event continues from (the numbering takes the
+/// highest number there is plus one).
+pub fn purge_events_before(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    number_committed(conn, "roster_number_events", tenant_id)?;
+    let numbered = events::table.filter(events::tenant_id.eq(tenant_id)).filter(events::tenant_seq.is_not_null());
+    let Some(newest) = numbered.select(diesel::dsl::max(events::tenant_seq)).first::<Option<i64>>(conn)? else {
+        return Ok(0);
+    };
+    let oldest: Vec<(i64, NaiveDateTime)> = numbered
+        .filter(events::tenant_seq.lt(newest))
+        .order(events::tenant_seq)
+        .limit(batch)
+        .select((events::tenant_seq.assume_not_null(), events::created_at))
+        .load(conn)?;
+    let Some(last) = oldest.iter().take_while(|(_, at)| *at < cutoff).map(|(n, _)| *n).last() else {
+        return Ok(0);
+    };
+    diesel::delete(
+        events::table
+            .filter(events::tenant_id.eq(tenant_id))
+            .filter(events::tenant_seq.is_not_null())
+            .filter(events::tenant_seq.le(last)),
+    )
+    .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identifying_kinds_are_those_the_partial_index_holds() {
+        let listed: Vec<String> = IDENTIFYING_KINDS.iter().map(|k| format!("'{k}'")).collect();
+        assert_eq!(IDENTIFYING, format!("kind IN ({})", listed.join(", ")));
+        for migration in [
+            include_str!("../../migrations/sqlite/2026-12-05-000018_event_retention/up.sql"),
+            include_str!("../../migrations/postgres/2026-12-05-000018_event_retention/up.sql"),
+        ] {
+            assert!(migration.contains(&format!("ON events (tenant_id, user_id) WHERE {IDENTIFYING};")));
+        }
+    }
+}

@@ -28,6 +28,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    archive_exports (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        user_id -> Text,
+        destination -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (seq) {
         seq -> BigInt,
         tenant_id -> Text,
@@ -279,6 +291,9 @@ diesel::table! {
         delete_after_days -> Nullable<Integer>,
         archive_export -> Bool,
         strict_validation -> Bool,
+        event_retention_days -> Nullable<Integer>,
+        archive_dir -> Nullable<Text>,
+        archive_hold_hours -> Integer,
     }
 }
 
@@ -354,6 +369,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(archive_exports -> tenants (tenant_id));
 diesel::joinable!(group_members -> users (user_pk));
 diesel::joinable!(oauth_approvals -> oauth_clients (client_id));
 diesel::joinable!(oauth_audit -> tenants (tenant_id));
@@ -372,6 +388,7 @@ diesel::joinable!(users -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admin_links,
     admin_sessions,
+    archive_exports,
     audit_log,
     content,
     conversation_members,

@@ -35,10 +35,11 @@ const RETRY: Duration = Duration::from_secs(30);
 /// How long it waits before it tries again a VACUUM that an older snapshot held back.
 const HELD_BACK_RETRY: Duration = Duration::from_secs(5);
 
-/// The tables whose rows a Former Member transition or a deletion changes or deletes.
-/// `events` holds no personal data but the archive export (README), which is kept on purpose.
-const TOUCHED_TABLES: &str =
-    "users, user_values, group_members, content, sessions, events, conversation_members, conversation_messages, former_member_names";
+/// The tables whose rows a Former Member transition or a deletion changes or deletes: `events`
+/// loses the account's identifiers (`records::forget_identifiers`), and `archive_exports` the
+/// sealed export once the archive sink has written it.
+const TOUCHED_TABLES: &str = "users, user_values, group_members, content, sessions, events, archive_exports, \
+     conversation_members, conversation_messages, former_member_names";
 
 thread_local! {
     /// Set by a write on this thread that removes personal data; taken once it has committed.

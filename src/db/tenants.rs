@@ -26,7 +26,18 @@ pub struct Tenant {
     pub archive_export: bool,
     /// Refuse values that break only a SHOULD of RFC 7643 (see `resource::strict_refusal`).
     pub strict_validation: bool,
+    /// Days events are kept before the sweep purges them; `None` keeps them for good.
+    pub event_retention_days: Option<i32>,
+    /// The directory on the server that receives the export of a deleted account.
+    pub archive_dir: Option<String>,
+    /// Hours an export may wait for its destination before it is destroyed (and an alert raised).
+    pub archive_hold_hours: i32,
 }
+
+/// Events are kept this long unless the tenant says otherwise.
+pub const DEFAULT_EVENT_RETENTION_DAYS: i32 = 90;
+/// An export waits this long (a week) for its destination unless the tenant says otherwise.
+pub const DEFAULT_ARCHIVE_HOLD_HOURS: i32 = 168;
 
 /// A change to a tenant's lifecycle policy (`roster tenant set`); `None` leaves a setting as it
 /// is. [`set_policy`] checks the rules written on the fields before it changes anything.
@@ -44,6 +55,14 @@ pub struct PolicyChange {
     pub delete_after_days: Option<Option<i32>>,
     pub archive_export: Option<bool>,
     pub strict_validation: Option<bool>,
+    /// `Some(None)` keeps events for good. At least a day: a feed reader needs time to read.
+    #[validate(range(min = 1, max = 36_500))]
+    pub event_retention_days: Option<Option<i32>>,
+    /// `Some(None)` removes the destination (refused while archive export is on).
+    pub archive_dir: Option<Option<String>>,
+    /// An hour to a year.
+    #[validate(range(min = 1, max = 8_760))]
+    pub archive_hold_hours: Option<i32>,
 }
 
 pub const DELETE_POLICIES: [&str; 3] = ["deactivate-then-delete", "require-deactivated", "deactivate-only"];
@@ -54,6 +73,22 @@ fn known_delete_policy(policy: &str) -> Result<(), ValidationError> {
     }
     let message = format!("delete policy must be one of {}; got {policy:?}", DELETE_POLICIES.join(", "));
     Err(ValidationError::new("delete_policy").with_message(message.into()))
+}
+
+/// An archive directory is an absolute path to an existing directory of the machine that runs
+/// the change (the server's, where `roster tenant set` is meant to run), so that a typing error
+/// is caught when the policy is set rather than when the first export waits in vain.
+fn usable_archive_dir(dir: &str) -> Result<(), TenantError> {
+    let refuse = |why: &str| Err(TenantError::InvalidPolicy(format!("archive directory {dir:?} {why}")));
+    let path = std::path::Path::new(dir);
+    if !path.is_absolute() {
+        return refuse("must be an absolute path");
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => refuse("is not a directory"),
+        Err(e) => refuse(&format!("cannot be used: {e}")),
+    }
 }
 
 /// Letters, digits, `-`, `_` and `.`: a tenant's name is typed on command lines and read in
@@ -78,6 +113,11 @@ pub enum TenantError {
     Unknown(String),
     #[error("{0}")]
     InvalidPolicy(String),
+    #[error(
+        "archive export needs a destination: set one with --archive-dir PATH in the same command or before \
+         (exports are written there before a deleted account's data leaves Roster)"
+    )]
+    ArchiveWithoutDestination,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -101,6 +141,9 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
         delete_after_days: None,
         archive_export: false,
         strict_validation: false,
+        event_retention_days: Some(DEFAULT_EVENT_RETENTION_DAYS),
+        archive_dir: None,
+        archive_hold_hours: DEFAULT_ARCHIVE_HOLD_HOURS,
     };
     match diesel::insert_into(tenants::table).values(&tenant).execute(conn) {
         Ok(_) => Ok(tenant),
@@ -111,6 +154,10 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
 
 /// Creates the `default` tenant unless it exists; safe when several nodes start at once.
 pub fn ensure_default(conn: &mut DbConnection) -> Result<Tenant, TenantError> {
+    // Read first: a command started while a writer holds SQLite's lock then needs no lock.
+    if let Some(tenant) = by_name(conn, DEFAULT_TENANT)? {
+        return Ok(tenant);
+    }
     match create(conn, DEFAULT_TENANT) {
         Err(TenantError::Exists(_)) => Ok(by_name(conn, DEFAULT_TENANT)?.expect("the default tenant exists")),
         other => other,
@@ -159,7 +206,22 @@ pub fn resource_count(conn: &mut DbConnection, tenant_id: &str, resource_type: &
 /// Changes a tenant's lifecycle policy and returns the tenant as it now is.
 pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> Result<Tenant, TenantError> {
     change.validate().map_err(|e| TenantError::InvalidPolicy(describe(&e, str::to_owned)))?;
+    if let Some(Some(dir)) = &change.archive_dir {
+        usable_archive_dir(dir)?;
+    }
+    conn.transaction(|conn| change_policy(conn, name, change))
+}
+
+fn change_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> Result<Tenant, TenantError> {
     let tenant = by_name(conn, name)?.ok_or_else(|| TenantError::Unknown(name.to_owned()))?;
+    let exporting = change.archive_export.unwrap_or(tenant.archive_export);
+    let destination = change.archive_dir.as_ref().map_or(tenant.archive_dir.is_some(), Option::is_some);
+    // Refused only when the change is about the archive: a tenant upgraded with export on and no
+    // destination can still change its other settings (its exports wait, see docs/operations.md).
+    let about_archive = change.archive_export == Some(true) || change.archive_dir.is_some();
+    if exporting && !destination && about_archive {
+        return Err(TenantError::ArchiveWithoutDestination);
+    }
     let target = tenants::table.find(&tenant.id);
     if let Some(d) = change.grace_days {
         diesel::update(target).set(tenants::grace_days.eq(d)).execute(conn)?;
@@ -178,6 +240,15 @@ pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) ->
     }
     if let Some(s) = change.strict_validation {
         diesel::update(target).set(tenants::strict_validation.eq(s)).execute(conn)?;
+    }
+    if let Some(d) = change.event_retention_days {
+        diesel::update(target).set(tenants::event_retention_days.eq(d)).execute(conn)?;
+    }
+    if let Some(d) = &change.archive_dir {
+        diesel::update(target).set(tenants::archive_dir.eq(d)).execute(conn)?;
+    }
+    if let Some(h) = change.archive_hold_hours {
+        diesel::update(target).set(tenants::archive_hold_hours.eq(h)).execute(conn)?;
     }
     Ok(by_id(conn, &tenant.id)?.expect("the tenant still exists"))
 }

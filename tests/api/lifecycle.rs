@@ -435,18 +435,30 @@ async fn deleting_an_active_account_follows_the_tenant_policy(app: TestApp) {
 
 async fn archive_export_is_written_before_the_rows_go(app: TestApp) {
     let product = Product { token: product_token(&app), app: &app };
-    let change = roster::db::tenants::PolicyChange { archive_export: Some(true), ..Default::default() };
+    let dir = std::env::temp_dir().join(format!("roster_t_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let change = roster::db::tenants::PolicyChange {
+        archive_export: Some(true),
+        archive_dir: Some(Some(dir.to_string_lossy().into_owned())),
+        ..Default::default()
+    };
     roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
     let ann = person(&app, "ann").await;
     product.post(&ann, "for the archive").await;
     app.delete(&format!("/scim/v2/Users/{ann}")).await;
+    // The export is taken before the rows go; the event says so, without the data.
     let events = product.events().await;
     let export = events.iter().find(|(t, _)| t == "user.exported").expect("an export event");
-    assert_eq!(export.1["profile"]["userName"], "ann");
-    assert_eq!(export.1["content"][0]["body"], "for the archive");
+    assert_eq!(export.1, json!({"id": ann, "destination": "directory"}));
     let kinds: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
     let pos = |k: &str| kinds.iter().position(|t| *t == k).unwrap();
     assert!(pos("user.exported") < pos("user.deleted"));
+    product.sweep().await;
+    let file = std::fs::read_to_string(dir.join(format!("{ann}.jsonl"))).unwrap();
+    let lines: Vec<Value> = file.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["profile"]["userName"], "ann");
+    assert_eq!(lines[1]["body"], "for the archive");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 async fn retention_policy_runs_in_the_sweep(app: TestApp) {

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod archive;
 mod auth;
 mod backup;
 mod bulk;
@@ -17,6 +18,7 @@ mod overload;
 mod product;
 mod panel;
 mod readiness;
+mod retention;
 mod storage;
 mod tolerance;
 mod tracing;

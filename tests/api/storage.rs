@@ -13,7 +13,7 @@ use crate::helpers::{json, Backend, TestApp, TestDatabase};
 const ROSTER: &str = "urn:ietf:params:scim:schemas:extension:roster:2.0:User";
 
 /// A person whose every personal value holds `tag`, so that any copy of it can be found.
-fn distinctive_person(tag: &str) -> Value {
+pub(crate) fn distinctive_person(tag: &str) -> Value {
     json!({
         "userName": format!("{tag}-username"),
         "externalId": format!("{tag}-externalid"),
@@ -26,7 +26,7 @@ fn distinctive_person(tag: &str) -> Value {
 }
 
 /// Every value of [`distinctive_person`], as stored (userNames are also stored folded).
-fn personal_values(tag: &str) -> Vec<String> {
+pub(crate) fn personal_values(tag: &str) -> Vec<String> {
     ["username", "externalid", "displayname", "given", "family", "email", "phone", "street"]
         .iter()
         .map(|field| format!("{tag}-{field}"))
@@ -37,7 +37,7 @@ async fn call(app: &TestApp, token: &str, method: reqwest::Method, path: &str, b
     app.client.request(method, app.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
 }
 
-async fn deactivate(app: &TestApp, id: &str) {
+pub(crate) async fn deactivate(app: &TestApp, id: &str) {
     let body = json!({"Operations": [{"op": "replace", "value": {"active": false}}]});
     assert_eq!(app.patch(&format!("/scim/v2/Users/{id}"), &body).await.status(), 200);
 }
