@@ -338,7 +338,7 @@ async fn operations_stay_inside_the_tokens_tenant(app: TestApp) {
     let read = get_with(&app, &rival, &format!("/scim/v2/Users/{theirs}")).await;
     assert_eq!((read["active"].as_bool(), read["userName"].as_str()), (Some(true), Some("theirs")));
     let their = get_with(&app, &rival, &format!("/scim/v2/Groups/{their_group}")).await;
-    assert_eq!(member_ids(&their), [theirs.clone()]);
+    assert_eq!(member_ids(&their), [theirs]);
     assert_eq!(app.get_ok("/scim/v2/Groups?filter=displayName%20eq%20%22Poachers%22").await["totalResults"], 0);
     let mine = app.get_ok(&path_of(&app, &ops[1])).await;
     assert_eq!(mine["userName"], "mine");
