@@ -475,6 +475,7 @@ enum Step {
 
 /// A Bulk request being run: its operations, what has been done, and what comes next. It is
 /// handed to the database thread for each chunk and back.
+#[derive(Default)]
 struct Runner {
     ops: Vec<Operation>,
     results: Vec<Option<Result<Done, ScimError>>>,
@@ -780,10 +781,9 @@ where
         }
     }
 
-    let mut runner = Arc::into_inner(runner).map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner));
-    let Some(runner) = runner.as_mut() else {
-        return json!({"schemas": [BULK_RESPONSE], "Operations": []});
-    };
+    // Every chunk has ended: the runner is this request's alone again.
+    let mut runner = std::mem::take(&mut *lock(&runner));
+    let runner = &mut runner;
     add_deferred(db, batches, ctx, runner).await;
     let operations: Vec<Value> = runner
         .results
