@@ -197,6 +197,24 @@ mod tests {
         assert!(limiter.check(&b).is_ok(), "another key has its own bucket");
     }
 
+    #[tokio::test]
+    async fn a_bulk_takes_places_at_once_and_waits_for_them_only_until_its_deadline() {
+        let fairness =
+            Fairness::new(&Settings { rate_limit_per_tenant: 2, rate_burst_per_tenant: 3, ..Settings::default() });
+        let tenant = "t".to_owned();
+        assert_eq!(fairness.tenant_burst(), Some(3));
+        let now = Instant::now();
+        fairness.take_for_tenant(&tenant, 3, now).await.expect("the whole burst at once");
+        let err = fairness.take_for_tenant(&tenant, 2, Instant::now()).await.unwrap_err();
+        assert_eq!((err.status.as_u16(), err.retry_after), (429, Some(1)));
+        let started = Instant::now();
+        fairness.take_for_tenant(&tenant, 1, started + Duration::from_secs(2)).await.expect("within the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(400), "it waited for the place");
+        let off = Fairness::new(&Settings { rate_limit_per_tenant: 0, ..Settings::default() });
+        assert_eq!(off.tenant_burst(), None);
+        off.take_for_tenant(&tenant, 1000, Instant::now()).await.expect("no limit");
+    }
+
     #[test]
     fn a_zero_rate_turns_the_limit_off() {
         let limiter = Limiter::<String>::new("tenant", 0, 0);
