@@ -52,7 +52,7 @@ enum Scenario {
     /// Only Bulk requests of --bulk-size user creates each (with --requests N: N creates, in
     /// requests of at most --bulk-size), so that a run of it can be set against `create` at the
     /// same number of users (bench/instructions.sh).
-    BulkRequest,
+    BulkCreates,
     /// The p99 of a well-behaved tenant (--fair-token) alone, then while the seeded tenant runs
     /// the costliest filters flat out; two rows, `-alone` and `-with-hostile`.
     NoisyNeighbour,
@@ -76,7 +76,7 @@ const RUN_ORDER: [Scenario; 16] = [
     Scenario::Create,
     Scenario::EntraSync,
     Scenario::Bulk,
-    Scenario::BulkRequest,
+    Scenario::BulkCreates,
     Scenario::NoisyNeighbour,
     Scenario::Ceiling,
 ];
@@ -90,7 +90,7 @@ impl Scenario {
                 | Scenario::Create
                 | Scenario::EntraSync
                 | Scenario::Bulk
-                | Scenario::BulkRequest
+                | Scenario::BulkCreates
                 | Scenario::Ceiling
         )
     }
@@ -314,7 +314,7 @@ impl Bench {
             Scenario::Create => vec![self.measure(&name, self.create_job(), vec![]).await],
             Scenario::EntraSync => vec![self.entra_sync(&name).await],
             Scenario::Bulk => self.bulk(&name).await,
-            Scenario::BulkRequest => vec![self.bulk_requests(&name).await],
+            Scenario::BulkCreates => vec![self.bulk_creates(&name).await],
             Scenario::NoisyNeighbour => self.noisy_neighbour(&name).await,
             Scenario::Ceiling => vec![self.ceiling(&name).await],
         }
@@ -476,7 +476,7 @@ impl Bench {
 
     /// Bulk requests of --bulk-size creates, for --duration or, with --requests N, until N users
     /// are created (requests of at most --bulk-size: N rounded up to whole requests).
-    async fn bulk_requests(&self, name: &str) -> Row {
+    async fn bulk_creates(&self, name: &str) -> Row {
         let size = match self.args.requests {
             Some(users) => self.args.bulk_size.min(users).max(1),
             None => self.args.bulk_size.max(1),
@@ -485,7 +485,7 @@ impl Bench {
         plan.ops = self.args.requests.map(|users| users.div_ceil(size));
         let job = Job::BulkCreate {
             names: self.names.clone(),
-            run: format!("{}-bulk-requests", self.run_id),
+            run: format!("{}-bulk-creates", self.run_id),
             seq: AtomicU64::new(0),
             size,
         };
