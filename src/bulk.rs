@@ -5,39 +5,51 @@
 //! audit entries, and each is atomic on its own: the Bulk request is not one transaction
 //! (§3.7: "the service provider MAY continue processing … after an error").
 //!
+//! **Chunks.** What costs a write is its commit (a sync to disk), not its statements. So the
+//! operations run in chunks: consecutive operations, in the order they are run, share one
+//! database transaction, each inside a savepoint of its own. An operation that fails rolls back
+//! to its savepoint only — nothing it wrote stays, its error is reported, the others of the chunk
+//! stand — and the chunk commits once. A chunk ends after [`CHUNK_OPERATIONS`] operations or
+//! [`CHUNK_TIME`], so that one large request holds neither SQLite's writer nor its tenant's share
+//! of the pool for long. The response is sent only once every chunk is durable; when a chunk's
+//! commit fails, every operation of that chunk is reported failed, none as done.
+//!
 //! `bulkId` references (§3.7.2): a `bulkId:<id>` in an operation's `path` or anywhere in its
 //! `data` (a group's `members[].value`, a PATCH `path` filter or `value`) names the resource
 //! another POST of the same request creates. Operations run in the order given, except that an
 //! operation waits until every operation it refers to has run, so a group may list users that
 //! are declared after it. An operation that refers to a `bulkId` no POST declares, or to one
-//! whose POST failed, fails with 409. Consecutive creates run together (see
-//! [`CONCURRENT_CREATES`]).
+//! whose POST failed, fails with 409.
 //!
 //! Circular references (§3.7.1: the provider "MUST try to resolve circular cross-references
 //! between resources in a single bulk job"): when every operation left waits on another one, the
-//! first POST of a Group among them is created without the members that are still unresolved,
-//! and those members are added by a PATCH of the same group once the resources they name exist
-//! — the order RFC 7644's own example (two groups that are members of each other) shows. A cycle
-//! that no Group POST can break (e.g. through a user's `manager`) fails its operations with 409,
-//! as §3.7.1 allows.
+//! first POST of a Group among them is created without the members that are still unresolved
+//! (whether written `{"value": …}`, in another case, or as bare strings), and those members are
+//! added once every chunk has committed, by the member PATCH a Group PATCH takes
+//! ([`MemberBatches::patch`]) — the order RFC 7644's own example (two groups that are members of
+//! each other) shows. A cycle that no Group POST can break (e.g. through a user's `manager`)
+//! fails its operations with 409, as §3.7.1 allows.
+//!
+//! Rate: the request was counted once against its tenant's rate when it was admitted; every
+//! further operation takes a place of its own before its chunk runs, so a Bulk of N operations
+//! costs the tenant what N requests do (see [`run`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::context::Ctx;
-use crate::db::Database;
+use crate::db::{write_transaction, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
-use crate::groups;
-use crate::scim::fold::fold;
+use crate::groups::{self, batches::MemberBatches};
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
-use crate::scim::user_name::user_name_key;
 use crate::scim::version::etag;
 use crate::users;
 
@@ -48,6 +60,14 @@ pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRespo
 /// IPSIE SCIM profile asks for loads of thousands of accounts; a thousand per request keeps one
 /// request's work within the server's time limits.
 pub const MAX_OPERATIONS: usize = 1000;
+
+/// The most operations one chunk (one commit) holds.
+pub const CHUNK_OPERATIONS: usize = 250;
+
+/// How long a chunk takes on more operations: past it, the chunk commits and the next one
+/// starts in a new transaction. Other writers wait at most about this long for SQLite's writer,
+/// and the request gives its connection back to its tenant's share as often.
+pub const CHUNK_TIME: Duration = Duration::from_millis(50);
 
 const REFERENCE: &str = "bulkId:";
 
@@ -88,16 +108,31 @@ impl Kind {
     }
 }
 
-/// One operation of the request, as sent (§3.7: `method`, `bulkId`, `version`, `path`, `data`).
-#[derive(Debug, Clone)]
+/// One operation of the request (§3.7: `method`, `bulkId`, `version`, `path`, `data`), its
+/// `method` and `path` parsed once.
+#[derive(Debug)]
 struct Operation {
     /// The `method` as sent, echoed in the response.
     method_name: String,
+    method: Option<Method>,
     bulk_id: Option<String>,
     /// An entity tag the resource must still have (the If-Match of a single request).
     version: Option<String>,
+    /// The `path` as sent, for error messages.
     path: String,
+    /// The endpoint and id `path` names; the id may be a `bulkId:` reference.
+    target: Option<(Kind, Option<String>)>,
+    /// The request's own `data`, moved out of it (never copied) and taken when the operation
+    /// runs.
     data: Option<Value>,
+    /// The `bulkId`s the path and data refer to.
+    refs: HashSet<String>,
+}
+
+impl Operation {
+    fn is_post(&self) -> bool {
+        self.method == Some(Method::Post)
+    }
 }
 
 /// A parsed BulkRequest.
@@ -107,33 +142,47 @@ pub struct BulkRequest {
     operations: Vec<Operation>,
 }
 
-/// A member of a JSON object whose name matches in any case (RFC 7643 §2.1: attribute names are
-/// case-insensitive).
+/// The key of a JSON object's member whose name matches in any case (RFC 7643 §2.1: attribute
+/// names are case-insensitive).
+fn key_of(object: &Map<String, Value>, name: &str) -> Option<String> {
+    if object.contains_key(name) {
+        return Some(name.to_owned());
+    }
+    object.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+}
+
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object.get(name).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
 }
 
-/// Reads the request's top level. A malformed top level fails the whole request with 400
-/// `invalidSyntax`; more than [`MAX_OPERATIONS`] operations with 413 (§3.7.4). A malformed
-/// operation fails only itself, when it is run.
-pub fn parse(body: &Value) -> Result<BulkRequest, ScimError> {
-    let top = body.as_object().ok_or_else(|| ScimError::invalid_syntax("A BulkRequest must be a JSON object"))?;
-    if let Some(schemas) = field(top, "schemas") {
+fn take_field(object: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    key_of(object, name).and_then(|key| object.remove(&key))
+}
+
+/// Reads the request's top level, taking the body over so that each operation's `data` is moved
+/// rather than copied. A malformed top level fails the whole request with 400 `invalidSyntax`;
+/// more than [`MAX_OPERATIONS`] operations with 413 (§3.7.4). A malformed operation fails only
+/// itself, when it is run.
+pub fn parse(body: Value) -> Result<BulkRequest, ScimError> {
+    let Value::Object(mut top) = body else {
+        return Err(ScimError::invalid_syntax("A BulkRequest must be a JSON object"));
+    };
+    if let Some(schemas) = field(&top, "schemas") {
         let named = schemas.as_array().is_some_and(|s| s.iter().any(|s| s.as_str() == Some(BULK_REQUEST)));
         if !named {
             return Err(ScimError::invalid_syntax(format!("\"schemas\" must name {BULK_REQUEST}")));
         }
     }
-    let fail_on_errors = match field(top, "failOnErrors") {
+    let fail_on_errors = match field(&top, "failOnErrors") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             _ => return Err(ScimError::invalid_syntax("\"failOnErrors\" must be a positive integer")),
         },
     };
-    let items = field(top, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::invalid_syntax("A BulkRequest needs an \"Operations\" array"))?;
+    let Some(Value::Array(items)) = take_field(&mut top, "Operations") else {
+        return Err(ScimError::invalid_syntax("A BulkRequest needs an \"Operations\" array"));
+    };
     if items.len() > MAX_OPERATIONS {
         return Err(ScimError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -143,22 +192,41 @@ pub fn parse(body: &Value) -> Result<BulkRequest, ScimError> {
             ),
         ));
     }
-    let text = |item: &Map<String, Value>, name: &str| field(item, name).and_then(Value::as_str).map(str::to_owned);
     let operations = items
-        .iter()
+        .into_iter()
         .map(|item| {
-            let empty = Map::new();
-            let item = item.as_object().unwrap_or(&empty);
+            let mut item = match item {
+                Value::Object(item) => item,
+                _ => Map::new(),
+            };
+            let text =
+                |item: &Map<String, Value>, name: &str| field(item, name).and_then(Value::as_str).map(str::to_owned);
+            let method_name = text(&item, "method").unwrap_or_default();
+            let path = text(&item, "path").unwrap_or_default();
+            let data = take_field(&mut item, "data");
+            let mut refs = HashSet::new();
+            references_in(&path, &mut refs);
+            if let Some(data) = &data {
+                references_in_value(data, &mut refs);
+            }
             Operation {
-                method_name: text(item, "method").unwrap_or_default(),
-                bulk_id: text(item, "bulkId"),
-                version: text(item, "version"),
-                path: text(item, "path").unwrap_or_default(),
-                data: field(item, "data").cloned(),
+                method: Method::parse(&method_name),
+                method_name,
+                bulk_id: text(&item, "bulkId"),
+                version: text(&item, "version"),
+                target: target(&path).map(|(kind, id)| (kind, id.map(str::to_owned))),
+                path,
+                data,
+                refs,
             }
         })
         .collect();
     Ok(BulkRequest { fail_on_errors, operations })
+}
+
+/// Where a `bulkId` reference that starts a text ends.
+fn reference_end(after: &str) -> usize {
+    after.find(|c: char| c.is_whitespace() || "\"'/,()[]{}".contains(c)).unwrap_or(after.len())
 }
 
 /// The `bulkId`s a text refers to.
@@ -166,7 +234,7 @@ fn references_in(text: &str, out: &mut HashSet<String>) {
     let mut rest = text;
     while let Some(at) = rest.find(REFERENCE) {
         let after = &rest[at + REFERENCE.len()..];
-        let end = after.find(|c: char| c.is_whitespace() || "\"'/,()[]{}".contains(c)).unwrap_or(after.len());
+        let end = reference_end(after);
         if end > 0 {
             out.insert(after[..end].to_owned());
         }
@@ -183,15 +251,6 @@ fn references_in_value(value: &Value, out: &mut HashSet<String>) {
     }
 }
 
-fn references(op: &Operation) -> HashSet<String> {
-    let mut out = HashSet::new();
-    references_in(&op.path, &mut out);
-    if let Some(data) = &op.data {
-        references_in_value(data, &mut out);
-    }
-    out
-}
-
 /// `text` with every `bulkId:<id>` whose resource exists replaced by that resource's id.
 fn substitute(text: &str, ids: &HashMap<String, String>) -> String {
     let mut out = String::with_capacity(text.len());
@@ -199,7 +258,7 @@ fn substitute(text: &str, ids: &HashMap<String, String>) -> String {
     while let Some(at) = rest.find(REFERENCE) {
         out.push_str(&rest[..at]);
         let after = &rest[at + REFERENCE.len()..];
-        let end = after.find(|c: char| c.is_whitespace() || "\"'/,()[]{}".contains(c)).unwrap_or(after.len());
+        let end = reference_end(after);
         match ids.get(&after[..end]) {
             Some(id) => out.push_str(id),
             None => out.push_str(&rest[at..at + REFERENCE.len() + end]),
@@ -210,14 +269,13 @@ fn substitute(text: &str, ids: &HashMap<String, String>) -> String {
     out
 }
 
-fn substitute_value(value: &Value, ids: &HashMap<String, String>) -> Value {
+/// Replaces, in place, every resolved `bulkId` reference in the strings of `value`.
+fn substitute_value(value: &mut Value, ids: &HashMap<String, String>) {
     match value {
-        Value::String(s) if s.contains(REFERENCE) => Value::String(substitute(s, ids)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| substitute_value(v, ids)).collect()),
-        Value::Object(fields) => {
-            Value::Object(fields.iter().map(|(k, v)| (k.clone(), substitute_value(v, ids))).collect())
-        }
-        other => other.clone(),
+        Value::String(s) if s.contains(REFERENCE) => *s = substitute(s, ids),
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute_value(v, ids)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| substitute_value(v, ids)),
+        _ => {}
     }
 }
 
@@ -240,6 +298,21 @@ fn target(path: &str) -> Option<(Kind, Option<&str>)> {
     Some((kind, id))
 }
 
+/// The member id a group's `members` item names: `{"value": …}` in any case of `value`, or a
+/// bare string, which Group POSTs accept too.
+fn member_value(item: &Value) -> Option<&str> {
+    match item {
+        Value::String(s) => Some(s),
+        Value::Object(m) => field(m, "value").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The `bulkId` a `members` item refers to, when it is one of `pending`.
+fn pending_id<'a>(item: &'a Value, pending: &HashSet<String>) -> Option<&'a str> {
+    member_value(item).and_then(|v| v.strip_prefix(REFERENCE)).filter(|id| pending.contains(*id))
+}
+
 /// What a performed operation answers.
 struct Done {
     status: StatusCode,
@@ -248,81 +321,43 @@ struct Done {
     version: Option<i64>,
 }
 
-/// Performs one operation whose references are resolved, in its own transaction.
-async fn perform(db: &Database, ctx: &Ctx, op: &Operation, data: Option<Value>) -> Result<Done, ScimError> {
-    let method = Method::parse(&op.method_name).ok_or_else(|| {
+/// An operation checked and parsed, ready to write.
+enum Write {
+    Create(Kind, crate::scim::resource::Document),
+    Replace(Kind, String, crate::scim::resource::Document),
+    PatchUser(String, Vec<crate::scim::patch::PatchOp>),
+    PatchGroup(String, Vec<crate::scim::patch::PatchOp>, Vec<MemberChange>),
+    Delete(Kind, String),
+}
+
+/// Checks and parses an operation whose references are resolved: what it fails with here, it
+/// fails with before writing anything.
+fn prepare(op: &Operation, target: Option<(Kind, Option<String>)>, data: Option<Value>) -> Result<Write, ScimError> {
+    let method = op.method.ok_or_else(|| {
         ScimError::invalid_syntax(format!("\"method\" must be POST, PUT, PATCH or DELETE; got {:?}", op.method_name))
     })?;
-    let (kind, id) = target(&op.path).ok_or_else(|| {
+    let (kind, id) = target.ok_or_else(|| {
         ScimError::invalid_syntax(format!(
             "\"path\" must be /Users, /Groups, /Users/{{id}} or /Groups/{{id}}; got {:?}",
             op.path
         ))
     })?;
-    let data = || data.clone().ok_or_else(|| ScimError::invalid_syntax(format!("{} needs \"data\"", op.method_name)));
-    let (ctx, expected) = (ctx.clone(), op.version.clone());
-    let owned = id.map(str::to_owned);
-    let done = |status, id: String, version| Done { status, id, kind, version };
-    match (method, owned) {
-        (Method::Post, None) => {
-            let rt = if kind == Kind::Users { &USER_RESOURCE } else { &GROUP_RESOURCE };
-            let doc = parse_resource(rt, &data()?)?;
-            let (id, version) = match kind {
-                Kind::Users => db.write(move |conn| users::create(conn, &ctx, doc)).await.map(|r| (r.id, r.version))?,
-                Kind::Groups => {
-                    db.write(move |conn| groups::create(conn, &ctx, doc)).await.map(|r| (r.id, r.version))?
-                }
-            };
-            Ok(done(StatusCode::CREATED, id, Some(version)))
-        }
-        (Method::Put, Some(id)) => {
-            let rt = if kind == Kind::Users { &USER_RESOURCE } else { &GROUP_RESOURCE };
-            let doc = parse_resource(rt, &data()?)?;
-            let target = id.clone();
-            let version = match kind {
-                Kind::Users => {
-                    db.write(move |conn| users::replace(conn, &ctx, &target, doc, expected.as_deref()))
-                        .await?
-                        .row
-                        .version
-                }
-                Kind::Groups => {
-                    db.write(move |conn| groups::replace(conn, &ctx, &target, doc, expected.as_deref())).await?.version
-                }
-            };
-            Ok(done(StatusCode::OK, id, Some(version)))
-        }
+    let data = || data.ok_or_else(|| ScimError::invalid_syntax(format!("{} needs \"data\"", op.method_name)));
+    let rt = if kind == Kind::Users { &USER_RESOURCE } else { &GROUP_RESOURCE };
+    match (method, id) {
+        (Method::Post, None) => Ok(Write::Create(kind, parse_resource(rt, &data()?)?)),
+        (Method::Put, Some(id)) => Ok(Write::Replace(kind, id, parse_resource(rt, &data()?)?)),
         (Method::Patch, Some(id)) => {
             let ops = parse_patch(&data()?)?;
-            let target = id.clone();
-            let version = match kind {
-                Kind::Users => {
-                    db.write(move |conn| users::patch(conn, &ctx, &target, &ops, expected.as_deref()))
-                        .await?
-                        .row
-                        .version
-                }
+            match kind {
+                Kind::Users => Ok(Write::PatchUser(id, ops)),
                 Kind::Groups => {
                     let (attribute_ops, member_changes) = split_member_ops(ops)?;
-                    db.write(move |conn| {
-                        groups::patch(conn, &ctx, &target, &attribute_ops, &member_changes, expected.as_deref())
-                    })
-                    .await?
-                    .version
+                    Ok(Write::PatchGroup(id, attribute_ops, member_changes))
                 }
-            };
-            Ok(done(StatusCode::OK, id, Some(version)))
-        }
-        (Method::Delete, Some(id)) => {
-            let target = id.clone();
-            match kind {
-                Kind::Users => {
-                    db.write(move |conn| users::delete(conn, &ctx, &target, expected.as_deref())).await?;
-                }
-                Kind::Groups => db.write(move |conn| groups::delete(conn, &ctx, &target, expected.as_deref())).await?,
             }
-            Ok(done(StatusCode::NO_CONTENT, id, None))
         }
+        (Method::Delete, Some(id)) => Ok(Write::Delete(kind, id)),
         (Method::Post, Some(_)) => {
             Err(ScimError::invalid_syntax("POST creates a resource: its \"path\" is /Users or /Groups"))
         }
@@ -330,13 +365,44 @@ async fn perform(db: &Database, ctx: &Ctx, op: &Operation, data: Option<Value>) 
     }
 }
 
-/// Adds the members a Group POST left out to break a circular reference (§3.7.1), once the
-/// resources they name exist.
-async fn add_deferred(db: &Database, ctx: &Ctx, group_id: &str, members: Vec<Member>) -> Result<i64, ScimError> {
-    let (ctx, id) = (ctx.clone(), group_id.to_owned());
-    let changes = vec![MemberChange::Add(members)];
-    let row = db.write(move |conn| groups::patch(conn, &ctx, &id, &[], &changes, None)).await?;
-    Ok(row.version)
+/// Writes one prepared operation through its resource's service, in the transaction open on
+/// `conn`; the caller holds it in a savepoint of its own.
+fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str>) -> Result<Done, ScimError> {
+    let done = |status, kind, id: String, version| Done { status, id, kind, version };
+    match write {
+        Write::Create(Kind::Users, doc) => {
+            let row = users::create(conn, ctx, doc)?;
+            Ok(done(StatusCode::CREATED, Kind::Users, row.id, Some(row.version)))
+        }
+        Write::Create(Kind::Groups, doc) => {
+            let row = groups::create(conn, ctx, doc)?;
+            Ok(done(StatusCode::CREATED, Kind::Groups, row.id, Some(row.version)))
+        }
+        Write::Replace(Kind::Users, id, doc) => {
+            let version = users::replace(conn, ctx, &id, doc, expected)?.row.version;
+            Ok(done(StatusCode::OK, Kind::Users, id, Some(version)))
+        }
+        Write::Replace(Kind::Groups, id, doc) => {
+            let version = groups::replace(conn, ctx, &id, doc, expected)?.version;
+            Ok(done(StatusCode::OK, Kind::Groups, id, Some(version)))
+        }
+        Write::PatchUser(id, ops) => {
+            let version = users::patch(conn, ctx, &id, &ops, expected)?.row.version;
+            Ok(done(StatusCode::OK, Kind::Users, id, Some(version)))
+        }
+        Write::PatchGroup(id, attribute_ops, member_changes) => {
+            let version = groups::patch(conn, ctx, &id, &attribute_ops, &member_changes, expected)?.version;
+            Ok(done(StatusCode::OK, Kind::Groups, id, Some(version)))
+        }
+        Write::Delete(Kind::Users, id) => {
+            users::delete(conn, ctx, &id, expected)?;
+            Ok(done(StatusCode::NO_CONTENT, Kind::Users, id, None))
+        }
+        Write::Delete(Kind::Groups, id) => {
+            groups::delete(conn, ctx, &id, expected)?;
+            Ok(done(StatusCode::NO_CONTENT, Kind::Groups, id, None))
+        }
+    }
 }
 
 fn unresolved_bulk_id(id: &str, detail: &str) -> ScimError {
@@ -360,7 +426,7 @@ fn entry(op: &Operation, base: &str, result: &Result<Done, ScimError>) -> Value 
             out["status"] = json!(done.status.as_str());
         }
         Err(err) => {
-            if let Some((kind, Some(id))) = target(&op.path) {
+            if let Some((kind, Some(id))) = &op.target {
                 if !id.contains(REFERENCE) {
                     out["location"] = json!(format!("{base}/{}/{id}", kind.endpoint()));
                 }
@@ -372,79 +438,46 @@ fn entry(op: &Operation, base: &str, result: &Result<Done, ScimError>) -> Value 
     out
 }
 
-/// A Group POST whose unresolved references are all `members[].value`: what it creates first, and
-/// the members it adds once they exist.
-fn without_pending_members(op: &Operation, pending: &HashSet<String>) -> Option<(Value, Vec<String>)> {
-    if Method::parse(&op.method_name) != Some(Method::Post) || target(&op.path) != Some((Kind::Groups, None)) {
+/// For a Group POST whose unresolved references are all members' ids: the `bulkId`s of the
+/// members it must leave out to be created now (§3.7.1). None when it is no such POST.
+fn pending_members(op: &Operation, pending: &HashSet<String>) -> Option<Vec<String>> {
+    if !op.is_post() || !matches!(op.target, Some((Kind::Groups, None))) {
         return None;
     }
-    let mut data = op.data.clone()?;
-    let object = data.as_object_mut()?;
-    let key = object.keys().find(|k| k.eq_ignore_ascii_case("members"))?.clone();
-    let members = object.get_mut(&key)?.as_array_mut()?;
-    let mut deferred = Vec::new();
-    members.retain(|m| {
-        let bulk_id = m.get("value").and_then(Value::as_str).and_then(|v| v.strip_prefix(REFERENCE));
-        match bulk_id {
-            Some(id) if pending.contains(id) => {
-                deferred.push(id.to_owned());
-                false
-            }
-            _ => true,
-        }
-    });
+    let data = op.data.as_ref()?.as_object()?;
+    let members_key = key_of(data, "members")?;
+    let members = data.get(&members_key)?.as_array()?;
+    let deferred: Vec<String> = members.iter().filter_map(|m| pending_id(m, pending)).map(str::to_owned).collect();
+    // Everything else the POST names must be resolved already.
     let mut left = HashSet::new();
-    references_in_value(&data, &mut left);
+    for (key, value) in data {
+        if *key == members_key {
+            members.iter().filter(|m| pending_id(m, pending).is_none()).for_each(|m| references_in_value(m, &mut left));
+        } else {
+            references_in_value(value, &mut left);
+        }
+    }
     if deferred.is_empty() || left.iter().any(|id| pending.contains(id)) {
         return None;
     }
-    Some((data, deferred))
+    Some(deferred)
 }
 
-/// How many creates of one Bulk request are in flight at once. Consecutive POSTs that refer to nothing
-/// still pending are independent (each makes a new resource), so they are sent together: on
-/// both backends their commits then share the disk's flushes, as concurrent single requests'
-/// do. Everything else runs one at a time, in order.
-const CONCURRENT_CREATES: usize = 8;
-
-/// The unique name a create claims, as its unique index compares it (a User's `userName` by
-/// its RFC 8265 key, a Group's `displayName` folded): two creates that may clash are not run
-/// together, so the request's order decides which one wins.
-fn claimed_name(op: &Operation) -> Option<String> {
-    let data = op.data.as_ref()?.as_object()?;
-    if let Some(name) = field(data, "userName").and_then(Value::as_str) {
-        return Some(format!("User:{}", user_name_key(name)));
-    }
-    let name = field(data, "displayName")?.as_str()?;
-    Some(format!("Group:{}", fold(name)))
+/// What to do next, in the order the request's operations are run.
+enum Step {
+    /// Fail the operation without writing anything.
+    Refuse(usize, ScimError),
+    /// Perform the operation; when it breaks a circular reference, with the members (their
+    /// `bulkId`s) it leaves to be added afterwards.
+    Perform(usize, Option<Vec<String>>),
+    Done,
 }
 
-/// Creates gathered to run together, with what they claim, for the checks of [`run`].
+/// A Bulk request being run: its operations, what has been done, and what comes next. It is
+/// handed to the database thread for each chunk and back.
 #[derive(Default)]
-struct Batch<'a> {
-    items: Vec<usize>,
-    /// Their `bulkId`s.
-    bulk_ids: HashSet<&'a str>,
-    /// The names they claim (see [`claimed_name`]).
-    names: HashSet<String>,
-}
-
-impl<'a> Batch<'a> {
-    fn push(&mut self, i: usize, op: &'a Operation) {
-        self.items.push(i);
-        self.bulk_ids.extend(op.bulk_id.as_deref());
-        self.names.extend(claimed_name(op));
-    }
-
-    fn take(&mut self) -> Vec<usize> {
-        self.bulk_ids.clear();
-        self.names.clear();
-        std::mem::take(&mut self.items)
-    }
-}
-
-/// What has been done so far.
-struct Progress {
+struct Runner {
+    ops: Vec<Operation>,
     results: Vec<Option<Result<Done, ScimError>>>,
     /// The id of each resource a POST with a `bulkId` created.
     ids: HashMap<String, String>,
@@ -452,13 +485,139 @@ struct Progress {
     failed: HashSet<String>,
     /// The operation that declares each `bulkId`: the first POST naming it.
     declarer: HashMap<String, usize>,
+    /// POSTs that declare a `bulkId` an earlier POST declared.
+    duplicate: HashSet<usize>,
     errors: usize,
     fail_on_errors: usize,
+    /// `failOnErrors` errors have been seen: nothing more runs.
+    stopped: bool,
+    /// The operations of the current pass over those still waiting, the next one's place in
+    /// it, those that must wait for another pass, and whether this pass did anything.
+    pass: Vec<usize>,
+    at: usize,
+    still: Vec<usize>,
+    moved: bool,
+    /// A cycle no Group POST can break was found: its operations are being refused.
+    unbreakable: bool,
+    /// Groups created without some members, and those members' `bulkId`s.
+    deferred: Vec<(usize, Vec<String>)>,
+    /// The operations done in the chunk being run, in order.
+    chunk: Vec<usize>,
 }
 
-impl Progress {
-    /// Records an operation's result; true once `failOnErrors` errors have been seen.
-    fn record(&mut self, op: &Operation, i: usize, result: Result<Done, ScimError>) -> bool {
+impl Runner {
+    fn new(request: BulkRequest) -> Runner {
+        let ops = request.operations;
+        // The bulkIds POSTs declare; a second POST with the same one fails.
+        let mut declarer = HashMap::new();
+        let mut duplicate = HashSet::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| op.is_post()) {
+                if declarer.contains_key(bulk_id) {
+                    duplicate.insert(i);
+                } else {
+                    declarer.insert(bulk_id.clone(), i);
+                }
+            }
+        }
+        Runner {
+            results: (0..ops.len()).map(|_| None).collect(),
+            pass: (0..ops.len()).collect(),
+            ops,
+            ids: HashMap::new(),
+            failed: HashSet::new(),
+            declarer,
+            duplicate,
+            errors: 0,
+            fail_on_errors: request.fail_on_errors.unwrap_or(usize::MAX),
+            stopped: false,
+            at: 0,
+            still: Vec::new(),
+            moved: false,
+            unbreakable: false,
+            deferred: Vec::new(),
+            chunk: Vec::new(),
+        }
+    }
+
+    /// Operations neither done nor given up.
+    fn left(&self) -> usize {
+        if self.stopped {
+            0
+        } else {
+            self.results.iter().filter(|r| r.is_none()).count()
+        }
+    }
+
+    /// The next step: operations in the order given, each once every operation it refers to
+    /// has run; then, pass after pass, those that waited; then the breaking of a cycle.
+    fn next(&mut self) -> Step {
+        loop {
+            if let Some(&i) = self.pass.get(self.at) {
+                self.at += 1;
+                if self.unbreakable {
+                    let err = ScimError::conflict(
+                        Some(ScimType::InvalidValue),
+                        "The operation is part of a circular bulkId reference that only a Group's members can break",
+                    );
+                    return Step::Refuse(i, err);
+                }
+                let op = &self.ops[i];
+                if self.duplicate.contains(&i) {
+                    let bulk_id = op.bulk_id.as_deref().unwrap_or_default();
+                    let err =
+                        ScimError::invalid_syntax(format!("bulkId {bulk_id:?} is declared by an earlier operation"));
+                    return Step::Refuse(i, err);
+                }
+                if let Some(id) = op.refs.iter().find(|id| !self.declarer.contains_key(*id)) {
+                    return Step::Refuse(i, unresolved_bulk_id(id, "is not declared by any POST of this request"));
+                }
+                if let Some(id) = op.refs.iter().find(|id| self.failed.contains(*id)) {
+                    return Step::Refuse(i, unresolved_bulk_id(id, "names a resource whose operation failed"));
+                }
+                if op.refs.iter().all(|id| self.ids.contains_key(id)) {
+                    self.moved = true;
+                    return Step::Perform(i, None);
+                }
+                self.still.push(i);
+                continue;
+            }
+            if self.still.is_empty() {
+                return Step::Done;
+            }
+            self.pass = std::mem::take(&mut self.still);
+            self.at = 0;
+            if std::mem::take(&mut self.moved) {
+                continue;
+            }
+            // Every operation left waits on another one: a circular reference (§3.7.1).
+            let pending: HashSet<String> = self.pass.iter().filter_map(|&i| self.ops[i].bulk_id.clone()).collect();
+            let breakable = self.pass.iter().find_map(|&i| pending_members(&self.ops[i], &pending).map(|m| (i, m)));
+            match breakable {
+                Some((i, later)) => {
+                    self.pass.retain(|&w| w != i);
+                    self.leave_out(i, &pending);
+                    return Step::Perform(i, Some(later));
+                }
+                None => self.unbreakable = true,
+            }
+        }
+    }
+
+    /// Takes the still unresolved members out of a Group POST's data (see [`pending_members`]).
+    fn leave_out(&mut self, i: usize, pending: &HashSet<String>) {
+        let op = &mut self.ops[i];
+        let Some(Value::Object(data)) = op.data.as_mut() else { return };
+        let Some(key) = key_of(data, "members") else { return };
+        if let Some(Value::Array(members)) = data.get_mut(&key) {
+            members.retain(|m| pending_id(m, pending).is_none());
+        }
+        op.refs.retain(|id| !pending.contains(id));
+    }
+
+    /// Records an operation's result; stops once `failOnErrors` errors have been seen.
+    fn record(&mut self, i: usize, result: Result<Done, ScimError>) {
+        let op = &self.ops[i];
         let declares = op.bulk_id.as_ref().filter(|b| self.declarer.get(*b) == Some(&i));
         match (&result, declares) {
             (Ok(done), Some(bulk_id)) => {
@@ -471,181 +630,186 @@ impl Progress {
         }
         if result.is_err() {
             self.errors += 1;
+            self.stopped |= self.errors >= self.fail_on_errors;
         }
         self.results[i] = Some(result);
-        self.errors >= self.fail_on_errors
     }
 
-    /// How many creates may be gathered into one batch now. Without `failOnErrors`, a whole run
-    /// of them (up to [`CONCURRENT_CREATES`] in flight at any time); with it, never more than
-    /// the errors it still allows, so that no operation runs that the request's order would have
-    /// stopped before.
-    fn batch_size(&self) -> usize {
-        if self.fail_on_errors == usize::MAX {
-            MAX_OPERATIONS
-        } else {
-            CONCURRENT_CREATES.min(self.fail_on_errors - self.errors)
+    /// Performs operation `i`, its references resolved, in a savepoint of the open transaction.
+    fn perform(&mut self, conn: &mut DbConnection, ctx: &Ctx, i: usize) -> Result<Done, ScimError> {
+        let op = &mut self.ops[i];
+        let mut data = op.data.take();
+        let mut target = op.target.clone();
+        if !op.refs.is_empty() {
+            if let Some(data) = &mut data {
+                substitute_value(data, &self.ids);
+            }
+            if let Some((_, Some(id))) = &mut target {
+                *id = substitute(id, &self.ids);
+            }
+        }
+        let op = &self.ops[i];
+        let write = prepare(op, target, data)?;
+        write_transaction(conn, |conn| apply(conn, ctx, write, op.version.as_deref()))
+    }
+
+    /// Runs the next operations in one transaction, open on `conn`: at most `most`, for at most
+    /// [`CHUNK_TIME`]. Returns how many it did.
+    fn chunk(&mut self, conn: &mut DbConnection, ctx: &Ctx, most: usize) -> usize {
+        let started = Instant::now();
+        self.chunk.clear();
+        while !self.stopped && self.chunk.len() < most && (self.chunk.is_empty() || started.elapsed() < CHUNK_TIME) {
+            match self.next() {
+                Step::Done => break,
+                Step::Refuse(i, err) => {
+                    self.chunk.push(i);
+                    self.record(i, Err(err));
+                }
+                Step::Perform(i, later) => {
+                    self.chunk.push(i);
+                    let result = self.perform(conn, ctx, i);
+                    if let (Ok(_), Some(later)) = (&result, later) {
+                        self.deferred.push((i, later));
+                    }
+                    self.record(i, result);
+                }
+            }
+        }
+        self.chunk.len()
+    }
+
+    /// The chunk's transaction did not commit: none of its writes is stored, so each of its
+    /// operations that had succeeded is failed, and what they declared with it.
+    fn chunk_failed(&mut self, err: &ScimError) {
+        for i in std::mem::take(&mut self.chunk) {
+            if !matches!(self.results[i], Some(Ok(_))) {
+                continue;
+            }
+            let mut failure = err.clone();
+            failure.detail = format!(
+                "The operation was applied, but the transaction it shared with other operations of this request \
+                 did not commit, so nothing of it was stored: {}",
+                err.detail
+            );
+            if let Some(bulk_id) = self.ops[i].bulk_id.as_ref().filter(|b| self.declarer.get(*b) == Some(&i)) {
+                self.ids.remove(bulk_id);
+            }
+            self.results[i] = None;
+            self.record(i, Err(failure));
         }
     }
 
-    /// Performs the operations of `batch` together, with their references resolved, and records
-    /// their results in order; true once `failOnErrors` errors have been seen. Every operation
-    /// performed is listed, even past that point.
-    async fn flush(&mut self, db: &Database, ctx: &Ctx, ops: &[Operation], batch: &mut Batch<'_>) -> bool {
-        let items = batch.take();
-        let ids = &self.ids;
-        let work = items.iter().map(|&i| {
-            let op = &ops[i];
-            let data = op.data.as_ref().map(|d| substitute_value(d, ids));
-            let resolved = Operation { path: substitute(&op.path, ids), ..op.clone() };
-            async move { perform(db, ctx, &resolved, data).await }
-        });
-        let done: Vec<_> = futures_util::stream::iter(work).buffered(CONCURRENT_CREATES).collect().await;
-        let mut stop = false;
-        for (&i, result) in items.iter().zip(done) {
-            stop |= self.record(&ops[i], i, result);
+    /// Fails every operation not yet done with `err`, in order, as far as `failOnErrors` lets
+    /// them be listed.
+    fn refuse_rest(&mut self, err: &ScimError) {
+        for i in 0..self.ops.len() {
+            if self.stopped {
+                return;
+            }
+            if self.results[i].is_none() {
+                self.record(i, Err(err.clone()));
+            }
         }
-        stop
+        self.stopped = true;
     }
 }
 
-/// Runs a Bulk request for the tenant of `ctx` and returns the BulkResponse. `pace` is awaited
-/// before every operation performed but the first: it holds the request to the tenant's request
-/// rate, so that a Bulk of N operations costs what N requests do.
-pub async fn run<P, F>(db: &Database, ctx: &Ctx, base: &str, request: BulkRequest, mut pace: P) -> Value
+fn lock(runner: &Mutex<Runner>) -> std::sync::MutexGuard<'_, Runner> {
+    runner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs a Bulk request for the tenant of `ctx` and returns the BulkResponse.
+///
+/// The request was counted once against its tenant's rate when it was admitted; before each
+/// chunk, `pace(n)` takes the places of the chunk's `n` further operations, at most `burst` at
+/// once (the tenant's bucket holds no more), and a chunk never runs more operations than it took
+/// places for. When `pace` refuses (the wait would be too long), the operations not yet done fail
+/// with its error, each counting for `failOnErrors`.
+pub async fn run<P, F>(
+    db: &Database,
+    batches: &Arc<MemberBatches>,
+    ctx: &Ctx,
+    base: &str,
+    request: BulkRequest,
+    burst: Option<usize>,
+    mut pace: P,
+) -> Value
 where
-    P: FnMut() -> F,
-    F: Future<Output = ()>,
+    P: FnMut(usize) -> F,
+    F: Future<Output = Result<(), ScimError>>,
 {
-    let ops = &request.operations;
-    let is_post = |op: &Operation| Method::parse(&op.method_name) == Some(Method::Post);
-    // The bulkIds POSTs declare; a second POST with the same one fails.
-    let mut declarer: HashMap<String, usize> = HashMap::new();
-    let mut duplicate = HashSet::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Some(bulk_id) = op.bulk_id.as_ref().filter(|_| is_post(op)) {
-            if declarer.contains_key(bulk_id) {
-                duplicate.insert(i);
-            } else {
-                declarer.insert(bulk_id.clone(), i);
-            }
+    let runner = Arc::new(Mutex::new(Runner::new(request)));
+    // Places taken and not yet used: the request's own admission pays for its first operation.
+    let mut places = 1;
+    loop {
+        let left = lock(&runner).left();
+        if left == 0 {
+            break;
         }
-    }
-    let mut progress = Progress {
-        results: (0..ops.len()).map(|_| None).collect(),
-        ids: HashMap::new(),
-        failed: HashSet::new(),
-        declarer,
-        errors: 0,
-        fail_on_errors: request.fail_on_errors.unwrap_or(usize::MAX),
-    };
-    let refs: Vec<HashSet<String>> = ops.iter().map(references).collect();
-    let mut waiting: Vec<usize> = (0..ops.len()).collect();
-    let mut deferred: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut performed = 0;
-    let mut batch = Batch::default();
-
-    'passes: while !waiting.is_empty() {
-        let mut moved = false;
-        let mut still = Vec::new();
-        for &i in &waiting {
-            let op = &ops[i];
-            // What this operation names must be created before it is judged.
-            let names_batch = refs[i].iter().any(|id| batch.bulk_ids.contains(id.as_str()));
-            if (names_batch || batch.items.len() >= progress.batch_size())
-                && progress.flush(db, ctx, ops, &mut batch).await
-            {
-                break 'passes;
+        let most = left.min(CHUNK_OPERATIONS).min(burst.unwrap_or(usize::MAX).max(1));
+        if places < most {
+            if let Err(err) = pace(most - places).await {
+                lock(&runner).refuse_rest(&err);
+                break;
             }
-            let missing = refs[i].iter().find(|id| !progress.declarer.contains_key(*id));
-            let broken = refs[i].iter().find(|id| progress.failed.contains(*id));
-            let ready = refs[i].iter().all(|id| progress.ids.contains_key(id));
-            let refused = if duplicate.contains(&i) {
-                Some(ScimError::invalid_syntax(format!(
-                    "bulkId {:?} is declared by an earlier operation",
-                    op.bulk_id.as_deref().unwrap_or_default()
-                )))
-            } else if let Some(id) = missing {
-                Some(unresolved_bulk_id(id, "is not declared by any POST of this request"))
-            } else {
-                broken.map(|id| unresolved_bulk_id(id, "names a resource whose operation failed"))
-            };
-            moved = moved || refused.is_some() || ready;
-            if let Some(err) = refused {
-                if progress.flush(db, ctx, ops, &mut batch).await || progress.record(op, i, Err(err)) {
-                    break 'passes;
-                }
-                continue;
-            }
-            if !ready {
-                still.push(i);
-                continue;
-            }
-            // Only creates run together, and never two that claim the same name, so that which
-            // of two such creates wins stays the request's order.
-            let create = is_post(op) && target(&op.path).is_some_and(|(_, id)| id.is_none());
-            let clashes = create && claimed_name(op).is_some_and(|name| batch.names.contains(&name));
-            if (!create || clashes) && progress.flush(db, ctx, ops, &mut batch).await {
-                break 'passes;
-            }
-            if performed > 0 {
-                pace().await;
-            }
-            performed += 1;
-            batch.push(i, op);
-            if !create && progress.flush(db, ctx, ops, &mut batch).await {
-                break 'passes;
-            }
+            places = most;
         }
-        if progress.flush(db, ctx, ops, &mut batch).await {
-            break 'passes;
-        }
-        waiting = still;
-        if moved || waiting.is_empty() {
-            continue;
-        }
-        // Every operation left waits on another one: a circular reference (§3.7.1).
-        let pending: HashSet<String> = waiting.iter().filter_map(|&i| ops[i].bulk_id.clone()).collect();
-        let breakable = waiting.iter().find_map(|&i| without_pending_members(&ops[i], &pending).map(|b| (i, b)));
-        match breakable {
-            Some((i, (data, later))) => {
-                if performed > 0 {
-                    pace().await;
-                }
-                performed += 1;
-                let data = substitute_value(&data, &progress.ids);
-                let result = perform(db, ctx, &ops[i], Some(data)).await;
-                if result.is_ok() {
-                    deferred.push((i, later));
-                }
-                waiting.retain(|&w| w != i);
-                if progress.record(&ops[i], i, result) {
-                    break 'passes;
-                }
+        let (shared, ctx) = (runner.clone(), ctx.clone());
+        let outcome = db
+            .write(move |conn| {
+                write_transaction(conn, |conn| Ok::<_, ScimError>(lock(&shared).chunk(conn, &ctx, most)))
+            })
+            .await;
+        let mut runner = lock(&runner);
+        match outcome {
+            // Nothing was left to run after all (not expected: every operation ends with a result).
+            Ok(0) => break,
+            Ok(done) => {
+                runner.chunk.clear();
+                places -= done;
             }
-            None => {
-                for i in std::mem::take(&mut waiting) {
-                    let err = ScimError::conflict(
-                        Some(ScimType::InvalidValue),
-                        "The operation is part of a circular bulkId reference that only a Group's members can break",
-                    );
-                    if progress.record(&ops[i], i, Err(err)) {
-                        break 'passes;
-                    }
+            Err(err) => {
+                let done = runner.chunk.len();
+                runner.chunk_failed(&err);
+                if done == 0 {
+                    // The chunk never ran (no connection, say): neither will the next one.
+                    runner.refuse_rest(&err);
+                    break;
                 }
+                places -= done;
             }
         }
     }
 
-    for (i, later) in deferred {
-        let Some(Ok(done)) = &progress.results[i] else { continue };
+    // Every chunk has ended: the runner is this request's alone again.
+    let mut runner = std::mem::take(&mut *lock(&runner));
+    let runner = &mut runner;
+    add_deferred(db, batches, ctx, runner).await;
+    let operations: Vec<Value> = runner
+        .results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| entry(&runner.ops[i], base, r)))
+        .collect();
+    json!({"schemas": [BULK_RESPONSE], "Operations": operations})
+}
+
+/// Adds the members the Group POSTs that broke circular references left out (§3.7.1), now that
+/// the resources they name are stored, as a Group PATCH adding them would: through
+/// [`MemberBatches::patch`].
+async fn add_deferred(db: &Database, batches: &Arc<MemberBatches>, ctx: &Ctx, runner: &mut Runner) {
+    for (i, later) in std::mem::take(&mut runner.deferred) {
+        let Some(Ok(done)) = &runner.results[i] else { continue };
         let group_id = done.id.clone();
         let members: Option<Vec<Member>> = later
             .iter()
-            .map(|b| progress.ids.get(b).map(|id| Member { value: id.clone(), display: None, kind: None }))
+            .map(|b| runner.ids.get(b).map(|id| Member { value: id.clone(), display: None, kind: None }))
             .collect();
         let outcome = match members {
-            Some(members) => add_deferred(db, ctx, &group_id, members).await,
+            Some(members) => {
+                let changes = vec![MemberChange::Add(members)];
+                batches.patch(db, ctx.clone(), group_id.clone(), Vec::new(), changes, None).await
+            }
             None => Err(ScimError::conflict(
                 Some(ScimType::InvalidValue),
                 format!(
@@ -654,19 +818,12 @@ where
                 ),
             )),
         };
-        match outcome {
-            Ok(version) => {
-                if let Some(Ok(done)) = &mut progress.results[i] {
-                    done.version = Some(version);
-                }
-            }
-            Err(err) => progress.results[i] = Some(Err(err)),
+        match (outcome, &mut runner.results[i]) {
+            (Ok(version), Some(Ok(done))) => done.version = Some(version),
+            (Err(err), result) => *result = Some(Err(err)),
+            _ => {}
         }
     }
-
-    let operations: Vec<Value> =
-        progress.results.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| entry(&ops[i], base, r))).collect();
-    json!({"schemas": [BULK_RESPONSE], "Operations": operations})
 }
 
 #[cfg(test)]
@@ -688,6 +845,9 @@ mod tests {
         assert_eq!(substitute("members[value eq \"bulkId:a\"]", &ids), "members[value eq \"id-a\"]");
         assert_eq!(substitute("bulkId:b", &ids), "bulkId:b");
         assert_eq!(substitute("/Groups/bulkId:a", &ids), "/Groups/id-a");
+        let mut data = json!({"members": [{"value": "bulkId:a"}, "bulkId:a", "bulkId:b"]});
+        substitute_value(&mut data, &ids);
+        assert_eq!(data, json!({"members": [{"value": "id-a"}, "id-a", "bulkId:b"]}));
     }
 
     #[test]
@@ -703,10 +863,36 @@ mod tests {
     #[test]
     fn too_many_operations_is_413_and_a_malformed_top_level_is_invalid_syntax() {
         let ops: Vec<Value> = (0..=MAX_OPERATIONS).map(|_| json!({"method": "DELETE", "path": "/Users/x"})).collect();
-        let err = parse(&json!({"schemas": [BULK_REQUEST], "Operations": ops})).unwrap_err();
+        let err = parse(json!({"schemas": [BULK_REQUEST], "Operations": ops})).unwrap_err();
         assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
         for bad in [json!([]), json!({"schemas": [BULK_REQUEST]}), json!({"Operations": [], "failOnErrors": 0})] {
-            assert_eq!(parse(&bad).unwrap_err().scim_type, Some(ScimType::InvalidSyntax), "{bad}");
+            assert_eq!(parse(bad.clone()).unwrap_err().scim_type, Some(ScimType::InvalidSyntax), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_group_post_leaves_out_pending_members_however_they_are_written() {
+        let pending = HashSet::from(["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+        let request = parse(json!({"Operations": [{"method": "POST", "path": "/Groups", "bulkId": "g", "data": {
+            "displayName": "G",
+            "Members": [{"value": "bulkId:a"}, {"Value": "bulkId:b"}, "bulkId:c", {"value": "kept"}]
+        }}]}))
+        .unwrap();
+        let mut runner = Runner::new(request);
+        let later = pending_members(&runner.ops[0], &pending).expect("breakable");
+        assert_eq!(later, ["a", "b", "c"]);
+        runner.leave_out(0, &pending);
+        assert_eq!(runner.ops[0].data.as_ref().unwrap()["Members"], json!([{"value": "kept"}]));
+        assert!(runner.ops[0].refs.is_empty());
+    }
+
+    #[test]
+    fn a_group_post_naming_a_pending_resource_elsewhere_cannot_break_a_cycle() {
+        let pending = HashSet::from(["a".to_owned()]);
+        let request = parse(json!({"Operations": [{"method": "POST", "path": "/Groups", "data": {
+            "displayName": "bulkId:a", "members": ["bulkId:a"]
+        }}]}))
+        .unwrap();
+        assert!(pending_members(&request.operations[0], &pending).is_none());
     }
 }

@@ -50,6 +50,10 @@ enum Scenario {
     /// --bulk-size user creates three ways: one /Bulk request, then as many POSTs at
     /// concurrency 1 and at --concurrency; rows `bulk-request`, `bulk-posts-c1`, `bulk-posts-cN`.
     Bulk,
+    /// Only Bulk requests of --bulk-size user creates each (with --requests N: N creates, in
+    /// requests of at most --bulk-size), so that a run of it can be set against `create` at the
+    /// same number of users (bench/instructions.sh).
+    BulkCreates,
     /// The p99 of a well-behaved tenant (--fair-token) alone, then while the seeded tenant runs
     /// the costliest filters flat out; two rows, `-alone` and `-with-hostile`.
     NoisyNeighbour,
@@ -59,7 +63,7 @@ enum Scenario {
 /// The order scenarios run and are reported in: reads first, while the server holds exactly the
 /// seeded users, starting with select-1, their yardstick; then the writes that add users; the
 /// client's own ceiling last.
-const RUN_ORDER: [Scenario; 15] = [
+const RUN_ORDER: [Scenario; 16] = [
     Scenario::Select1,
     Scenario::Get,
     Scenario::FilterUsername,
@@ -73,6 +77,7 @@ const RUN_ORDER: [Scenario; 15] = [
     Scenario::Create,
     Scenario::EntraSync,
     Scenario::Bulk,
+    Scenario::BulkCreates,
     Scenario::NoisyNeighbour,
     Scenario::Ceiling,
 ];
@@ -80,7 +85,15 @@ const RUN_ORDER: [Scenario; 15] = [
 impl Scenario {
     /// Whether the scenario works on seeded users.
     fn needs_users(self) -> bool {
-        !matches!(self, Scenario::Select1 | Scenario::Create | Scenario::EntraSync | Scenario::Bulk | Scenario::Ceiling)
+        !matches!(
+            self,
+            Scenario::Select1
+                | Scenario::Create
+                | Scenario::EntraSync
+                | Scenario::Bulk
+                | Scenario::BulkCreates
+                | Scenario::Ceiling
+        )
     }
 }
 
@@ -307,6 +320,7 @@ impl Bench {
             Scenario::Create => vec![self.measure(&name, self.create_job(), vec![]).await],
             Scenario::EntraSync => vec![self.entra_sync(&name).await],
             Scenario::Bulk => self.bulk(&name).await,
+            Scenario::BulkCreates => vec![self.bulk_creates(&name).await],
             Scenario::NoisyNeighbour => self.noisy_neighbour(&name).await,
             Scenario::Ceiling => vec![self.ceiling(&name).await],
         }
@@ -484,6 +498,33 @@ impl Bench {
             rows.push(Row::ran(&row, m, vec![note]));
         }
         rows
+    }
+
+    /// Bulk requests of --bulk-size creates, for --duration or, with --requests N, until N users
+    /// are created (requests of at most --bulk-size: N rounded up to whole requests).
+    async fn bulk_creates(&self, name: &str) -> Row {
+        let size = match self.args.requests {
+            Some(users) => self.args.bulk_size.min(users).max(1),
+            None => self.args.bulk_size.max(1),
+        };
+        let mut plan = self.plan();
+        plan.ops = self.args.requests.map(|users| users.div_ceil(size));
+        let job = Job::BulkCreate {
+            names: self.names.clone(),
+            run: format!("{}-bulk-creates", self.run_id),
+            seq: AtomicU64::new(0),
+            size,
+        };
+        eprintln!("{name}: running");
+        let m = drive(name, Arc::new(job), self.users.clone(), &self.client, self.args.concurrency, &plan).await;
+        let users = m.ops * size;
+        let note = format!(
+            "{} BulkRequests of {size} POSTs: {users} users in {:.2} s = {:.0} users/s",
+            m.ops,
+            m.elapsed.as_secs_f64(),
+            users as f64 / m.elapsed.as_secs_f64().max(1e-9)
+        );
+        Row::ran(name, m, vec![note])
     }
 
     /// The floor under every read: how fast the server answers a request that only borrows a

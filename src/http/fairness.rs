@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -29,17 +30,20 @@ const RETAIN_EVERY: u64 = 1 << 16;
 struct Limiter<K: Hash + Eq + Clone> {
     what: &'static str,
     buckets: Option<DefaultKeyedRateLimiter<K>>,
+    /// The most requests a bucket holds at once.
+    burst: u32,
     checks: AtomicU64,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     fn new(what: &'static str, rate: u32, burst: u32) -> Self {
+        let burst = if burst == 0 { rate } else { burst };
         let buckets = NonZeroU32::new(rate).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
             // Sharded buckets (DashMap): no lock shared by every request.
             RateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst))
         });
-        Limiter { what, buckets, checks: AtomicU64::new(0) }
+        Limiter { what, buckets, burst, checks: AtomicU64::new(0) }
     }
 
     fn check(&self, key: &K) -> Result<(), ScimError> {
@@ -98,11 +102,34 @@ impl Fairness {
         self.tenants.check(tenant)
     }
 
-    /// Waits until `tenant` may make one more request: for the operations of a Bulk request,
-    /// which was admitted as one.
-    pub async fn wait_for_tenant(&self, tenant: &String) {
-        if let Some(buckets) = &self.tenants.buckets {
-            buckets.until_key_ready(tenant).await;
+    /// The most places [`Fairness::take_for_tenant`] may ask for at once (the tenant's burst);
+    /// none when the tenant's rate is not limited.
+    pub fn tenant_burst(&self) -> Option<u32> {
+        self.tenants.buckets.as_ref().map(|_| self.tenants.burst)
+    }
+
+    /// Takes `n` (at most [`Fairness::tenant_burst`]) more of `tenant`'s request places at once,
+    /// waiting for them until `deadline` at the latest: for the operations of a Bulk request,
+    /// which was admitted as one request. When they would come later, none is taken and the
+    /// answer is 429 with the wait as Retry-After.
+    pub async fn take_for_tenant(&self, tenant: &String, n: u32, deadline: Instant) -> Result<(), ScimError> {
+        let (Some(buckets), Some(n)) = (&self.tenants.buckets, NonZeroU32::new(n)) else { return Ok(()) };
+        loop {
+            let wait = match buckets.check_key_n(tenant, n) {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(not_until)) => not_until.wait_time_from(DefaultClock::default().now()),
+                Err(_) => Duration::MAX,
+            };
+            if Instant::now().checked_add(wait).is_none_or(|ready| ready > deadline) {
+                let mut err = ScimError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests from this tenant: the Bulk request's operations from this one on would \
+                     wait too long for the tenant's request rate; send them again later",
+                );
+                err.retry_after = Some(wait.min(Duration::from_secs(3600)).as_secs_f64().ceil().max(1.0) as u64);
+                return Err(err);
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -168,6 +195,24 @@ mod tests {
         assert_eq!(err.status.as_u16(), 429);
         assert_eq!(err.retry_after, Some(1));
         assert!(limiter.check(&b).is_ok(), "another key has its own bucket");
+    }
+
+    #[tokio::test]
+    async fn a_bulk_takes_places_at_once_and_waits_for_them_only_until_its_deadline() {
+        let fairness =
+            Fairness::new(&Settings { rate_limit_per_tenant: 2, rate_burst_per_tenant: 3, ..Settings::default() });
+        let tenant = "t".to_owned();
+        assert_eq!(fairness.tenant_burst(), Some(3));
+        let now = Instant::now();
+        fairness.take_for_tenant(&tenant, 3, now).await.expect("the whole burst at once");
+        let err = fairness.take_for_tenant(&tenant, 2, Instant::now()).await.unwrap_err();
+        assert_eq!((err.status.as_u16(), err.retry_after), (429, Some(1)));
+        let started = Instant::now();
+        fairness.take_for_tenant(&tenant, 1, started + Duration::from_secs(2)).await.expect("within the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(400), "it waited for the place");
+        let off = Fairness::new(&Settings { rate_limit_per_tenant: 0, ..Settings::default() });
+        assert_eq!(off.tenant_burst(), None);
+        off.take_for_tenant(&tenant, 1000, Instant::now()).await.expect("no limit");
     }
 
     #[test]

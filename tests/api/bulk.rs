@@ -299,27 +299,54 @@ async fn malformed_requests_and_read_only_tokens_are_refused(app: TestApp) {
     assert_scim_error(res, 403).await;
 }
 
-/// An operation on another tenant's resource finds nothing there (404), and changes nothing.
+/// An operation on another tenant's resource finds nothing there (404) and changes nothing;
+/// a group cannot take another tenant's user as member; the operations around them, in the same
+/// chunk, are stored in the token's tenant only.
 async fn operations_stay_inside_the_tokens_tenant(app: TestApp) {
-    roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
+    let rival_tenant = roster::db::tenants::create(&mut app.connection(), "rival").unwrap();
     let rival = app.issue_token("rival", "idp", "scim");
     let res =
         app.client.post(app.url("/scim/v2/Users")).bearer_auth(&rival).json(&user("theirs")).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let theirs = json(res).await["id"].as_str().unwrap().to_owned();
+    let res = app.client.post(app.url("/scim/v2/Groups")).bearer_auth(&rival).json(&group("Rivals", &[&theirs]));
+    let res = res.send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let their_group = json(res).await["id"].as_str().unwrap().to_owned();
     let ops = send(
         &app,
         &bulk(json!([
             {"method": "PATCH", "path": format!("/Users/{theirs}"),
              "data": {"Operations": [{"op": "replace", "path": "active", "value": false}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "mine", "data": user("mine")},
+            {"method": "PUT", "path": format!("/Users/{theirs}"), "data": user("taken-over")},
+            {"method": "POST", "path": "/Groups", "bulkId": "poach", "data": group("Poachers", &[&theirs])},
+            {"method": "PATCH", "path": format!("/Groups/{their_group}"),
+             "data": {"Operations": [{"op": "add", "path": "members", "value": [{"value": "bulkId:mine"}]}]}},
+            {"method": "DELETE", "path": format!("/Groups/{their_group}")},
             {"method": "DELETE", "path": format!("/Users/{theirs}")},
         ])),
     )
     .await;
-    assert_eq!(ops[0]["status"], "404");
-    assert_eq!(ops[1]["status"], "404");
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status[0], "404");
+    assert_eq!(status[1], "201");
+    assert_eq!(status[2], "404");
+    assert!(status[3].starts_with('4'), "another tenant's user is no member candidate: {}", ops[3]);
+    assert_eq!(&status[4..], ["404", "404", "404"], "{ops:?}");
+
     let read = get_with(&app, &rival, &format!("/scim/v2/Users/{theirs}")).await;
-    assert_eq!(read["active"], true);
+    assert_eq!((read["active"].as_bool(), read["userName"].as_str()), (Some(true), Some("theirs")));
+    let their = get_with(&app, &rival, &format!("/scim/v2/Groups/{their_group}")).await;
+    assert_eq!(member_ids(&their), [theirs]);
+    assert_eq!(app.get_ok("/scim/v2/Groups?filter=displayName%20eq%20%22Poachers%22").await["totalResults"], 0);
+    let mine = app.get_ok(&path_of(&app, &ops[1])).await;
+    assert_eq!(mine["userName"], "mine");
+    let mut conn = app.connection();
+    let count = |conn: &mut _, tenant: &str, kind| roster::db::tenants::resource_count(conn, tenant, kind).unwrap();
+    assert_eq!((count(&mut conn, &rival_tenant.id, "User"), count(&mut conn, &rival_tenant.id, "Group")), (1, 1));
+    let own = roster::db::tenants::by_name(&mut conn, "default").unwrap().unwrap().id;
+    assert_eq!((count(&mut conn, &own, "User"), count(&mut conn, &own, "Group")), (1, 0));
 }
 
 /// A Bulk request of N operations costs its tenant what N requests do: past the tenant's burst,
@@ -350,6 +377,199 @@ async fn each_operation_counts_against_the_tenants_rate(backend: crate::helpers:
     assert!(refused, "the tenant's requests after the Bulk were all served");
 }
 
+/// What the database holds for the default tenant: users and groups as the kept counts say,
+/// events, audit entries, and the searchable values (`user_values`) equal to `value`.
+fn footprint(app: &TestApp, value: &str) -> [i64; 5] {
+    use diesel::prelude::*;
+    use roster::db::schema::{audit_log, events, user_values};
+    let mut conn = app.connection();
+    let tenant = roster::db::tenants::by_name(&mut conn, "default").unwrap().unwrap().id;
+    let count = |conn: &mut _, kind| roster::db::tenants::resource_count(conn, &tenant, kind).unwrap();
+    let (users, groups) = (count(&mut conn, "User"), count(&mut conn, "Group"));
+    let events: i64 = events::table.filter(events::tenant_id.eq(&tenant)).count().get_result(&mut *conn).unwrap();
+    let audit: i64 = audit_log::table.filter(audit_log::tenant_id.eq(&tenant)).count().get_result(&mut *conn).unwrap();
+    let values: i64 = user_values::table
+        .filter(user_values::tenant_id.eq(&tenant))
+        .filter(user_values::value.eq(value))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
+    [users, groups, events, audit, values]
+}
+
+fn user_with_email(name: &str) -> Value {
+    json!({"userName": name, "emails": [{"value": format!("{name}@example.com"), "type": "work"}]})
+}
+
+/// Operations that fail in the middle of a chunk — one refused by a unique index, one refused by
+/// the lifecycle after it had written the account, its searchable values, its event and its audit
+/// entry — leave nothing behind, and the operations before and after them in the same chunk are
+/// all stored, each with what a single POST leaves.
+async fn a_failure_in_the_middle_of_a_chunk_rolls_back_only_that_operation(app: TestApp) {
+    let mut doomed = user_with_email("doomed");
+    doomed["urn:ietf:params:scim:schemas:extension:roster:2.0:User"] = json!({"formerMember": true});
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Users", "bulkId": "ann", "data": user_with_email("ann")},
+            {"method": "POST", "path": "/Users", "bulkId": "doomed", "data": doomed},
+            {"method": "POST", "path": "/Users", "bulkId": "twin", "data": user_with_email("ANN")},
+            {"method": "POST", "path": "/Users", "bulkId": "bob", "data": user_with_email("bob")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group("G", &["bulkId:ann", "bulkId:bob"])},
+            {"method": "PATCH", "path": "/Users/bulkId:bob",
+             "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "Bobby"}]}},
+        ])),
+    )
+    .await;
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["201", "409", "409", "201", "201", "200"], "{ops:?}");
+    assert_eq!(ops[2]["response"]["scimType"], "uniqueness");
+    assert!(ops[1].get("location").is_none(), "a failed create names no resource: {}", ops[1]);
+
+    assert_eq!(
+        footprint(&app, "doomed@example.com"),
+        [2, 1, 3, 2, 0],
+        "users, groups, events (two creates, one update), audit, doomed's values"
+    );
+    assert_eq!(footprint(&app, "bob@example.com")[4], 1, "bob's email is searchable");
+    let found = app.get_ok("/scim/v2/Users?filter=emails.value%20eq%20%22doomed@example.com%22").await;
+    assert_eq!(found["totalResults"], 0);
+    let listed = app.get_ok("/scim/v2/Users").await;
+    assert_eq!(listed["totalResults"], 2);
+    let bob = app.get_ok(&path_of(&app, &ops[3])).await;
+    assert_eq!(bob["nickName"], "Bobby");
+    assert_eq!(bob["meta"]["version"], ops[5]["version"]);
+    let g = app.get_ok(&path_of(&app, &ops[4])).await;
+    let mut expected = vec![id_of(&ops[0]), id_of(&ops[3])];
+    expected.sort();
+    assert_eq!(member_ids(&g), expected);
+}
+
+/// §3.7.3 within a chunk: the request stops right at the `failOnErrors`-th error, whether the
+/// error needed the database or not; what ran before it is stored, what comes after is neither
+/// performed nor listed.
+async fn fail_on_errors_stops_inside_a_chunk(app: TestApp) {
+    let mut body = bulk(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": user("first")},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": user("first")},
+        {"method": "POST", "path": "/Users", "bulkId": "c", "data": user("second")},
+        {"method": "GET", "path": "/Users"},
+        {"method": "POST", "path": "/Users", "bulkId": "d", "data": user("third")},
+        {"method": "DELETE", "path": "/Users/bulkId:a"},
+    ]));
+    body["failOnErrors"] = json!(2);
+    let ops = send(&app, &body).await;
+    let status: Vec<&str> = ops.iter().map(|op| op["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["201", "409", "201", "400"], "{ops:?}");
+    for (name, stored) in [("first", 1), ("second", 1), ("third", 0)] {
+        let found = app.get_ok(&format!("/scim/v2/Users?filter=userName%20eq%20%22{name}%22")).await;
+        assert_eq!(found["totalResults"], stored, "{name}");
+    }
+    assert_eq!(app.get_ok(&path_of(&app, &ops[0])).await["userName"], "first", "the DELETE after the stop did not run");
+    assert_eq!(footprint(&app, "")[..4], [2, 0, 2, 2]);
+}
+
+/// Installs, in the test's database, a check that fails the commit of any transaction that
+/// created a user named `doomed`: on PostgreSQL a deferred constraint trigger, on SQLite a
+/// deferred foreign key that such a user's insert breaks. Both are checked only at COMMIT, after
+/// every statement of the transaction succeeded.
+fn refuse_commits_creating_doomed(app: &TestApp) {
+    use diesel::connection::SimpleConnection;
+    let mut conn = app.connection();
+    let sql = if app.db.backend == crate::helpers::Backend::Postgres {
+        "CREATE FUNCTION test_refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.user_name = 'doomed' THEN RAISE EXCEPTION 'doomed may not be committed'; END IF;
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER test_refuse_doomed AFTER INSERT ON users
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_doomed();"
+    } else {
+        "CREATE TABLE test_parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE test_child (parent INTEGER REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED);
+         CREATE TRIGGER test_refuse_doomed AFTER INSERT ON users WHEN NEW.user_name = 'doomed'
+         BEGIN INSERT INTO test_child VALUES (1); END;"
+    };
+    conn.batch_execute(sql).unwrap();
+}
+
+/// When a chunk's commit fails, no operation of it is reported done: each fails, and none of
+/// them left anything. Operations reported done are stored.
+async fn a_failed_commit_fails_every_operation_of_its_chunk(app: TestApp) {
+    refuse_commits_creating_doomed(&app);
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Users", "bulkId": "ann", "data": user_with_email("ann")},
+            {"method": "POST", "path": "/Users", "bulkId": "doomed", "data": user_with_email("doomed")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group("G", &["bulkId:ann"])},
+        ])),
+    )
+    .await;
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    for op in &ops {
+        assert_eq!(op["status"], "500", "the chunk did not commit: {op}");
+        assert!(op.get("location").is_none() && op.get("version").is_none(), "{op}");
+    }
+    assert!(ops[0]["response"]["detail"].as_str().unwrap().contains("did not commit"), "{}", ops[0]);
+    assert_eq!(footprint(&app, "ann@example.com"), [0, 0, 0, 0, 0], "users, groups, events, audit, values");
+
+    // The next request's chunk is not touched by the earlier failure.
+    let ops =
+        send(&app, &bulk(json!([{"method": "POST", "path": "/Users", "bulkId": "ann", "data": user("ann")}]))).await;
+    assert_eq!(ops[0]["status"], "201", "{ops:?}");
+    assert_eq!(app.get_ok(&path_of(&app, &ops[0])).await["userName"], "ann");
+}
+
+/// §3.7.1 with members written as clients do: `"Value"` in another case, or bare strings.
+async fn cycles_through_members_written_in_any_form_are_resolved(app: TestApp) {
+    let ops = send(
+        &app,
+        &bulk(json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "a",
+             "data": {"displayName": "A", "Members": [{"Value": "bulkId:b"}]}},
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "B", "members": ["bulkId:a"]}},
+        ])),
+    )
+    .await;
+    let (a, b) = (by_bulk_id(&ops, "a"), by_bulk_id(&ops, "b"));
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("201"), Some("201")), "{ops:?}");
+    let read_a = app.get_ok(&path_of(&app, a)).await;
+    assert_eq!(member_ids(&read_a), [id_of(b)]);
+    assert_eq!(member_ids(&app.get_ok(&path_of(&app, b)).await), [id_of(a)]);
+    assert_eq!(read_a["meta"]["version"], a["version"]);
+}
+
+/// An operation the tenant's rate refuses (the Bulk would wait too long for it) fails with 429
+/// and counts for `failOnErrors`: the request stops after that many, and nothing after the
+/// first refusal is stored.
+async fn operations_refused_by_the_rate_are_429_and_count_for_fail_on_errors(backend: crate::helpers::Backend) {
+    let Some(db) = crate::helpers::TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |s| {
+        s.rate_limit_per_tenant = 1;
+        s.rate_burst_per_tenant = 1;
+    })
+    .await;
+    let operations: Vec<Value> = (0..12)
+        .map(|n| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": user(&format!("slow{n}"))}))
+        .collect();
+    let mut body = bulk(Value::Array(operations));
+    body["failOnErrors"] = json!(2);
+    let ops = send(&app, &body).await;
+    let created = ops.iter().take_while(|op| op["status"] == "201").count();
+    // One operation a second, for at most the five seconds a Bulk waits for its rate.
+    assert!((2..=7).contains(&created), "{ops:?}");
+    assert_eq!(ops.len(), created + 2, "listing stops at the second error: {ops:?}");
+    for op in &ops[created..] {
+        assert_eq!(op["status"], "429", "{op}");
+        assert_eq!(op["response"]["status"], "429");
+    }
+    // Read on the database: the tenant's own requests are still held to its rate.
+    assert_eq!(footprint(&app, "")[0], created as i64, "only the operations reported 201 are stored");
+}
+
+both_backends!(by_backend: operations_refused_by_the_rate_are_429_and_count_for_fail_on_errors);
+
 both_backends!(by_backend: each_operation_counts_against_the_tenants_rate);
 
 both_backends!(
@@ -363,4 +583,8 @@ both_backends!(
     limits_are_advertised_and_enforced_with_413,
     malformed_requests_and_read_only_tokens_are_refused,
     operations_stay_inside_the_tokens_tenant,
+    a_failure_in_the_middle_of_a_chunk_rolls_back_only_that_operation,
+    fail_on_errors_stops_inside_a_chunk,
+    a_failed_commit_fails_every_operation_of_its_chunk,
+    cycles_through_members_written_in_any_form_are_resolved,
 );
