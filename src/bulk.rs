@@ -43,7 +43,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::context::Ctx;
-use crate::db::{write_transaction, Database, DbConnection};
+use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::groups::{self, batches::MemberBatches};
 use crate::scim::members::{split_member_ops, Member, MemberChange};
@@ -63,6 +63,12 @@ pub const MAX_OPERATIONS: usize = 1000;
 
 /// The most operations one chunk (one commit) holds.
 pub const CHUNK_OPERATIONS: usize = 250;
+
+/// On PostgreSQL, the most a chunk holds: each operation's savepoint that writes takes a
+/// subtransaction id, and a backend caches only 64 of them (`PGPROC_MAX_CACHED_SUBXIDS`); past
+/// that, every other session's visibility checks must consult `pg_subtrans` while the chunk is
+/// open, which slows the whole server down, other tenants included.
+pub const CHUNK_OPERATIONS_POSTGRES: usize = 60;
 
 /// How long a chunk takes on more operations: past it, the chunk commits and the next one
 /// starts in a new transaction. Other writers wait at most about this long for SQLite's writer,
@@ -746,7 +752,11 @@ where
         if left == 0 {
             break;
         }
-        let most = left.min(CHUNK_OPERATIONS).min(burst.unwrap_or(usize::MAX).max(1));
+        let chunk = match db.backend() {
+            Backend::Postgres => CHUNK_OPERATIONS_POSTGRES,
+            Backend::Sqlite => CHUNK_OPERATIONS,
+        };
+        let most = left.min(chunk).min(burst.unwrap_or(usize::MAX).max(1));
         if places < most {
             if let Err(err) = pace(most - places).await {
                 lock(&runner).refuse_rest(&err);

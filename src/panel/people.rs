@@ -170,6 +170,8 @@ mod tests {
             former_member_after: former_member_after.map(Duration::days),
             delete_after: delete_after.map(Duration::days),
             archive_export: false,
+            archive_hold: Duration::days(7),
+            event_retention: Some(Duration::days(90)),
         }
     }
 

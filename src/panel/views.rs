@@ -329,7 +329,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
                     h3 { "Delete" }
                     p { (delete_explanation(&policy, row.lifecycle_state)) }
                     @if policy.archive_export && policy.delete != DeletePolicy::DeactivateOnly {
-                        p { "An archive export of the profile and content is made first." }
+                        p { "An archive export of the profile and content is made first, for the tenant's archive directory." }
                     } @else if policy.delete != DeletePolicy::DeactivateOnly {
                         p { "No archive export is made (the tenant's policy has none)." }
                     }

@@ -534,9 +534,15 @@ async fn a_message_racing_the_deletion_of_its_sender_never_fails_the_server(app:
 }
 
 /// With the tenant's archive export on, what a person said in conversations is in the export
-/// written before the deletion, like everything else they wrote.
+/// written to the tenant's archive directory before the deletion, like everything else they wrote.
 async fn the_archive_export_includes_conversation_messages(app: TestApp) {
-    let change = roster::db::tenants::PolicyChange { archive_export: Some(true), ..Default::default() };
+    let dir = std::env::temp_dir().join(format!("roster_t_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let change = roster::db::tenants::PolicyChange {
+        archive_export: Some(true),
+        archive_dir: Some(Some(dir.to_string_lossy().into_owned())),
+        ..Default::default()
+    };
     roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
     let product = Product::of(&app);
     let (ann, bob) = (person(&app, "ann").await, person(&app, "bob").await);
@@ -544,14 +550,17 @@ async fn the_archive_export_includes_conversation_messages(app: TestApp) {
     assert_eq!(product.say(&chat, &ann, "for the archive").await.status(), 201);
     product.wrote(json!({"kind": "post", "authorId": ann, "body": "a post"})).await;
     assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
-    let feed = Product { token: app.issue_token("default", "reader", "events"), app: &app };
-    let events = feed.get("/api/v1/events?after=0&limit=1000").await["events"].clone();
-    let export = events.as_array().unwrap().iter().find(|e| e["type"] == "user.exported").expect("an export").clone();
-    let items = export["data"]["content"].as_array().unwrap();
+    // The sweep's archive sink writes the export; only then has it left Roster.
+    let admin = Product { token: app.issue_token("default", "sweeper", "admin"), app: &app };
+    let swept = admin.app.client.post(app.url("/api/v1/admin/sweep")).bearer_auth(&admin.token).send().await.unwrap();
+    assert!(swept.status().is_success(), "sweep: {}", swept.status());
+    let text = std::fs::read_to_string(dir.join(format!("{ann}.jsonl"))).expect("the export file");
+    let items: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let said = items.iter().find(|i| i["kind"] == "conversationMessage").expect("the conversation message");
     assert_eq!(said["body"], "for the archive");
     assert_eq!(said["conversationId"], chat["id"]);
     assert!(items.iter().any(|i| i["kind"] == "post"));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 both_backends!(
