@@ -66,6 +66,9 @@ pub struct Plan {
     pub ops: Option<u64>,
     /// Stop regardless once this much time has passed after the warm-up.
     pub hard_cap: Duration,
+    /// Seeds the workers' random choices, so that a run can be repeated request for request;
+    /// `None`: from the clock.
+    pub seed: Option<u64>,
 }
 
 #[derive(Default)]
@@ -314,7 +317,8 @@ pub async fn drive(
     let stop_at = measure_from + plan.duration.unwrap_or(plan.hard_cap).min(plan.hard_cap);
     let budget = Arc::new(AtomicI64::new(plan.ops.map_or(i64::MAX, |n| n.min(i64::MAX as u64) as i64)));
     let reported: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let seed =
+        plan.seed.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64));
     let mut tasks = Vec::with_capacity(concurrency);
     for index in 0..concurrency {
         let (job, users, budget, reported) = (job.clone(), users.clone(), budget.clone(), reported.clone());

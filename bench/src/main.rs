@@ -125,6 +125,10 @@ struct Args {
     /// Seconds each scenario runs before measuring starts.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Seed of the workers' random choices (which user, which offset): with --concurrency 1 and
+    /// --requests, two runs send the same requests (default: seeded from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Scenarios to run, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = RUN_ORDER)]
     scenarios: Vec<Scenario>,
@@ -262,6 +266,7 @@ impl Bench {
             },
             ops: self.args.requests,
             hard_cap: Duration::from_secs(self.args.max_time),
+            seed: self.args.seed,
         }
     }
 
@@ -427,6 +432,7 @@ impl Bench {
             duration: None,
             ops: None,
             hard_cap: Duration::from_secs(self.args.max_time),
+            seed: self.args.seed,
         };
         let m = drive(name, Arc::new(job), self.users.clone(), &self.client, self.args.concurrency, &plan).await;
         let mut notes = vec![format!(
@@ -465,6 +471,7 @@ impl Bench {
             duration: None,
             ops: Some(ops),
             hard_cap: Duration::from_secs(self.args.max_time),
+            seed: self.args.seed,
         };
         let users_per_sec = |m: &crate::load::Measured, users: u64| {
             format!(
