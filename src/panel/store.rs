@@ -45,6 +45,18 @@ pub fn insert_link(conn: &mut DbConnection, link: &NewLink<'_>) -> QueryResult<(
     Ok(())
 }
 
+/// Whether an unused, unexpired link has this hash.
+pub fn usable_link(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let found: Option<String> = admin_links::table
+        .filter(admin_links::token_hash.eq(token_hash))
+        .filter(admin_links::used_at.is_null())
+        .filter(admin_links::expires_at.gt(now))
+        .select(admin_links::token_hash)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Marks the unused, unexpired link with this hash as used and returns it; None when there is
 /// no such link. One conditional UPDATE: of two nodes redeeming the same link at once, one wins.
 pub fn redeem_link(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<Option<LinkRow>> {
