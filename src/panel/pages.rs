@@ -478,7 +478,9 @@ pub async fn revoke_session(
             crate::db::write_transaction(conn, |conn| {
                 let revoked = store::revoke_session(conn, &target, home.as_deref(), now)?;
                 if revoked {
-                    signin::audit(conn, &audit_tenant, &actor, "admin.revoke_session", now)?;
+                    if let Some(session) = store::session_by_id(conn, &target)? {
+                        signin::audit_revocation(conn, &session, &actor, &audit_tenant, now)?;
+                    }
                 }
                 Ok::<_, PanelError>(revoked)
             })

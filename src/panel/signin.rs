@@ -83,6 +83,36 @@ pub fn audit(
     Ok(())
 }
 
+/// Audits that `actor`, an admin of `actor_tenant_id`, revoked `session`: in the session's home
+/// tenant, naming the session, so that its tenant's log tells whose session ended; and in the
+/// revoker's tenant too when that is another (an all-tenants admin's).
+pub fn audit_revocation(
+    conn: &mut DbConnection,
+    session: &AdminSessionRow,
+    actor: &str,
+    actor_tenant_id: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    let what = format!("session {} revoked", session.id);
+    let mut tenants = vec![session.home_tenant_id.as_str()];
+    if actor_tenant_id != session.home_tenant_id {
+        tenants.push(actor_tenant_id);
+    }
+    for tenant_id in tenants {
+        let entry = Audit {
+            tenant_id,
+            actor,
+            action: "admin.revoke_session",
+            user_id: "",
+            before: None,
+            after: Some(&what),
+            at,
+        };
+        records::audit(conn, &entry)?;
+    }
+    Ok(())
+}
+
 pub struct LinkRequest<'a> {
     pub tenant: &'a str,
     pub name: &'a str,

@@ -233,7 +233,8 @@ pub fn search_people(
         if let Some(end) = prefix_successor(search.user_name_key) {
             q = q.filter(users::user_name_folded.lt(end));
         }
-        let rows = q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?;
+        let rows =
+            q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?;
         add(&mut found, rows);
     }
     if !search.folded.is_empty() {

@@ -278,6 +278,26 @@ async fn a_revoked_or_idle_session_is_refused(app: TestApp) {
     assert!(signed_out(&bob.get("/admin/people").await));
 }
 
+/// A revocation is audited in the revoked session's tenant, naming the session, and in the
+/// revoker's tenant when that is another.
+async fn revoking_a_session_is_audited_in_both_tenants_naming_it(app: TestApp) {
+    let alice = Browser::sign_in(&app, "default", "alice").await;
+    roster::db::tenants::create(&mut app.connection(), "other").unwrap();
+    let mut root = Browser::new(&app);
+    root.redeem(&link(&app, "other", "root", true)).await;
+    let sessions = roster::panel::store::list_sessions(&mut app.connection(), None, 10).unwrap();
+    let alices = sessions.iter().find(|s| s.name == "alice").unwrap().id.clone();
+    let res = root.post(&format!("/admin/sessions/{alices}/revoke"), &[("csrf", &root.csrf().await)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(signed_out(&alice.get("/admin/people").await));
+    for tenant in ["default", "other"] {
+        let audit = roster::db::records::audit_after(&mut app.connection(), &tenant_id(&app, tenant), 0, 100).unwrap();
+        let entry = audit.iter().find(|a| a.action == "admin.revoke_session").expect(tenant);
+        assert_eq!(entry.actor, "panel:root");
+        assert_eq!(entry.state_after.as_deref(), Some(format!("session {alices} revoked").as_str()), "{tenant}");
+    }
+}
+
 async fn remove_profile_fields_waits_for_the_grace_period_and_the_typed_user_name(app: TestApp) {
     let id = user(&app, "leaver").await;
     let browser = Browser::sign_in(&app, "default", "alice").await;
@@ -400,8 +420,10 @@ async fn people_are_found_by_name_user_name_email_or_external_id_and_paged(app: 
 /// found however many others match the prefix first.
 async fn an_email_search_filters_by_state_before_its_limit(app: TestApp) {
     for i in 0..52 {
-        app.create_user(json!({"userName": format!("p{i:02}"), "emails": [{"value": format!("same{i:02}@corp.example")}]}))
-            .await;
+        app.create_user(
+            json!({"userName": format!("p{i:02}"), "emails": [{"value": format!("same{i:02}@corp.example")}]}),
+        )
+        .await;
     }
     let zed = app.create_user(json!({"userName": "zed", "emails": [{"value": "samez@corp.example"}]})).await;
     let browser = Browser::sign_in(&app, "default", "alice").await;
@@ -449,6 +471,7 @@ both_backends!(
     a_post_without_the_sessions_csrf_token_or_from_elsewhere_changes_nothing,
     another_tenants_accounts_are_not_found,
     a_revoked_or_idle_session_is_refused,
+    revoking_a_session_is_audited_in_both_tenants_naming_it,
     remove_profile_fields_waits_for_the_grace_period_and_the_typed_user_name,
     delete_follows_the_tenant_policy_and_needs_the_user_name,
     a_deactivate_only_delete_returns_to_the_list_saying_what_happened,
