@@ -94,7 +94,7 @@ pub fn run(db: &Database, settings: &Settings, cmd: AdminCommand) -> anyhow::Res
             };
             db::write_transaction(&mut conn, |conn| {
                 anyhow::ensure!(store::revoke_session(conn, &id, None, now)?, "admin session {id} is already revoked");
-                signin::audit(conn, &session.home_tenant_id, crate::admin::ACTOR, "admin.revoke_session", now)?;
+                signin::audit_revocation(conn, &session, crate::admin::ACTOR, &session.home_tenant_id, now)?;
                 Ok(())
             })?;
             eprintln!("revoked admin session {id}");

@@ -92,7 +92,9 @@ impl From<diesel::result::Error> for PanelError {
 impl ResponseError for PanelError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PanelError::SignIn(SignInError::SignedOut) => StatusCode::UNAUTHORIZED,
+            // Not 401: that needs a `WWW-Authenticate` challenge (RFC 9110 §15.5.2), and the
+            // panel's only way in is a sign-in link.
+            PanelError::SignIn(SignInError::SignedOut) => StatusCode::SEE_OTHER,
             PanelError::SignIn(SignInError::BadLink) | PanelError::Forged => StatusCode::FORBIDDEN,
             PanelError::SignIn(SignInError::Db(_)) | PanelError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
             PanelError::SignIn(_) | PanelError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -101,11 +103,13 @@ impl ResponseError for PanelError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let PanelError::SignIn(SignInError::SignedOut) = self {
+            return HttpResponse::SeeOther().insert_header((header::LOCATION, pages::SIGNED_OUT)).finish();
+        }
         if let PanelError::Db(e) | PanelError::SignIn(SignInError::Db(e)) = self {
             tracing::warn!(error = %e, "admin panel request failed");
         }
         let title = match self {
-            PanelError::SignIn(SignInError::SignedOut) => "Signed out",
             PanelError::SignIn(SignInError::BadLink) => "Sign-in link not valid",
             PanelError::Forged => "Request refused",
             PanelError::NotFound(_) => "Not found",

@@ -65,11 +65,42 @@ fn session_secret(req: &HttpRequest, state: &AppState) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The admin whose session cookie came with the request.
+/// The admin whose session cookie came with the request. Found by a read: a made-up cookie
+/// never queues on the writer (on SQLite, the one SCIM writes wait for); only an open session
+/// is marked used, at most once a minute.
 async fn signed_in(req: &HttpRequest, state: &Shared) -> Result<Admin, PanelError> {
     let secret = session_secret(req, state).ok_or(SignInError::SignedOut)?;
     let now = state.clock.now();
-    Ok(state.db.write(move |conn| signin::authenticate(conn, &secret, now)).await?)
+    let admin = state.db.run_short(move |conn| signin::authenticate(conn, &secret, now)).await?;
+    if admin.stale(now) {
+        let touched = admin.clone();
+        state.db.write(move |conn| signin::touch(conn, &touched, now)).await?;
+    }
+    Ok(admin)
+}
+
+/// The origin of a URL (RFC 6454 §4): its scheme and host in lower case and its port, the
+/// scheme's default when none is written; so `https://Roster.example:443/base` is the origin a
+/// browser sends as `https://roster.example`.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn parse(url: &str) -> Option<Origin> {
+        let uri: actix_web::http::Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let port = match (uri.port_u16(), scheme.as_str()) {
+            (Some(port), _) => port,
+            (None, "https") => 443,
+            (None, "http") => 80,
+            (None, _) => return None,
+        };
+        Some(Origin { host: uri.host()?.to_ascii_lowercase(), scheme, port })
+    }
 }
 
 /// A form post is the admin's own when it carries the session's CSRF token and, when the browser
@@ -81,9 +112,8 @@ fn check_form(req: &HttpRequest, state: &AppState, admin: Option<&Admin>, csrf: 
         return Err(PanelError::Forged);
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let base = state.origin.scim_base(req);
-        let expected = base.trim_end_matches("/scim/v2");
-        if origin.to_str().ok() != Some(expected) {
+        let sent = origin.to_str().ok().and_then(Origin::parse);
+        if sent.is_none() || sent != Origin::parse(&state.origin.scim_base(req)) {
             return Err(PanelError::Forged);
         }
     }
@@ -135,17 +165,35 @@ pub struct TokenForm {
     token: Option<String>,
 }
 
+/// Where a request without an open session is sent.
+pub const SIGNED_OUT: &str = "/admin/signin?ended=1";
+
+#[derive(Deserialize)]
+pub struct SigninQuery {
+    token: Option<String>,
+    ended: Option<String>,
+}
+
 /// The page a sign-in link opens: a button that spends the link. Following the link alone does
-/// not, so a link preview or a scanner that fetches it cannot use it up.
-pub async fn signin_form(query: web::Query<TokenForm>) -> HttpResponse {
+/// not, so a link preview or a scanner that fetches it cannot use it up. Without a link, how to
+/// get one, and after a session ended, that it did.
+pub async fn signin_form(query: web::Query<SigninQuery>) -> HttpResponse {
     let token = query.token.as_deref().filter(|t| !t.is_empty());
-    html(StatusCode::OK, views::page("Sign in", None, Section::None, views::signin_page(token)))
+    let ended = token.is_none() && query.ended.is_some();
+    let signed_out = SignInError::SignedOut.to_string();
+    let (title, notice) = if ended { ("Signed out", Some(signed_out.as_str())) } else { ("Sign in", None) };
+    html(StatusCode::OK, views::page(title, None, Section::None, views::signin_page(token, notice)))
 }
 
 pub async fn signin(req: HttpRequest, state: Shared, form: web::Form<TokenForm>) -> Result<HttpResponse, PanelError> {
     check_form(&req, &state, None, "")?;
     let token = form.into_inner().token.unwrap_or_default();
     let now = state.clock.now();
+    // A read first, so that made-up tokens never queue on the writer.
+    let probe = token.clone();
+    if !state.db.run_short(move |conn| signin::usable(conn, &probe, now)).await? {
+        return Err(SignInError::BadLink.into());
+    }
     let secret = state.db.write(move |conn| signin::redeem(conn, &token, now)).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/admin/people"))
@@ -239,21 +287,21 @@ pub async fn people(req: HttpRequest, state: Shared, query: web::Query<ListQuery
     let after = query.after.unwrap_or(0);
     let searching = !q.is_empty();
     let q_for_db = q.clone();
-    let (total, mut rows) = state
+    let (total, mut rows, limited) = state
         .db
         .run(move |conn| {
             let total = tenants::resource_count(conn, &tenant_id, "User")?;
-            let rows = if searching {
+            if searching {
                 let (key, folded) = (user_name_key(&q_for_db), fold(&q_for_db));
                 let search = Search { user_name_key: &key, folded: &folded, exact: &q_for_db };
-                store::search_people(conn, &tenant_id, &search, filter, PAGE + 1)?
+                let found = store::search_people(conn, &tenant_id, &search, filter, PAGE + 1)?;
+                Ok::<_, PanelError>((total, found.rows, found.more))
             } else {
-                store::people_page(conn, &tenant_id, filter, after, PAGE + 1)?
-            };
-            Ok::<_, PanelError>((total, rows))
+                Ok((total, store::people_page(conn, &tenant_id, filter, after, PAGE + 1)?, false))
+            }
         })
         .await?;
-    let more = rows.len() as i64 > PAGE;
+    let more = limited || rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let next = (more && !searching).then(|| {
         let mut url = form_urlencoded::Serializer::new(String::new());
@@ -265,6 +313,10 @@ pub async fn people(req: HttpRequest, state: Shared, query: web::Query<ListQuery
     });
     let notice = match query.done.as_deref() {
         Some("deleted") => Some("The account was deleted."),
+        Some("deleted-deactivate-only") => Some(
+            "Deleted under the tenant's deactivate-only policy: the account is deactivated and gone from SCIM and \
+             from this list; its content stays.",
+        ),
         _ => None,
     };
     let list = views::PeopleList {
@@ -290,7 +342,6 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         "deactivate" => "Deactivated: every session was revoked and sign-in is blocked.",
         "reactivate" => "Reactivated.",
         "remove-profile-fields" => "Profile fields removed: the account is now a Former Member.",
-        "delete" => "Deleted under the tenant's deactivate-only policy: the account is deactivated and gone from SCIM; its content stays.",
         _ => return None,
     })
 }
@@ -365,6 +416,9 @@ pub async fn act(
     let (tenant, actor, now, target) = (admin.tenant.clone(), admin.actor(), state.clock.now(), id.clone());
     let applied = state.db.write(move |conn| admin::apply_as(conn, &tenant, &actor, now, &target, transition)).await;
     match applied {
+        // Under `deactivate-only` the account stays, deactivated, but is hidden like a deleted
+        // one: its page would answer 404, so the list says what happened.
+        Ok(Some(_)) if action == "delete" => Ok(see_other("/admin/people?done=deleted-deactivate-only")),
         Ok(Some(_)) => Ok(see_other(&format!("/admin/people/{}?done={action}", encode(&id)))),
         Ok(None) => Ok(see_other("/admin/people?done=deleted")),
         Err(AdminError::Refused(LifecycleError::Storage(e)) | AdminError::Db(e)) => Err(e.into()),
@@ -424,7 +478,9 @@ pub async fn revoke_session(
             crate::db::write_transaction(conn, |conn| {
                 let revoked = store::revoke_session(conn, &target, home.as_deref(), now)?;
                 if revoked {
-                    signin::audit(conn, &audit_tenant, &actor, "admin.revoke_session", now)?;
+                    if let Some(session) = store::session_by_id(conn, &target)? {
+                        signin::audit_revocation(conn, &session, &actor, &audit_tenant, now)?;
+                    }
                 }
                 Ok::<_, PanelError>(revoked)
             })
@@ -437,4 +493,21 @@ pub async fn revoke_session(
         return Ok(signed_out_response(&state));
     }
     Ok(see_other("/admin/sessions?done=revoked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    #[test]
+    fn origins_compare_by_scheme_host_and_port_with_defaults() {
+        let panel = Origin::parse("https://Roster.Example:443/idp/scim/v2");
+        assert!(panel.is_some());
+        assert_eq!(Origin::parse("https://roster.example"), panel);
+        assert_ne!(Origin::parse("http://roster.example"), panel);
+        assert_ne!(Origin::parse("https://roster.example:8443"), panel);
+        assert_ne!(Origin::parse("https://evil.example"), panel);
+        assert_eq!(Origin::parse("http://127.0.0.1:8080"), Origin::parse("http://127.0.0.1:8080/scim/v2"));
+        assert_eq!(Origin::parse("null"), None);
+    }
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::store::{self, AdminSessionRow, LinkRow, NewLink};
 use crate::db::records::{self, Audit};
 use crate::db::tenants::{self, Tenant};
-use crate::db::{DbConnection, DbError};
+use crate::db::{write_transaction, DbConnection, DbError};
 
 /// A session ends this long after its last request.
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
@@ -83,6 +83,36 @@ pub fn audit(
     Ok(())
 }
 
+/// Audits that `actor`, an admin of `actor_tenant_id`, revoked `session`: in the session's home
+/// tenant, naming the session, so that its tenant's log tells whose session ended; and in the
+/// revoker's tenant too when that is another (an all-tenants admin's).
+pub fn audit_revocation(
+    conn: &mut DbConnection,
+    session: &AdminSessionRow,
+    actor: &str,
+    actor_tenant_id: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    let what = format!("session {} revoked", session.id);
+    let mut tenants = vec![session.home_tenant_id.as_str()];
+    if actor_tenant_id != session.home_tenant_id {
+        tenants.push(actor_tenant_id);
+    }
+    for tenant_id in tenants {
+        let entry = Audit {
+            tenant_id,
+            actor,
+            action: "admin.revoke_session",
+            user_id: "",
+            before: None,
+            after: Some(&what),
+            at,
+        };
+        records::audit(conn, &entry)?;
+    }
+    Ok(())
+}
+
 pub struct LinkRequest<'a> {
     pub tenant: &'a str,
     pub name: &'a str,
@@ -90,7 +120,8 @@ pub struct LinkRequest<'a> {
     pub lifetime: Duration,
 }
 
-/// Records a new link; returns its secret (shown once) and when it expires.
+/// Records a new link with its audit entry, in one transaction; returns its secret (shown once)
+/// and when it expires.
 pub fn issue_link(
     conn: &mut DbConnection,
     req: &LinkRequest<'_>,
@@ -115,21 +146,32 @@ pub fn issue_link(
         created_at: now,
         expires_at,
     };
-    store::insert_link(conn, &link)?;
-    // Made on the command line, by whoever runs it there.
-    audit(conn, &tenant.id, crate::admin::ACTOR, "admin.link_issued", now)?;
+    write_transaction(conn, |conn| {
+        store::insert_link(conn, &link)?;
+        // Made on the command line, by whoever runs it there.
+        audit(conn, &tenant.id, crate::admin::ACTOR, "admin.link_issued", now)?;
+        Ok::<_, SignInError>(())
+    })?;
     Ok((token, expires_at))
+}
+
+/// Whether `token` is a link that [`redeem`] would spend at `now`: a read, so that made-up
+/// tokens never reach the writer.
+pub fn usable(conn: &mut DbConnection, token: &str, now: NaiveDateTime) -> Result<bool, SignInError> {
+    Ok(store::usable_link(conn, &hash(token), now)?)
 }
 
 /// Spends a link: a new session, its secret for the cookie, in one transaction with the audit
 /// entry.
 pub fn redeem(conn: &mut DbConnection, token: &str, now: NaiveDateTime) -> Result<String, SignInError> {
-    let link: LinkRow = store::redeem_link(conn, &hash(token), now)?.ok_or(SignInError::BadLink)?;
-    let session_secret = secret();
-    let id = uuid::Uuid::new_v4().to_string();
-    store::insert_session(conn, &id, &hash(&session_secret), &link, now, now + ABSOLUTE_TIMEOUT)?;
-    audit(conn, &link.home_tenant_id, &actor_name(&link.name), "admin.sign_in", now)?;
-    Ok(session_secret)
+    write_transaction(conn, |conn| {
+        let link: LinkRow = store::redeem_link(conn, &hash(token), now)?.ok_or(SignInError::BadLink)?;
+        let session_secret = secret();
+        let id = uuid::Uuid::new_v4().to_string();
+        store::insert_session(conn, &id, &hash(&session_secret), &link, now, now + ABSOLUTE_TIMEOUT)?;
+        audit(conn, &link.home_tenant_id, &actor_name(&link.name), "admin.sign_in", now)?;
+        Ok(session_secret)
+    })
 }
 
 /// A signed-in admin, as each request finds them.
@@ -145,10 +187,17 @@ impl Admin {
     pub fn actor(&self) -> String {
         actor_name(&self.session.name)
     }
+
+    /// Whether its session's `last_seen_at` is due a write: at most once a minute, so that
+    /// reading pages is not a write each.
+    pub fn stale(&self, now: NaiveDateTime) -> bool {
+        now - self.session.last_seen_at >= TOUCH_EVERY
+    }
 }
 
 /// The session whose cookie holds `session_secret`, if it is open at `now`: not revoked, within
-/// its absolute lifetime, and used within the idle timeout. Marks it used.
+/// its absolute lifetime, and used within the idle timeout. Only reads: when [`Admin::stale`]
+/// says so, the caller marks the session used with [`touch`].
 pub fn authenticate(conn: &mut DbConnection, session_secret: &str, now: NaiveDateTime) -> Result<Admin, SignInError> {
     let session = store::session_by_token(conn, &hash(session_secret))?.ok_or(SignInError::SignedOut)?;
     let open = session.revoked_at.is_none() && now < session.expires_at && now < session.last_seen_at + IDLE_TIMEOUT;
@@ -158,10 +207,12 @@ pub fn authenticate(conn: &mut DbConnection, session_secret: &str, now: NaiveDat
     // A session limited to its tenant never looks elsewhere, whatever its row says.
     let tenant_id = if session.all_tenants { &session.tenant_id } else { &session.home_tenant_id };
     let tenant = tenants::by_id(conn, tenant_id)?.ok_or(SignInError::SignedOut)?;
-    if now - session.last_seen_at >= TOUCH_EVERY {
-        store::touch_session(conn, &session.id, now)?;
-    }
     Ok(Admin { session, tenant, csrf: csrf_of(session_secret) })
+}
+
+/// Marks the admin's session used at `now`.
+pub fn touch(conn: &mut DbConnection, admin: &Admin, now: NaiveDateTime) -> Result<(), SignInError> {
+    Ok(store::touch_session(conn, &admin.session.id, now)?)
 }
 
 #[cfg(test)]

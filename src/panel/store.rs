@@ -45,6 +45,18 @@ pub fn insert_link(conn: &mut DbConnection, link: &NewLink<'_>) -> QueryResult<(
     Ok(())
 }
 
+/// Whether an unused, unexpired link has this hash.
+pub fn usable_link(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let found: Option<String> = admin_links::table
+        .filter(admin_links::token_hash.eq(token_hash))
+        .filter(admin_links::used_at.is_null())
+        .filter(admin_links::expires_at.gt(now))
+        .select(admin_links::token_hash)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Marks the unused, unexpired link with this hash as used and returns it; None when there is
 /// no such link. One conditional UPDATE: of two nodes redeeming the same link at once, one wins.
 pub fn redeem_link(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<Option<LinkRow>> {
@@ -182,17 +194,29 @@ pub struct Search<'a> {
     pub exact: &'a str,
 }
 
-/// Up to `limit` accounts matching the search, from four index lookups, each bounded: a prefix
-/// is a range of its index (and, for collations that order otherwise, LIKE checks each row the
-/// range gives), never a scan of the tenant.
+/// What a search found: the matching accounts, and whether any lookup stopped at its limit (then
+/// more may match than were found).
+pub struct Found {
+    pub rows: Vec<UserRow>,
+    pub more: bool,
+}
+
+/// Up to `limit` accounts from each of four index lookups, each bounded: a prefix is a range of
+/// its index (and, for collations that order otherwise, LIKE checks each row the range gives),
+/// never a scan of the tenant. The tenant, state and deletion filters apply inside each lookup,
+/// before its limit, so hidden accounts never take the places of matching ones.
 pub fn search_people(
     conn: &mut DbConnection,
     tenant_id: &str,
     search: &Search<'_>,
     state: Option<LifecycleState>,
     limit: i64,
-) -> QueryResult<Vec<UserRow>> {
-    let mut found: Vec<UserRow> = Vec::new();
+) -> QueryResult<Found> {
+    let mut found = Found { rows: Vec::new(), more: false };
+    let add = |found: &mut Found, rows: Vec<UserRow>| {
+        found.more |= rows.len() as i64 >= limit;
+        found.rows.extend(rows);
+    };
     let tenant = tenant_id.to_owned();
     let base = || {
         let mut q =
@@ -209,9 +233,9 @@ pub fn search_people(
         if let Some(end) = prefix_successor(search.user_name_key) {
             q = q.filter(users::user_name_folded.lt(end));
         }
-        found.extend(
-            q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?,
-        );
+        let rows =
+            q.order((users::user_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?;
+        add(&mut found, rows);
     }
     if !search.folded.is_empty() {
         let (from, like) = (search.folded.to_owned(), format!("{}%", like_literal(search.folded)));
@@ -221,36 +245,42 @@ pub fn search_people(
         if let Some(end) = prefix_successor(search.folded) {
             q = q.filter(users::display_name_folded.lt(end));
         }
-        found.extend(
-            q.order((users::display_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?,
-        );
+        let rows =
+            q.order((users::display_name_folded, users::pk)).limit(limit).select(UserRow::as_select()).load(conn)?;
+        add(&mut found, rows);
         let mut emails = user_values::table
+            .inner_join(users::table.on(users::pk.eq(user_values::user_pk)))
             .filter(user_values::tenant_id.eq(tenant.clone()))
             .filter(user_values::attr.eq("emails"))
             .filter(user_values::value_folded.ge(from))
             .filter(user_values::value_folded.like(like).escape('\\'))
+            .filter(users::tenant_id.eq(tenant.clone()))
+            .filter(users::deleted_at.is_null())
             .into_boxed();
         if let Some(end) = prefix_successor(search.folded) {
             emails = emails.filter(user_values::value_folded.lt(end));
         }
-        let pks: Vec<i64> =
-            emails.order(user_values::value_folded).limit(limit).select(user_values::user_pk).load(conn)?;
-        if !pks.is_empty() {
-            found.extend(base().filter(users::pk.eq_any(pks)).select(UserRow::as_select()).load(conn)?);
+        if let Some(state) = state {
+            emails = emails.filter(users::lifecycle_state.eq(state));
         }
+        let rows = emails
+            .order((user_values::value_folded, users::pk))
+            .limit(limit)
+            .select(UserRow::as_select())
+            .load(conn)?;
+        add(&mut found, rows);
     }
     if !search.exact.is_empty() {
-        found.extend(
-            base()
-                .filter(users::external_id.eq(search.exact.to_owned()))
-                .order(users::pk)
-                .limit(limit)
-                .select(UserRow::as_select())
-                .load(conn)?,
-        );
+        let rows = base()
+            .filter(users::external_id.eq(search.exact.to_owned()))
+            .order(users::pk)
+            .limit(limit)
+            .select(UserRow::as_select())
+            .load(conn)?;
+        add(&mut found, rows);
     }
-    found.sort_by_key(|row| row.pk);
-    found.dedup_by_key(|row| row.pk);
+    found.rows.sort_by_key(|row| row.pk);
+    found.rows.dedup_by_key(|row| row.pk);
     Ok(found)
 }
 

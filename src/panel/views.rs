@@ -414,10 +414,16 @@ pub fn sessions_page(admin: &Admin, sessions: &[AdminSessionRow], now: NaiveDate
     }
 }
 
-pub fn signin_page(token: Option<&str>) -> Markup {
+/// The sign-in page; `ended` says why the admin is back here, under the heading "Signed out".
+pub fn signin_page(token: Option<&str>, ended: Option<&str>) -> Markup {
     html! {
         div.card {
-            h1 { "Sign in to Roster admin" }
+            @if let Some(ended) = ended {
+                h1 { "Signed out" }
+                p { (ended) }
+            } @else {
+                h1 { "Sign in to Roster admin" }
+            }
             @if let Some(token) = token {
                 p { "This one-time link signs you in. It works once and only for a few minutes." }
                 form method="post" action="/admin/signin" {

@@ -92,6 +92,14 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
+/// Whether the panel sent the request to the sign-in page, saying the session ended: a 303, not
+/// a 401, which would need a `WWW-Authenticate` challenge (RFC 9110 §15.5.2).
+fn signed_out(res: &reqwest::Response) -> bool {
+    res.status() == StatusCode::SEE_OTHER
+        && header(res.headers(), LOCATION.as_str()) == "/admin/signin?ended=1"
+        && res.headers().get("www-authenticate").is_none()
+}
+
 async fn a_link_signs_in_once_with_a_strict_cookie(app: TestApp) {
     let token = link(&app, "default", "alice", false);
     let mut browser = Browser::new(&app);
@@ -146,7 +154,7 @@ async fn an_expired_link_is_refused(app: TestApp) {
     let res = browser.redeem(&token).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(browser.cookie.is_none());
-    assert_eq!(browser.get("/admin/people").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(signed_out(&browser.get("/admin/people").await));
 }
 
 async fn no_page_is_served_without_a_session(app: TestApp) {
@@ -154,15 +162,14 @@ async fn no_page_is_served_without_a_session(app: TestApp) {
     let browser = Browser::new(&app);
     for path in ["/admin/people".to_owned(), format!("/admin/people/{id}"), "/admin/sessions".to_owned()] {
         let res = browser.get(&path).await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(signed_out(&res), "{path}");
         assert!(!res.text().await.unwrap().contains("nosession"), "{path} shows nothing of the account");
     }
     let forged = Browser { cookie: Some("roster_admin=forged".into()), ..Browser::new(&app) };
-    assert_eq!(
-        forged.post(&format!("/admin/people/{id}/deactivate"), &[("csrf", "x")]).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert!(signed_out(&forged.post(&format!("/admin/people/{id}/deactivate"), &[("csrf", "x")]).await));
     assert!(is_active(&app, &id).await);
+    let page = browser.page("/admin/signin?ended=1").await;
+    assert!(page.contains("Signed out") && page.contains("roster admin link"), "{page}");
 }
 
 async fn a_post_without_the_sessions_csrf_token_or_from_elsewhere_changes_nothing(app: TestApp) {
@@ -256,7 +263,7 @@ async fn a_revoked_or_idle_session_is_refused(app: TestApp) {
     assert!(page.contains("alice") && page.contains(&alices), "{page}");
     let res = bob.post(&format!("/admin/sessions/{alices}/revoke"), &[("csrf", &bob.csrf().await)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(alice.get("/admin/people").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(signed_out(&alice.get("/admin/people").await));
     assert_eq!(bob.get("/admin/people").await.status(), StatusCode::OK);
     // Another tenant's admin cannot revoke (or see) this tenant's sessions.
     roster::db::tenants::create(&mut app.connection(), "other").unwrap();
@@ -268,7 +275,27 @@ async fn a_revoked_or_idle_session_is_refused(app: TestApp) {
     assert_eq!(bob.get("/admin/people").await.status(), StatusCode::OK);
     // Idle for longer than the idle timeout: signed out.
     app.clock.advance(Duration::minutes(31));
-    assert_eq!(bob.get("/admin/people").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(signed_out(&bob.get("/admin/people").await));
+}
+
+/// A revocation is audited in the revoked session's tenant, naming the session, and in the
+/// revoker's tenant when that is another.
+async fn revoking_a_session_is_audited_in_both_tenants_naming_it(app: TestApp) {
+    let alice = Browser::sign_in(&app, "default", "alice").await;
+    roster::db::tenants::create(&mut app.connection(), "other").unwrap();
+    let mut root = Browser::new(&app);
+    root.redeem(&link(&app, "other", "root", true)).await;
+    let sessions = roster::panel::store::list_sessions(&mut app.connection(), None, 10).unwrap();
+    let alices = sessions.iter().find(|s| s.name == "alice").unwrap().id.clone();
+    let res = root.post(&format!("/admin/sessions/{alices}/revoke"), &[("csrf", &root.csrf().await)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(signed_out(&alice.get("/admin/people").await));
+    for tenant in ["default", "other"] {
+        let audit = roster::db::records::audit_after(&mut app.connection(), &tenant_id(&app, tenant), 0, 100).unwrap();
+        let entry = audit.iter().find(|a| a.action == "admin.revoke_session").expect(tenant);
+        assert_eq!(entry.actor, "panel:root");
+        assert_eq!(entry.state_after.as_deref(), Some(format!("session {alices} revoked").as_str()), "{tenant}");
+    }
 }
 
 async fn remove_profile_fields_waits_for_the_grace_period_and_the_typed_user_name(app: TestApp) {
@@ -328,6 +355,23 @@ async fn delete_follows_the_tenant_policy_and_needs_the_user_name(app: TestApp) 
     assert_eq!(browser.get(&format!("/admin/people/{id}")).await.status(), StatusCode::NOT_FOUND);
 }
 
+/// Under `deactivate-only` the account stays, deactivated, but hidden like a deleted one: the
+/// panel says so on the list instead of sending the admin to a page that is gone.
+async fn a_deactivate_only_delete_returns_to_the_list_saying_what_happened(app: TestApp) {
+    let change =
+        roster::db::tenants::PolicyChange { delete_policy: Some("deactivate-only".into()), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let id = user(&app, "keeper").await;
+    let browser = Browser::sign_in(&app, "default", "alice").await;
+    let csrf = browser.csrf().await;
+    let res = browser.post(&format!("/admin/people/{id}/delete"), &[("csrf", &csrf), ("confirm", "keeper")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = header(res.headers(), LOCATION.as_str()).to_owned();
+    assert!(location.starts_with("/admin/people?"), "{location}");
+    let page = browser.page(&location).await;
+    assert!(page.contains("deactivate-only policy") && !page.contains("keeper@example.com"), "{page}");
+}
+
 async fn people_are_found_by_name_user_name_email_or_external_id_and_paged(app: TestApp) {
     for name in ["ada", "adam", "bob", "carol"] {
         user(&app, name).await;
@@ -372,6 +416,25 @@ async fn people_are_found_by_name_user_name_email_or_external_id_and_paged(app: 
     assert!(!second.contains(r#"rel="next""#));
 }
 
+/// A search's lookups filter by state before they stop at their limit: matching accounts are
+/// found however many others match the prefix first.
+async fn an_email_search_filters_by_state_before_its_limit(app: TestApp) {
+    for i in 0..52 {
+        app.create_user(
+            json!({"userName": format!("p{i:02}"), "emails": [{"value": format!("same{i:02}@corp.example")}]}),
+        )
+        .await;
+    }
+    let zed = app.create_user(json!({"userName": "zed", "emails": [{"value": "samez@corp.example"}]})).await;
+    let browser = Browser::sign_in(&app, "default", "alice").await;
+    let csrf = browser.csrf().await;
+    browser.post(&format!("/admin/people/{}/deactivate", zed["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+    let page = browser.page("/admin/people?q=same&state=deactivated").await;
+    assert!(page.contains(">zed</td>"), "{page}");
+    let page = browser.page("/admin/people?q=same").await;
+    assert!(page.contains("refine the search"), "{page}");
+}
+
 async fn a_secure_public_url_makes_the_cookie_secure_and_host_bound(backend: Backend) {
     let Some(db) = TestDatabase::create(backend) else { return };
     let app = TestApp::spawn_with(db, |s| s.public_url = Some("https://roster.example".into())).await;
@@ -408,8 +471,11 @@ both_backends!(
     a_post_without_the_sessions_csrf_token_or_from_elsewhere_changes_nothing,
     another_tenants_accounts_are_not_found,
     a_revoked_or_idle_session_is_refused,
+    revoking_a_session_is_audited_in_both_tenants_naming_it,
     remove_profile_fields_waits_for_the_grace_period_and_the_typed_user_name,
     delete_follows_the_tenant_policy_and_needs_the_user_name,
+    a_deactivate_only_delete_returns_to_the_list_saying_what_happened,
+    an_email_search_filters_by_state_before_its_limit,
     people_are_found_by_name_user_name_email_or_external_id_and_paged,
     assets_are_embedded_with_an_etag,
 );
@@ -446,5 +512,5 @@ async fn two_nodes_on_one_postgresql_share_links_sessions_and_revocations() {
         .await
         .unwrap();
     assert_eq!(revoke.status(), StatusCode::SEE_OTHER);
-    assert_eq!(alice.get("/admin/people").await.status(), StatusCode::UNAUTHORIZED, "revoked on B, refused on A");
+    assert!(signed_out(&alice.get("/admin/people").await), "revoked on B, refused on A");
 }
