@@ -479,6 +479,10 @@ async fn private_key_jwt_assertions_are_checked_claim_by_claim(app: TestApp) {
     refused(&app, Some(&id), &with(json!({"sub": "someone-else"})), "another subject").await;
     refused(&app, Some(&id), &with(json!({"aud": "https://elsewhere.example/token"})), "another audience").await;
     refused(&app, Some(&id), &with(json!({"exp": now() - 120})), "expired").await;
+    // An assertion expired less than the leeway ago is still accepted once, and never twice.
+    let late = with(json!({"exp": now() - 30}));
+    access_token(assertion_request(&app, Some(&id), &late).await).await;
+    refused(&app, Some(&id), &late, "replay").await;
     refused(&app, Some(&id), &with(json!({"nbf": now() + 600})), "not valid yet").await;
     refused(&app, Some(&id), &with(json!({"exp": now() + 30 * 86_400})), "too long").await;
     let mut no_jti = assertion_claims(&id, &id, &aud);

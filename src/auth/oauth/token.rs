@@ -319,7 +319,10 @@ async fn by_assertion(
         Ok(v) => v,
         Err(reason) => return Ok(Err(refuse(Some(&client), reason))),
     };
-    let Some(expires_at) = chrono::DateTime::from_timestamp(verified.exp, 0).map(|t| t.naive_utc()) else {
+    // The jti is kept as long as the assertion is accepted: past exp by the leeway that
+    // `assertion::verify` grants, or a replay within the leeway would find it forgotten.
+    let accepted_until = verified.exp.saturating_add(assertion::LEEWAY_SECS as i64);
+    let Some(expires_at) = chrono::DateTime::from_timestamp(accepted_until, 0).map(|t| t.naive_utc()) else {
         return Ok(Err(refuse(Some(&client), "the client assertion's exp is out of range")));
     };
     let (issuer, jti) = (issuer.clone(), verified.jti.unwrap_or_default());
