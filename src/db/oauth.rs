@@ -104,6 +104,17 @@ pub fn clients(conn: &mut DbConnection, tenant_id: Option<&str>) -> Result<Vec<(
     Ok(query.load(conn)?)
 }
 
+/// Locks the client's row until the transaction ends; false when the client is revoked or
+/// gone. A token issued under this lock cannot slip past `revoke_client`: its update of the row
+/// waits for the issuing transaction and then sees (and revokes) what it wrote, or it came
+/// first and this finds the client revoked.
+pub fn lock_live_client(conn: &mut DbConnection, client_id: &str) -> Result<bool, DbError> {
+    let changed = diesel::update(oauth_clients::table.find(client_id).filter(oauth_clients::revoked_at.is_null()))
+        .set(oauth_clients::id.eq(oauth_clients::id))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
 /// Revokes the client and, in the same transaction, every token issued to it. False when the
 /// client was already revoked.
 pub fn revoke_client(conn: &mut DbConnection, client_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {

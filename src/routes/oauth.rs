@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::oauth::code::{self, AuthorizeError, AuthorizeRequest, APPROVAL_COOKIE};
-use crate::auth::oauth::token::{self, Endpoints, Form, OAuthError};
+use crate::auth::oauth::token::{self, Endpoints, Form, Grant, OAuthError};
 use crate::auth::Scope;
 use crate::db;
 use crate::state::AppState;
@@ -60,7 +60,8 @@ async fn authenticated_form(
     state: &AppState,
     body: &[u8],
 ) -> Result<(Form, crate::db::oauth::ClientRecord), OAuthError> {
-    let peer = req.peer_addr().map(|a| a.ip());
+    // Behind a load balancer every caller would share its address: count the forwarded one.
+    let peer = state.origin.client_ip(req);
     if let Some(wait) = peer.and_then(|p| state.oauth.failures.blocked(p)) {
         return Err(OAuthError::too_many(wait));
     }
@@ -81,41 +82,27 @@ async fn token_endpoint(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let (form, client) = authenticated_form(&req, &state, &body).await?;
-    let peer = req.peer_addr().map(|a| a.ip());
-    match form.get("grant_type") {
-        Some("client_credentials") => {
-            let scopes = token::requested_scopes(&client.scope, form.get("scope"))?;
-            token::issue(&state, client, scopes, false, peer).await
-        }
-        Some("authorization_code") => {
-            let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?.to_owned();
-            let redirect_uri = form.get("redirect_uri").map(str::to_owned);
-            let verifier = form.get("code_verifier").map(str::to_owned);
-            let (c, now) = (client.clone(), db::now());
-            let scopes = state
-                .db
-                .run(move |conn| code::exchange(conn, &c, &code, redirect_uri.as_deref(), verifier.as_deref(), now))
-                .await?;
-            token::issue(&state, client, scopes, true, peer).await
-        }
-        Some("refresh_token") => {
-            let refresh = form
-                .get("refresh_token")
-                .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?
-                .to_owned();
-            let scope = form.get("scope").map(str::to_owned);
-            let (c, now) = (client.clone(), db::now());
-            let scopes = state.db.run(move |conn| code::refresh(conn, &c, &refresh, scope.as_deref(), now)).await?;
-            token::issue(&state, client, scopes, true, peer).await
-        }
-        Some(other) => Err(OAuthError {
-            error: "unsupported_grant_type",
-            ..OAuthError::invalid_request(format!(
+    let param = |name: &str| form.get(name).map(str::to_owned);
+    let required = |name: &str| param(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")));
+    let grant = match form.get("grant_type") {
+        Some("client_credentials") => Grant::ClientCredentials { scope: param("scope") },
+        Some("authorization_code") => Grant::Code {
+            code: required("code")?,
+            redirect_uri: param("redirect_uri"),
+            verifier: param("code_verifier"),
+        },
+        Some("refresh_token") => Grant::Refresh { token: required("refresh_token")?, scope: param("scope") },
+        Some(other) => {
+            return Err(OAuthError {
+                error: "unsupported_grant_type",
+                ..OAuthError::invalid_request(format!(
                 "grant_type {other:?} is not supported; use client_credentials, authorization_code or refresh_token"
             ))
-        }),
-        None => Err(OAuthError::invalid_request("grant_type is missing")),
-    }
+            })
+        }
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+    };
+    token::issue(&state, client, grant, state.origin.client_ip(&req)).await
 }
 
 async fn revoke_endpoint(
@@ -125,7 +112,7 @@ async fn revoke_endpoint(
 ) -> Result<HttpResponse, OAuthError> {
     let (form, client) = authenticated_form(&req, &state, &body).await?;
     let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    token::revoke(&state, client, token, req.peer_addr().map(|a| a.ip())).await
+    token::revoke(&state, client, token, state.origin.client_ip(&req)).await
 }
 
 /// A small HTML page for the admin's browser; `text` is escaped.

@@ -479,6 +479,10 @@ async fn private_key_jwt_assertions_are_checked_claim_by_claim(app: TestApp) {
     refused(&app, Some(&id), &with(json!({"sub": "someone-else"})), "another subject").await;
     refused(&app, Some(&id), &with(json!({"aud": "https://elsewhere.example/token"})), "another audience").await;
     refused(&app, Some(&id), &with(json!({"exp": now() - 120})), "expired").await;
+    // An assertion expired less than the leeway ago is still accepted once, and never twice.
+    let late = with(json!({"exp": now() - 30}));
+    access_token(assertion_request(&app, Some(&id), &late).await).await;
+    refused(&app, Some(&id), &late, "replay").await;
     refused(&app, Some(&id), &with(json!({"nbf": now() + 600})), "not valid yet").await;
     refused(&app, Some(&id), &with(json!({"exp": now() + 30 * 86_400})), "too long").await;
     let mut no_jti = assertion_claims(&id, &id, &aud);
@@ -872,7 +876,19 @@ async fn authorization_codes_and_refresh_tokens_resist_misuse(app: TestApp) {
             .await;
     assert_eq!(res.status(), 302);
     assert!(res.headers()["location"].to_str().unwrap().contains("error=invalid_request"));
+    // PKCE is required, and a challenge without its method would mean plain (RFC 7636 §4.3).
+    for params in [vec![], vec![("code_challenge", challenge.as_str())]] {
+        let res = authorize(&app, Some(&cookie), &okta.id, &params).await;
+        assert_eq!(res.status(), 302);
+        assert!(res.headers()["location"].to_str().unwrap().contains("error=invalid_request"));
+    }
+    // RFC 6749 §4.1.3: the exchange names the redirect URI the code was issued for.
+    let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
+    let form = [("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier)];
+    let res = token_request(&app, &form, Some((&okta.id, &okta.secret))).await;
+    oauth_error(res, 400, "invalid_grant").await;
     // A refresh token works for its own client only.
+    let cookie = approve_in_browser(&app, "okta").await;
     let code = code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
     let tokens = access_token(exchange(&app, &okta, &code, &verifier).await).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
@@ -893,6 +909,11 @@ async fn authorization_codes_and_refresh_tokens_resist_misuse(app: TestApp) {
     let cookie = format!("{}={ticket}", oauth::code::APPROVAL_COOKIE);
     code_of(&authorize(&app, Some(&cookie), &okta.id, &pkce_params).await);
     assert_eq!(app.client.get(app.url(&format!("/oauth/approve/{ticket}"))).send().await.unwrap().status(), 404);
+    // A revoked client's row cannot be locked to issue a token under it.
+    let mut conn = app.connection();
+    assert!(roster::db::oauth::lock_live_client(&mut conn, &okta.id).unwrap());
+    roster::db::oauth::revoke_client(&mut conn, &okta.id, roster::db::now()).unwrap();
+    assert!(!roster::db::oauth::lock_live_client(&mut conn, &okta.id).unwrap());
 }
 
 both_backends!(okta_authorization_code_end_to_end, authorization_codes_and_refresh_tokens_resist_misuse);

@@ -137,38 +137,43 @@ pub fn authorize(
     if req.response_type.as_deref() != Some("code") {
         return Err(refuse("unsupported_response_type", "response_type must be code".into()));
     }
-    if req.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+    // PKCE is required (RFC 7636; OAuth 2.0 Security BCP §2.1.1), S256 only: a request without
+    // code_challenge_method means plain (RFC 7636 §4.3), which is refused.
+    let Some(challenge) = &req.code_challenge else {
+        return Err(refuse("invalid_request", "code_challenge is required (PKCE, RFC 7636, S256)".into()));
+    };
+    if req.code_challenge_method.as_deref() != Some("S256") {
         return Err(refuse("invalid_request", "code_challenge_method must be S256 (RFC 7636 §4.2)".into()));
     }
-    if let Some(challenge) = &req.code_challenge {
-        let well_formed = (43..=128).contains(&challenge.len())
-            && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-        if !well_formed {
-            return Err(refuse("invalid_request", "code_challenge must be 43 to 128 unreserved characters".into()));
-        }
+    let well_formed = (43..=128).contains(&challenge.len())
+        && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return Err(refuse("invalid_request", "code_challenge must be 43 to 128 unreserved characters".into()));
     }
     let scopes = requested_scopes(&client.scope, req.scope.as_deref())
         .map_err(|e| refuse("invalid_scope", e.description.clone()))?;
-    let approved = match ticket {
-        Some(ticket) => store::take_approval(conn, &hash(ticket), &client.id, now)?,
-        None => false,
-    };
-    if !approved {
+    let Some(ticket) = ticket else {
         return Err(AuthorizeError::NeedsApproval { client: client.name });
-    }
-    let code = random_secret(CODE_PREFIX);
-    store::insert_code(
-        conn,
-        &CodeRecord {
+    };
+    // The approval is used up by the code it gives, or not at all.
+    let code = db::write_transaction(conn, |conn| {
+        if !store::take_approval(conn, &hash(ticket), &client.id, now)? {
+            return Ok::<_, DbError>(None);
+        }
+        let code = random_secret(CODE_PREFIX);
+        let record = CodeRecord {
             code_hash: hash(&code),
-            client_id: client.id,
+            client_id: client.id.clone(),
             redirect_uri: redirect_uri.clone(),
-            code_challenge: req.code_challenge.clone(),
+            code_challenge: Some(challenge.clone()),
             scope: scopes.to_string(),
             expires_at: now + chrono::Duration::seconds(CODE_LIFETIME_SECS),
             used_at: None,
-        },
-    )?;
+        };
+        store::insert_code(conn, &record)?;
+        Ok(Some(code))
+    })?;
+    let code = code.ok_or(AuthorizeError::NeedsApproval { client: client.name })?;
     Ok(Granted { redirect_uri, code })
 }
 
@@ -180,20 +185,29 @@ pub fn exchange(
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Scopes, OAuthError> {
-    let grant = |d: &str| OAuthError::new("invalid_grant", d);
-    let record = store::take_code(conn, &hash(code), &client.id, now)?
-        .ok_or_else(|| grant("the code is unknown, used, expired or another client's"))?;
-    if redirect_uri.is_some_and(|uri| uri != record.redirect_uri) {
-        return Err(grant("redirect_uri differs from the authorization request's"));
+) -> Result<Result<Scopes, OAuthError>, DbError> {
+    let grant = |d: &str| Ok(Err(OAuthError::new("invalid_grant", d)));
+    let Some(record) = store::take_code(conn, &hash(code), &client.id, now)? else {
+        return grant("the code is unknown, used, expired or another client's");
+    };
+    // RFC 6749 §4.1.3 asks for redirect_uri when the authorization request had one; every code
+    // is issued for a redirect URI, and Okta always sends it, so it is always asked for.
+    match redirect_uri {
+        None => return grant("redirect_uri is missing (RFC 6749 §4.1.3)"),
+        Some(uri) if uri != record.redirect_uri => {
+            return grant("redirect_uri differs from the authorization request's")
+        }
+        Some(_) => {}
     }
     if let Some(challenge) = &record.code_challenge {
-        let verifier = verifier.ok_or_else(|| grant("code_verifier is missing (the request had a code_challenge)"))?;
+        let Some(verifier) = verifier else {
+            return grant("code_verifier is missing (the request had a code_challenge)");
+        };
         if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
-            return Err(grant("code_verifier does not match the code_challenge"));
+            return grant("code_verifier does not match the code_challenge");
         }
     }
-    record.scope.parse().map_err(|e: String| OAuthError::new("server_error", e))
+    Ok(record.scope.parse().map_err(|e: String| OAuthError::new("server_error", e)))
 }
 
 /// Exchanges a refresh token for its scopes (narrowed by `scope` when given); the token is
@@ -204,11 +218,12 @@ pub fn refresh(
     token: &str,
     scope: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Scopes, OAuthError> {
-    let granted = store::take_refresh_token(conn, &hash(token), &client.id, now)?.ok_or_else(|| {
-        OAuthError::new("invalid_grant", "the refresh token is unknown, used, revoked or another client's")
-    })?;
-    requested_scopes(&granted, scope)
+) -> Result<Result<Scopes, OAuthError>, DbError> {
+    let Some(granted) = store::take_refresh_token(conn, &hash(token), &client.id, now)? else {
+        let refused = "the refresh token is unknown, used, revoked or another client's";
+        return Ok(Err(OAuthError::new("invalid_grant", refused)));
+    };
+    Ok(requested_scopes(&granted, scope))
 }
 
 #[cfg(test)]

@@ -319,7 +319,10 @@ async fn by_assertion(
         Ok(v) => v,
         Err(reason) => return Ok(Err(refuse(Some(&client), reason))),
     };
-    let Some(expires_at) = chrono::DateTime::from_timestamp(verified.exp, 0).map(|t| t.naive_utc()) else {
+    // The jti is kept as long as the assertion is accepted: past exp by the leeway that
+    // `assertion::verify` grants, or a replay within the leeway would find it forgotten.
+    let accepted_until = verified.exp.saturating_add(assertion::LEEWAY_SECS as i64);
+    let Some(expires_at) = chrono::DateTime::from_timestamp(accepted_until, 0).map(|t| t.naive_utc()) else {
         return Ok(Err(refuse(Some(&client), "the client assertion's exp is out of range")));
     };
     let (issuer, jti) = (issuer.clone(), verified.jti.unwrap_or_default());
@@ -367,22 +370,51 @@ pub fn requested_scopes(granted: &str, scope: Option<&str>) -> Result<Scopes, OA
     }
 }
 
-/// Issues an access token of the client's tenant with `scopes` and, for the authorization-code
-/// grant, a refresh token; records and audits them in one transaction.
+/// What the client gives for a token: RFC 6749 §4.4.2, §4.1.3 and §6.
+pub enum Grant {
+    ClientCredentials { scope: Option<String> },
+    Code { code: String, redirect_uri: Option<String>, verifier: Option<String> },
+    Refresh { token: String, scope: Option<String> },
+}
+
+/// Issues an access token of the client's tenant and, for the authorization-code and refresh
+/// grants, a refresh token. One transaction uses up the code or refresh token, records the
+/// tokens and audits them, with the client's row locked: a client revoked meanwhile gets
+/// `invalid_client`, never a live token. A refused grant still uses its code or refresh token
+/// up (RFC 6749 §4.1.2: a code is used once).
 pub async fn issue(
     state: &AppState,
     client: ClientRecord,
-    scopes: Scopes,
-    with_refresh: bool,
+    grant: Grant,
     peer: Option<std::net::IpAddr>,
 ) -> Result<HttpResponse, OAuthError> {
     let lifetime = state.settings.oauth_token_secs;
     let keys = state.keys.clone();
+    let with_refresh = !matches!(grant, Grant::ClientCredentials { .. });
     let issued = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let now = db::now();
+                if !store::lock_live_client(conn, &client.id)? {
+                    let reason = "the client was revoked during the request".to_owned();
+                    let entry = audit_entry(Some(client.tenant_id.clone()), client.id.clone(), "refused", reason, peer);
+                    store::audit(conn, &entry)?;
+                    return Ok(Err(OAuthError::invalid_client()));
+                }
+                let scopes = match &grant {
+                    Grant::ClientCredentials { scope } => requested_scopes(&client.scope, scope.as_deref()),
+                    Grant::Code { code, redirect_uri, verifier } => {
+                        super::code::exchange(conn, &client, code, redirect_uri.as_deref(), verifier.as_deref(), now)?
+                    }
+                    Grant::Refresh { token, scope } => {
+                        super::code::refresh(conn, &client, token, scope.as_deref(), now)?
+                    }
+                };
+                let scopes = match scopes {
+                    Ok(scopes) => scopes,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let record = TokenRecord {
                     jti: uuid::Uuid::new_v4().to_string(),
                     tenant_id: client.tenant_id.clone(),
@@ -403,11 +435,11 @@ pub async fn issue(
                     conn,
                     &audit_entry(Some(client.tenant_id.clone()), client.id.clone(), "issued", detail, peer),
                 )?;
-                Ok::<_, DbError>((issued, refresh))
+                Ok::<_, DbError>(Ok((issued, refresh)))
             })
         })
         .await?;
-    let (issued, refresh) = issued;
+    let (issued, refresh) = issued?;
     let mut body = json!({
         "access_token": issued.token,
         "token_type": "Bearer",
