@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
-use super::token::{requested_scopes, OAuthError};
+use super::error::{requested_scopes, OAuthError};
 use super::{hash, random_secret, ClientError};
 use crate::auth::Scopes;
 use crate::db::oauth::{self as store, ClientRecord, CodeRecord};
@@ -21,30 +21,12 @@ use crate::db::{self, DbConnection, DbError};
 /// Prefixes of the one-time values, so that a leaked one says what it is.
 const TICKET_PREFIX: &str = "rapv_";
 const CODE_PREFIX: &str = "rcode_";
-pub const REFRESH_PREFIX: &str = "rrt_";
 /// A code must be exchanged within this (RFC 6749 §4.1.2: short-lived, at most 10 minutes).
 const CODE_LIFETIME_SECS: i64 = 300;
 /// An approval link lasts this long by default.
 pub const APPROVAL_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The cookie that carries an opened approval to `/oauth/authorize`.
 pub const APPROVAL_COOKIE: &str = "roster_oauth_approval";
-
-/// A redirect URI a client may register: https, or http to a loopback address when allowed.
-/// No fragment (RFC 6749 §3.1.2).
-pub fn check_redirect_uri(uri: &str, allow_http_loopback: bool) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not a URL: {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("redirect URI {uri:?} must not have a fragment"));
-    }
-    let host = parsed.host_str().unwrap_or("");
-    let loopback =
-        host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if allow_http_loopback && loopback => Ok(()),
-        _ => Err(format!("a redirect URI must be https://; got {uri:?}")),
-    }
-}
 
 /// A one-time approval for the named client; returns the ticket for the link.
 pub fn approval(conn: &mut DbConnection, tenant: &str, name: &str, valid: Duration) -> Result<String, ClientError> {
@@ -228,7 +210,7 @@ pub fn refresh(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::oauth::check_redirect_uri;
 
     #[test]
     fn redirect_uris_are_https_without_fragment() {

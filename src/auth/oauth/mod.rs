@@ -10,6 +10,7 @@
 
 pub mod assertion;
 pub mod code;
+pub mod error;
 pub mod external;
 pub mod jwks;
 pub mod limiter;
@@ -151,7 +152,7 @@ pub fn create(conn: &mut DbConnection, req: NewClient<'_>, allow_http_loopback: 
         jwks::KeySet::parse(doc).map_err(ClientError::Invalid)?;
     }
     for uri in &req.redirect_uris {
-        code::check_redirect_uri(uri, allow_http_loopback).map_err(ClientError::Invalid)?;
+        check_redirect_uri(uri, allow_http_loopback).map_err(ClientError::Invalid)?;
     }
     if !takes_assertions && req.secret.is_none() {
         return Err(ClientError::Invalid("a client needs a secret or keys (a JWKS URL or document) to sign in".into()));
@@ -202,6 +203,28 @@ pub fn add_secret(
     let secret = new_secret(&client.id, db::now(), expires_in)?;
     store::insert_secret(conn, &secret.record)?;
     Ok(secret)
+}
+
+
+/// The prefix of refresh tokens (Okta's authorization-code grant), so that a leaked one says what
+/// it is.
+pub const REFRESH_PREFIX: &str = "rrt_";
+
+/// A redirect URI a client may register: https, or http to a loopback address when allowed.
+/// No fragment (RFC 6749 §3.1.2).
+pub fn check_redirect_uri(uri: &str, allow_http_loopback: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not a URL: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("redirect URI {uri:?} must not have a fragment"));
+    }
+    let host = parsed.host_str().unwrap_or("");
+    let loopback =
+        host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if allow_http_loopback && loopback => Ok(()),
+        _ => Err(format!("a redirect URI must be https://; got {uri:?}")),
+    }
 }
 
 #[cfg(test)]

@@ -5,104 +5,20 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::http::header;
+use actix_web::HttpResponse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::assertion::{self, JWT_BEARER};
-use crate::auth::{self, Scopes};
+pub use super::error::{requested_scopes, OAuthError};
+use crate::auth;
 use crate::db::oauth::{self as store, AuditRecord, ClientRecord};
 use crate::db::{self, tokens::TokenRecord, DbError};
 use crate::state::AppState;
 
-/// An RFC 6749 §5.2 error response.
-#[derive(Debug)]
-pub struct OAuthError {
-    pub status: StatusCode,
-    pub error: &'static str,
-    pub description: String,
-    pub retry_after: Option<u64>,
-}
-
-impl OAuthError {
-    pub fn invalid_request(description: impl Into<String>) -> Self {
-        OAuthError {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_request",
-            description: description.into(),
-            retry_after: None,
-        }
-    }
-
-    /// 401 with a `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2). The description stays
-    /// the same whatever failed: which part was wrong goes to the audit log, not to a guesser.
-    fn invalid_client() -> Self {
-        OAuthError {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: "Client authentication failed".into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), retry_after: None }
-    }
-
-    pub fn too_many(retry_after: u64) -> Self {
-        OAuthError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            error: "invalid_client",
-            description: "Too many failed client authentications from this address; retry after Retry-After seconds"
-                .into(),
-            retry_after: Some(retry_after),
-        }
-    }
-
-    fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "token endpoint failed");
-        OAuthError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            description: "Internal server error".into(),
-            retry_after: None,
-        }
-    }
-}
-
-impl From<DbError> for OAuthError {
-    fn from(err: DbError) -> Self {
-        OAuthError::internal(err)
-    }
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.error, self.description)
-    }
-}
-
-impl ResponseError for OAuthError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        // RFC 6749 §5.1: responses of the token endpoint are not stored.
-        res.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"roster\""));
-        }
-        if let Some(secs) = self.retry_after {
-            res.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        res.json(json!({"error": self.error, "error_description": self.description}))
-    }
-}
 
 /// The form parameters of a request (`application/x-www-form-urlencoded`). RFC 6749 §3.2:
 /// a parameter sent twice is an error, not a choice.
@@ -351,24 +267,6 @@ fn audit_entry(
     }
 }
 
-/// The scopes asked for, within `granted` (the client's, or a refresh token's); all of
-/// `granted` when none are asked for.
-pub fn requested_scopes(granted: &str, scope: Option<&str>) -> Result<Scopes, OAuthError> {
-    let granted: Scopes = granted.parse().map_err(OAuthError::internal)?;
-    match scope {
-        None => Ok(granted),
-        Some(asked) => {
-            let asked: Scopes = asked.parse().map_err(|e| OAuthError::new("invalid_scope", e))?;
-            if !asked.within(&granted) {
-                return Err(OAuthError::new(
-                    "invalid_scope",
-                    format!("the client may ask for {granted} only; it asked for {asked}"),
-                ));
-            }
-            Ok(asked)
-        }
-    }
-}
 
 /// What the client gives for a token: RFC 6749 §4.4.2, §4.1.3 and §6.
 pub enum Grant {
@@ -426,7 +324,7 @@ pub async fn issue(
                     client_id: Some(client.id.clone()),
                 };
                 let issued = auth::record_and_sign(conn, &keys, record)?;
-                let refresh = with_refresh.then(|| super::random_secret(super::code::REFRESH_PREFIX));
+                let refresh = with_refresh.then(|| super::random_secret(super::REFRESH_PREFIX));
                 if let Some(refresh) = &refresh {
                     store::insert_refresh_token(conn, &super::hash(refresh), &client.id, &issued.claims.scope, now)?;
                 }
