@@ -52,12 +52,12 @@ use crate::context::Ctx;
 use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::groups::{self, batches::MemberBatches};
+use crate::routes::errors::is_contended;
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::version::etag;
-use crate::routes::errors::is_contended;
 use crate::users;
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";

@@ -84,17 +84,14 @@ impl From<DbError> for ScimError {
             // Another transaction held what this one needed: PostgreSQL chose it as a deadlock's
             // victim (SQLSTATE 40P01) or could not serialize it (40001), or SQLite's writer stayed
             // busy past its wait. Nothing of it was stored and the same request may succeed now.
-            DbError::Query(e) if is_contention(&e) => {
-                ScimError::unavailable(CONTENTION)
-            }
+            DbError::Query(e) if is_contention(&e) => ScimError::unavailable(CONTENTION),
             other => ScimError::internal(other),
         }
     }
 }
 
 /// The detail of a request refused for contention (see [`is_contended`]).
-const CONTENTION: &str =
-    "The request ran into concurrent changes to the same resources and was rolled back; retry it";
+const CONTENTION: &str = "The request ran into concurrent changes to the same resources and was rolled back; retry it";
 
 fn is_contention(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
