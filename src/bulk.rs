@@ -14,6 +14,12 @@
 //! of the pool for long. The response is sent only once every chunk is durable; when a chunk's
 //! commit fails, every operation of that chunk is reported failed, none as done.
 //!
+//! On PostgreSQL a chunk holds only creates (POSTs): an operation's row locks last until its
+//! chunk commits, and any other operation runs in a chunk of its own, so that a Bulk never holds
+//! locks in an order the single-resource writes do not take them in. An operation that loses to
+//! a concurrent transaction (a deadlock, a serialization failure, a busy SQLite) ends its chunk
+//! and runs once more, alone, after that chunk commits; losing again, it fails with 503.
+//!
 //! `bulkId` references (§3.7.2): a `bulkId:<id>` in an operation's `path` or anywhere in its
 //! `data` (a group's `members[].value`, a PATCH `path` filter or `value`) names the resource
 //! another POST of the same request creates. Operations run in the order given, except that an
@@ -46,6 +52,7 @@ use crate::context::Ctx;
 use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::groups::{self, batches::MemberBatches};
+use crate::routes::errors::is_contended;
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
@@ -64,11 +71,12 @@ pub const MAX_OPERATIONS: usize = 1000;
 /// The most operations one chunk (one commit) holds.
 pub const CHUNK_OPERATIONS: usize = 250;
 
-/// On PostgreSQL, the most a chunk holds: each operation's savepoint that writes takes a
-/// subtransaction id, and a backend caches only 64 of them (`PGPROC_MAX_CACHED_SUBXIDS`); past
-/// that, every other session's visibility checks must consult `pg_subtrans` while the chunk is
-/// open, which slows the whole server down, other tenants included.
-pub const CHUNK_OPERATIONS_POSTGRES: usize = 60;
+/// On PostgreSQL, the most a chunk holds: each savepoint that writes takes a subtransaction id,
+/// and a backend caches only 64 of them (`PGPROC_MAX_CACHED_SUBXIDS`); past that, every other
+/// session's visibility checks must consult `pg_subtrans` while the chunk is open, which slows
+/// the whole server down, other tenants included. An operation takes up to two: its own
+/// savepoint, and the one a Group's write (or a User's delete) opens inside it.
+pub const CHUNK_OPERATIONS_POSTGRES: usize = 30;
 
 /// How long a chunk takes on more operations: past it, the chunk commits and the next one
 /// starts in a new transaction. Other writers wait at most about this long for SQLite's writer,
@@ -509,6 +517,11 @@ struct Runner {
     deferred: Vec<(usize, Vec<String>)>,
     /// The operations done in the chunk being run, in order.
     chunk: Vec<usize>,
+    /// An operation due to run that must start a chunk of its own (see [`run`]).
+    held: Option<(usize, Option<Vec<String>>)>,
+    /// An operation that lost to a concurrent transaction, to run once more, alone, once its
+    /// chunk has committed.
+    retry: Option<(usize, Option<Vec<String>>)>,
 }
 
 impl Runner {
@@ -543,6 +556,8 @@ impl Runner {
             unbreakable: false,
             deferred: Vec::new(),
             chunk: Vec::new(),
+            held: None,
+            retry: None,
         }
     }
 
@@ -655,29 +670,69 @@ impl Runner {
             }
         }
         let op = &self.ops[i];
-        let write = prepare(op, target, data)?;
-        write_transaction(conn, |conn| apply(conn, ctx, write, op.version.as_deref()))
+        // Kept for a second run should this one lose to a concurrent transaction.
+        let write = prepare(op, target, data.clone())?;
+        let result = write_transaction(conn, |conn| apply(conn, ctx, write, op.version.as_deref()));
+        if result.as_ref().is_err_and(is_contended) {
+            self.ops[i].data = data;
+        }
+        result
+    }
+
+    /// Performs operation `i` in the chunk and records its result. Returns false when it lost to
+    /// a concurrent transaction and, `may_retry`, waits to run again instead.
+    fn perform_and_record(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &Ctx,
+        (i, later): (usize, Option<Vec<String>>),
+        may_retry: bool,
+    ) -> bool {
+        self.chunk.push(i);
+        let result = self.perform(conn, ctx, i);
+        if may_retry && result.as_ref().is_err_and(is_contended) {
+            self.retry = Some((i, later));
+            return false;
+        }
+        if let (Ok(_), Some(later)) = (&result, later) {
+            self.deferred.push((i, later));
+        }
+        self.record(i, result);
+        true
     }
 
     /// Runs the next operations in one transaction, open on `conn`: at most `most`, for at most
-    /// [`CHUNK_TIME`]. Returns how many it did.
-    fn chunk(&mut self, conn: &mut DbConnection, ctx: &Ctx, most: usize) -> usize {
+    /// [`CHUNK_TIME`]; with `creates_only`, several only while they are POSTs, any other
+    /// operation in a chunk of its own. Returns how many it did.
+    fn chunk(&mut self, conn: &mut DbConnection, ctx: &Ctx, most: usize, creates_only: bool) -> usize {
         let started = Instant::now();
         self.chunk.clear();
+        if let Some(step) = self.retry.take() {
+            self.perform_and_record(conn, ctx, step, false);
+            return self.chunk.len();
+        }
         while !self.stopped && self.chunk.len() < most && (self.chunk.is_empty() || started.elapsed() < CHUNK_TIME) {
-            match self.next() {
+            let step = match self.held.take() {
+                Some((i, later)) => Step::Perform(i, later),
+                None => self.next(),
+            };
+            match step {
                 Step::Done => break,
                 Step::Refuse(i, err) => {
                     self.chunk.push(i);
                     self.record(i, Err(err));
                 }
                 Step::Perform(i, later) => {
-                    self.chunk.push(i);
-                    let result = self.perform(conn, ctx, i);
-                    if let (Ok(_), Some(later)) = (&result, later) {
-                        self.deferred.push((i, later));
+                    let alone = creates_only && !self.ops[i].is_post();
+                    if alone && !self.chunk.is_empty() {
+                        self.held = Some((i, later));
+                        break;
                     }
-                    self.record(i, result);
+                    // An operation that lost to a concurrent transaction ends its chunk: the
+                    // operations after it may refer to it.
+                    if !self.perform_and_record(conn, ctx, (i, later), true) || alone {
+                        break;
+                    }
                 }
             }
         }
@@ -752,9 +807,13 @@ where
         if left == 0 {
             break;
         }
-        let chunk = match db.backend() {
-            Backend::Postgres => CHUNK_OPERATIONS_POSTGRES,
-            Backend::Sqlite => CHUNK_OPERATIONS,
+        // On PostgreSQL, operations of one chunk hold their row locks until it commits, in the
+        // request's order rather than the fixed orders every other write takes them in (groups
+        // by key, users by id): only creates, which lock no row another request holds, share a
+        // chunk. SQLite has a single writer and no such locks.
+        let (chunk, creates_only) = match db.backend() {
+            Backend::Postgres => (CHUNK_OPERATIONS_POSTGRES, true),
+            Backend::Sqlite => (CHUNK_OPERATIONS, false),
         };
         let most = left.min(chunk).min(burst.unwrap_or(usize::MAX).max(1));
         if places < most {
@@ -767,7 +826,7 @@ where
         let (shared, ctx) = (runner.clone(), ctx.clone());
         let outcome = db
             .write(move |conn| {
-                write_transaction(conn, |conn| Ok::<_, ScimError>(lock(&shared).chunk(conn, &ctx, most)))
+                write_transaction(conn, |conn| Ok::<_, ScimError>(lock(&shared).chunk(conn, &ctx, most, creates_only)))
             })
             .await;
         let mut runner = lock(&runner);

@@ -221,7 +221,7 @@ fn content_json(row: &ContentRow, people: &People, base: &str) -> Value {
     if row.kind == "message" {
         // A message keeps its recipient after the recipient's deletion (ON DELETE SET NULL):
         // the sender then sees the deleted placeholder.
-        let recipient = people.get(row.recipient_pk, base);
+        let recipient = people.recipient(row.recipient_pk, base);
         if let Some(id) = &recipient.id {
             out["recipientId"] = json!(id);
         }

@@ -41,21 +41,11 @@ pub fn find(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<O
         .optional()
 }
 
-/// The conversation `id` of the tenant, held until the transaction ends (as a foreign key check
-/// holds it on PostgreSQL), so that a member written after it cannot lose it.
-pub fn hold(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<ConversationRow>> {
-    let held = conversations::table
-        .filter(conversations::id.eq(id))
-        .filter(conversations::tenant_id.eq(tenant_id))
-        .select(conversations::id);
-    let held: Option<String> = with_row_lock!(conn, held, for_key_share, |q, c| q.first(c).optional())?;
-    held.map_or(Ok(None), |id| find(conn, tenant_id, &id))
-}
-
 /// The conversation `id` of the tenant, locked for a new message until the transaction ends:
 /// one conversation's messages are written one at a time, so their `seq` follows the order in
 /// which they commit and a reader paging with `after` misses none (PostgreSQL hands out sequence
-/// values before commit; SQLite's writes are one at a time anyway).
+/// values before commit; SQLite's writes are one at a time anyway). A member is added under the
+/// same lock, so that two adds cannot both count the members below the cap and pass it together.
 pub fn lock_for_message(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<Option<ConversationRow>> {
     let held = conversations::table
         .filter(conversations::id.eq(id))

@@ -10,6 +10,7 @@ use super::lifecycle_state::LifecycleState;
 use super::schema::{content, conversation_messages, former_member_names, users};
 use super::users::UserRow;
 use super::DbConnection;
+use crate::scim::resource::Document;
 
 /// The columns of an account the product shows, and a Former Member's frozen name.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -17,7 +18,8 @@ use super::DbConnection;
 pub struct Seen {
     pub id: String,
     pub user_name: String,
-    pub display_name: Option<String>,
+    /// The SCIM document, the name is taken from (see [`Seen::name`]).
+    pub data: String,
     pub lifecycle_state: LifecycleState,
     pub deactivated_at: Option<NaiveDateTime>,
     /// Deleted for SCIM under the `deactivate-only` policy, kept for the product.
@@ -27,9 +29,31 @@ pub struct Seen {
     pub frozen_name: Option<String>,
 }
 
-/// What a person is called: the displayName, or the userName when there is none.
-pub fn name_of(display_name: Option<&str>, user_name: &str) -> String {
-    display_name.filter(|d| !d.trim().is_empty()).unwrap_or(user_name).to_owned()
+impl Seen {
+    /// What the person is called: [`name_of`] their document, else their userName.
+    pub fn name(&self) -> String {
+        let doc = match serde_json::from_str(&self.data) {
+            Ok(serde_json::Value::Object(doc)) => doc,
+            _ => Document::new(),
+        };
+        name_of(&doc).unwrap_or_else(|| self.user_name.clone())
+    }
+}
+
+/// What a person is called, by their SCIM document: the displayName, else `name.formatted`, else
+/// `name.givenName` and `name.familyName`; None when it has none of them (the userName, often an
+/// email address or UPN, is not a name to show in its place when it can be helped).
+pub fn name_of(doc: &Document) -> Option<String> {
+    fn text(v: Option<&serde_json::Value>) -> Option<&str> {
+        v.and_then(|v| v.as_str()).map(str::trim).filter(|t| !t.is_empty())
+    }
+    let name = doc.get("name");
+    if let Some(shown) = text(doc.get("displayName")).or_else(|| text(name.and_then(|n| n.get("formatted")))) {
+        return Some(shown.to_owned());
+    }
+    let parts: Vec<&str> =
+        ["givenName", "familyName"].iter().filter_map(|part| text(name.and_then(|n| n.get(*part)))).collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// The accounts with these primary keys, by key, in one query. A key with no account (deleted
@@ -50,13 +74,13 @@ pub fn load(conn: &mut DbConnection, pks: impl IntoIterator<Item = i64>) -> Quer
 }
 
 /// At the Former Member transition (in its transaction): keeps the name `row` shows now as the
-/// one its content, messages and conversation messages show from then on, when there are any.
-/// A person who wrote and received nothing leaves no name behind.
+/// one the content and conversation messages they wrote show from then on. A person who wrote
+/// nothing, or who has no name but their userName, leaves no name behind: they show as
+/// "Former Member" everywhere.
 pub fn freeze_name(conn: &mut DbConnection, row: &UserRow) -> QueryResult<()> {
-    let wrote = diesel::select(diesel::dsl::exists(
-        content::table.filter(content::author_pk.eq(row.pk).or(content::recipient_pk.eq(row.pk))),
-    ))
-    .get_result::<bool>(conn)?;
+    let Some(name) = name_of(&row.document()) else { return Ok(()) };
+    let wrote = diesel::select(diesel::dsl::exists(content::table.filter(content::author_pk.eq(row.pk))))
+        .get_result::<bool>(conn)?;
     let sent = wrote
         || diesel::select(diesel::dsl::exists(
             conversation_messages::table.filter(conversation_messages::sender_pk.eq(row.pk)),
@@ -65,8 +89,6 @@ pub fn freeze_name(conn: &mut DbConnection, row: &UserRow) -> QueryResult<()> {
     if !sent {
         return Ok(());
     }
-    let doc = row.document();
-    let name = name_of(doc.get("displayName").and_then(|v| v.as_str()), &row.user_name);
     diesel::delete(former_member_names::table.find(row.pk)).execute(conn)?;
     diesel::insert_into(former_member_names::table)
         .values((former_member_names::user_pk.eq(row.pk), former_member_names::name.eq(name)))

@@ -103,8 +103,10 @@ pub fn add_member(
 ) -> Result<Value, ProductError> {
     write_transaction(conn, |conn| {
         // The account first, then the conversation: the order every write to an account takes.
+        // The conversation is locked as for a message, not only held: the count below must stay
+        // true until this member is written.
         let user = active_account(conn, ctx, user_id, "Only active people join a conversation")?;
-        let row = store::hold(conn, &ctx.tenant_id, id)?.ok_or_else(|| no_such(id))?;
+        let row = store::lock_for_message(conn, &ctx.tenant_id, id)?.ok_or_else(|| no_such(id))?;
         if store::members(conn, &row.id)?.len() as u64 >= MAX_MEMBERS && !store::is_member(conn, &row.id, user.pk)? {
             return Err(ProductError::Invalid(format!("A conversation has at most {MAX_MEMBERS} members")));
         }

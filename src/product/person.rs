@@ -47,7 +47,7 @@ pub fn person(seen: Option<&Seen>, base: &str) -> Person {
             deactivated_at: None,
         };
     };
-    let current = || people::name_of(seen.display_name.as_deref(), &seen.user_name);
+    let current = || seen.name();
     let unlinked = |name: String, state: &'static str| Person {
         id: None,
         name,
@@ -100,6 +100,15 @@ impl People {
     pub fn get(&self, pk: Option<i64>, base: &str) -> Person {
         person(pk.and_then(|pk| self.seen.get(&pk)), base)
     }
+
+    /// The recipient with key `pk` of a message: the frozen name signs only what a Former Member
+    /// wrote, so as a recipient they are "Former Member".
+    pub fn recipient(&self, pk: Option<i64>, base: &str) -> Person {
+        match pk.and_then(|pk| self.seen.get(&pk)) {
+            Some(seen) if seen.frozen_name.is_some() => person(Some(&Seen { frozen_name: None, ..seen.clone() }), base),
+            seen => person(seen, base),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,7 +121,7 @@ mod tests {
         Seen {
             id: "u1".into(),
             user_name: "ann".into(),
-            display_name: Some("Ann Example".into()),
+            data: r#"{"displayName": "Ann Example"}"#.into(),
             lifecycle_state: state,
             deactivated_at: (state != State::Active)
                 .then(|| NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(9, 30, 0).unwrap()),
@@ -132,8 +141,11 @@ mod tests {
             serde_json::json!({"id": "u1", "name": "Ann Example", "profile": "https://r.example/scim/v2/Users/u1",
                 "state": "active", "deactivated": false})
         );
-        let unnamed = Seen { display_name: None, ..seen(State::Active) };
-        assert_eq!(shown(Some(&unnamed))["name"], "ann", "the userName when there is no displayName");
+        let named = |data: &str| shown(Some(&Seen { data: data.into(), ..seen(State::Active) }))["name"].clone();
+        assert_eq!(named(r#"{"name": {"formatted": "Ann F. Example", "givenName": "Ann"}}"#), "Ann F. Example");
+        assert_eq!(named(r#"{"displayName": " ", "name": {"givenName": "Ann", "familyName": "Ex"}}"#), "Ann Ex");
+        assert_eq!(named(r#"{"name": {"familyName": "Example"}}"#), "Example");
+        assert_eq!(named("{}"), "ann", "the userName only when the document names no one");
     }
 
     #[test]

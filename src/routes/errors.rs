@@ -81,9 +81,36 @@ impl From<DbError> for ScimError {
                      filter or retry later",
                 )
             }
+            // Another transaction held what this one needed: PostgreSQL chose it as a deadlock's
+            // victim (SQLSTATE 40P01) or could not serialize it (40001), or SQLite's writer stayed
+            // busy past its wait. Nothing of it was stored and the same request may succeed now.
+            DbError::Query(e) if is_contention(&e) => ScimError::unavailable(CONTENTION),
             other => ScimError::internal(other),
         }
     }
+}
+
+/// The detail of a request refused for contention (see [`is_contended`]).
+const CONTENTION: &str = "The request ran into concurrent changes to the same resources and was rolled back; retry it";
+
+fn is_contention(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("deadlock detected")
+                || message.contains("could not serialize access")
+                || message.contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+/// True when `err` is the 503 of a transaction that lost to a concurrent one (a deadlock, a
+/// serialization failure, a busy SQLite): running it again alone may well succeed.
+pub fn is_contended(err: &ScimError) -> bool {
+    err.status == StatusCode::SERVICE_UNAVAILABLE && err.detail == CONTENTION
 }
 
 impl From<diesel::result::Error> for ScimError {
@@ -123,6 +150,29 @@ mod tests {
     fn answer(err: impl Into<ScimError>) -> (StatusCode, Option<&'static str>, String) {
         let err = err.into();
         (err.status, err.scim_type.map(ScimType::as_str), err.detail)
+    }
+
+    fn database_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> diesel::result::Error {
+        diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn losing_to_a_concurrent_transaction_is_503_with_retry_after() {
+        use diesel::result::DatabaseErrorKind::{SerializationFailure, Unknown};
+        for err in [
+            database_error(Unknown, "deadlock detected"),
+            database_error(SerializationFailure, "could not serialize access due to concurrent update"),
+            database_error(Unknown, "database is locked"),
+        ] {
+            let err = ScimError::from(err);
+            assert_eq!((err.status, err.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)), "{}", err.detail);
+            assert!(is_contended(&err));
+            let response = err.error_response();
+            assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        }
+        let other = ScimError::from(database_error(Unknown, "no such table: nowhere"));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!is_contended(&other));
     }
 
     #[test]

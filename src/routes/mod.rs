@@ -2,7 +2,7 @@
 
 mod bulk;
 mod discovery;
-mod errors;
+pub(crate) mod errors;
 mod groups;
 mod health;
 mod list;

@@ -277,7 +277,9 @@ async fn content_continues_to_show_the_original_name_without_a_link(app: TestApp
     for item in [&post, &comment, &to_bob] {
         assert_eq!(product.content(item).await["author"], frozen);
     }
-    assert_eq!(product.content(&to_ann).await["recipient"], frozen);
+    // The frozen name signs what they wrote; as a recipient they are a Former Member.
+    let former = json!({"name": "Former Member", "state": "formerMember"});
+    assert_eq!(product.content(&to_ann).await["recipient"], former);
     assert!(product.content(&to_ann).await.get("recipientId").is_none(), "no link to the account");
     assert_eq!(product.messages(&chat).await[0]["sender"], frozen);
     assert_eq!(names(&product.conversation(&chat).await["members"]), ["bob Person"], "no longer a member");
@@ -290,6 +292,51 @@ async fn content_continues_to_show_the_original_name_without_a_link(app: TestApp
     assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
     assert_eq!(frozen_names(), 0);
     assert_eq!(product.content(&to_ann).await["recipient"], json!({"name": "Deleted account", "state": "deleted"}));
+}
+
+/// The name kept is a name: a person who only received messages leaves none, and one without a
+/// displayName is shown and frozen under `name.formatted`, or given and family name, never under
+/// the userName (often an email address); one with no name at all leaves "Former Member".
+async fn only_an_authors_name_is_kept_and_never_the_user_name(app: TestApp) {
+    let product = Product::of(&app);
+    let bob = person(&app, "bob").await;
+    let create = |body: Value| async { app.create_user(body).await["id"].as_str().unwrap().to_owned() };
+    let formatted = create(json!({"userName": "f@example.com", "name": {"formatted": "Fay Formatted"}})).await;
+    let parts = create(json!({"userName": "p@example.com", "name": {"givenName": "Pat", "familyName": "Parts"}})).await;
+    let nameless = create(json!({"userName": "n@example.com"})).await;
+    let reader = create(json!({"userName": "r@example.com", "displayName": "Rita Reader"})).await;
+    let mut items = Vec::new();
+    for author in [&formatted, &parts, &nameless] {
+        items.push(product.wrote(json!({"kind": "post", "authorId": author, "body": "a post"})).await);
+    }
+    let to_reader =
+        product.wrote(json!({"kind": "message", "authorId": bob, "recipientId": reader, "body": "hi"})).await;
+    let authors: Vec<Value> = {
+        let mut out = Vec::new();
+        for item in &items {
+            out.push(product.content(item).await["author"]["name"].clone());
+        }
+        out
+    };
+    assert_eq!(authors, ["Fay Formatted", "Pat Parts", "n@example.com"]);
+    for id in [&formatted, &parts, &nameless, &reader] {
+        set_active(&app, id, false).await;
+    }
+    app.clock.advance(Duration::days(4));
+    for id in [&formatted, &parts, &nameless, &reader] {
+        become_former_member(&app, id).await;
+    }
+    let mut authors = Vec::new();
+    for item in &items {
+        authors.push(product.content(item).await["author"]["name"].clone());
+    }
+    assert_eq!(authors, ["Fay Formatted", "Pat Parts", "Former Member"]);
+    assert_eq!(product.content(&to_reader).await["recipient"]["name"], "Former Member");
+    let frozen_names = {
+        let query = diesel::QueryDsl::count(roster::db::schema::former_member_names::table);
+        diesel::RunQueryDsl::get_result::<i64>(query, &mut app.connection()).unwrap()
+    };
+    assert_eq!(frozen_names, 2, "the authors with a name; not the nameless one, not the reader");
 }
 
 /// "This will retain posts, comments and messages from the user, but will remove other
@@ -572,6 +619,7 @@ both_backends!(
     chat_membership_ends_with_the_grace_period_and_the_messages_stay,
     content_continues_to_show_the_original_name_without_a_link,
     former_members_appear_as_former_members_and_keep_their_messages,
+    only_an_authors_name_is_kept_and_never_the_user_name,
     an_active_person_renamed_shows_the_current_name_on_old_content,
     a_deletion_removes_the_persons_messages_from_every_conversation,
     coworkers_wont_see_a_deleted_account,

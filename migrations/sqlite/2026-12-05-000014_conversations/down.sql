@@ -4,6 +4,7 @@ UPDATE content SET author_name = COALESCE(
     (SELECT COALESCE(u.display_name, u.user_name) FROM users u WHERE u.pk = content.author_pk)
 );
 DROP TABLE former_member_names;
+DROP INDEX content_recipient;
 DROP TABLE conversation_messages;
 DROP TABLE conversation_members;
 DROP TABLE conversations;

@@ -31,8 +31,12 @@ CREATE TABLE conversation_messages (
 CREATE INDEX conversation_messages_conversation ON conversation_messages (conversation_id, seq);
 CREATE INDEX conversation_messages_sender ON conversation_messages (sender_pk);
 
+-- Content by its recipient: deleting a person sets the key to NULL (its foreign key), which
+-- without this index scans all content while the person's row is locked.
+CREATE INDEX content_recipient ON content (recipient_pk);
+
 -- The name a Former Member's content shows: the person's name at the transition, kept only
--- when something they wrote or received is still there to show it.
+-- when something they wrote or sent is still there to show it.
 CREATE TABLE former_member_names (
     user_pk BIGINT PRIMARY KEY NOT NULL REFERENCES users (pk) ON DELETE CASCADE,
     name TEXT NOT NULL
