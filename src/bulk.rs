@@ -52,7 +52,6 @@ use crate::context::Ctx;
 use crate::db::{write_transaction, Backend, Database, DbConnection};
 use crate::error::{ScimError, ScimType};
 use crate::groups::{self, batches::MemberBatches};
-use crate::routes::errors::is_contended;
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
@@ -673,7 +672,7 @@ impl Runner {
         // Kept for a second run should this one lose to a concurrent transaction.
         let write = prepare(op, target, data.clone())?;
         let result = write_transaction(conn, |conn| apply(conn, ctx, write, op.version.as_deref()));
-        if result.as_ref().is_err_and(is_contended) {
+        if result.as_ref().is_err_and(ScimError::is_contended) {
             self.ops[i].data = data;
         }
         result
@@ -690,7 +689,7 @@ impl Runner {
     ) -> bool {
         self.chunk.push(i);
         let result = self.perform(conn, ctx, i);
-        if may_retry && result.as_ref().is_err_and(is_contended) {
+        if may_retry && result.as_ref().is_err_and(ScimError::is_contended) {
             self.retry = Some((i, later));
             return false;
         }

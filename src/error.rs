@@ -59,6 +59,9 @@ pub struct ScimError {
     pub retry_after: Option<u64>,
 }
 
+/// The detail of a request refused for contention ([`ScimError::contention`]).
+const CONTENTION: &str = "The request ran into concurrent changes to the same resources and was rolled back; retry it";
+
 impl ScimError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         ScimError { status, scim_type: None, detail: detail.into(), retry_after: None }
@@ -125,6 +128,17 @@ impl ScimError {
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         ScimError { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail) }
+    }
+
+    /// A transaction that lost to a concurrent one (a deadlock, a serialization failure, a busy
+    /// SQLite): nothing of it was stored, and the same request may succeed now.
+    pub fn contention() -> Self {
+        Self::unavailable(CONTENTION)
+    }
+
+    /// True for [`ScimError::contention`]: running the request again alone may well succeed.
+    pub fn is_contended(&self) -> bool {
+        self.status == StatusCode::SERVICE_UNAVAILABLE && self.detail == CONTENTION
     }
 
     /// An unexpected failure: logged in full, answered without internals.

@@ -55,5 +55,5 @@ pub use dialect::Backend;
 pub use migrate::{migrate, migrations_pending, Opened};
 pub use pool::{Database, Manager};
 pub use stamp::{new_id, now};
-pub use transaction::{is_unique_violation, single_statement_write, write_transaction};
+pub use transaction::{is_contention, is_unique_violation, single_statement_write, write_transaction};
 pub use url::DatabaseUrl;

@@ -64,6 +64,23 @@ where
     }
 }
 
+/// True when another transaction held what this one needed: PostgreSQL chose it as a deadlock's
+/// victim (SQLSTATE 40P01) or could not serialize it (40001), or SQLite's writer stayed busy past
+/// its wait. Nothing of it was stored.
+pub fn is_contention(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("deadlock detected")
+                || message.contains("could not serialize access")
+                || message.contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
 /// True for a unique-constraint violation on either backend.
 pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))

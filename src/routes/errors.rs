@@ -84,33 +84,10 @@ impl From<DbError> for ScimError {
             // Another transaction held what this one needed: PostgreSQL chose it as a deadlock's
             // victim (SQLSTATE 40P01) or could not serialize it (40001), or SQLite's writer stayed
             // busy past its wait. Nothing of it was stored and the same request may succeed now.
-            DbError::Query(e) if is_contention(&e) => ScimError::unavailable(CONTENTION),
+            DbError::Query(e) if db::is_contention(&e) => ScimError::contention(),
             other => ScimError::internal(other),
         }
     }
-}
-
-/// The detail of a request refused for contention (see [`is_contended`]).
-const CONTENTION: &str = "The request ran into concurrent changes to the same resources and was rolled back; retry it";
-
-fn is_contention(err: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match err {
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        Error::DatabaseError(_, info) => {
-            let message = info.message();
-            message.contains("deadlock detected")
-                || message.contains("could not serialize access")
-                || message.contains("database is locked")
-        }
-        _ => false,
-    }
-}
-
-/// True when `err` is the 503 of a transaction that lost to a concurrent one (a deadlock, a
-/// serialization failure, a busy SQLite): running it again alone may well succeed.
-pub fn is_contended(err: &ScimError) -> bool {
-    err.status == StatusCode::SERVICE_UNAVAILABLE && err.detail == CONTENTION
 }
 
 impl From<diesel::result::Error> for ScimError {
@@ -166,13 +143,13 @@ mod tests {
         ] {
             let err = ScimError::from(err);
             assert_eq!((err.status, err.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)), "{}", err.detail);
-            assert!(is_contended(&err));
+            assert!(err.is_contended());
             let response = err.error_response();
             assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
         }
         let other = ScimError::from(database_error(Unknown, "no such table: nowhere"));
         assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!is_contended(&other));
+        assert!(!other.is_contended());
     }
 
     #[test]

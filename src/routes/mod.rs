@@ -2,7 +2,7 @@
 
 mod bulk;
 mod discovery;
-pub(crate) mod errors;
+mod errors;
 mod groups;
 mod health;
 mod list;
