@@ -1,6 +1,6 @@
 //! Outbound requests that cannot be turned against the network Roster runs in: bounded in
 //! time, TLS verified by rustls, no redirects followed, no proxy from the environment, and —
-//! unless the webhook was added with `--allow-private` — no connection to a loopback, private,
+//! unless the webhook was added with `--allow-private` — HTTPS only and no connection to a loopback, private,
 //! link-local (cloud metadata), shared, multicast or otherwise internal address. The address
 //! is checked where the connection is made: host names are resolved by [`PublicOnly`], whose
 //! answer is what the client connects to, so a name that resolves to a public address when the
@@ -108,28 +108,36 @@ impl Outbound {
                 .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
-                .https_only(false)
                 .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
         };
         Outbound {
-            public: builder().dns_resolver(Arc::new(PublicOnly)).build().expect("the HTTP client builds"),
-            any: builder().build().expect("the HTTP client builds"),
+            public: builder()
+                .https_only(true)
+                .dns_resolver(Arc::new(PublicOnly))
+                .build()
+                .expect("the HTTP client builds"),
+            any: builder().https_only(false).build().expect("the HTTP client builds"),
         }
     }
 
-    /// The client for a webhook, after checking an address written in its URL (which no
-    /// resolver sees).
+    /// The client for a webhook, after checking its scheme and an address written in its URL
+    /// (which no resolver sees).
     pub fn client(&self, url: &Url, allow_private: bool) -> Result<&reqwest::Client, String> {
         if allow_private {
             return Ok(&self.any);
         }
-        check_literal(url)?;
+        check_public(url)?;
         Ok(&self.public)
     }
 }
 
-/// Refuses a URL whose host is an IP address a webhook may not reach.
-pub fn check_literal(url: &Url) -> Result<(), String> {
+/// Refuses, for a webhook without `--allow-private`, a URL that is not https (plain http to a
+/// public endpoint would carry the events, personal data included, readable by any hop) or
+/// whose host is an IP address a webhook may not reach.
+pub fn check_public(url: &Url) -> Result<(), String> {
+    if url.scheme() != "https" {
+        return Err(format!("{url} is not https; only a webhook added with --allow-private may use http"));
+    }
     // `host_str` writes an IPv6 address in brackets; a name does not parse as an address.
     let Some(ip) = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok())
     else {
@@ -141,7 +149,8 @@ pub fn check_literal(url: &Url) -> Result<(), String> {
     }
 }
 
-/// A webhook URL: http or https, with a host, no user or password in it.
+/// A webhook URL: http or https (http only with `--allow-private`: [`check_public`]), with a
+/// host, no user or password in it.
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -190,11 +199,20 @@ mod tests {
 
     #[test]
     fn urls_with_internal_literals_or_credentials_are_refused() {
-        assert!(check_literal(&parse_url("http://169.254.169.254/latest/meta-data").unwrap()).is_err());
-        assert!(check_literal(&parse_url("http://[::1]:8080/").unwrap()).is_err());
-        assert!(check_literal(&parse_url("https://hooks.example.com/x").unwrap()).is_ok());
+        assert!(check_public(&parse_url("https://169.254.169.254/latest/meta-data").unwrap()).is_err());
+        assert!(check_public(&parse_url("https://[::1]:8080/").unwrap()).is_err());
+        assert!(check_public(&parse_url("https://hooks.example.com/x").unwrap()).is_ok());
         assert!(parse_url("ftp://example.com/").is_err());
         assert!(parse_url("https://user:pw@example.com/").is_err());
         assert!(parse_url("not a url").is_err());
+    }
+
+    #[test]
+    fn plain_http_reaches_only_webhooks_allowed_private_addresses() {
+        let refused = check_public(&parse_url("http://hooks.example.com/x").unwrap()).unwrap_err();
+        assert!(refused.contains("--allow-private"), "{refused}");
+        let outbound = Outbound::new(&WebhookSettings::default());
+        assert!(outbound.client(&parse_url("http://hooks.example.com/x").unwrap(), false).is_err());
+        assert!(outbound.client(&parse_url("http://127.0.0.1:8080/x").unwrap(), true).is_ok());
     }
 }

@@ -343,13 +343,16 @@ async fn internal_addresses_and_redirects_are_refused(backend: Backend) {
         assert!(refused.contains("--allow-private"), "{url}: {refused}");
     }
     assert!(add(&app, "default", "file:///etc/passwd", &[], false).is_err());
+    // Events carry personal data: a public endpoint is reached over https only.
+    let plain = add(&app, "default", "http://hooks.example.com/roster", &[], false).unwrap_err().to_string();
+    assert!(plain.contains("not https"), "{plain}");
     assert!(matches!(
         add(&app, "default", "https://x.example/", &["user.nope"], false),
         Err(WebhookError::UnknownEventType(_))
     ));
 
     // A host name is checked where it is resolved, at each connection: `localhost` is loopback.
-    let (by_name, _) = add(&app, "default", &format!("http://localhost:{}/hook", receiver.port), &[], false).unwrap();
+    let (by_name, _) = add(&app, "default", &format!("https://localhost:{}/hook", receiver.port), &[], false).unwrap();
     // A receiver that redirects to another: the redirect is not followed.
     let mut target = Receiver::start();
     target.configure(json!({"mode": "ok"})).await;
@@ -624,6 +627,11 @@ async fn the_webhook_commands_manage_a_tenants_endpoints(backend: Backend) {
     let refused =
         webhook_cli(url, &["add", "--tenant", "default", "--url", "https://x.example/", "--events", "user.gone"]);
     assert!(refused.unwrap_err().contains("user.deactivated"));
+    // The archive sink's alert is an event type like the others (docs/webhooks.md).
+    let alert =
+        webhook_cli(url, &["add", "--tenant", "default", "--url", "https://x.example/", "--events", "archive.expired"]);
+    let alert = field(&alert.unwrap(), "id");
+    webhook_cli(url, &["remove", "--tenant", "default", &alert]).unwrap();
 
     receiver.configure(json!({"mode": "ok"})).await;
     app.create_user(json!({"userName": "cli"})).await;
