@@ -20,7 +20,7 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return internal_v4(v4);
             }
             let first = v6.segments()[0];
@@ -32,12 +32,10 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
                 Some("a private (unique local) address")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("a link-local address")
+            } else if first & 0xffc0 == 0xfec0 {
+                Some("a site-local address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
-            } else if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64: the IPv4 address in the last 32 bits decides.
-                let [.., a, b] = v6.segments();
-                internal_v4(Ipv4Addr::from((u32::from(a) << 16) | u32::from(b)))
             } else {
                 None
             }
@@ -45,8 +43,30 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// The IPv4 address an IPv6 address carries to an IPv4 host, which then decides: IPv4-mapped
+/// (::ffff:0:0/96), IPv4-compatible (::/96, deprecated but still routed by some stacks), NAT64
+/// (64:ff9b::/96 and the local 64:ff9b:1::/48, RFC 8215), 6to4 (2002::/16, RFC 3056) and Teredo
+/// (2001::/32, RFC 4380, the client's address inverted in the last 32 bits).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        Some(v4)
+    } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+        Some(v4(s[6], s[7]))
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+        Some(v4(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        Some(v4(s[1], s[2]))
+    } else if s[..2] == [0x2001, 0] {
+        Some(v4(!s[6], !s[7]))
+    } else {
+        None
+    }
+}
+
 fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     if ip.is_loopback() {
         Some("a loopback address")
     } else if ip.is_private() {
@@ -59,6 +79,10 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("an address of this network")
     } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
         Some("a broadcast, multicast or reserved address")
+    } else if (a, b, c) == (192, 0, 0) {
+        Some("an IETF protocol assignment address")
+    } else if a == 198 && (18..20).contains(&b) {
+        Some("a benchmarking address")
     } else {
         None
     }
@@ -189,10 +213,28 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "fec0::1",
+            "192.0.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
         ] {
             assert!(internal(ip.parse().unwrap()).is_some(), "{ip} must be refused");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::5db8:d822"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2001:0:4136:e378:8000:63bf:a247:2ddd",
+            "198.20.0.1",
+        ] {
             assert_eq!(internal(ip.parse().unwrap()), None, "{ip} is public");
         }
     }
