@@ -711,7 +711,38 @@ async fn two_nodes_on_one_postgres_deliver_each_event_once() {
     assert_signed_and_in_order(&delivered);
 }
 
+/// Two nodes whose first use of a server key (the webhook seal key, an archive export's key)
+/// falls inside their own transactions: the second waits for the first, takes its key, and its
+/// transaction goes on (a failed insert would abort it on PostgreSQL: a DELETE answering 500).
+async fn a_key_first_made_in_two_transactions_at_once_is_one_key(backend: Backend) {
+    use roster::db::{settings, write_transaction, DbError};
+    let Some(app) = spawn(backend, fast()).await else { return };
+    let (made, wait) = std::sync::mpsc::channel();
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            write_transaction(&mut app.connection(), |conn| {
+                let key = settings::generated_key(conn, "race_key")?;
+                made.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                Ok::<_, DbError>(key)
+            })
+        });
+        wait.recv().unwrap();
+        let second = s.spawn(|| {
+            write_transaction(&mut app.connection(), |conn| {
+                let key = settings::generated_key(conn, "race_key")?;
+                // A later statement of the same transaction still runs.
+                settings::get(conn, "race_key")?;
+                Ok::<_, DbError>(key)
+            })
+        });
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!(first.unwrap(), second.unwrap());
+}
+
 both_backends!(by_backend:
+    a_key_first_made_in_two_transactions_at_once_is_one_key,
     the_webhook_commands_manage_a_tenants_endpoints,
     sigkill_mid_delivery_loses_nothing,
     events_reach_the_endpoint_signed_and_in_order,
