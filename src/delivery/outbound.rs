@@ -34,6 +34,9 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
                 Some("a link-local address")
             } else if first & 0xffc0 == 0xfec0 {
                 Some("a site-local address")
+            } else if v6.segments()[..3] == [0x64, 0xff9b, 1] {
+                // RFC 8215: for NAT64 inside one network, never routed between networks.
+                Some("a local-use NAT64 address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
             } else {
@@ -45,16 +48,14 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
 
 /// The IPv4 address an IPv6 address carries to an IPv4 host, which then decides: IPv4-mapped
 /// (::ffff:0:0/96), IPv4-compatible (::/96, deprecated but still routed by some stacks), NAT64
-/// (64:ff9b::/96 and the local 64:ff9b:1::/48, RFC 8215), 6to4 (2002::/16, RFC 3056) and Teredo
+/// (64:ff9b::/96), 6to4 (2002::/16, RFC 3056) and Teredo
 /// (2001::/32, RFC 4380, the client's address inverted in the last 32 bits).
 fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     if let Some(v4) = v6.to_ipv4_mapped() {
         Some(v4)
-    } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
-        Some(v4(s[6], s[7]))
-    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+    } else if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified()) || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         Some(v4(s[6], s[7]))
     } else if s[0] == 0x2002 {
         Some(v4(s[1], s[2]))
