@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::archive;
 use crate::clock::Clock;
 use crate::db::archive as archive_store;
-use crate::db::{deliveries, records};
 use crate::db::users::{self as user_store, UserRow};
+use crate::db::{deliveries, records};
 use crate::db::{tenants, write_transaction, Database, DbConnection};
 use crate::lifecycle::{self, Actor, DeletePolicy, LifecycleError, Policy, State};
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::store::{self, AuditItem, ContentItem};
 use crate::db::users::{self as user_store, UserRow};
 use crate::db::{DbConnection, DbError};
-use crate::product::person::People;
 use crate::lifecycle::{self, Policy, State};
+use crate::product::person::People;
 
 /// A state badge in the list and on a person's page.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -217,7 +217,8 @@ async fn events_wait_for_their_pending_deliveries_and_the_log_goes_with_them(app
     let mut conn = app.connection();
     // It asks for a type this test never writes, so the sender queues nothing of its own.
     let types = ["archive.expired".to_owned()];
-    let new = NewWebhook { tenant: "default", url: "http://127.0.0.1:9/hook", event_types: &types, allow_private: true };
+    let new =
+        NewWebhook { tenant: "default", url: "http://127.0.0.1:9/hook", event_types: &types, allow_private: true };
     let webhook = webhooks::add(&mut conn, &new, app.clock.now()).unwrap().webhook;
     let later = app.clock.now() + chrono::Duration::days(3650);
     roster::db::write_transaction(&mut conn, |conn| {
