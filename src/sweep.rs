@@ -1,7 +1,8 @@
 //! The background sweep: removes the memberships of accounts deactivated for longer than the
 //! grace period, applies each tenant's retention policy (Former Member after N days, deletion
 //! after M days), writes pending archive exports to their destination (`archive`), and purges
-//! events older than the tenant's event retention. Every effect is its own transaction that re-checks the account and
+//! events older than the tenant's event retention with the delivery log's finished entries of
+//! that age. Every effect is its own transaction that re-checks the account and
 //! writes only from the version it read, so several nodes sweeping one PostgreSQL at once
 //! apply — and report — each effect once.
 
@@ -14,8 +15,8 @@ use serde::Serialize;
 use crate::archive;
 use crate::clock::Clock;
 use crate::db::archive as archive_store;
-use crate::db::records;
 use crate::db::users::{self as user_store, UserRow};
+use crate::db::{deliveries, records};
 use crate::db::{tenants, write_transaction, Database, DbConnection};
 use crate::lifecycle::{self, Actor, DeletePolicy, LifecycleError, Policy, State};
 
@@ -36,6 +37,7 @@ pub struct Report {
     pub exports_written: usize,
     pub exports_expired: usize,
     pub events_purged: usize,
+    pub deliveries_pruned: usize,
 }
 
 /// One effect on one account, in its own transaction, on fresh data. An account another node
@@ -127,6 +129,9 @@ pub fn run(conn: &mut DbConnection, now: NaiveDateTime, only: Option<&str>) -> R
                 }
             }
         }
+        // The delivery log lasts as long as the events it names.
+        let finished_before = policy.event_retention.map(|retention| now - retention);
+        report.deliveries_pruned += deliveries::prune_finished(conn, &tenant.id, finished_before)?;
     }
     Ok(report)
 }

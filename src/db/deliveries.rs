@@ -11,7 +11,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use super::schema::deliveries;
+use super::schema::{deliveries, events};
 use super::DbConnection;
 
 pub const PENDING: &str = "pending";
@@ -186,4 +186,43 @@ pub fn backlog(conn: &mut DbConnection) -> QueryResult<(i64, Option<NaiveDateTim
         .filter(sql::<Bool>("status = 'pending'"))
         .select((diesel::dsl::count_star(), diesel::dsl::min(deliveries::created_at)))
         .first(conn)
+}
+
+/// The number of the tenant's oldest event that a delivery still waits to send, if any: the
+/// event retention keeps it and every later event (a retry may come a day after the event).
+pub fn lowest_pending(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<i64>> {
+    deliveries::table
+        .filter(deliveries::tenant_id.eq(tenant_id))
+        .filter(sql::<Bool>("deliveries.status = 'pending'"))
+        .select(diesel::dsl::min(deliveries::event_seq))
+        .first(conn)
+}
+
+/// Removes the tenant's finished deliveries (delivered, dead, dropped) from the log once they
+/// are as old as the events are kept (`finished_before`; None: events are kept for good) or
+/// their event is gone, and returns how many went.
+pub fn prune_finished(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    finished_before: Option<NaiveDateTime>,
+) -> QueryResult<usize> {
+    let event_gone = diesel::dsl::not(diesel::dsl::exists(
+        events::table
+            .filter(events::tenant_id.eq(deliveries::tenant_id))
+            .filter(events::tenant_seq.eq(deliveries::event_seq.nullable())),
+    ));
+    let finished = deliveries::table
+        .filter(deliveries::tenant_id.eq(tenant_id))
+        .filter(deliveries::status.ne(PENDING))
+        .into_boxed();
+    let expired = match finished_before {
+        Some(cutoff) => finished.filter(deliveries::finished_at.lt(cutoff).or(event_gone)),
+        None => finished.filter(event_gone),
+    };
+    let ids: Vec<i64> = expired.select(deliveries::id).load(conn)?;
+    let mut pruned = 0;
+    for chunk in ids.chunks(500) {
+        pruned += diesel::delete(deliveries::table.filter(deliveries::id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(pruned)
 }

@@ -344,7 +344,8 @@ pub fn forget_identifiers(conn: &mut DbConnection, tenant_id: &str, user_id: &st
 /// returns how many went. It stops at the first event that is younger, so a reader only ever
 /// loses the start of its feed, never an event between two it can still read; and it keeps the
 /// tenant's newest event, whose number the next event continues from (the numbering takes the
-/// highest number there is plus one).
+/// highest number there is plus one), and every event from the oldest that a delivery still
+/// waits to send (retries outlast a short retention).
 pub fn purge_events_before(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -356,8 +357,12 @@ pub fn purge_events_before(
     let Some(newest) = numbered.select(diesel::dsl::max(events::tenant_seq)).first::<Option<i64>>(conn)? else {
         return Ok(0);
     };
+    let keep_from = match super::deliveries::lowest_pending(conn, tenant_id)? {
+        Some(pending) => pending.min(newest),
+        None => newest,
+    };
     let oldest: Vec<(i64, NaiveDateTime)> = numbered
-        .filter(events::tenant_seq.lt(newest))
+        .filter(events::tenant_seq.lt(keep_from))
         .order(events::tenant_seq)
         .limit(batch)
         .select((events::tenant_seq.assume_not_null(), events::created_at))

@@ -3,27 +3,27 @@
 use diesel::prelude::*;
 
 use super::schema::server_settings;
-use super::{is_unique_violation, DbConnection, DbError};
+use super::{DbConnection, DbError};
 
 pub fn get(conn: &mut DbConnection, name: &str) -> Result<Option<String>, DbError> {
     Ok(server_settings::table.find(name).select(server_settings::value).first(conn).optional()?)
 }
 
 /// Returns the stored value, storing `make()` first if there is none. When two nodes race,
-/// the first insert wins and both return its value.
+/// the first insert wins and both return its value. The loser's insert does nothing rather than
+/// fail: inside a PostgreSQL transaction (an archive export's key is first made in the
+/// deletion's) a unique violation would abort the whole transaction.
 pub fn get_or_insert(conn: &mut DbConnection, name: &str, make: impl FnOnce() -> String) -> Result<String, DbError> {
     if let Some(value) = get(conn, name)? {
         return Ok(value);
     }
     let value = make();
-    match diesel::insert_into(server_settings::table)
+    on_backend!(conn, c => diesel::insert_into(server_settings::table)
         .values((server_settings::name.eq(name), server_settings::value.eq(&value)))
-        .execute(conn)
-    {
-        Ok(_) => Ok(value),
-        Err(e) if is_unique_violation(&e) => Ok(get(conn, name)?.expect("the racing insert committed")),
-        Err(e) => Err(e.into()),
-    }
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    // Under READ COMMITTED each statement sees what committed before it: the winner's value.
+    Ok(get(conn, name)?.expect("stored by this insert or the one that raced it"))
 }
 
 /// A 32-byte key generated once and kept under `name` (base64), so that every node sharing the

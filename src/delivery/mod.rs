@@ -83,7 +83,7 @@ pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: W
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(engine.settings.poll_ms);
         loop {
-            if let Err(e) = engine.cycle().await {
+            if let Err(e) = engine.cycle(&stopped).await {
                 tracing::warn!(error = %e, "webhook delivery failed; it tries again on the next round");
             }
             tokio::select! {
@@ -100,8 +100,9 @@ pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: W
 }
 
 impl Engine {
-    /// One round: fan out new events, then send what is due until nothing is.
-    async fn cycle(&self) -> Result<(), DbError> {
+    /// One round: fan out new events, then send what is due until nothing is or the sender is
+    /// stopped (a shutdown waits for the batch in flight, not for the whole backlog).
+    async fn cycle(&self, stopped: &watch::Receiver<bool>) -> Result<(), DbError> {
         let now = self.clock.now();
         self.db.run(move |conn| fan_out(conn, now)).await?;
         loop {
@@ -118,6 +119,9 @@ impl Engine {
                 break;
             }
             self.deliver(claimed, owner).await?;
+            if *stopped.borrow() {
+                break;
+            }
         }
         let (depth, oldest) = self.db.run(|conn| Ok::<_, DbError>(deliveries::backlog(conn)?)).await?;
         let age = oldest.map(|t| (self.clock.now() - t).num_milliseconds().max(0) as f64 / 1000.0);

@@ -1,6 +1,6 @@
 //! Outbound requests that cannot be turned against the network Roster runs in: bounded in
 //! time, TLS verified by rustls, no redirects followed, no proxy from the environment, and —
-//! unless the webhook was added with `--allow-private` — no connection to a loopback, private,
+//! unless the webhook was added with `--allow-private` — HTTPS only and no connection to a loopback, private,
 //! link-local (cloud metadata), shared, multicast or otherwise internal address. The address
 //! is checked where the connection is made: host names are resolved by [`PublicOnly`], whose
 //! answer is what the client connects to, so a name that resolves to a public address when the
@@ -20,7 +20,7 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return internal_v4(v4);
             }
             let first = v6.segments()[0];
@@ -32,12 +32,13 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
                 Some("a private (unique local) address")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("a link-local address")
+            } else if first & 0xffc0 == 0xfec0 {
+                Some("a site-local address")
+            } else if v6.segments()[..3] == [0x64, 0xff9b, 1] {
+                // RFC 8215: for NAT64 inside one network, never routed between networks.
+                Some("a local-use NAT64 address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
-            } else if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64: the IPv4 address in the last 32 bits decides.
-                let [.., a, b] = v6.segments();
-                internal_v4(Ipv4Addr::from((u32::from(a) << 16) | u32::from(b)))
             } else {
                 None
             }
@@ -45,8 +46,28 @@ pub fn internal(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// The IPv4 address an IPv6 address carries to an IPv4 host, which then decides: IPv4-mapped
+/// (::ffff:0:0/96), IPv4-compatible (::/96, deprecated but still routed by some stacks), NAT64
+/// (64:ff9b::/96), 6to4 (2002::/16, RFC 3056) and Teredo
+/// (2001::/32, RFC 4380, the client's address inverted in the last 32 bits).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        Some(v4)
+    } else if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified()) || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        Some(v4(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        Some(v4(s[1], s[2]))
+    } else if s[..2] == [0x2001, 0] {
+        Some(v4(!s[6], !s[7]))
+    } else {
+        None
+    }
+}
+
 fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     if ip.is_loopback() {
         Some("a loopback address")
     } else if ip.is_private() {
@@ -59,6 +80,10 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("an address of this network")
     } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
         Some("a broadcast, multicast or reserved address")
+    } else if (a, b, c) == (192, 0, 0) {
+        Some("an IETF protocol assignment address")
+    } else if a == 198 && (18..20).contains(&b) {
+        Some("a benchmarking address")
     } else {
         None
     }
@@ -108,28 +133,36 @@ impl Outbound {
                 .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
-                .https_only(false)
                 .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
         };
         Outbound {
-            public: builder().dns_resolver(Arc::new(PublicOnly)).build().expect("the HTTP client builds"),
-            any: builder().build().expect("the HTTP client builds"),
+            public: builder()
+                .https_only(true)
+                .dns_resolver(Arc::new(PublicOnly))
+                .build()
+                .expect("the HTTP client builds"),
+            any: builder().https_only(false).build().expect("the HTTP client builds"),
         }
     }
 
-    /// The client for a webhook, after checking an address written in its URL (which no
-    /// resolver sees).
+    /// The client for a webhook, after checking its scheme and an address written in its URL
+    /// (which no resolver sees).
     pub fn client(&self, url: &Url, allow_private: bool) -> Result<&reqwest::Client, String> {
         if allow_private {
             return Ok(&self.any);
         }
-        check_literal(url)?;
+        check_public(url)?;
         Ok(&self.public)
     }
 }
 
-/// Refuses a URL whose host is an IP address a webhook may not reach.
-pub fn check_literal(url: &Url) -> Result<(), String> {
+/// Refuses, for a webhook without `--allow-private`, a URL that is not https (plain http to a
+/// public endpoint would carry the events, personal data included, readable by any hop) or
+/// whose host is an IP address a webhook may not reach.
+pub fn check_public(url: &Url) -> Result<(), String> {
+    if url.scheme() != "https" {
+        return Err(format!("{url} is not https; only a webhook added with --allow-private may use http"));
+    }
     // `host_str` writes an IPv6 address in brackets; a name does not parse as an address.
     let Some(ip) = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok())
     else {
@@ -141,7 +174,8 @@ pub fn check_literal(url: &Url) -> Result<(), String> {
     }
 }
 
-/// A webhook URL: http or https, with a host, no user or password in it.
+/// A webhook URL: http or https (http only with `--allow-private`: [`check_public`]), with a
+/// host, no user or password in it.
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -180,21 +214,48 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "fec0::1",
+            "192.0.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
         ] {
             assert!(internal(ip.parse().unwrap()).is_some(), "{ip} must be refused");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::5db8:d822"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2001:0:4136:e378:8000:63bf:a247:2ddd",
+            "198.20.0.1",
+        ] {
             assert_eq!(internal(ip.parse().unwrap()), None, "{ip} is public");
         }
     }
 
     #[test]
     fn urls_with_internal_literals_or_credentials_are_refused() {
-        assert!(check_literal(&parse_url("http://169.254.169.254/latest/meta-data").unwrap()).is_err());
-        assert!(check_literal(&parse_url("http://[::1]:8080/").unwrap()).is_err());
-        assert!(check_literal(&parse_url("https://hooks.example.com/x").unwrap()).is_ok());
+        assert!(check_public(&parse_url("https://169.254.169.254/latest/meta-data").unwrap()).is_err());
+        assert!(check_public(&parse_url("https://[::1]:8080/").unwrap()).is_err());
+        assert!(check_public(&parse_url("https://hooks.example.com/x").unwrap()).is_ok());
         assert!(parse_url("ftp://example.com/").is_err());
         assert!(parse_url("https://user:pw@example.com/").is_err());
         assert!(parse_url("not a url").is_err());
+    }
+
+    #[test]
+    fn plain_http_reaches_only_webhooks_allowed_private_addresses() {
+        let refused = check_public(&parse_url("http://hooks.example.com/x").unwrap()).unwrap_err();
+        assert!(refused.contains("--allow-private"), "{refused}");
+        let outbound = Outbound::new(&WebhookSettings::default());
+        assert!(outbound.client(&parse_url("http://hooks.example.com/x").unwrap(), false).is_err());
+        assert!(outbound.client(&parse_url("http://127.0.0.1:8080/x").unwrap(), true).is_ok());
     }
 }

@@ -14,7 +14,7 @@ use crate::db::webhooks::{self as store, WebhookRow};
 use crate::db::{records, tenants, write_transaction, DbConnection, DbError};
 
 /// The event types a webhook may ask for (docs/webhooks.md describes each).
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "user.created",
     "user.updated",
     "user.deactivated",
@@ -23,6 +23,8 @@ pub const EVENT_TYPES: [&str; 8] = [
     "user.deleted",
     "user.exported",
     "membership.removed",
+    "archive.written",
+    "archive.expired",
 ];
 
 /// The statuses of the delivery log.
@@ -81,7 +83,7 @@ fn find(conn: &mut DbConnection, tenant: &str, tenant_id: &str, id: &str) -> Res
 pub fn add(conn: &mut DbConnection, new: &NewWebhook<'_>, now: NaiveDateTime) -> Result<Added, WebhookError> {
     let url = outbound::parse_url(new.url).map_err(WebhookError::InvalidUrl)?;
     if !new.allow_private {
-        outbound::check_literal(&url).map_err(WebhookError::InvalidUrl)?;
+        outbound::check_public(&url).map_err(WebhookError::InvalidUrl)?;
     }
     let mut types: Vec<&str> = Vec::new();
     for kind in new.event_types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
@@ -141,7 +143,10 @@ pub fn rotate_secret(
     let seal = SealKey::load(conn)?;
     let secret = Secret::generate();
     write_transaction(conn, |conn| {
-        let webhook = find(conn, tenant, &tenant_id, id)?;
+        // Locked until the commit: two rotations at once would otherwise both keep the same
+        // old secret as the previous one, and the secret the first handed out would never sign.
+        let webhook = store::lock_waiting(conn, &tenant_id, id)?
+            .ok_or_else(|| WebhookError::UnknownWebhook { tenant: tenant.to_owned(), id: id.to_owned() })?;
         let keep_until = now + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         // The old secret, sealed anew: the stored text stays bound to this webhook either way.
         let previous = seal.seal(&seal.open(&webhook.secret, id)?, id);

@@ -200,6 +200,51 @@ async fn former_members_and_deleted_accounts_leave_no_personal_data_in_event_fil
     std::fs::remove_dir_all(&archive).unwrap();
 }
 
+/// A retry may come a day after its event, and a short retention must not take the event first;
+/// the delivery log, once finished, goes with the events it names.
+async fn events_wait_for_their_pending_deliveries_and_the_log_goes_with_them(app: TestApp) {
+    use diesel::prelude::*;
+    use roster::db::deliveries;
+    use roster::db::schema::deliveries::dsl;
+    use roster::delivery::webhooks::{self, NewWebhook};
+
+    set(&app, "default", PolicyChange { event_retention_days: Some(Some(1)), ..Default::default() });
+    let feed = Feed::of(&app, "default");
+    create(&app, &app.token, json!({"userName": "early"})).await;
+    create(&app, &app.token, json!({"userName": "retried"})).await;
+    // A webhook whose delivery of event 2 failed and is due again later; queued by hand, so
+    // that no sender of this test's server takes it meanwhile.
+    let mut conn = app.connection();
+    // It asks for a type this test never writes, so the sender queues nothing of its own.
+    let types = ["archive.expired".to_owned()];
+    let new =
+        NewWebhook { tenant: "default", url: "http://127.0.0.1:9/hook", event_types: &types, allow_private: true };
+    let webhook = webhooks::add(&mut conn, &new, app.clock.now()).unwrap().webhook;
+    let later = app.clock.now() + chrono::Duration::days(3650);
+    roster::db::write_transaction(&mut conn, |conn| {
+        deliveries::enqueue(conn, &webhook.tenant_id, &webhook.id, &[(2, None)], app.clock.now())?;
+        diesel::update(dsl::deliveries).set(dsl::next_attempt_at.eq(later)).execute(&mut *conn)
+    })
+    .unwrap();
+    drop(conn);
+
+    app.clock.advance(chrono::Duration::days(2));
+    create(&app, &app.token, json!({"userName": "young"})).await;
+    let swept = feed.sweep().await;
+    assert_eq!((swept["eventsPurged"].as_u64(), swept["deliveriesPruned"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(feed.ids().await, [2, 3], "event 2 waits for its delivery");
+
+    // Delivered: the event may go, and its log entry with it.
+    diesel::update(dsl::deliveries)
+        .set((dsl::status.eq("delivered"), dsl::finished_at.eq(app.clock.now())))
+        .execute(&mut *app.connection())
+        .unwrap();
+    let swept = feed.sweep().await;
+    assert_eq!((swept["eventsPurged"].as_u64(), swept["deliveriesPruned"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(feed.ids().await, [3]);
+    assert!(webhooks::delivery_log(&mut app.connection(), "default", None, None, 100).unwrap().is_empty());
+}
+
 fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("roster_t_{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -209,5 +254,6 @@ fn tempdir() -> std::path::PathBuf {
 both_backends!(
     events_older_than_the_tenant_retention_are_purged_by_the_sweep,
     event_payloads_name_changed_attributes_and_carry_identifiers_only_until_the_profile_goes,
+    events_wait_for_their_pending_deliveries_and_the_log_goes_with_them,
 );
 both_backends!(by_backend: former_members_and_deleted_accounts_leave_no_personal_data_in_event_files);

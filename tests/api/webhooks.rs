@@ -343,13 +343,16 @@ async fn internal_addresses_and_redirects_are_refused(backend: Backend) {
         assert!(refused.contains("--allow-private"), "{url}: {refused}");
     }
     assert!(add(&app, "default", "file:///etc/passwd", &[], false).is_err());
+    // Events carry personal data: a public endpoint is reached over https only.
+    let plain = add(&app, "default", "http://hooks.example.com/roster", &[], false).unwrap_err().to_string();
+    assert!(plain.contains("not https"), "{plain}");
     assert!(matches!(
         add(&app, "default", "https://x.example/", &["user.nope"], false),
         Err(WebhookError::UnknownEventType(_))
     ));
 
     // A host name is checked where it is resolved, at each connection: `localhost` is loopback.
-    let (by_name, _) = add(&app, "default", &format!("http://localhost:{}/hook", receiver.port), &[], false).unwrap();
+    let (by_name, _) = add(&app, "default", &format!("https://localhost:{}/hook", receiver.port), &[], false).unwrap();
     // A receiver that redirects to another: the redirect is not followed.
     let mut target = Receiver::start();
     target.configure(json!({"mode": "ok"})).await;
@@ -624,6 +627,11 @@ async fn the_webhook_commands_manage_a_tenants_endpoints(backend: Backend) {
     let refused =
         webhook_cli(url, &["add", "--tenant", "default", "--url", "https://x.example/", "--events", "user.gone"]);
     assert!(refused.unwrap_err().contains("user.deactivated"));
+    // The archive sink's alert is an event type like the others (docs/webhooks.md).
+    let alert =
+        webhook_cli(url, &["add", "--tenant", "default", "--url", "https://x.example/", "--events", "archive.expired"]);
+    let alert = field(&alert.unwrap(), "id");
+    webhook_cli(url, &["remove", "--tenant", "default", &alert]).unwrap();
 
     receiver.configure(json!({"mode": "ok"})).await;
     app.create_user(json!({"userName": "cli"})).await;
@@ -703,7 +711,38 @@ async fn two_nodes_on_one_postgres_deliver_each_event_once() {
     assert_signed_and_in_order(&delivered);
 }
 
+/// Two nodes whose first use of a server key (the webhook seal key, an archive export's key)
+/// falls inside their own transactions: the second waits for the first, takes its key, and its
+/// transaction goes on (a failed insert would abort it on PostgreSQL: a DELETE answering 500).
+async fn a_key_first_made_in_two_transactions_at_once_is_one_key(backend: Backend) {
+    use roster::db::{settings, write_transaction, DbError};
+    let Some(app) = spawn(backend, fast()).await else { return };
+    let (made, wait) = std::sync::mpsc::channel();
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            write_transaction(&mut app.connection(), |conn| {
+                let key = settings::generated_key(conn, "race_key")?;
+                made.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                Ok::<_, DbError>(key)
+            })
+        });
+        wait.recv().unwrap();
+        let second = s.spawn(|| {
+            write_transaction(&mut app.connection(), |conn| {
+                let key = settings::generated_key(conn, "race_key")?;
+                // A later statement of the same transaction still runs.
+                settings::get(conn, "race_key")?;
+                Ok::<_, DbError>(key)
+            })
+        });
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!(first.unwrap(), second.unwrap());
+}
+
 both_backends!(by_backend:
+    a_key_first_made_in_two_transactions_at_once_is_one_key,
     the_webhook_commands_manage_a_tenants_endpoints,
     sigkill_mid_delivery_loses_nothing,
     events_reach_the_endpoint_signed_and_in_order,
