@@ -33,6 +33,11 @@ impl WebhookRow {
     }
 }
 
+/// Whether any tenant has a webhook: with none, there is nothing to fan out or send.
+pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(webhooks::table.select(webhooks::id))).get_result(conn)
+}
+
 pub fn insert(conn: &mut DbConnection, row: &WebhookRow) -> QueryResult<()> {
     diesel::insert_into(webhooks::table).values(row).execute(conn)?;
     Ok(())

@@ -82,9 +82,33 @@ pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: W
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(engine.settings.poll_ms);
+        // Whether a webhook existed when last looked, and when that was. Without one a write's
+        // wake-up costs nothing: the look is taken again on the timer only (a webhook added by
+        // `roster webhook add` starts from the events after its creation, so none is missed).
+        let mut seen: Option<(bool, Instant)> = None;
         loop {
-            if let Err(e) = engine.cycle(&stopped).await {
-                tracing::warn!(error = %e, "webhook delivery failed; it tries again on the next round");
+            let look = match seen {
+                Some((false, at)) if at.elapsed() < poll => false,
+                _ => true,
+            };
+            if look {
+                match engine.db.run(|conn| Ok::<_, DbError>(store::any(conn)?)).await {
+                    Ok(any) => {
+                        seen = Some((any, Instant::now()));
+                        if !any {
+                            crate::metrics::webhook_backlog(0, 0.0);
+                        }
+                    }
+                    Err(e) => {
+                        seen = None;
+                        tracing::warn!(error = %e, "webhook delivery failed; it tries again on the next round");
+                    }
+                }
+            }
+            if matches!(seen, Some((true, _))) {
+                if let Err(e) = engine.cycle(&stopped).await {
+                    tracing::warn!(error = %e, "webhook delivery failed; it tries again on the next round");
+                }
             }
             tokio::select! {
                 _ = wake.0.notified() => {}

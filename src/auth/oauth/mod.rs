@@ -205,7 +205,6 @@ pub fn add_secret(
     Ok(secret)
 }
 
-
 /// The prefix of refresh tokens (Okta's authorization-code grant), so that a leaked one says what
 /// it is.
 pub const REFRESH_PREFIX: &str = "rrt_";

@@ -19,7 +19,6 @@ use crate::db::oauth::{self as store, AuditRecord, ClientRecord};
 use crate::db::{self, tokens::TokenRecord, DbError};
 use crate::state::AppState;
 
-
 /// The form parameters of a request (`application/x-www-form-urlencoded`). RFC 6749 §3.2:
 /// a parameter sent twice is an error, not a choice.
 pub struct Form(HashMap<String, String>);
@@ -266,7 +265,6 @@ fn audit_entry(
         at: db::now(),
     }
 }
-
 
 /// What the client gives for a token: RFC 6749 §4.4.2, §4.1.3 and §6.
 pub enum Grant {
