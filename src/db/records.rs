@@ -307,11 +307,11 @@ pub fn last_event_number(conn: &mut DbConnection, tenant_id: &str) -> QueryResul
 
 /// The event types whose payload may carry an account's identifiers (`identifiers`: userName,
 /// externalId) for consumers that link accounts by them. Every other payload holds ids, times,
-/// states and attribute names only. The migration `event_retention` indexes these by account.
+/// states and attribute names only.
 pub const IDENTIFYING_KINDS: [&str; 2] = ["user.created", "user.updated"];
 
-/// [`IDENTIFYING_KINDS`] as the partial index `events_identifying` states it: a query with this
-/// very text is one the index serves, on both backends (a bound list would not match it).
+/// [`IDENTIFYING_KINDS`] as SQL: the events of an account are found through `events_tenant_user`
+/// (tenant, account), and this keeps those of these kinds.
 const IDENTIFYING: &str = "kind IN ('user.created', 'user.updated')";
 
 /// The payload key that holds an account's identifiers in [`IDENTIFYING_KINDS`].
@@ -321,7 +321,7 @@ pub const IDENTIFIERS: &str = "identifiers";
 /// transaction (becoming a Former Member, deletion): the events keep their ids, types, positions
 /// and account id, so feeds and acknowledgements stay as they were. Returns how many changed.
 pub fn forget_identifiers(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> QueryResult<usize> {
-    // The same predicate as the partial index `events_identifying`, so that it serves.
+    // Found by account through `events_tenant_user`.
     let identifying: Vec<(i64, String)> = events::table
         .filter(events::tenant_id.eq(tenant_id))
         .filter(events::user_id.eq(user_id))
@@ -384,14 +384,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_identifying_kinds_are_those_the_partial_index_holds() {
+    fn the_identifying_kinds_are_those_the_sql_names() {
         let listed: Vec<String> = IDENTIFYING_KINDS.iter().map(|k| format!("'{k}'")).collect();
         assert_eq!(IDENTIFYING, format!("kind IN ({})", listed.join(", ")));
-        for migration in [
-            include_str!("../../migrations/sqlite/2026-12-05-000018_event_retention/up.sql"),
-            include_str!("../../migrations/postgres/2026-12-05-000018_event_retention/up.sql"),
-        ] {
-            assert!(migration.contains(&format!("ON events (tenant_id, user_id) WHERE {IDENTIFYING};")));
-        }
     }
 }

@@ -87,10 +87,7 @@ pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: W
         // `roster webhook add` starts from the events after its creation, so none is missed).
         let mut seen: Option<(bool, Instant)> = None;
         loop {
-            let look = match seen {
-                Some((false, at)) if at.elapsed() < poll => false,
-                _ => true,
-            };
+            let look = !matches!(seen, Some((false, at)) if at.elapsed() < poll);
             if look {
                 match engine.db.run(|conn| Ok::<_, DbError>(store::any(conn)?)).await {
                     Ok(any) => {

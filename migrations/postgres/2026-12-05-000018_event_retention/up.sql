@@ -21,10 +21,9 @@ CREATE TABLE archive_exports (
 );
 CREATE INDEX archive_exports_tenant ON archive_exports (tenant_id, seq);
 
--- The events whose payload carries an account's identifiers (userName, externalId), found by
--- account when it becomes a Former Member or is deleted, to remove them. Partial: the other
--- events pay nothing for it.
-CREATE INDEX events_identifying ON events (tenant_id, user_id) WHERE kind IN ('user.created', 'user.updated');
+-- The events whose payload carries an account's identifiers are found by account, to remove
+-- them, through `events_tenant_user` (migration 000017): no index of their own, so that no
+-- event write maintains one more.
 
 -- Earlier releases wrote the whole export of a deleted account into its `user.exported` event,
 -- where it stayed for good. The account is deleted: only its id stays.

@@ -1,4 +1,3 @@
-DROP INDEX events_identifying;
 DROP TABLE archive_exports;
 ALTER TABLE tenants DROP COLUMN archive_hold_hours;
 ALTER TABLE tenants DROP COLUMN archive_dir;
