@@ -254,6 +254,12 @@ pub fn audit_after(conn: &mut DbConnection, tenant_id: &str, after: i64, limit: 
         .load(conn)
 }
 
+/// Numbers a tenant's committed audit entries, so that a reader may page them by number (the
+/// panel's audit log, newest first).
+pub fn number_audit(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
+    number_committed(conn, "roster_number_audit", tenant_id)
+}
+
 /// Every tenant's audit entries, oldest first, for the operator (`roster audit` without a tenant).
 pub fn audit_of_all_tenants(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<AuditRow>> {
     let tenants: Vec<String> = super::schema::tenants::table.select(super::schema::tenants::id).load(conn)?;

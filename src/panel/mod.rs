@@ -3,9 +3,12 @@
 //! and so through the lifecycle module, under the admin's name.
 
 mod assets;
+mod audit;
 pub mod cli;
+mod groups;
 mod pages;
 pub mod people;
+mod settings;
 pub mod signin;
 pub mod store;
 mod views;
@@ -44,6 +47,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/people/{id}/{action}", web::post().to(pages::act))
             .route("/sessions", web::get().to(pages::sessions))
             .route("/sessions/{id}/revoke", web::post().to(pages::revoke_session))
+            .route("/groups", web::get().to(groups::list))
+            .route("/groups/{id}", web::get().to(groups::group))
+            .route("/settings", web::get().to(settings::show))
+            .route("/settings", web::post().to(settings::save))
+            .route("/audit", web::get().to(audit::page))
+            .route("/audit.jsonl", web::get().to(audit::download))
             .default_service(web::to(pages::not_found)),
     );
 }

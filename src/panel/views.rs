@@ -13,7 +13,7 @@ use crate::db::users::UserRow;
 use crate::lifecycle::{DeletePolicy, Policy, State, FORMER_MEMBER_NAME};
 
 /// Times as people read them, in UTC, inside `<time>` with the exact value.
-fn when(t: NaiveDateTime) -> Markup {
+pub(super) fn when(t: NaiveDateTime) -> Markup {
     html! { time datetime=(crate::clock::time(t)) { (t.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
@@ -22,6 +22,9 @@ fn when(t: NaiveDateTime) -> Markup {
 pub enum Section {
     People,
     Sessions,
+    Groups,
+    Settings,
+    Audit,
     None,
 }
 
@@ -45,6 +48,9 @@ pub fn page(title: &str, admin: Option<(&Admin, &[Tenant])>, section: Section, b
                         nav aria-label="Main" {
                             ul {
                                 li { a href="/admin/people" aria-current=[(section == Section::People).then_some("page")] { "People" } }
+                                li { a href="/admin/groups" aria-current=[(section == Section::Groups).then_some("page")] { "Groups" } }
+                                li { a href="/admin/settings" aria-current=[(section == Section::Settings).then_some("page")] { "Settings" } }
+                                li { a href="/admin/audit" aria-current=[(section == Section::Audit).then_some("page")] { "Audit log" } }
                                 li { a href="/admin/sessions" aria-current=[(section == Section::Sessions).then_some("page")] { "Admin sessions" } }
                             }
                         }
@@ -87,12 +93,12 @@ pub fn badge(b: &Badge) -> Markup {
     }
 }
 
-fn badges(row: &UserRow, policy: &Policy) -> Markup {
+pub(super) fn badges(row: &UserRow, policy: &Policy) -> Markup {
     html! { span.badges { @for b in people::badges(row, policy) { (badge(&b)) " " } } }
 }
 
 /// The name a person is shown by.
-fn display_name(row: &UserRow) -> String {
+pub(super) fn display_name(row: &UserRow) -> String {
     if row.lifecycle_state == State::FormerMember {
         return FORMER_MEMBER_NAME.to_owned();
     }
@@ -123,7 +129,8 @@ pub fn people_list(list: &PeopleList<'_>) -> Markup {
     };
     html! {
         h1 { "People" }
-        p.lead { (list.total) " accounts in tenant " strong { (list.tenant.name) } "." }
+        p.lead { (list.total) " accounts in tenant " strong { (list.tenant.name) } ". Each person's page lists their "
+            a href="/admin/groups" { "groups" } "." }
         @if let Some(notice) = list.notice {
             p.notice role="status" { (notice) }
         }
@@ -257,7 +264,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
             section aria-labelledby="groups" {
                 h2 id="groups" { "Groups " span.count { "(" (person.groups.len()) ")" } }
                 @if person.groups.is_empty() { p.empty { "In no group." } } @else {
-                    ul { @for (_, name) in &person.groups { li { (name) } } }
+                    ul { @for (id, name) in &person.groups { li { a href={ "/admin/groups/" (id) } { (name) } } } }
                 }
             }
             section aria-labelledby="sessions" {
@@ -345,6 +352,7 @@ pub fn person_page(admin: &Admin, person: &Person, now: NaiveDateTime, outcome: 
         }
         section aria-labelledby="timeline" {
             h2 id="timeline" { "Timeline" }
+            p { a href={ "/admin/audit?target=" (row.id) } { "Every audit entry of this account" } }
             @if person.timeline.is_empty() { p.empty { "Nothing recorded." } } @else {
                 div.table-wrap {
                     table.timeline {

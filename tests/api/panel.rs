@@ -514,3 +514,5 @@ async fn two_nodes_on_one_postgresql_share_links_sessions_and_revocations() {
     assert_eq!(revoke.status(), StatusCode::SEE_OTHER);
     assert!(signed_out(&alice.get("/admin/people").await), "revoked on B, refused on A");
 }
+
+mod groups_settings_audit;
