@@ -214,7 +214,7 @@ pub async fn list(
             div.table-wrap {
                 table.groups {
                     caption.visually-hidden { "Groups" }
-                    thead { tr { th scope="col" { "displayName" } th scope="col" { "externalId" } th scope="col" { "Members" } th scope="col" { "Changed" } } }
+                    thead { tr { th scope="col" { "displayName" } th scope="col" { "externalId" } th.num scope="col" { "Members" } th scope="col" { "Changed" } } }
                     tbody {
                         @for g in &rows {
                             tr {
@@ -357,18 +357,17 @@ fn member_row(m: &Member, policy: &Policy, now: NaiveDateTime) -> Markup {
     }
 }
 
-/// When a member's membership ends: for a deactivated person, at deactivation plus the grace
-/// period (as on the person's page, see `people::dates`).
+/// When a member's membership ends: for a deactivated person (whose badge says since when), at
+/// deactivation plus the grace period (as on the person's page, see `people::dates`).
 fn membership(user: &UserRow, policy: &Policy, now: NaiveDateTime) -> Markup {
     let dates = super::people::dates(user, policy);
     html! {
         @match (user.lifecycle_state, dates.deactivated_at, dates.memberships_removed_at) {
             (State::Active, _, _) => { "Member" }
-            (_, Some(since), Some(removed)) => {
+            (_, Some(_), Some(removed)) => {
                 span.removal {
-                    "Deactivated " (when(since)) "; "
-                    @if removed <= now { "removal due since " (when(removed)) " (the next sweep removes it)" }
-                    @else { "removed " (when(removed)) }
+                    @if removed <= now { "Removal due since " (when(removed)) "; the next sweep removes it" }
+                    @else { "Removed at " (when(removed)) }
                 }
             }
             _ => { "Removed by the next sweep" }

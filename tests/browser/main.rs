@@ -270,3 +270,5 @@ mod an_identity_team_handles_leavers_in_the_panel {
         super::an_identity_team_handles_leavers_in_the_panel(super::Backend::Postgres).await;
     }
 }
+
+mod groups_settings;

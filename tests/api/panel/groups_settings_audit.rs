@@ -72,7 +72,7 @@ async fn groups_are_listed_searched_and_their_members_paged_with_their_state(app
     assert_eq!(rows_of_members(&page), 50);
     // The deactivated member: when, and when the sweep removes the membership (the grace period).
     let removed = (deactivated_at + chrono::Duration::days(4)).format("%Y-%m-%d %H:%M UTC").to_string();
-    assert!(page.contains("Deactivated since") && page.contains("removed <time"), "{page}");
+    assert!(page.contains("Deactivated since") && page.contains("Removed at <time"), "{page}");
     assert!(page.contains(&removed), "removal at deactivation plus the grace period: {page}");
     let next = next_link(&page).expect("a next page");
     assert!(next.starts_with(&format!("/admin/groups/{engineering}?after=")), "{next}");
