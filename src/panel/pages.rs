@@ -19,7 +19,7 @@ use crate::scim::fold::fold;
 use crate::scim::user_name::user_name_key;
 use crate::state::AppState;
 
-type Shared = web::Data<AppState>;
+pub(super) type Shared = web::Data<AppState>;
 
 /// People per page of the list.
 const PAGE: i64 = 50;
@@ -28,7 +28,7 @@ pub fn html(status: StatusCode, body: Markup) -> HttpResponse {
     HttpResponse::build(status).content_type(ContentType::html()).body(body.into_string())
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
@@ -68,7 +68,7 @@ fn session_secret(req: &HttpRequest, state: &AppState) -> Option<String> {
 /// The admin whose session cookie came with the request. Found by a read: a made-up cookie
 /// never queues on the writer (on SQLite, the one SCIM writes wait for); only an open session
 /// is marked used, at most once a minute.
-async fn signed_in(req: &HttpRequest, state: &Shared) -> Result<Admin, PanelError> {
+pub(super) async fn signed_in(req: &HttpRequest, state: &Shared) -> Result<Admin, PanelError> {
     let secret = session_secret(req, state).ok_or(SignInError::SignedOut)?;
     let now = state.clock.now();
     let admin = state.db.run_short(move |conn| signin::authenticate(conn, &secret, now)).await?;
@@ -106,7 +106,12 @@ impl Origin {
 /// A form post is the admin's own when it carries the session's CSRF token and, when the browser
 /// says where it comes from (`Origin`, which every current browser sends on a POST, and
 /// `Sec-Fetch-Site`), it comes from this panel.
-fn check_form(req: &HttpRequest, state: &AppState, admin: Option<&Admin>, csrf: &str) -> Result<(), PanelError> {
+pub(super) fn check_form(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: Option<&Admin>,
+    csrf: &str,
+) -> Result<(), PanelError> {
     let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|site| site != "same-origin" && site != "none") {
         return Err(PanelError::Forged);
@@ -132,7 +137,7 @@ async fn switchable(state: &Shared, admin: &Admin) -> Result<Vec<Tenant>, PanelE
     Ok(state.db.run(tenants::list).await?)
 }
 
-async fn render(
+pub(super) async fn render(
     state: &Shared,
     admin: &Admin,
     status: StatusCode,

@@ -13,7 +13,7 @@ use crate::db::users::UserRow;
 use crate::lifecycle::{DeletePolicy, Policy, State, FORMER_MEMBER_NAME};
 
 /// Times as people read them, in UTC, inside `<time>` with the exact value.
-fn when(t: NaiveDateTime) -> Markup {
+pub(super) fn when(t: NaiveDateTime) -> Markup {
     html! { time datetime=(crate::clock::time(t)) { (t.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
@@ -22,6 +22,7 @@ fn when(t: NaiveDateTime) -> Markup {
 pub enum Section {
     People,
     Sessions,
+    Connections,
     None,
 }
 
@@ -45,6 +46,7 @@ pub fn page(title: &str, admin: Option<(&Admin, &[Tenant])>, section: Section, b
                         nav aria-label="Main" {
                             ul {
                                 li { a href="/admin/people" aria-current=[(section == Section::People).then_some("page")] { "People" } }
+                                li { a href="/admin/connections" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" } }
                                 li { a href="/admin/sessions" aria-current=[(section == Section::Sessions).then_some("page")] { "Admin sessions" } }
                             }
                         }
