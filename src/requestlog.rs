@@ -117,6 +117,13 @@ pub async fn record(
     Ok(res)
 }
 
+/// A connection due its minute's write: its token's last use, and the trim of its log.
+struct Touch {
+    tenant: Arc<str>,
+    connection: Arc<str>,
+    last_used: NaiveDateTime,
+}
+
 /// What the writer remembers between batches: when each connection was last written (for
 /// `last_used_at` and trimming) and the newest use still to be written.
 #[derive(Default)]
@@ -128,11 +135,7 @@ struct Writer {
 
 impl Writer {
     /// The rows of a batch, masked, and which connections are due their minute's write.
-    fn prepare(
-        &mut self,
-        entries: Vec<Entry>,
-        now: Instant,
-    ) -> (Vec<LogRow>, Vec<(Arc<str>, Arc<str>, NaiveDateTime)>) {
+    fn prepare(&mut self, entries: Vec<Entry>, now: Instant) -> (Vec<LogRow>, Vec<Touch>) {
         let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             let key = (e.who.tenant.clone(), e.who.connection.clone());
@@ -161,7 +164,7 @@ impl Writer {
         for key in ready {
             let at = self.due.remove(&key).expect("the key was just listed");
             self.touched.insert(key.clone(), now);
-            touch.push((key.0, key.1, at));
+            touch.push(Touch { tenant: key.0, connection: key.1, last_used: at });
         }
         (rows, touch)
     }
@@ -173,15 +176,15 @@ impl Writer {
 fn write_batch(
     db_conn: &mut crate::db::DbConnection,
     rows: &[LogRow],
-    touch: &[(Arc<str>, Arc<str>, NaiveDateTime)],
+    touch: &[Touch],
     prune_before: Option<NaiveDateTime>,
     retention: Retention,
 ) -> Result<(), DbError> {
     write_transaction(db_conn, |conn| {
         store::insert_log(conn, rows)?;
-        for (tenant, connection, at) in touch {
-            store::mark_used(conn, connection, *at)?;
-            store::trim_connection(conn, tenant, connection, retention.rows_per_connection)?;
+        for t in touch {
+            store::mark_used(conn, &t.connection, t.last_used)?;
+            store::trim_connection(conn, &t.tenant, &t.connection, retention.rows_per_connection)?;
         }
         if let Some(before) = prune_before {
             store::prune_before(conn, before)?;
@@ -348,7 +351,7 @@ pub fn mask_text(text: &str) -> String {
                 rest = &inner[end + close.len_utf8()..];
             }
             None => {
-                out.push_str("…");
+                out.push('…');
                 rest = "";
             }
         }
@@ -415,6 +418,6 @@ mod tests {
         let (rows, touch) = writer.prepare(Vec::new(), start + TOUCH_EVERY);
         assert!(rows.is_empty());
         assert_eq!(touch.len(), 1);
-        assert_eq!(touch[0].2, later, "the newest use waited for its minute");
+        assert_eq!(touch[0].last_used, later, "the newest use waited for its minute");
     }
 }

@@ -72,6 +72,11 @@ pub struct LogView<'a> {
     pub paged: bool,
 }
 
+/// A logged request's time: to the second, as requests a second apart are told apart.
+fn to_the_second(t: NaiveDateTime) -> Markup {
+    html! { time datetime=(crate::clock::time(t)) { (t.format("%Y-%m-%d %H:%M:%S UTC")) } }
+}
+
 /// The pages' own styles, beside panel.css (a `link` in the body is allowed for stylesheets).
 fn stylesheet() -> Markup {
     html! { link rel="stylesheet" href=(assets::CONNECTIONS_CSS.url()); }
@@ -257,7 +262,7 @@ pub fn issued_page(issued: &Issued<'_>) -> Markup {
             div.field.copyable {
                 label for="new-token" { "Bearer token" }
                 div.copy-row {
-                    textarea id="new-token" readonly rows="4" spellcheck="false" { (issued.token) }
+                    textarea id="new-token" readonly rows="6" spellcheck="false" { (issued.token) }
                     button type="button" data-copy="new-token" hidden { "Copy" }
                 }
                 span.copy-status id="new-token-status" role="status" {}
@@ -303,7 +308,7 @@ fn log_table(view: &LogView<'_>) -> Markup {
                     tbody {
                         @for row in view.rows {
                             tr.failed[row.status >= 400] {
-                                td { (when(row.at)) }
+                                td { (to_the_second(row.at)) }
                                 td.mono { span.method { (row.method) } " " (row.path) }
                                 td { span.status { (row.status) } }
                                 td { (format!("{:.1} ms", row.duration_us as f64 / 1000.0)) }
