@@ -21,6 +21,7 @@ pub mod panel;
 pub mod probe;
 pub mod product;
 pub mod readiness;
+pub mod requestlog;
 pub mod routes;
 pub mod scim;
 pub mod search;

@@ -36,6 +36,8 @@ pub struct Application {
     pub clock: Arc<Clock>,
     /// Delivers outbox events to webhooks until the server stops.
     sender: crate::delivery::Sender,
+    /// Writes the connections' request logs until the server stops.
+    request_log: crate::requestlog::Flusher,
 }
 
 /// Opens (and migrates) the database, creates the default tenant and loads the token keys.
@@ -106,8 +108,10 @@ impl Application {
             member_batches: Default::default(),
             readiness,
             oauth,
+            request_log: Default::default(),
         });
         sweep::spawn(state.db.clone(), state.clock.clone(), state.settings.sweep_interval_secs);
+        let request_log = crate::requestlog::spawn(state.request_log.clone(), state.db.clone(), state.clock.clone());
         let wake = web::Data::new(crate::delivery::Wake::default());
         let sender = crate::delivery::spawn(
             state.db.clone(),
@@ -122,6 +126,7 @@ impl Application {
                 // Built on each worker's thread: its own metric handles, shared with no other.
                 .app_data(metrics.worker())
                 .app_data(wake.clone())
+                .wrap(from_fn(crate::requestlog::record))
                 .wrap(from_fn(crate::http::wake::wake_sender))
                 .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))
@@ -141,7 +146,7 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n.max(1));
         }
-        Ok(Application { port: addr.port(), server: server.run(), bootstrap, clock, sender })
+        Ok(Application { port: addr.port(), server: server.run(), bootstrap, clock, sender, request_log })
     }
 
     pub fn port(&self) -> u16 {
@@ -149,10 +154,11 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests, then lets the event
-    /// sender finish the requests it has in flight.
+    /// sender finish the requests it has in flight and the request log write what it holds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.sender.stop().await;
+        self.request_log.stop().await;
         served
     }
 }

@@ -27,4 +27,6 @@ pub struct AppState {
     pub readiness: crate::readiness::Readiness,
     /// Failed client authentications and cached JWKS documents of the OAuth endpoints.
     pub oauth: crate::auth::oauth::OAuthState,
+    /// Each IdP connection's requests, buffered until the background writer stores them.
+    pub request_log: Arc<crate::requestlog::RequestLog>,
 }

@@ -25,12 +25,18 @@ pub struct Checked {
     /// The token's tenant and connection as metrics and spans label them, made once per check
     /// rather than once per request.
     pub caller: Caller,
+    /// The connection its requests are logged under, when the token is on record.
+    pub identified: Option<crate::requestlog::Identified>,
 }
 
 impl Checked {
     pub fn new(claims: Claims, record: Option<TokenRecord>) -> Checked {
         let caller = Caller { tenant: claims.tenant.as_str().into(), connection: claims.sub.as_str().into() };
-        Checked { claims: Arc::new(claims), record: record.map(Arc::new), caller }
+        let identified = record.as_ref().map(|r| crate::requestlog::Identified {
+            tenant: caller.tenant.clone(),
+            connection: r.client_id.as_deref().unwrap_or(&r.jti).into(),
+        });
+        Checked { claims: Arc::new(claims), record: record.map(Arc::new), caller, identified }
     }
 }
 

@@ -96,6 +96,9 @@ impl FromRequest for Principal {
                     checked
                 }
             };
+            if let Some(identified) = &checked.identified {
+                req.extensions_mut().insert(identified.clone());
+            }
             match super::admit(&checked.claims, checked.record.as_deref(), now) {
                 Err(reason) => Err(ScimError::unauthorized(reason)),
                 Ok(scopes) => {

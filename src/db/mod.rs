@@ -20,6 +20,7 @@ mod transaction;
 mod url;
 
 pub mod archive;
+pub mod connections;
 pub mod content;
 pub mod conversations;
 pub mod deliveries;

@@ -238,6 +238,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_log (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        connection -> Text,
+        at -> Timestamp,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        duration_us -> BigInt,
+        scim_type -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     resource_counts (tenant_id, resource_type, slot) {
         tenant_id -> Text,
         resource_type -> Text,
@@ -307,6 +322,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         client_id -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -379,6 +395,7 @@ diesel::joinable!(oauth_codes -> oauth_clients (client_id));
 diesel::joinable!(oauth_issuers -> tenants (tenant_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_clients (client_id));
 diesel::joinable!(sessions -> users (user_pk));
+diesel::joinable!(request_log -> tenants (tenant_id));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> oauth_clients (client_id));
 diesel::joinable!(tokens -> tenants (tenant_id));
@@ -406,6 +423,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_codes,
     oauth_issuers,
     oauth_refresh_tokens,
+    request_log,
     resource_counts,
     scim_groups,
     server_settings,

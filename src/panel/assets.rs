@@ -51,6 +51,18 @@ pub static CSS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new("/admin/assets/panel.css", include_str!("../../assets/panel.css"), "text/css; charset=utf-8")
 });
 
+pub static CONNECTIONS_CSS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new("/admin/assets/connections.css", include_str!("../../assets/connections.css"), "text/css; charset=utf-8")
+});
+
+pub static CONNECTIONS_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "/admin/assets/connections.js",
+        include_str!("../../assets/connections.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+
 pub static JS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new("/admin/assets/panel.js", include_str!("../../assets/panel.js"), "text/javascript; charset=utf-8")
 });

@@ -6,6 +6,8 @@ mod assets;
 mod audit;
 pub mod cli;
 mod groups;
+mod connections;
+mod connections_views;
 mod pages;
 pub mod people;
 mod settings;
@@ -45,6 +47,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/people", web::get().to(pages::people))
             .route("/people/{id}", web::get().to(pages::person))
             .route("/people/{id}/{action}", web::post().to(pages::act))
+            .route("/assets/connections.css", web::get().to(connections::css))
+            .route("/assets/connections.js", web::get().to(connections::js))
+            .route("/connections", web::get().to(connections::list))
+            .route("/connections", web::post().to(connections::issue))
+            .route("/connections/{id}", web::get().to(connections::show))
+            .route("/connections/{id}/revoke", web::post().to(connections::revoke))
             .route("/sessions", web::get().to(pages::sessions))
             .route("/sessions/{id}/revoke", web::post().to(pages::revoke_session))
             .route("/groups", web::get().to(groups::list))

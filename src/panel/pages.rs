@@ -19,7 +19,7 @@ use crate::scim::fold::fold;
 use crate::scim::user_name::user_name_key;
 use crate::state::AppState;
 
-type Shared = web::Data<AppState>;
+pub(super) type Shared = web::Data<AppState>;
 
 /// People per page of the list.
 const PAGE: i64 = 50;

@@ -25,6 +25,7 @@ pub enum Section {
     Groups,
     Settings,
     Audit,
+    Connections,
     None,
 }
 
@@ -51,6 +52,7 @@ pub fn page(title: &str, admin: Option<(&Admin, &[Tenant])>, section: Section, b
                                 li { a href="/admin/groups" aria-current=[(section == Section::Groups).then_some("page")] { "Groups" } }
                                 li { a href="/admin/settings" aria-current=[(section == Section::Settings).then_some("page")] { "Settings" } }
                                 li { a href="/admin/audit" aria-current=[(section == Section::Audit).then_some("page")] { "Audit log" } }
+                                li { a href="/admin/connections" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" } }
                                 li { a href="/admin/sessions" aria-current=[(section == Section::Sessions).then_some("page")] { "Admin sessions" } }
                             }
                         }

@@ -16,6 +16,7 @@ mod oauth;
 mod operations;
 mod overload;
 mod panel;
+mod panel_connections;
 mod product;
 mod readiness;
 mod retention;

@@ -13,31 +13,31 @@ use crate::both_backends;
 use crate::helpers::{json, Backend, TestApp, TestDatabase};
 
 /// A one-time sign-in link's secret, made the way `roster admin link` makes it.
-fn link(app: &TestApp, tenant: &str, name: &str, all_tenants: bool) -> String {
+pub fn link(app: &TestApp, tenant: &str, name: &str, all_tenants: bool) -> String {
     let req = LinkRequest { tenant, name, all_tenants, lifetime: Duration::minutes(15) };
     issue_link(&mut app.connection(), &req, app.clock.now()).expect("link issued").0
 }
 
 /// A browser without JavaScript: it keeps the session cookie by hand and follows no redirect.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     cookie: Option<String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Browser<'a> {
         Browser { app, client: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(), cookie: None }
     }
 
-    async fn sign_in(app: &'a TestApp, tenant: &str, name: &str) -> Browser<'a> {
+    pub async fn sign_in(app: &'a TestApp, tenant: &str, name: &str) -> Browser<'a> {
         let mut browser = Browser::new(app);
         let res = browser.redeem(&link(app, tenant, name, false)).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         browser
     }
 
-    async fn redeem(&mut self, token: &str) -> reqwest::Response {
+    pub async fn redeem(&mut self, token: &str) -> reqwest::Response {
         let res = self.client.post(self.app.url("/admin/signin")).form(&[("token", token)]).send().await.unwrap();
         if let Some(set) = res.headers().get(SET_COOKIE) {
             self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_owned());
@@ -45,31 +45,31 @@ impl<'a> Browser<'a> {
         res
     }
 
-    fn with_cookie(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub fn with_cookie(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cookie {
             Some(cookie) => req.header(COOKIE, cookie),
             None => req,
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.with_cookie(self.client.get(self.app.url(path))).send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub async fn page(&self, path: &str) -> String {
         let res = self.get(path).await;
         assert_eq!(res.status(), StatusCode::OK, "GET {path}");
         res.text().await.unwrap()
     }
 
     /// The CSRF token the page's forms carry.
-    async fn csrf(&self) -> String {
+    pub async fn csrf(&self) -> String {
         let page = self.page("/admin/people").await;
         let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]+)""#).unwrap();
         re.captures(&page).expect("a form with a CSRF token")[1].to_owned()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.with_cookie(self.client.post(self.app.url(path))).form(form).send().await.unwrap()
     }
 }
@@ -143,7 +143,7 @@ async fn a_link_signs_in_once_with_a_strict_cookie(app: TestApp) {
     assert!(audit.iter().any(|a| a.actor == "panel:alice" && a.action == "admin.sign_in"));
 }
 
-fn tenant_id(app: &TestApp, name: &str) -> String {
+pub fn tenant_id(app: &TestApp, name: &str) -> String {
     roster::db::tenants::by_name(&mut app.connection(), name).unwrap().unwrap().id
 }
 

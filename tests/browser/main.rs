@@ -10,6 +10,8 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod connections;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

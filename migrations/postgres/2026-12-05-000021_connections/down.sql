@@ -1,0 +1,2 @@
+DROP TABLE request_log;
+ALTER TABLE tokens DROP COLUMN last_used_at;
