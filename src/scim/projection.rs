@@ -261,45 +261,45 @@ impl Projection {
 
     /// Applies the projection and the `returned` rules to a full
     /// representation. Anything but a JSON object is returned unchanged.
+    ///
+    /// The object is trimmed where it stands rather than copied into a new one: a list page
+    /// projects a hundred resources, and the keys and values that survive (most of them) are
+    /// then never moved or reallocated.
     pub fn apply(&self, rt: &'static ResourceType, resource: Value) -> Value {
-        let input = match resource {
-            Value::Object(input) => input,
+        let mut object = match resource {
+            Value::Object(object) => object,
             other => return other,
         };
-        let mut output = Map::new();
-        let mut schemas_key = None;
+        let mut schemas_key: Option<String> = None;
         let mut present = Vec::new();
-        for (key, value) in input {
+        object.retain(|key, value| {
             if key.eq_ignore_ascii_case(SCHEMAS) {
-                // Placeholder, filled in once the extensions are known; a
-                // second spelling of the key is dropped.
-                if schemas_key.is_none() {
-                    output.insert(key.clone(), Value::Null);
-                    schemas_key = Some(key);
+                // Filled in once the extensions are known; a second spelling of the key is
+                // dropped.
+                if schemas_key.is_some() {
+                    return false;
                 }
-                continue;
+                schemas_key = Some(key.clone());
+                return true;
             }
-            if let Some(&(ext, _)) = rt.extensions.iter().find(|(s, _)| s.id.eq_ignore_ascii_case(&key)) {
-                if let Some(projected) = self.project_extension(ext, value) {
-                    output.insert(key, projected);
+            if let Some(&(ext, _)) = rt.extensions.iter().find(|(s, _)| s.id.eq_ignore_ascii_case(key)) {
+                let kept = self.project_extension(ext, value);
+                if kept {
                     present.push(ext.id);
                 }
-                continue;
+                return kept;
             }
-            let projected = match find_attribute(rt, Some(rt.schema.id), &key) {
+            match find_attribute(rt, Some(rt.schema.id), key) {
                 Some(found) => project(found.attr, self.decide(None, found.attr), value),
-                None => self.keeps_unknown(None).then_some(value),
-            };
-            if let Some(projected) = projected {
-                output.insert(key, projected);
+                None => self.keeps_unknown(None),
             }
-        }
+        });
         if let Some(key) = schemas_key {
             let extensions = rt.extensions.iter().map(|(s, _)| s.id).filter(|id| present.contains(id));
             let urns = std::iter::once(rt.schema.id).chain(extensions).map(Value::from);
-            output.insert(key, Value::Array(urns.collect()));
+            object.insert(key, Value::Array(urns.collect()));
         }
-        Value::Object(output)
+        Value::Object(object)
     }
 
     /// What the parameters name in the core scope (`ext == None`) or in one
@@ -357,24 +357,15 @@ impl Projection {
         self.keeps_unknown(scope) || ext.attributes.iter().any(|attr| !matches!(self.decide(scope, attr), Keep::Drop))
     }
 
-    /// The projected extension object, or `None` when nothing of it is left.
-    fn project_extension(&self, ext: &'static Schema, value: Value) -> Option<Value> {
+    /// Projects an extension object where it stands; false when nothing of it is left.
+    fn project_extension(&self, ext: &'static Schema, value: &mut Value) -> bool {
         let scope = Some(ext.id);
-        let input = match value {
-            Value::Object(input) => input,
-            other => return self.keeps_unknown(scope).then_some(other),
-        };
-        let mut output = Map::new();
-        for (key, item) in input {
-            let projected = match ext.attribute(&key) {
-                Some(attr) => project(attr, self.decide(scope, attr), item),
-                None => self.keeps_unknown(scope).then_some(item),
-            };
-            if let Some(projected) = projected {
-                output.insert(key, projected);
-            }
-        }
-        (!output.is_empty()).then_some(Value::Object(output))
+        let Value::Object(object) = value else { return self.keeps_unknown(scope) };
+        object.retain(|key, item| match ext.attribute(key) {
+            Some(attr) => project(attr, self.decide(scope, attr), item),
+            None => self.keeps_unknown(scope),
+        });
+        !object.is_empty()
     }
 }
 
@@ -448,41 +439,34 @@ fn split_entries(list: &str) -> Vec<&str> {
     entries
 }
 
-/// The projected value of one attribute, or `None` when nothing is left.
-fn project(attr: &'static Attribute, keep: Keep<'_>, value: Value) -> Option<Value> {
+/// Projects one attribute's value where it stands; false when nothing of it is left.
+fn project(attr: &'static Attribute, keep: Keep<'_>, value: &mut Value) -> bool {
     if matches!(keep, Keep::Drop) {
-        return None;
+        return false;
     }
     if attr.sub_attributes.is_empty() {
-        return Some(value);
+        return true;
     }
     match value {
-        Value::Object(item) => project_item(attr, keep, item).map(Value::Object),
+        Value::Object(item) => project_item(attr, keep, item),
         Value::Array(items) => {
-            let kept: Vec<Value> = items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Value::Object(item) => project_item(attr, keep, item).map(Value::Object),
-                    other => keep.keeps_unknown().then_some(other),
-                })
-                .collect();
-            (!kept.is_empty()).then_some(Value::Array(kept))
+            items.retain_mut(|item| match item {
+                Value::Object(item) => project_item(attr, keep, item),
+                _ => keep.keeps_unknown(),
+            });
+            !items.is_empty()
         }
-        other => keep.keeps_unknown().then_some(other),
+        _ => keep.keeps_unknown(),
     }
 }
 
-/// One complex value with only the surviving sub-attributes, or `None` when
-/// none is left.
-fn project_item(attr: &'static Attribute, keep: Keep<'_>, item: Map<String, Value>) -> Option<Map<String, Value>> {
-    let kept: Map<String, Value> = item
-        .into_iter()
-        .filter(|(key, _)| match attr.sub_attribute(key) {
-            Some(sub) => keep.keeps(sub),
-            None => keep.keeps_unknown(),
-        })
-        .collect();
-    (!kept.is_empty()).then_some(kept)
+/// Keeps only the surviving sub-attributes of one complex value; false when none is left.
+fn project_item(attr: &'static Attribute, keep: Keep<'_>, item: &mut Map<String, Value>) -> bool {
+    item.retain(|key, _| match attr.sub_attribute(key) {
+        Some(sub) => keep.keeps(sub),
+        None => keep.keeps_unknown(),
+    });
+    !item.is_empty()
 }
 
 #[cfg(test)]
