@@ -13,7 +13,8 @@
 #   BENCH_BACKENDS     "sqlite postgres" or either one         (default both)
 #   BENCH_POSTGRES     PostgreSQL server URL, no database name (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_SCENARIOS    roster-bench --scenarios list           (default below; add
-#                      group-add-10,group-add-100k,entra-sync for those)
+#                      group-add-10,group-add-100k,entra-sync, panel-people,panel-person
+#                      for those; the panel ones sign in with `roster admin link`)
 #   BENCH_SYNC_USERS   users entra-sync provisions             (default 10000)
 #   BENCH_PROBE_SECONDS  seconds of `roster probe-commits`     (default 5)
 #   BENCH_EXTRA_ARGS   more roster-bench flags, e.g. "--client hyper"
@@ -278,8 +279,14 @@ for backend in $backends; do
         if [[ $backend == postgres ]]; then
             settle_postgres "$database" "$size"
         fi
+        # The Admin Panel scenarios sign in with a one-time link, one per run.
+        panel_args=()
+        if [[ $scenarios == *panel-* ]]; then
+            panel_args=(--admin-link "$(ROSTER_DATABASE_URL=$database "$roster" admin link --tenant default \
+                --name bench --expires 24h --public-url "http://127.0.0.1:$port")")
+        fi
         # shellcheck disable=SC2086 # BENCH_EXTRA_ARGS is a list of flags
-        if ! SCIM_TOKEN=$token timeout 7200 "$bench" --base-url "http://127.0.0.1:$port/scim/v2" \
+        if ! SCIM_TOKEN=$token timeout 7200 "$bench" --base-url "http://127.0.0.1:$port/scim/v2" "${panel_args[@]}" \
             --select1-url "http://127.0.0.1:$port/readyz" --users "$size" --duration "$duration" \
             --concurrency "$concurrency" --scenarios "$scenarios" --sync-users "$sync_users" \
             --server-pid "$server_pid" --label "$backend, $size users" --tag "backend=$backend" --tag "size=$size" \

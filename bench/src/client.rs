@@ -9,7 +9,7 @@ use bytes::Bytes;
 use clap::ValueEnum;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -72,8 +72,31 @@ pub struct Client {
     host: HeaderValue,
     addr: SocketAddr,
     auth: HeaderValue,
+    /// The Admin Panel's session cookie (`name=value`), sent instead of following redirects.
+    cookie: Option<HeaderValue>,
     timeout: Duration,
     pooled: reqwest::Client,
+}
+
+/// reqwest's pooled client with the headers every request of a [`Client`] carries. With a
+/// cookie it follows no redirect: the panel answers a request without a valid session with one
+/// to its sign-in page, which must count as a failure, not as a page.
+fn pooled(auth: &HeaderValue, cookie: Option<&HeaderValue>, timeout: Duration) -> Result<reqwest::Client> {
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert(AUTHORIZATION, auth.clone());
+    defaults.insert(ACCEPT, HeaderValue::from_static(SCIM_JSON));
+    let mut builder = reqwest::Client::builder();
+    if let Some(cookie) = cookie {
+        defaults.insert(COOKIE, cookie.clone());
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
+    builder
+        .default_headers(defaults)
+        .tcp_nodelay(true)
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(3))
+        .build()
+        .context("building the HTTP client")
 }
 
 impl Client {
@@ -91,16 +114,7 @@ impl Client {
             .ok_or_else(|| anyhow!("{with_port} resolves to no address"))?;
         let auth =
             HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not a valid header value")?;
-        let mut defaults = reqwest::header::HeaderMap::new();
-        defaults.insert(AUTHORIZATION, auth.clone());
-        defaults.insert(ACCEPT, HeaderValue::from_static(SCIM_JSON));
-        let pooled = reqwest::Client::builder()
-            .default_headers(defaults)
-            .tcp_nodelay(true)
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(3))
-            .build()
-            .context("building the HTTP client")?;
+        let pooled = pooled(&auth, None, timeout)?;
         Ok(Client {
             kind,
             origin: format!("http://{authority}"),
@@ -108,9 +122,17 @@ impl Client {
             host: HeaderValue::from_str(authority)?,
             addr,
             auth,
+            cookie: None,
             timeout,
             pooled,
         })
+    }
+
+    /// The same client sending `cookie` (`name=value`) with every request.
+    pub fn with_cookie(&self, cookie: &str) -> Result<Client> {
+        let cookie = HeaderValue::from_str(cookie).context("the cookie is not a valid header value")?;
+        let pooled = pooled(&self.auth, Some(&cookie), self.timeout)?;
+        Ok(Client { cookie: Some(cookie), pooled, ..self.clone() })
     }
 
     pub fn kind(&self) -> ClientKind {
@@ -207,6 +229,9 @@ impl Conn {
             .header(HOST, self.client.host.clone())
             .header(AUTHORIZATION, self.client.auth.clone())
             .header(ACCEPT, HeaderValue::from_static(SCIM_JSON));
+        if let Some(cookie) = &self.client.cookie {
+            request = request.header(COOKIE, cookie.clone());
+        }
         if body.is_some() {
             request = request.header(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
         }

@@ -30,6 +30,10 @@ pub enum Job {
         path: String,
     },
     GetPut,
+    /// Admin Panel: the people list searched by a random seeded user's userName.
+    PanelSearch,
+    /// Admin Panel: a random seeded user's page.
+    PanelPerson,
     /// `members[w]` is the user worker `w` adds to and removes from the group.
     GroupAdd {
         group_id: String,
@@ -202,6 +206,20 @@ async fn operate(job: &Job, users: &[SeedUser], w: &mut Worker) -> Result<bool, 
         }
         Job::GetPath { path } => {
             expect(w.call(Method::GET, path, None).await?, 200)?;
+        }
+        Job::PanelSearch | Job::PanelPerson => {
+            let (_, user) = w.random(users);
+            let path = match job {
+                Job::PanelSearch => format!("/people?q={}", encode(&user.user_name)),
+                _ => format!("/people/{}", user.id),
+            };
+            let res = expect(w.call(Method::GET, &path, None).await?, 200)?;
+            if !String::from_utf8_lossy(&res.body).contains(&user.user_name) {
+                return Err(Failure {
+                    kind: "wrong result".into(),
+                    detail: format!("GET {path} does not show {}", user.user_name),
+                });
+            }
         }
         Job::GetPut => {
             let (_, user) = w.random(users);

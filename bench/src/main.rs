@@ -6,6 +6,7 @@ mod ceiling;
 mod client;
 mod hist;
 mod load;
+mod panel;
 mod report;
 mod scim;
 mod seed;
@@ -57,19 +58,27 @@ enum Scenario {
     /// The p99 of a well-behaved tenant (--fair-token) alone, then while the seeded tenant runs
     /// the costliest filters flat out; two rows, `-alone` and `-with-hostile`.
     NoisyNeighbour,
+    /// Roster's Admin Panel people list (needs --admin-link): the first page, a page
+    /// --panel-pages deep by its Next links, a search by a userName, the first page of active
+    /// accounts; rows `panel-people-first`, `-later`, `-search`, `-state`.
+    PanelPeople,
+    /// Roster's Admin Panel page of a random seeded person (needs --admin-link).
+    PanelPerson,
     Ceiling,
 }
 
 /// The order scenarios run and are reported in: reads first, while the server holds exactly the
 /// seeded users, starting with select-1, their yardstick; then the writes that add users; the
 /// client's own ceiling last.
-const RUN_ORDER: [Scenario; 16] = [
+const RUN_ORDER: [Scenario; 18] = [
     Scenario::Select1,
     Scenario::Get,
     Scenario::FilterUsername,
     Scenario::FilterExternalid,
     Scenario::ListIndex,
     Scenario::ListCursor,
+    Scenario::PanelPeople,
+    Scenario::PanelPerson,
     Scenario::GetPut,
     Scenario::PatchActive,
     Scenario::GroupAdd10,
@@ -189,6 +198,13 @@ struct Args {
     /// the 25 requests/s the OpenID IPSIE SCIM profile asks a provider to take per tenant).
     #[arg(long, default_value_t = 50.0)]
     fair_rate: f64,
+    /// panel-people and panel-person: a one-time sign-in link of Roster's Admin Panel for the
+    /// seeded tenant (`roster admin link --tenant … --expires 1h`), spent after seeding.
+    #[arg(long, value_name = "URL")]
+    admin_link: Option<String>,
+    /// panel-people: how many Next links to follow to the later page it measures.
+    #[arg(long, default_value_t = 100)]
+    panel_pages: usize,
 }
 
 fn parse_tag(tag: &str) -> Result<(String, String), String> {
@@ -254,6 +270,8 @@ struct Bench {
     users: Arc<Vec<SeedUser>>,
     on_server: u64,
     webhooks: Option<webhook::Receiver>,
+    /// Signed in to the Admin Panel with --admin-link, or why not.
+    panel: Result<Client, String>,
 }
 
 impl Bench {
@@ -327,8 +345,33 @@ impl Bench {
             Scenario::Bulk => self.bulk(&name).await,
             Scenario::BulkCreates => vec![self.bulk_creates(&name).await],
             Scenario::NoisyNeighbour => self.noisy_neighbour(&name).await,
+            Scenario::PanelPeople => self.panel_people(&name).await,
+            Scenario::PanelPerson => match &self.panel {
+                Ok(panel) => vec![self.measure_with(panel, &name, Job::PanelPerson, vec![]).await],
+                Err(reason) => vec![Row::skipped(&name, reason)],
+            },
             Scenario::Ceiling => vec![self.ceiling(&name).await],
         }
+    }
+
+    async fn panel_people(&self, name: &str) -> Vec<Row> {
+        let rows = ["first", "later", "search", "state"].map(|row| format!("{name}-{row}"));
+        let panel = match &self.panel {
+            Ok(panel) => panel,
+            Err(reason) => return rows.iter().map(|row| Row::skipped(row, reason)).collect(),
+        };
+        let page = |path: &str| Job::GetPath { path: path.to_owned() };
+        let mut out =
+            vec![self.measure_with(panel, &rows[0], page("/people"), vec!["50 accounts a page".into()]).await];
+        out.push(match panel::later_page(panel, self.args.panel_pages).await {
+            Ok((path, note)) => self.measure_with(panel, &rows[1], page(&path), vec![note]).await,
+            Err(e) => Row::failed(&rows[1], format!("{e:#}")),
+        });
+        let note = "a random seeded userName".to_owned();
+        out.push(self.measure_with(panel, &rows[2], Job::PanelSearch, vec![note]).await);
+        let note = "first page of active accounts".to_owned();
+        out.push(self.measure_with(panel, &rows[3], page("/people?state=active"), vec![note]).await);
+        out
     }
 
     fn create_job(&self) -> Job {
@@ -710,7 +753,15 @@ async fn run(args: Args) -> Result<()> {
         Some(addr) => Some(webhook::Receiver::listen(addr).await?),
         None => None,
     };
-    let bench = Bench { args, client, names, run_id, users: Arc::new(users), on_server, webhooks };
+    let wants_panel = args.scenarios.iter().any(|s| matches!(s, Scenario::PanelPeople | Scenario::PanelPerson));
+    let panel = match &args.admin_link {
+        // Spent after seeding, so that the session is fresh (it ends after 30 idle minutes).
+        Some(link) if wants_panel => {
+            panel::sign_in(args.client, link, &args.token, timeout).await.map_err(|e| format!("{e:#}"))
+        }
+        _ => Err("no --admin-link given".to_owned()),
+    };
+    let bench = Bench { args, client, names, run_id, users: Arc::new(users), on_server, webhooks, panel };
     let mut rows = Vec::new();
     for scenario in RUN_ORDER.into_iter().filter(|s| bench.args.scenarios.contains(s)) {
         for row in bench.scenario(scenario).await {

@@ -5,11 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, QueryableByName, RunQueryDsl, SqliteConnection};
 use reqwest::Method;
+use roster::delivery::webhooks;
 use serde_json::{json, Value};
 
 use crate::helpers::{json, Backend, TestApp, TestDatabase};
+use crate::webhooks::{wait_for, Receiver};
 
 const ROSTER: &str = "urn:ietf:params:scim:schemas:extension:roster:2.0:User";
 
@@ -24,11 +26,23 @@ fn fixtures(release: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(release)
 }
 
+fn manifest(release: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(fixtures(release).join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The releases whose fixtures hold `what` (`conversations`, `webhooks`, `oauth`, `admin`,
+/// `tenants`: what the schema gained in 3cdfb82); at least one must.
+fn releases_holding(what: &str) -> Vec<&'static str> {
+    let holding: Vec<&str> = RELEASES.into_iter().filter(|r| manifest(r)["sqlite"].get(what).is_some()).collect();
+    assert!(!holding.is_empty(), "no fixture holds {what}");
+    holding
+}
+
 impl Upgraded {
     /// None when PostgreSQL tests are skipped on this machine.
     async fn from(release: &str, backend: Backend) -> Option<Upgraded> {
         let folder = fixtures(release);
-        let manifest: Value = serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+        let manifest = manifest(release);
         let db = match backend {
             Backend::Sqlite => {
                 let db = TestDatabase::create(backend)?;
@@ -122,6 +136,13 @@ impl Upgraded {
         (res.status().as_u16(), json(res).await)
     }
 
+    /// Sets the clock back to just after the release wrote its last row, for what lasts a short
+    /// time (an Admin Panel session, a sign-in link, an export's hold) and had not expired then.
+    fn back_to_when_written(&self) {
+        let written: chrono::DateTime<chrono::Utc> = self.seen["written_at"].as_str().unwrap().parse().unwrap();
+        self.app.clock.advance(written.naive_utc() + Duration::minutes(1) - self.app.clock.now());
+    }
+
     async fn feed(&self, path: &str, key: &str, token: &str) -> Vec<Value> {
         let (status, body) = self.get(path, token).await;
         assert_eq!(status, 200, "{body}");
@@ -146,20 +167,12 @@ fn unrevoked_sessions(db: &TestDatabase) -> Vec<String> {
 }
 
 /// The releases whose fixtures are under tests/fixtures, oldest first; every test runs on each.
-const RELEASES: [&str; 2] = ["c9fb648", "5a256fa"];
+const RELEASES: [&str; 3] = ["c9fb648", "5a256fa", "3cdfb82"];
 
 /// The migrations the newest of them lacks. A schema change adds its migration here only once the
 /// fixtures of the release before it are written and added to `RELEASES` (tests/fixtures/README.md):
-/// then this lists just the new migration.
-const SINCE_NEWEST: [&str; 7] = [
-    "20261205000014",
-    "20261205000015",
-    "20261205000016",
-    "20261205000017",
-    "20261205000018",
-    "20261205000019",
-    "20261205000021",
-];
+/// then this lists just the new migration. Empty while the newest fixture has every migration.
+const SINCE_NEWEST: [&str; 1] = ["20261205000021"];
 
 /// The versions of a backend's migration folders (`2026-12-05-000011_event_positions` is
 /// `20261205000011`, as Diesel records it).
@@ -330,9 +343,9 @@ async fn content_keeps_its_authors(backend: Backend) {
     for release in RELEASES {
         let Some(old) = Upgraded::from(release, backend).await else { return };
         for (key, item) in old.seen["content"].as_object().unwrap() {
-            let token = if key == "ann-post" { "acme_product" } else { "product" };
+            let token = if ["ann-post", "yan-post"].contains(&key.as_str()) { "acme_product" } else { "product" };
             let (status, body) = old.get(&format!("/api/v1/content/{}", item["id"].as_str().unwrap()), token).await;
-            if key == "erin-post" {
+            if key == "erin-post" || item["seen"]["status"] == "404" {
                 assert_eq!(status, 404, "what a deleted account wrote stays deleted: {body}");
             } else {
                 // Members added since (a person's `state`, a message's `recipient`) are allowed.
@@ -468,7 +481,213 @@ async fn new_writes_and_sweeps_work_on_the_upgraded_data(backend: Backend) {
     }
 }
 
+async fn conversations_and_their_messages_are_still_served(backend: Backend) {
+    for release in releases_holding("conversations") {
+        let Some(old) = Upgraded::from(release, backend).await else { return };
+        for (title, conversation) in old.seen["conversations"].as_object().unwrap() {
+            let token = if conversation["tenant"] == "acme" { "acme_product" } else { "product" };
+            let path = format!("/api/v1/conversations/{}", conversation["id"].as_str().unwrap());
+            let (status, body) = old.get(&path, token).await;
+            assert_eq!(status, 200, "{title}: {body}");
+            let seen = old.as_seen(&conversation["seen"]);
+            assert!(served_as_before(&body, &seen), "{title} as {release} served it: {seen}, now {body}");
+            let (status, messages) = old.get(&format!("{path}/messages"), token).await;
+            assert_eq!(status, 200, "{title}: {messages}");
+            let seen = old.as_seen(&conversation["messages"]);
+            assert!(
+                served_as_before(&messages, &seen),
+                "{title}'s messages as {release} served them: {seen}, now {messages}"
+            );
+        }
+
+        // Dave left as a Former Member (his message keeps his name, not his account), Erin's
+        // message went with her; Bob, deactivated within his grace period, is still a member.
+        let launch = format!("/api/v1/conversations/{}", old.seen["conversations"]["Launch"]["id"].as_str().unwrap());
+        let (_, conversation) = old.get(&launch, "product").await;
+        let mut members: Vec<String> =
+            conversation["members"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+        members.sort();
+        assert_eq!(members, old.ids(&["alice.active", "bob.deactivated", "frank.reactivated"]));
+        let (_, messages) = old.get(&format!("{launch}/messages"), "product").await;
+        let said: Vec<(Value, Value)> = messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["sender"].get("id").cloned().unwrap_or_else(|| m["sender"]["name"].clone()), m["body"].clone()))
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                (json!(old.id("alice.active")), json!("Kick-off at ten")),
+                (json!(old.id("bob.deactivated")), json!("On my way")),
+                (json!("Dave Example"), json!("Slides are in the handover notes")),
+                (json!(old.id("frank.reactivated")), json!("Saved you a seat")),
+            ]
+        );
+
+        // The conversation goes on after the upgrade, under the same rules.
+        let messages_path = format!("{launch}/messages");
+        let post = |sender: &str, body: &str| {
+            old.product(Method::POST, &messages_path, Some(json!({"senderId": old.id(sender), "body": body})))
+        };
+        let (status, sent) = post("alice.active", "Welcome to the new release").await;
+        assert_eq!(status, 201, "{sent}");
+        let (status, refused) = post("bob.deactivated", "Still here").await;
+        assert_eq!(status, 403, "a deactivated member cannot post: {refused}");
+        let (_, newer) = old.get(&format!("{launch}/messages?after={}", messages["next"]), "product").await;
+        assert_eq!(newer["messages"].as_array().unwrap().len(), 1, "{newer}");
+        assert_eq!(newer["messages"][0]["id"], sent["id"], "the cursor the release gave out still continues the list");
+    }
+}
+
+async fn an_oauth_client_still_gets_tokens_with_its_secret(backend: Backend) {
+    for release in releases_holding("oauth") {
+        let Some(old) = Upgraded::from(release, backend).await else { return };
+        let client = &old.seen["oauth"];
+        let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+        let token = |secret: &str| {
+            old.app
+                .client
+                .post(old.app.url("/oauth/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials"), ("scope", "scim")])
+                .send()
+        };
+        let res = token(secret).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let answer = json(res).await;
+        for (key, value) in client["token"].as_object().unwrap() {
+            assert_eq!(&answer[key], value, "{key} as {release} answered it");
+        }
+        let access = answer["access_token"].as_str().unwrap();
+        let res = old.call(Method::GET, "/scim/v2/Users?count=0", access, None).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(json(res).await["totalResults"], 5, "the client's token reads its tenant");
+        let res = token("not-the-secret").await.unwrap();
+        assert_eq!(res.status(), 401, "the stored secret is still the only one");
+    }
+}
+
+async fn webhooks_keep_their_deliveries_and_keep_delivering(backend: Backend) {
+    for release in releases_holding("webhooks") {
+        let Some(old) = Upgraded::from(release, backend).await else { return };
+        for (tenant, hook) in old.seen["webhooks"].as_object().unwrap() {
+            let id = hook["id"].as_str().unwrap();
+            let listed = webhooks::list(&mut old.app.connection(), tenant).unwrap();
+            assert_eq!(listed.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), [id], "{tenant}'s webhooks");
+            let events = if tenant == "acme" { "user.deactivated" } else { "" };
+            assert_eq!(listed[0].event_types, events, "{tenant}'s webhook keeps the types it asked for");
+            let log = webhooks::delivery_log(&mut old.app.connection(), tenant, Some(id), None, 10_000).unwrap();
+            let mut now: Vec<Value> = log.iter().map(|d| json!({"event": d.event_seq, "status": d.status})).collect();
+            now.sort_by_key(|d| d["event"].as_i64());
+            assert!(!now.is_empty(), "the fixture holds {tenant}'s deliveries");
+            assert_eq!(Value::from(now), hook["deliveries"], "{tenant}'s delivery log as {release} listed it");
+        }
+
+        // The receiver the release delivered to is gone: this one takes its place, with the
+        // secret the release gave out, which must still sign.
+        let hook = &old.seen["webhooks"]["default"];
+        let mut receiver = Receiver::start();
+        receiver.configure(json!({"secrets": [hook["secret"]]})).await;
+        let id = hook["id"].as_str().unwrap();
+        diesel::update(roster::db::schema::webhooks::table.find(id))
+            .set(roster::db::schema::webhooks::url.eq(receiver.url()))
+            .execute(&mut old.app.connection())
+            .unwrap();
+        let res = old
+            .call(Method::POST, "/scim/v2/Users", old.token("scim"), Some(json!({"userName": "hook.after.upgrade"})))
+            .await;
+        assert_eq!(res.status(), 201);
+        let user = json(res).await["id"].clone();
+        wait_for("the new account's event at the release's webhook", 20, || {
+            receiver.delivered().iter().any(|r| r["body"]["userId"] == user && r["body"]["type"] == "user.created")
+        })
+        .await;
+        for record in receiver.delivered() {
+            assert_eq!(record["valid"], true, "signed with the release's secret: {record}");
+        }
+    }
+}
+
+async fn tenant_settings_are_kept_and_a_waiting_export_still_reaches_the_archive(backend: Backend) {
+    for release in releases_holding("tenants") {
+        let Some(old) = Upgraded::from(release, backend).await else { return };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["tenant", "list"])
+            .env("ROSTER_DATABASE_URL", &old.app.db.url)
+            .env_remove("ROSTER_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines().map(|l| l.split('\t').collect::<Vec<_>>());
+        let header = lines.next().unwrap();
+        let listed: Vec<Vec<&str>> = lines.collect();
+        for (name, seen) in old.seen["tenants"].as_object().unwrap() {
+            let row = listed.iter().find(|row| row[0] == name).unwrap_or_else(|| panic!("{name} in {text}"));
+            for (column, value) in seen.as_object().unwrap() {
+                let at = header.iter().position(|h| h == column).unwrap_or_else(|| panic!("{column} in {text}"));
+                assert_eq!(json!(row[at]), *value, "{name}'s {column} as {release} listed it");
+            }
+        }
+        let acme = roster::db::tenants::by_name(&mut old.app.connection(), "acme").unwrap().unwrap();
+        assert_eq!(
+            (acme.event_retention_days, acme.archive_export, acme.archive_hold_hours, acme.delete_policy.as_str()),
+            (Some(30), true, 48, "deactivate-only")
+        );
+
+        // Yan's export waited for the sweep when the release wrote the fixture, within its hold;
+        // pointed at a directory that exists here, the sweep writes it, with what Yan wrote.
+        old.back_to_when_written();
+        let dir = std::env::temp_dir().join(format!("roster_upgrade_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let change = roster::db::tenants::PolicyChange {
+            archive_dir: Some(Some(dir.to_string_lossy().into_owned())),
+            ..Default::default()
+        };
+        roster::db::tenants::set_policy(&mut old.app.connection(), "acme", &change).unwrap();
+        let res = old.call(Method::POST, "/api/v1/admin/sweep", old.token("acme_product"), None).await;
+        assert_eq!(res.status(), 200);
+        let file = dir.join(roster::archive::file_name(old.id("yan.archived")));
+        let export = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(export.contains("yan.archived") && export.contains("Archive me"), "{export}");
+    }
+}
+
+async fn admin_panel_sessions_and_links_of_the_release_still_work(backend: Backend) {
+    for release in releases_holding("admin") {
+        let Some(old) = Upgraded::from(release, backend).await else { return };
+        let admin = &old.seen["admin"];
+        old.back_to_when_written();
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = browser
+            .get(old.app.url("/admin/people"))
+            .header(reqwest::header::COOKIE, admin["cookie"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "the session the release opened still signs in");
+        let page = res.text().await.unwrap();
+        assert_eq!(json!(page.matches("href=\"/admin/people/").count()), admin["people"], "{page}");
+        assert!(page.contains("alice.active"), "{page}");
+
+        let link = admin["unspent_link"].as_str().unwrap();
+        let redeem = || browser.post(old.app.url("/admin/signin")).form(&[("token", link)]).send();
+        let res = redeem().await.unwrap();
+        assert_eq!(res.status(), 303, "the link the release made signs in once");
+        assert!(res.headers().contains_key(reqwest::header::SET_COOKIE));
+        let res = redeem().await.unwrap();
+        assert_ne!(res.status(), 303, "and only once");
+    }
+}
+
 crate::both_backends!(by_backend:
+    conversations_and_their_messages_are_still_served,
+    an_oauth_client_still_gets_tokens_with_its_secret,
+    webhooks_keep_their_deliveries_and_keep_delivering,
+    tenant_settings_are_kept_and_a_waiting_export_still_reaches_the_archive,
+    admin_panel_sessions_and_links_of_the_release_still_work,
     every_account_reads_as_the_release_served_it,
     groups_keep_their_members,
     sessions_of_deactivated_accounts_stay_revoked,

@@ -32,7 +32,7 @@ fn fast() -> WebhookSettings {
 }
 
 /// One receiver process; killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Option<Child>,
     port: u16,
     log: PathBuf,
@@ -40,7 +40,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let log = std::env::temp_dir().join(format!("roster_receiver_{}.jsonl", uuid::Uuid::new_v4().simple()));
         let mut receiver = Receiver { child: None, port: 0, log, config: json!({}) };
         receiver.launch();
@@ -60,12 +60,12 @@ impl Receiver {
         self.child = Some(child);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
     /// Secrets, mode and delay; kept, so that a restarted receiver gets them again.
-    async fn configure(&mut self, config: Value) {
+    pub(crate) async fn configure(&mut self, config: Value) {
         for (k, v) in config.as_object().expect("an object") {
             self.config[k] = v.clone();
         }
@@ -102,7 +102,7 @@ impl Receiver {
     }
 
     /// The requests it answered with success.
-    fn delivered(&self) -> Vec<Value> {
+    pub(crate) fn delivered(&self) -> Vec<Value> {
         self.records().into_iter().filter(|r| r["mode"] == "ok").collect()
     }
 }
@@ -114,7 +114,7 @@ impl Drop for Receiver {
     }
 }
 
-async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         assert!(Instant::now() < deadline, "waited {secs} s for {what}");

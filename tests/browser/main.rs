@@ -6,6 +6,7 @@
 //! `target/screenshots/`; with ROSTER_SCREENSHOTS_TO_DOCS=1 they also replace the ones in
 //! `docs/screenshots/` that the README shows.
 
+mod a11y;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
@@ -274,3 +275,115 @@ mod an_identity_team_handles_leavers_in_the_panel {
 }
 
 mod groups_settings;
+/// axe-core finds no serious or critical violation on any page of the panel: the sign-in page
+/// (with and without a link), the people list (plain, searched, filtered and empty), a person's
+/// page when active, deactivated (with the lifecycle actions' forms) and a Former Member, the
+/// admin sessions page, the groups list (plain and searched), a group with a deactivated member,
+/// the settings form, the audit log (plain and filtered), the connections list, and a connection's
+/// page with a failed request in its log (all entries and errors only).
+async fn the_panels_pages_pass_an_accessibility_check(backend: Backend) {
+    let Some(driver) = Driver::start().await else { return };
+    let Some(db) = TestDatabase::create(backend) else { return };
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let active = app
+        .create_user(json!({"userName": "ada.lovelace", "displayName": "Ada Lovelace", "title": "Analyst",
+            "emails": [{"value": "ada@example.com", "type": "work", "primary": true}]}))
+        .await;
+    let active = active["id"].as_str().unwrap().to_owned();
+    let leaver = app.create_user(json!({"userName": "grace.hopper", "displayName": "Grace Hopper"})).await;
+    let leaver = leaver["id"].as_str().unwrap().to_owned();
+    let product_token = app.issue_token("default", "product", "sessions,content");
+    product(&app, &product_token, "/api/v1/sessions", json!({"userId": active})).await;
+    product(&app, &product_token, "/api/v1/content", json!({"kind": "post", "authorId": leaver, "body": "Hello"}))
+        .await;
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    assert_eq!(app.patch(&format!("/scim/v2/Users/{leaver}"), &deactivate).await.status(), 200);
+    let former = app.create_user(json!({"userName": "alan.turing", "displayName": "Alan Turing"})).await;
+    let former = former["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.patch(&format!("/scim/v2/Users/{former}"), &deactivate).await.status(), 200);
+    let change = roster::db::tenants::PolicyChange { grace_days: Some(0), ..Default::default() };
+    roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
+    let remove = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace",
+        "path": "urn:ietf:params:scim:schemas:extension:roster:2.0:User:formerMember", "value": true}]});
+    assert_eq!(app.patch(&format!("/scim/v2/Users/{former}"), &remove).await.status(), 200);
+    let group = app
+        .post("/scim/v2/Groups", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Analysts", "members": [{"value": active}, {"value": leaver}]}))
+        .await;
+    assert_eq!(group.status(), 201);
+    let group = group.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    // A connection with a failed request in its log.
+    let idp = app.issue_token("default", "okta-prod", "scim");
+    let failed = reqwest::Client::new()
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&idp)
+        .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada.lovelace"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 409);
+
+    let req =
+        LinkRequest { tenant: "default", name: "a11y", all_tenants: false, lifetime: chrono::Duration::minutes(15) };
+    let (token, _) = issue_link(&mut app.connection(), &req, app.clock.now()).unwrap();
+    let browser = driver.browser().await;
+    a11y::assert_accessible(&browser, &app.url("/admin/signin")).await;
+    let signin = app.url(&format!("/admin/signin?token={token}"));
+    a11y::assert_accessible(&browser, &signin).await;
+    browser.goto(&signin).await.unwrap();
+    click(&browser, "main button[type=submit]").await;
+    wait_for(&browser, "table.people").await;
+
+    for page in [
+        "/admin/people".to_owned(),
+        "/admin/people?q=grace".to_owned(),
+        "/admin/people?state=deactivated".to_owned(),
+        "/admin/people?q=nobody".to_owned(),
+        format!("/admin/people/{active}"),
+        format!("/admin/people/{leaver}"),
+        format!("/admin/people/{former}"),
+        "/admin/sessions".to_owned(),
+        "/admin/groups".to_owned(),
+        "/admin/groups?q=ana".to_owned(),
+        format!("/admin/groups/{group}"),
+        "/admin/settings".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/audit?action=admin.".to_owned(),
+        "/admin/connections".to_owned(),
+    ] {
+        a11y::assert_accessible(&browser, &app.url(&page)).await;
+    }
+    // A connection's page with its request log: the first connection the list links to.
+    browser.goto(&app.url("/admin/connections")).await.unwrap();
+    let link = browser.find(Locator::Css("main a[href^='/admin/connections/']")).await.unwrap();
+    let connection = link.attr("href").await.unwrap().expect("a link to the connection");
+    a11y::assert_accessible(&browser, &app.url(&connection)).await;
+    a11y::assert_accessible(&browser, &app.url(&format!("{connection}?errors=1"))).await;
+    browser.close().await.unwrap();
+}
+
+/// The check itself finds what it looks for: a page with an image without text and a button
+/// without a name has critical violations.
+#[tokio::test]
+async fn the_accessibility_check_finds_violations() {
+    let Some(driver) = Driver::start().await else { return };
+    let browser = driver.browser().await;
+    let page = "data:text/html,<!doctype html><html lang=en><title>t</title><main><img src=x><button></button></main>";
+    let found = a11y::violations(&browser, page).await;
+    let critical: Vec<&str> =
+        found.iter().filter(|v| v["impact"] == "critical").filter_map(|v| v["id"].as_str()).collect();
+    assert!(critical.contains(&"image-alt") && critical.contains(&"button-name"), "{found:?}");
+    browser.close().await.unwrap();
+}
+
+mod the_panels_pages_pass_an_accessibility_check {
+    #[tokio::test]
+    async fn sqlite() {
+        super::the_panels_pages_pass_an_accessibility_check(super::Backend::Sqlite).await;
+    }
+    #[tokio::test]
+    async fn postgres() {
+        super::the_panels_pages_pass_an_accessibility_check(super::Backend::Postgres).await;
+    }
+}
