@@ -19,6 +19,7 @@ mod panel;
 mod product;
 mod readiness;
 mod retention;
+mod security_events;
 mod storage;
 mod tolerance;
 mod tracing;
