@@ -308,11 +308,6 @@ pub fn take(
     Ok(polled)
 }
 
-/// Whether a stream has SETs awaiting acknowledgement (for tests and the delivery log).
-pub fn awaiting_count(conn: &mut DbConnection, stream_id: &str) -> Result<usize, DbError> {
-    Ok(deliveries::awaiting(conn, stream_id, MAX_EVENTS)?.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
