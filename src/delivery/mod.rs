@@ -295,9 +295,9 @@ impl Engine {
         Sent { result, took: started.elapsed(), accepted }
     }
 
-    /// RFC 8935 §2: the SET as the body, `application/secevent+jwt`; the receiver accepts it
-    /// with 202, and refuses it with 400 and a JSON `{"err", "description"}` (§2.3), which the
-    /// delivery log keeps.
+    /// RFC 8935 §2.1: the SET as the body, `application/secevent+jwt`; the receiver accepts it
+    /// with 202 (§2.2), and refuses it with 400 and a JSON `{"err", "description"}` (§2.3, the
+    /// codes of §2.4's registry), which the delivery log keeps.
     async fn push_set(&self, stream: &store::WebhookRow, token: String) -> Sent {
         let started = Instant::now();
         let result = async {

@@ -2,9 +2,12 @@
 //! signed from the committed event row when it is polled or pushed, never on the write path.
 //!
 //! An event becomes one SET per event URI it maps to (the table in [`uris`]): the RFC 9967
-//! provisioning events, CAEP session-revoked and RISC account-disabled/-enabled/-purged. Each SET
-//! carries exactly one event, which every receiver (SCIM, Shared Signals) accepts. A SET's `jti`
-//! is its event's number and its place in that list: the same on every re-delivery.
+//! provisioning events (§2.4, the URIs of its §7.4 registry: `create`, `put` and `patch` in their
+//! `notice` form, whose payload is `attributes`; `delete`, `activate` and `deactivate` with an
+//! empty payload and no `notice`/`full` suffix), CAEP session-revoked and RISC
+//! account-disabled/-enabled/-purged. Each SET carries exactly one event, which every receiver
+//! (SCIM, Shared Signals) accepts. A SET's `jti` is its event's number and its place in that
+//! list: the same on every re-delivery.
 
 use serde_json::{json, Map, Value};
 
@@ -117,20 +120,24 @@ pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Opt
         "iat": iat,
         "jti": jti(to.tenant_id, event.tenant_seq, part),
         "toe": toe,
-        // Events of one transaction share it; an event written before `txn` existed stands alone.
+        // RFC 9967 §2.2, a string: events of one transaction share it; an event written before
+        // `txn` existed stands alone.
         "txn": match event.txn {
             Some(txn) => txn.to_string(),
             None => format!("event-{}", event.tenant_seq),
         },
+        // RFC 9967 §2.1: `uri` is required; `externalId` ("if known") and `id` are optional
+        // members, left out.
         "sub_id": {"format": "scim", "uri": resource},
         "events": events,
     }))
 }
 
-/// The attributes a new account was given, by name: `userName` and `active` always, and
-/// `externalId` when the event still shows one (names only — a notice carries no values).
+/// The attributes a new account was given, by name (RFC 9967 §2.4.1, Figure 5): the `id` the
+/// service assigned, `userName` and `active` always, and `externalId` when the event still shows
+/// one (names only — a notice carries no values).
 fn created_attributes(data: &Value) -> Vec<&'static str> {
-    let mut names = vec!["userName"];
+    let mut names = vec!["id", "userName"];
     if data.get(IDENTIFIERS).and_then(|i| i.get("externalId")).is_some_and(|v| !v.is_null()) {
         names.push("externalId");
     }

@@ -155,7 +155,9 @@ pub fn signed_set(
     }
 }
 
-/// An RFC 8936 §2.4 error reported for a SET (`setErrs`).
+/// An error a receiver reports for a SET in `setErrs` (RFC 8936 §2.2, §2.4.4): `err` a code of
+/// the RFC 8935 §2.4 registry — an open registry, so any string is taken — and `description`
+/// (RFC 8936 §2.6).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SetErr {
     pub err: String,
@@ -163,23 +165,24 @@ pub struct SetErr {
     pub description: Option<String>,
 }
 
-/// A poll request (RFC 8936 §2.4), parsed.
+/// A poll request (RFC 8936 §2.2), parsed.
 #[derive(Debug, Clone, Default)]
 pub struct Poll {
     pub ack: Vec<String>,
     pub set_errs: BTreeMap<String, SetErr>,
-    /// How many SETs at most to return; 0: acknowledge only.
+    /// How many SETs at most to return; 0: acknowledge only (RFC 8936 §2.4.2).
     pub max_events: i64,
     pub return_immediately: bool,
 }
 
-/// The SETs a poll returns when `maxEvents` is absent, and the most it returns in one answer.
-pub const DEFAULT_MAX_EVENTS: i64 = 100;
+/// The most SETs one answer holds. An absent `maxEvents` sets no limit (RFC 8936 §2.2), so the
+/// answer holds up to this many, and `moreAvailable` says whether more are waiting.
 pub const MAX_EVENTS: i64 = 1000;
 
 impl Poll {
     /// The request body: a JSON object whose members are all optional; any malformed one is
-    /// refused (RFC 8936 §2.4.4's `invalid_request`) with a description of what is wrong.
+    /// refused (the poll endpoint answers it `400` `invalid_request`) with a description of what
+    /// is wrong.
     pub fn parse(body: &[u8]) -> Result<Poll, String> {
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
@@ -187,7 +190,7 @@ impl Poll {
             serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?
         };
         let Value::Object(members) = value else { return Err("the body must be a JSON object".into()) };
-        let mut poll = Poll { max_events: DEFAULT_MAX_EVENTS, ..Poll::default() };
+        let mut poll = Poll { max_events: MAX_EVENTS, ..Poll::default() };
         for (name, value) in members {
             match name.as_str() {
                 "ack" => {
@@ -212,7 +215,7 @@ impl Poll {
                 "returnImmediately" => {
                     poll.return_immediately = value.as_bool().ok_or("returnImmediately must be true or false")?;
                 }
-                // RFC 8936 §2.4: members a transmitter does not understand are ignored.
+                // Members this transmitter does not know are ignored.
                 _ => {}
             }
         }
@@ -220,7 +223,7 @@ impl Poll {
     }
 }
 
-/// What one poll answers (RFC 8936 §2.5): SETs by jti, and whether more are waiting.
+/// What one poll answers (RFC 8936 §2.3): SETs by jti, and whether more are waiting.
 #[derive(Debug, Default)]
 pub struct Polled {
     pub sets: BTreeMap<String, String>,
@@ -325,7 +328,7 @@ mod tests {
     fn a_poll_body_is_checked_member_by_member() {
         let poll = Poll::parse(br#"{"ack": ["a"], "maxEvents": 5, "returnImmediately": true, "x": 1}"#).unwrap();
         assert_eq!((poll.ack, poll.max_events, poll.return_immediately), (vec!["a".to_owned()], 5, true));
-        assert_eq!(Poll::parse(b"").unwrap().max_events, DEFAULT_MAX_EVENTS);
+        assert_eq!(Poll::parse(b"").unwrap().max_events, MAX_EVENTS, "absent: no limit but the cap");
         assert_eq!(Poll::parse(br#"{"maxEvents": 999999}"#).unwrap().max_events, MAX_EVENTS);
         for bad in [
             &br#"{"maxEvents": -1}"#[..],

@@ -65,8 +65,9 @@ async fn service_provider_config(
         "changePassword": { "supported": false },
         "sort": { "supported": true },
         "etag": { "supported": true },
-        // RFC 9967: the SCIM events (and the CAEP and RISC events) Roster issues as SETs to
-        // its SET streams (docs/security-events.md); no asynchronous SCIM requests.
+        // RFC 9967 §4: the SCIM events (and the CAEP and RISC events) Roster issues as SETs to
+        // its SET streams (docs/security-events.md); `asyncRequest` "none": no asynchronous
+        // SCIM requests (§2.5.1.1).
         "securityEvents": {
             "asyncRequest": "none",
             "eventUris": crate::delivery::set::EVENT_URIS,

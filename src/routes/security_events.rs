@@ -45,11 +45,14 @@ async fn jwks(state: web::Data<AppState>, tenant: web::Path<String>) -> Result<H
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "max-age=300")).json(set))
 }
 
-/// An error of the poll endpoint: RFC 8936 §2.4.4's JSON `{"err", "description"}` for what the
-/// request got wrong; SCIM errors for the rest (unknown stream, server trouble).
+/// An error of the poll endpoint. RFC 8936 defines no error body for a poll request itself (its
+/// `err`/`description` pair, §2.6, is what a receiver reports about a SET in `setErrs`), so
+/// Roster answers what the request got wrong in the same shape — RFC 8935 §2.3's JSON
+/// `{"err", "description"}` with a code of the RFC 8935 §2.4 registry —, and SCIM errors for the
+/// rest (unknown stream, server trouble).
 #[derive(Debug)]
 enum PollError {
-    /// RFC 8935 §2.3 error codes, which RFC 8936 uses.
+    /// A code of the "Security Event Token Error Codes" registry (RFC 8935 §2.4).
     Request {
         status: StatusCode,
         err: &'static str,
@@ -91,8 +94,9 @@ impl From<ScimError> for PollError {
     }
 }
 
-/// RFC 8936 §2.4: acknowledges what the request acknowledges (`ack`, `setErrs`), then answers
-/// the stream's oldest unacknowledged SETs, up to `maxEvents`. With none waiting and
+/// RFC 8936 §2.2–§2.4: acknowledges what the request acknowledges (`ack`, `setErrs`), then
+/// answers (§2.3: `sets` by jti, `moreAvailable`) the stream's oldest unacknowledged SETs, up to
+/// `maxEvents`. With none waiting and
 /// `returnImmediately` false it waits — woken by this node's writes, and looking again every
 /// `poll_ms` for other nodes' — until SETs come or [`LONG_POLL`] has passed.
 async fn poll(

@@ -144,7 +144,7 @@ async fn every_transition_becomes_its_sets_signed_with_the_published_key(app: Te
     assert_eq!(res.status(), 200);
     // Read before the deletion, which removes the identifiers from the account's events.
     let mut sets = drain(&app, &reader, &stream, "default").await;
-    assert_eq!(event_of(&sets[0]).1, json!({"attributes": ["userName", "externalId", "active"]}));
+    assert_eq!(event_of(&sets[0]).1, json!({"attributes": ["id", "userName", "externalId", "active"]}));
     patch_user(&app, &id, json!([{"op": "replace", "path": "active", "value": false}])).await;
     patch_user(&app, &id, json!([{"op": "replace", "path": "active", "value": true}])).await;
     // Active: the default policy deactivates and deletes in one transaction.
@@ -190,8 +190,9 @@ async fn every_transition_becomes_its_sets_signed_with_the_published_key(app: Te
     let distinct: BTreeSet<String> = [0, 1, 2, 3, 6, 8].into_iter().map(txn).collect();
     assert_eq!(distinct.len(), 6, "separate requests, separate txns");
 
-    // What the service advertises (RFC 9967).
+    // What the service advertises (RFC 9967 §4).
     let config = app.get_ok("/scim/v2/ServiceProviderConfig").await;
+    assert_eq!(config["securityEvents"]["asyncRequest"], "none");
     assert_eq!(config["securityEvents"]["eventUris"], json!(EVENT_URIS));
 }
 
@@ -239,18 +240,23 @@ async fn polls_acknowledge_limit_and_refuse_as_rfc_8936_says(app: TestApp) {
     assert!(rest.keys().all(|j| !first.contains_key(j)), "an acknowledged SET is not returned again");
     // An error report ends a SET too; maxEvents 0 only acknowledges.
     let jti = rest.keys().next().unwrap().clone();
-    let errs = json!({jti.clone(): {"err": "setData", "description": "unknown account"}});
+    // `err` a code of the RFC 8935 §2.4 registry (RFC 8936 §2.6).
+    let errs = json!({jti.clone(): {"err": "invalid_request", "description": "unknown account"}});
     let (none, more) = poll(&app, &reader, &stream, json!({"setErrs": errs, "maxEvents": 0})).await;
     assert_eq!((none.len(), more), (0, false));
     let (none, _) = poll(&app, &reader, &stream, json!({"returnImmediately": true})).await;
     assert!(none.is_empty());
     let log = webhooks::delivery_log(&mut app.connection(), "default", None, Some("rejected"), 10).unwrap();
     assert_eq!(log.len(), 1);
-    assert!(log[0].last_error.as_deref().unwrap().contains("setData: unknown account"), "{:?}", log[0].last_error);
+    assert!(
+        log[0].last_error.as_deref().unwrap().contains("invalid_request: unknown account"),
+        "{:?}",
+        log[0].last_error
+    );
     let acknowledged = webhooks::delivery_log(&mut app.connection(), "default", None, Some("delivered"), 10).unwrap();
     assert_eq!(acknowledged.len(), 2);
 
-    // Errors: a malformed request is 400 invalid_request (RFC 8936 §2.4.4, RFC 8935 §2.3).
+    // Errors: a malformed request is 400 invalid_request, in RFC 8935 §2.3's shape.
     for bad in [json!([]), json!({"maxEvents": -1}), json!({"ack": "x"}), json!({"returnImmediately": "yes"})] {
         let res = poll_with(&app, &reader, &stream, &bad).await;
         assert_eq!(res.status(), 400, "{bad}");
