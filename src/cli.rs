@@ -11,6 +11,7 @@ use crate::db::{self, tenants};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
+mod stream;
 mod webhook;
 
 #[derive(Parser)]
@@ -76,6 +77,9 @@ enum Command {
     /// Manage a tenant's webhooks: endpoints that receive its events, signed, at least once.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Manage a tenant's SET streams (RFC 8935 push, RFC 8936 poll) and its SET signing keys.
+    #[command(subcommand)]
+    Stream(stream::StreamCommand),
     /// Print the audit log of lifecycle transitions (JSON lines).
     Audit {
         /// Only this tenant.
@@ -490,6 +494,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Sweep => sweep(&cli),
         Command::Audit { tenant, after, limit } => audit(&cli, tenant, after, limit),
         Command::Webhook(cmd) => webhook::run(&cli, cmd),
+        Command::Stream(cmd) => stream::run(&cli, cmd),
         Command::Admin(cmd) => crate::panel::cli::run(&open(&cli)?.0, &command_settings(&cli)?, cmd),
     }
 }

@@ -433,6 +433,22 @@ fn soft_delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Res
     Ok(row)
 }
 
+/// The SCIM request that changed a profile (RFC 7644 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Put,
+    Patch,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
 /// A SCIM PUT or PATCH result: the new profile, `active`, and the Roster extension's
 /// `formerMember` when given. The profile and `active` are one write (one statement on
 /// PostgreSQL), with the events of both in that order; becoming a Former Member follows, and
@@ -441,6 +457,7 @@ pub fn update(
     conn: &mut DbConnection,
     actor: &Actor<'_>,
     row: &UserRow,
+    method: Method,
     doc: Document,
     active: bool,
     former_member: Option<bool>,
@@ -456,7 +473,9 @@ pub fn update(
     let mut effects = Effects::default();
     if doc_changed {
         let changed = changed_attributes(&row.document(), &doc);
-        let mut payload = json!({"id": row.id, "attributes": changed});
+        // The method, so that a SET stream tells a replacement from a modification (RFC 9967
+        // prov:put and prov:patch).
+        let mut payload = json!({"id": row.id, "method": method.as_str(), "attributes": changed});
         if changed.iter().any(|n| n == "userName" || n == "externalId") {
             payload[records::IDENTIFIERS] = identifiers(&doc);
         }

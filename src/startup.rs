@@ -118,6 +118,7 @@ impl Application {
             state.clock.clone(),
             state.settings.webhooks,
             wake.get_ref().clone(),
+            state.origin.base(),
         )?;
         let mut server = HttpServer::new(move || {
             App::new()

@@ -175,6 +175,7 @@ fn rewrite(
     ctx: &Ctx,
     id: &str,
     if_match: Option<&str>,
+    method: lifecycle::Method,
     next: impl Fn(&UserRow) -> Result<(Document, bool, Option<bool>), ScimError>,
 ) -> Result<View, ScimError> {
     read_modify_write(if_match, || {
@@ -183,7 +184,7 @@ fn rewrite(
         let (doc, active, former) = next(&row)?;
         check_strict(conn, &ctx.tenant_id, &doc, Some(&row))?;
         let actor = actor(ctx, &policy);
-        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, doc, active, former);
+        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, method, doc, active, former);
         let row = if lifecycle::update_is_one_statement(&row, former) {
             single_statement_write(conn, write)?
         } else {
@@ -201,7 +202,7 @@ pub fn replace(
     doc: Document,
     if_match: Option<&str>,
 ) -> Result<View, ScimError> {
-    rewrite(conn, ctx, id, if_match, |row| {
+    rewrite(conn, ctx, id, if_match, lifecycle::Method::Put, |row| {
         check_user_name(&doc, Some(&row.user_name))?;
         let mut doc = doc.clone();
         let (active, former) = take_state(&mut doc, row.active);
@@ -217,7 +218,7 @@ pub fn patch(
     ops: &[PatchOp],
     if_match: Option<&str>,
 ) -> Result<View, ScimError> {
-    rewrite(conn, ctx, id, if_match, |row| {
+    rewrite(conn, ctx, id, if_match, lifecycle::Method::Patch, |row| {
         let mut current = row.document();
         current.insert("active".into(), Value::Bool(row.active));
         current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == State::FormerMember}));

@@ -81,10 +81,12 @@ pub(super) enum WebhookCommand {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// Only this endpoint's deliveries.
+        /// Only this endpoint's deliveries (a webhook's id; a SET stream's deliveries are in
+        /// the tenant's log without it).
         #[arg(long)]
         webhook: Option<String>,
-        /// Only deliveries in this status: pending, delivered, dead or dropped.
+        /// Only deliveries in this status: pending, delivered, dead or dropped (and, for a SET
+        /// poll stream, awaiting or rejected).
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 100)]

@@ -18,6 +18,10 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 pub const DROPPED: &str = "dropped";
+/// A poll stream's SET, sent on each poll until the receiver acknowledges it (RFC 8936).
+pub const AWAITING: &str = "awaiting";
+/// A poll stream's SET the receiver reported an error for (RFC 8936 `setErrs`).
+pub const REJECTED: &str = "rejected";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = deliveries)]
@@ -37,26 +41,39 @@ pub struct DeliveryRow {
     pub last_duration_ms: Option<i64>,
     pub created_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
+    /// Which of its event's SETs a stream's delivery is (0 for a webhook's).
+    pub part: i32,
 }
 
-/// Adds a pending delivery to `webhook_id` of each `(event number, account)`, due at once, in
-/// the order given (which is the order they are sent in for one account).
+/// A delivery to add: an event (one of its SETs, for a stream) and the account it is about.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub event_seq: i64,
+    pub part: i32,
+    pub user_id: Option<String>,
+}
+
+/// Adds a delivery to `webhook_id` of each queued event, in `status` ([`PENDING`], or
+/// [`AWAITING`] for a poll stream), due at once, in the order given (which is the order they
+/// are sent in for one account).
 pub fn enqueue(
     conn: &mut DbConnection,
     tenant_id: &str,
     webhook_id: &str,
-    events: &[(i64, Option<String>)],
+    events: &[Queued],
+    status: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     let rows: Vec<_> = events
         .iter()
-        .map(|(seq, user_id)| {
+        .map(|q| {
             (
                 deliveries::tenant_id.eq(tenant_id),
                 deliveries::webhook_id.eq(webhook_id),
-                deliveries::event_seq.eq(*seq),
-                deliveries::user_id.eq(user_id.as_deref()),
-                deliveries::status.eq(PENDING),
+                deliveries::event_seq.eq(q.event_seq),
+                deliveries::part.eq(q.part),
+                deliveries::user_id.eq(q.user_id.as_deref()),
+                deliveries::status.eq(status),
                 deliveries::next_attempt_at.eq(now),
                 deliveries::created_at.eq(now),
             )
@@ -68,6 +85,50 @@ pub fn enqueue(
         added += on_backend!(conn, c => diesel::insert_into(deliveries::table).values(chunk).execute(c))?;
     }
     Ok(added)
+}
+
+/// A poll stream's SETs awaiting acknowledgement, oldest first, up to `limit`.
+pub fn awaiting(conn: &mut DbConnection, webhook_id: &str, limit: i64) -> QueryResult<Vec<DeliveryRow>> {
+    deliveries::table
+        .filter(deliveries::webhook_id.eq(webhook_id))
+        // Literal text, so that the partial index `deliveries_awaiting` serves it.
+        .filter(sql::<Bool>("deliveries.status = 'awaiting'"))
+        .order(deliveries::id)
+        .limit(limit)
+        .select(DeliveryRow::as_select())
+        .load(conn)
+}
+
+/// Ends a poll stream's awaiting delivery of `(event, part)` as `status` ([`DELIVERED`]: acknowledged,
+/// [`REJECTED`] with the receiver's `error`, [`DROPPED`]: its event was purged); false when no
+/// such delivery awaits (already acknowledged, or never sent to this stream).
+pub fn finish_awaiting(
+    conn: &mut DbConnection,
+    webhook_id: &str,
+    event_seq: i64,
+    part: i32,
+    status: &str,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        deliveries::table
+            .filter(deliveries::webhook_id.eq(webhook_id))
+            .filter(deliveries::event_seq.eq(event_seq))
+            .filter(deliveries::part.eq(part))
+            .filter(deliveries::status.eq(AWAITING)),
+    )
+    .set((deliveries::status.eq(status), deliveries::last_error.eq(error), deliveries::finished_at.eq(now)))
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// Counts a poll of the delivery as a try (the delivery log's `attempts`).
+pub fn count_polled(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
+        .set(deliveries::attempts.eq(deliveries::attempts + 1))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Claims up to `limit` due deliveries for `owner` until `lease_until`, oldest first. A
@@ -190,6 +251,8 @@ pub fn backlog(conn: &mut DbConnection) -> QueryResult<(i64, Option<NaiveDateTim
 
 /// The number of the tenant's oldest event that a delivery still waits to send, if any: the
 /// event retention keeps it and every later event (a retry may come a day after the event).
+/// A poll stream's SETs awaiting acknowledgement do not hold events back — a receiver that
+/// stopped polling would keep them for good —: one whose event is purged is dropped.
 pub fn lowest_pending(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<i64>> {
     deliveries::table
         .filter(deliveries::tenant_id.eq(tenant_id))
@@ -213,7 +276,7 @@ pub fn prune_finished(
     ));
     let finished = deliveries::table
         .filter(deliveries::tenant_id.eq(tenant_id))
-        .filter(deliveries::status.ne(PENDING))
+        .filter(deliveries::status.ne_all([PENDING, AWAITING]))
         .into_boxed();
     let expired = match finished_before {
         Some(cutoff) => finished.filter(deliveries::finished_at.lt(cutoff).or(event_gone)),

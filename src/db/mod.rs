@@ -35,6 +35,7 @@ pub mod scrub;
 pub mod sessions;
 pub mod settings;
 pub mod share;
+pub mod signing_keys;
 pub mod sql;
 pub mod tenants;
 pub mod tokens;

@@ -17,6 +17,8 @@ pub struct EventRow {
     pub user_id: Option<String>,
     pub payload: String,
     pub created_at: NaiveDateTime,
+    /// What the events of one transaction share (`None` for events older than it).
+    pub txn: Option<i64>,
 }
 
 pub fn add_event(
@@ -55,9 +57,13 @@ fn insert_event(
                 .filter(numbered.field(events::tenant_id).eq(tenant_id))
                 .select(diesel::dsl::max(numbered.field(events::tenant_seq)) + 1)
                 .single_value();
-            diesel::insert_into(events::table).values((values, events::tenant_seq.eq(next))).execute(c)?
+            // Outside a write transaction an event is a transaction of its own.
+            let txn = super::transaction::sqlite_txn().unwrap_or_else(|| rand::random::<i64>() & i64::MAX);
+            diesel::insert_into(events::table)
+                .values((values, events::tenant_seq.eq(next), events::txn.eq(txn)))
+                .execute(c)?
         }
-        // Numbered once committed, by the reader.
+        // Numbered once committed, by the reader; `txn` is the column's default, the transaction id.
         DbConnection::Postgresql(c) => diesel::insert_into(events::table).values(values).execute(c)?,
     };
     Ok(())

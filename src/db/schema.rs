@@ -111,6 +111,7 @@ diesel::table! {
         last_duration_ms -> Nullable<BigInt>,
         created_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        part -> Integer,
     }
 }
 
@@ -123,6 +124,7 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamp,
         tenant_seq -> Nullable<BigInt>,
+        txn -> Nullable<BigInt>,
     }
 }
 
@@ -296,6 +298,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        tenant_id -> Text,
+        alg -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Text,
         name -> Text,
@@ -382,6 +397,8 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<Timestamp>,
         after_event -> BigInt,
         created_at -> Timestamp,
+        kind -> Text,
+        audience -> Nullable<Text>,
     }
 }
 
@@ -396,6 +413,7 @@ diesel::joinable!(oauth_issuers -> tenants (tenant_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_clients (client_id));
 diesel::joinable!(sessions -> users (user_pk));
 diesel::joinable!(request_log -> tenants (tenant_id));
+diesel::joinable!(signing_keys -> tenants (tenant_id));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> oauth_clients (client_id));
 diesel::joinable!(tokens -> tenants (tenant_id));
@@ -428,6 +446,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_groups,
     server_settings,
     sessions,
+    signing_keys,
     tenants,
     tokens,
     tombstones,

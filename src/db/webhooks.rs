@@ -24,10 +24,25 @@ pub struct WebhookRow {
     /// The tenant's events up to this number have their deliveries.
     pub after_event: i64,
     pub created_at: NaiveDateTime,
+    /// [`WEBHOOK`], [`SET_PUSH`] or [`SET_POLL`].
+    pub kind: String,
+    /// A SET stream's `aud`.
+    pub audience: Option<String>,
 }
 
+/// A Standard Webhooks endpoint (docs/webhooks.md).
+pub const WEBHOOK: &str = "webhook";
+/// A SET stream pushed to its URL (RFC 8935; docs/security-events.md).
+pub const SET_PUSH: &str = "set-push";
+/// A SET stream its receiver polls (RFC 8936).
+pub const SET_POLL: &str = "set-poll";
+
 impl WebhookRow {
-    /// Whether the endpoint asked for events of type `kind`.
+    pub fn is_stream(&self) -> bool {
+        self.kind != WEBHOOK
+    }
+
+    /// Whether the endpoint asked for events of type `kind` (a stream: SETs of that event URI).
     pub fn wants(&self, kind: &str) -> bool {
         self.event_types.is_empty() || self.event_types.split(',').any(|t| t == kind)
     }
@@ -43,10 +58,13 @@ pub fn insert(conn: &mut DbConnection, row: &WebhookRow) -> QueryResult<()> {
     Ok(())
 }
 
-/// A tenant's webhooks, oldest first.
-pub fn of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<WebhookRow>> {
+/// A tenant's destinations of one kind ([`WEBHOOK`], or a stream kind), oldest first;
+/// `streams` picks both stream kinds instead.
+pub fn of_tenant(conn: &mut DbConnection, tenant_id: &str, streams: bool) -> QueryResult<Vec<WebhookRow>> {
+    let kinds: &[&str] = if streams { &[SET_PUSH, SET_POLL] } else { &[WEBHOOK] };
     webhooks::table
         .filter(webhooks::tenant_id.eq(tenant_id))
+        .filter(webhooks::kind.eq_any(kinds))
         .order((webhooks::created_at, webhooks::id))
         .select(WebhookRow::as_select())
         .load(conn)
@@ -124,12 +142,18 @@ pub fn rotate(
     Ok(changed == 1)
 }
 
-/// Removes a tenant's webhook and its delivery log; false when the tenant has no such webhook.
-pub fn remove(conn: &mut DbConnection, tenant_id: &str, id: &str) -> QueryResult<bool> {
+/// Removes a tenant's webhook (or, with `streams`, SET stream) and its delivery log; false
+/// when the tenant has no such destination of that kind.
+pub fn remove(conn: &mut DbConnection, tenant_id: &str, id: &str, streams: bool) -> QueryResult<bool> {
+    let kinds: &[&str] = if streams { &[SET_PUSH, SET_POLL] } else { &[WEBHOOK] };
     super::write_transaction(conn, |conn| {
-        let removed =
-            diesel::delete(webhooks::table.filter(webhooks::tenant_id.eq(tenant_id)).filter(webhooks::id.eq(id)))
-                .execute(conn)?;
+        let removed = diesel::delete(
+            webhooks::table
+                .filter(webhooks::tenant_id.eq(tenant_id))
+                .filter(webhooks::id.eq(id))
+                .filter(webhooks::kind.eq_any(kinds)),
+        )
+        .execute(conn)?;
         if removed == 1 {
             diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id))).execute(conn)?;
         }

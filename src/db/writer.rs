@@ -176,6 +176,7 @@ where
             DbConnection::Postgresql(_) => unreachable!("savepoints of the SQLite writer only"),
         }
     }
+    let _txn = super::transaction::SqliteTxn::enter();
     Savepoint.execute(sqlite(conn))?;
     let undo = |conn: &mut DbConnection| {
         let c = sqlite(conn);

@@ -1,5 +1,7 @@
 //! Delivery of committed outbox events to destinations outside Roster, at least once
-//! (docs/webhooks.md). Webhooks are the first kind of destination.
+//! (docs/webhooks.md). Destinations are webhooks and SET streams (docs/security-events.md): a
+//! push stream is sent to like a webhook, with a signed SET per event URI instead of the
+//! webhook message; a poll stream's SETs are given to it when its receiver polls.
 //!
 //! Two steps, each safe when several nodes share one PostgreSQL:
 //!
@@ -18,9 +20,12 @@
 //! this node ([`Wake`]) and every `poll_ms`, and stops after its current batch on shutdown.
 
 pub mod backoff;
+pub mod keys;
 pub mod message;
 pub mod outbound;
+pub mod set;
 pub mod signing;
+pub mod streams;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -32,7 +37,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::clock::Clock;
 use crate::config::WebhookSettings;
-use crate::db::deliveries::{self, Attempt, DeliveryRow, DEAD, DELIVERED, DROPPED, PENDING};
+use crate::db::deliveries::{self, Attempt, DeliveryRow, Queued, AWAITING, DEAD, DELIVERED, DROPPED, PENDING};
 use crate::db::{records, webhooks as store, write_transaction, Database, DbConnection, DbError};
 use outbound::Outbound;
 use signing::SealKey;
@@ -42,13 +47,23 @@ const FAN_OUT_BATCH: i64 = 1000;
 /// The longest error text kept in the delivery log.
 const ERROR_TEXT: usize = 300;
 
-/// Wakes the sender when this node has committed a write that may have added events.
+/// Wakes the sender — and the SET polls waiting on this node — when this node has committed a
+/// write that may have added events.
 #[derive(Clone, Default)]
-pub struct Wake(Arc<Notify>);
+pub struct Wake {
+    sender: Arc<Notify>,
+    polls: Arc<Notify>,
+}
 
 impl Wake {
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.sender.notify_one();
+        self.polls.notify_waiters();
+    }
+
+    /// Resolves at the next [`Wake::notify`] after it was called (a long poll's wait).
+    pub async fn next_write(&self) {
+        self.polls.notified().await;
     }
 }
 
@@ -73,12 +88,21 @@ struct Engine {
     settings: WebhookSettings,
     outbound: Outbound,
     seal: SealKey,
+    /// What SETs' issuers start with (`public_url`, or the listen address).
+    issuer_base: Arc<str>,
 }
 
 /// Starts the sender on the current runtime.
-pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: Wake) -> Result<Sender, DbError> {
+pub fn spawn(
+    db: Database,
+    clock: Arc<Clock>,
+    settings: WebhookSettings,
+    wake: Wake,
+    issuer_base: String,
+) -> Result<Sender, DbError> {
     let seal = SealKey::load(&mut *db.conn()?)?;
-    let engine = Engine { outbound: Outbound::new(&settings), db, clock, settings, seal };
+    let engine =
+        Engine { outbound: Outbound::new(&settings), db, clock, settings, seal, issuer_base: issuer_base.into() };
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(engine.settings.poll_ms);
@@ -108,7 +132,7 @@ pub fn spawn(db: Database, clock: Arc<Clock>, settings: WebhookSettings, wake: W
                 }
             }
             tokio::select! {
-                _ = wake.0.notified() => {}
+                _ = wake.sender.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = stopped.changed() => {}
             }
@@ -156,24 +180,38 @@ impl Engine {
     }
 
     /// Sends a batch of claimed deliveries at once and records what came of them: the
-    /// webhooks and events read in one database job, the outcomes written in one transaction.
+    /// destinations, events and (for SET streams) signing keys read in one database job, the
+    /// outcomes written in one transaction.
     async fn deliver(&self, claimed: Vec<DeliveryRow>, owner: String) -> Result<(), DbError> {
         let wanted: Vec<(String, String, i64)> =
             claimed.iter().map(|d| (d.tenant_id.clone(), d.webhook_id.clone(), d.event_seq)).collect();
+        let (seal, base, now) = (self.seal.clone(), self.issuer_base.clone(), self.clock.now());
         let found = self
             .db
             .run(move |conn| {
                 let mut found = Vec::with_capacity(wanted.len());
+                let mut signers: std::collections::HashMap<String, SignerOrWhyNot> = Default::default();
                 for (tenant, webhook_id, seq) in wanted {
                     let webhook = store::by_id(conn, &tenant, &webhook_id)?;
-                    found.push((webhook, records::event_by_number(conn, &tenant, seq)?));
+                    let signer = match &webhook {
+                        Some(w) if w.is_stream() => match signers.get(&tenant) {
+                            Some(signer) => Some(signer.clone()),
+                            None => {
+                                let signer = Signer::load(conn, &seal, &base, &tenant, now)?;
+                                signers.insert(tenant.clone(), signer.clone());
+                                Some(signer)
+                            }
+                        },
+                        _ => None,
+                    };
+                    found.push((webhook, records::event_by_number(conn, &tenant, seq)?, signer));
                 }
                 Ok::<_, DbError>(found)
             })
             .await?;
-        let tries = claimed.iter().zip(found).filter_map(|(row, (webhook, event))| {
+        let tries = claimed.iter().zip(found).filter_map(|(row, (webhook, event, signer))| {
             // A webhook removed meanwhile took its deliveries with it.
-            webhook.map(|webhook| self.attempt(row, webhook, event))
+            webhook.map(|webhook| self.attempt(row, webhook, event, signer))
         });
         let outcomes: Vec<(i64, Attempt, Option<f64>)> = join_all(tries).await;
         for (_, attempt, lag) in &outcomes {
@@ -204,25 +242,41 @@ impl Engine {
         row: &DeliveryRow,
         webhook: store::WebhookRow,
         event: Option<records::EventRow>,
+        signer: Option<SignerOrWhyNot>,
     ) -> (i64, Attempt, Option<f64>) {
         let now = self.clock.now();
+        let dropped = |error: &str| Attempt {
+            status: DROPPED,
+            next_attempt_at: now,
+            http_status: None,
+            error: Some(error.into()),
+            duration_ms: None,
+            tried: false,
+        };
         let Some(event) = event else {
             // Purged by retention before it could be sent: nothing is left to send.
-            let attempt = Attempt {
-                status: DROPPED,
-                next_attempt_at: now,
-                http_status: None,
-                error: Some("the event was purged before it was delivered".into()),
-                duration_ms: None,
-                tried: false,
-            };
-            return (row.id, attempt, None);
+            return (row.id, dropped("the event was purged before it was delivered"), None);
         };
-        let message = message::Message::of_event(&row.tenant_id, &event);
-        let sent = self.send(&webhook, &message, now).await;
+        let sent = match signer {
+            // The tenant's key could not be opened: tried again later, like an endpoint down.
+            Some(Err(why)) => Sent { result: Err(why), took: Duration::ZERO, accepted: false },
+            Some(Ok(signer)) => {
+                let audience = webhook.audience.as_deref().unwrap_or("");
+                let to = set::Addressing { issuer: &signer.issuer, audience, tenant_id: &row.tenant_id };
+                match streams::signed_set(&signer.key, &to, &event, row.part, now) {
+                    Ok(Some(token)) => self.push_set(&webhook, token).await,
+                    Ok(None) => return (row.id, dropped("the event has no such SET"), None),
+                    Err(e) => Sent { result: Err(e.to_string()), took: Duration::ZERO, accepted: false },
+                }
+            }
+            None => {
+                let message = message::Message::of_event(&row.tenant_id, &event);
+                self.send(&webhook, &message, now).await
+            }
+        };
         let tries = u32::try_from(row.attempts).unwrap_or(0) + 1;
         let lag =
-            sent.delivered().then(|| (self.clock.now() - event.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+            sent.accepted.then(|| (self.clock.now() - event.created_at).num_milliseconds().max(0) as f64 / 1000.0);
         (row.id, self.outcome(sent, tries, now), lag)
     }
 
@@ -237,13 +291,48 @@ impl Engine {
             Ok::<_, String>(response.status().as_u16())
         }
         .await;
-        Sent { result, took: started.elapsed() }
+        let accepted = matches!(result, Ok(code) if (200..300).contains(&code));
+        Sent { result, took: started.elapsed(), accepted }
+    }
+
+    /// RFC 8935 §2.1: the SET as the body, `application/secevent+jwt`; the receiver accepts it
+    /// with 202 (§2.2), and refuses it with 400 and a JSON `{"err", "description"}` (§2.3, the
+    /// codes of §2.4's registry), which the delivery log keeps.
+    async fn push_set(&self, stream: &store::WebhookRow, token: String) -> Sent {
+        let started = Instant::now();
+        let result = async {
+            let url = outbound::parse_url(&stream.url)?;
+            let client = self.outbound.client(&url, stream.allow_private)?;
+            let response = client
+                .post(url)
+                .header("content-type", "application/secevent+jwt")
+                .header("accept", "application/json")
+                .body(token)
+                .send()
+                .await
+                .map_err(describe)?;
+            let code = response.status().as_u16();
+            if code == 202 {
+                return Ok(code);
+            }
+            let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+            match body.get("err").and_then(|e| e.as_str()) {
+                Some(err) => {
+                    let description = body.get("description").and_then(|d| d.as_str()).unwrap_or("");
+                    Err(format!("the receiver answered {code}: {err}: {description}"))
+                }
+                None => Ok(code),
+            }
+        }
+        .await;
+        let accepted = matches!(result, Ok(202));
+        Sent { result, took: started.elapsed(), accepted }
     }
 
     fn outcome(&self, sent: Sent, tries: u32, now: NaiveDateTime) -> Attempt {
         let duration_ms = Some(sent.took.as_millis() as i64);
         let (http_status, error) = match &sent.result {
-            Ok(code) if (200..300).contains(code) => {
+            Ok(code) if sent.accepted => {
                 return Attempt {
                     status: DELIVERED,
                     next_attempt_at: now,
@@ -254,7 +343,7 @@ impl Engine {
                 }
             }
             Ok(code) => (Some(i32::from(*code)), format!("the endpoint answered {code}")),
-            Err(e) => (None, e.clone()),
+            Err(e) => (e.strip_prefix("the receiver answered ").and_then(|r| r.get(..3)?.parse().ok()), e.clone()),
         };
         let error: String = error.chars().take(ERROR_TEXT).collect();
         let (status, next_attempt_at) = if tries >= self.settings.max_attempts {
@@ -268,14 +357,36 @@ impl Engine {
 }
 
 struct Sent {
-    /// The receiver's status code, or why no answer came.
+    /// The receiver's status code, or why no answer came (or, for a SET, why it was refused).
     result: Result<u16, String>,
     took: Duration,
+    /// Whether the receiver took it: a 2xx for a webhook, 202 for a SET (RFC 8935 §2.2).
+    accepted: bool,
 }
 
-impl Sent {
-    fn delivered(&self) -> bool {
-        matches!(self.result, Ok(code) if (200..300).contains(&code))
+/// What a SET stream's deliveries of one tenant are signed with.
+struct Signer {
+    issuer: String,
+    key: keys::TenantKey,
+}
+
+/// A tenant's signer, or why its key is unusable (its SETs' deliveries fail with that).
+type SignerOrWhyNot = Result<Arc<Signer>, String>;
+
+impl Signer {
+    fn load(
+        conn: &mut DbConnection,
+        seal: &SealKey,
+        base: &str,
+        tenant_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<SignerOrWhyNot, DbError> {
+        let name = crate::db::tenants::by_id(conn, tenant_id)?.map(|t| t.name).unwrap_or_default();
+        match keys::current(conn, seal, tenant_id, now) {
+            Ok(key) => Ok(Ok(Arc::new(Signer { issuer: set::issuer(base, &name), key }))),
+            Err(keys::KeyError::Db(e)) => Err(e),
+            Err(other) => Ok(Err(other.to_string())),
+        }
     }
 }
 
@@ -316,13 +427,43 @@ fn fan_out(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError
     Ok(added)
 }
 
+/// Gives one destination its new committed events' deliveries, in the caller's transaction
+/// (a SET stream: one per SET it wants; a poll stream's wait `awaiting` for its receiver).
 fn fan_out_one(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<usize, DbError> {
     let Some(webhook) = store::lock(conn, id)? else { return Ok(0) };
+    fan_out_locked(conn, webhook, now)
+}
+
+/// [`fan_out_one`] for a poll: it waits for a sender giving the stream its events at the same
+/// moment (rather than skip the stream), so the poll sees them.
+pub(crate) fn fan_out_waiting(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let Some(webhook) = store::lock_waiting(conn, tenant_id, id)? else { return Ok(0) };
+    fan_out_locked(conn, webhook, now)
+}
+
+fn fan_out_locked(conn: &mut DbConnection, webhook: store::WebhookRow, now: NaiveDateTime) -> Result<usize, DbError> {
     let events = records::events_after(conn, &webhook.tenant_id, webhook.after_event, FAN_OUT_BATCH)?;
     let Some(last) = events.last().map(|e| e.tenant_seq) else { return Ok(0) };
-    let wanted: Vec<(i64, Option<String>)> =
-        events.into_iter().filter(|e| webhook.wants(&e.kind)).map(|e| (e.tenant_seq, e.user_id)).collect();
-    let added = deliveries::enqueue(conn, &webhook.tenant_id, &webhook.id, &wanted, now)?;
+    let mut wanted = Vec::new();
+    for event in events {
+        if webhook.is_stream() {
+            for (part, uri) in set::uris(&event).iter().enumerate() {
+                if webhook.wants(uri) {
+                    let part = part as i32;
+                    wanted.push(Queued { event_seq: event.tenant_seq, part, user_id: event.user_id.clone() });
+                }
+            }
+        } else if webhook.wants(&event.kind) {
+            wanted.push(Queued { event_seq: event.tenant_seq, part: 0, user_id: event.user_id });
+        }
+    }
+    let status = if webhook.kind == store::SET_POLL { AWAITING } else { PENDING };
+    let added = deliveries::enqueue(conn, &webhook.tenant_id, &webhook.id, &wanted, status, now)?;
     store::set_after_event(conn, &webhook.id, last)?;
     Ok(added)
 }

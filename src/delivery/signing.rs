@@ -29,6 +29,15 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
+    /// Key material to seal that is not a webhook secret (a SET signing key's private half).
+    pub fn from_bytes(bytes: Vec<u8>) -> Secret {
+        Secret(bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub fn generate() -> Secret {
         Secret(rand::random::<[u8; 32]>().to_vec())
     }

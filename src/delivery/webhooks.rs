@@ -28,7 +28,14 @@ pub const EVENT_TYPES: [&str; 10] = [
 ];
 
 /// The statuses of the delivery log.
-pub const STATUSES: [&str; 4] = [deliveries::PENDING, deliveries::DELIVERED, deliveries::DEAD, deliveries::DROPPED];
+pub const STATUSES: [&str; 6] = [
+    deliveries::PENDING,
+    deliveries::DELIVERED,
+    deliveries::DEAD,
+    deliveries::DROPPED,
+    deliveries::AWAITING,
+    deliveries::REJECTED,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -76,6 +83,7 @@ fn tenant_id(conn: &mut DbConnection, name: &str) -> Result<String, WebhookError
 
 fn find(conn: &mut DbConnection, tenant: &str, tenant_id: &str, id: &str) -> Result<WebhookRow, WebhookError> {
     store::by_id(conn, tenant_id, id)?
+        .filter(|w| !w.is_stream())
         .ok_or_else(|| WebhookError::UnknownWebhook { tenant: tenant.to_owned(), id: id.to_owned() })
 }
 
@@ -109,6 +117,8 @@ pub fn add(conn: &mut DbConnection, new: &NewWebhook<'_>, now: NaiveDateTime) ->
             previous_secret_expires_at: None,
             after_event: records::last_event_number(conn, &tenant_id)?,
             created_at: now,
+            kind: store::WEBHOOK.to_owned(),
+            audience: None,
         };
         store::insert(conn, &row)?;
         Ok::<_, WebhookError>(row)
@@ -118,12 +128,12 @@ pub fn add(conn: &mut DbConnection, new: &NewWebhook<'_>, now: NaiveDateTime) ->
 
 pub fn list(conn: &mut DbConnection, tenant: &str) -> Result<Vec<WebhookRow>, WebhookError> {
     let tenant_id = tenant_id(conn, tenant)?;
-    Ok(store::of_tenant(conn, &tenant_id)?)
+    Ok(store::of_tenant(conn, &tenant_id, false)?)
 }
 
 pub fn remove(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), WebhookError> {
     let tenant_id = tenant_id(conn, tenant)?;
-    if store::remove(conn, &tenant_id, id)? {
+    if store::remove(conn, &tenant_id, id, false)? {
         Ok(())
     } else {
         Err(WebhookError::UnknownWebhook { tenant: tenant.to_owned(), id: id.to_owned() })
@@ -146,6 +156,7 @@ pub fn rotate_secret(
         // Locked until the commit: two rotations at once would otherwise both keep the same
         // old secret as the previous one, and the secret the first handed out would never sign.
         let webhook = store::lock_waiting(conn, &tenant_id, id)?
+            .filter(|w| !w.is_stream())
             .ok_or_else(|| WebhookError::UnknownWebhook { tenant: tenant.to_owned(), id: id.to_owned() })?;
         let keep_until = now + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         // The old secret, sealed anew: the stored text stays bound to this webhook either way.
@@ -184,18 +195,19 @@ pub fn replay(
     let tenant_id = tenant_id(conn, tenant)?;
     write_transaction(conn, |conn| {
         let webhook = store::lock_waiting(conn, &tenant_id, id)?
+            .filter(|w| !w.is_stream())
             .ok_or_else(|| WebhookError::UnknownWebhook { tenant: tenant.to_owned(), id: id.to_owned() })?;
         let mut after = from - 1;
         let mut added = 0;
         while after < webhook.after_event {
             let events = records::events_after(conn, &tenant_id, after, 1000)?;
             let Some(last) = events.last().map(|e| e.tenant_seq) else { break };
-            let wanted: Vec<(i64, Option<String>)> = events
+            let wanted: Vec<deliveries::Queued> = events
                 .into_iter()
                 .filter(|e| e.tenant_seq <= webhook.after_event && webhook.wants(&e.kind))
-                .map(|e| (e.tenant_seq, e.user_id))
+                .map(|e| deliveries::Queued { event_seq: e.tenant_seq, part: 0, user_id: e.user_id })
                 .collect();
-            added += deliveries::enqueue(conn, &tenant_id, id, &wanted, now)?;
+            added += deliveries::enqueue(conn, &tenant_id, id, &wanted, deliveries::PENDING, now)?;
             after = last;
         }
         Ok(added)

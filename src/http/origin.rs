@@ -90,6 +90,12 @@ impl Origin {
         Some(client)
     }
 
+    /// This server's own base URL, whatever a request says: `public_url`, or the listen address.
+    /// What names that must not vary with the request use (a SET's issuer).
+    pub fn base(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.fallback))
+    }
+
     /// The base URL of the SCIM API as the client sees it.
     pub fn scim_base(&self, req: &HttpRequest) -> String {
         if let Some(url) = &self.public_url {

@@ -65,6 +65,13 @@ async fn service_provider_config(
         "changePassword": { "supported": false },
         "sort": { "supported": true },
         "etag": { "supported": true },
+        // RFC 9967 §4: the SCIM events (and the CAEP and RISC events) Roster issues as SETs to
+        // its SET streams (docs/security-events.md); `asyncRequest` "none": no asynchronous
+        // SCIM requests (§2.5.1.1).
+        "securityEvents": {
+            "asyncRequest": "none",
+            "eventUris": crate::delivery::set::EVENT_URIS,
+        },
         // RFC 9865 §4.
         "pagination": {
             "cursor": true,

@@ -10,6 +10,7 @@ mod oauth;
 mod product;
 mod scim;
 mod search;
+mod security_events;
 mod users;
 
 use actix_web::{web, HttpRequest};
@@ -31,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(search::configure)
                 .configure(bulk::configure),
         )
-        .service(web::scope("/api/v1").configure(product::configure))
+        .service(web::scope("/api/v1").configure(product::configure).configure(security_events::configure_api))
+        .configure(security_events::configure)
         .configure(crate::panel::configure)
         .configure(oauth::configure)
         .default_service(web::to(not_found));

@@ -20,6 +20,7 @@ mod panel_connections;
 mod product;
 mod readiness;
 mod retention;
+mod security_events;
 mod storage;
 mod tolerance;
 mod tracing;

@@ -150,7 +150,10 @@ fn occurring<'a>(bytes: &[u8], values: &'a [String]) -> Vec<&'a str> {
     let bytes = bytes.to_ascii_lowercase();
     values
         .iter()
-        .filter(|v| bytes.windows(v.len()).any(|w| w == v.to_ascii_lowercase().as_bytes()))
+        .filter(|v| {
+            let v = v.to_ascii_lowercase();
+            bytes.windows(v.len()).any(|w| w == v.as_bytes())
+        })
         .map(String::as_str)
         .collect()
 }
