@@ -1,6 +1,7 @@
 //! The archive sink: the export of a deleted account, waiting sealed in the archive outbox
-//! (`db::archive`), is written to the tenant's archive directory, and only then removed from
-//! Roster. At least once: the file is written and made durable before the pending export is
+//! (`db::archive`), is written to the tenant's archive directory (or, for a tenant with an
+//! archive URL, sent there by the webhook sender: `delivery::archive`), and only then removed
+//! from Roster. At least once: the file is written and made durable before the pending export is
 //! removed, so a crash in between writes the same file again on the next run, and never loses
 //! it. An export that waits longer than the tenant's hold is destroyed, and an `archive.expired`
 //! event raised, so that what Roster deleted does not stay in it indefinitely.
@@ -102,11 +103,11 @@ fn deliver_next(
     if pending.expires_at <= now {
         return Ok(Some((seq, expire(conn, &pending, now)?)));
     }
-    if pending.destination != Destination::Directory.as_str() {
-        // A destination kind this node does not know (a newer node's): left for that node.
-        return Ok(Some((seq, Outcome::Gone)));
-    }
     let Some(dir) = &tenant.archive_dir else {
+        if tenant.archive_url.is_some() {
+            // The webhook sender delivers it (`delivery::archive`); only its expiry is the sweep's.
+            return Ok(Some((seq, Outcome::Gone)));
+        }
         tracing::warn!(tenant = %tenant.name, user_id = pending.user_id, "archive export pending: the tenant has no archive directory");
         return Ok(None);
     };
@@ -120,7 +121,9 @@ fn deliver_next(
     let removed = write_transaction(conn, |conn| -> Result<bool, ArchiveError> {
         let removed = store::remove(conn, seq)?;
         if removed {
-            let payload = json!({"userId": pending.user_id, "destination": pending.destination, "file": file_name(&pending.user_id)});
+            let destination = Destination::Directory.as_str();
+            let payload =
+                json!({"userId": pending.user_id, "destination": destination, "file": file_name(&pending.user_id)});
             records::add_event(conn, &tenant.id, "archive.written", Some(&pending.user_id), &payload, now)?;
         }
         Ok(removed)

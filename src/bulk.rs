@@ -20,6 +20,18 @@
 //! a concurrent transaction (a deadlock, a serialization failure, a busy SQLite) ends its chunk
 //! and runs once more, alone, after that chunk commits; losing again, it fails with 503.
 //!
+//! **Waves, on PostgreSQL.** There a chunk's time goes to round trips, one statement after the
+//! other, while the database has cores to spare; so creates that are ready (every `bulkId` they
+//! refer to resolved) and independent (none refers to another, no two create the same userName
+//! or Group displayName) run as a wave of chunks at the same time, each chunk on a pooled
+//! connection and in a transaction of its own ([`lanes`] says how many). An operation that
+//! refers to a `bulkId` created in a wave runs only after the wave has committed; any other
+//! operation ends the wave and runs after it, as above. A chunk of a wave whose commit fails
+//! fails its own operations only: the other chunks of the wave committed on their own, as §3.7
+//! allows ("the service provider MAY continue processing … after an error"). Results are listed
+//! in the request's order whatever order the chunks ended in. A request with `failOnErrors`
+//! runs one chunk at a time, so that no operation after the last error allowed has run.
+//!
 //! `bulkId` references (§3.7.2): a `bulkId:<id>` in an operation's `path` or anywhere in its
 //! `data` (a group's `members[].value`, a PATCH `path` filter or `value`) names the resource
 //! another POST of the same request creates. Operations run in the order given, except that an
@@ -40,7 +52,7 @@
 //! further operation takes a place of its own before its chunk runs, so a Bulk of N operations
 //! costs the tenant what N requests do (see [`run`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -343,9 +355,29 @@ enum Write {
     Delete(Kind, String),
 }
 
+/// What [`prepare`] reads of an operation besides its target and data.
+#[derive(Debug, Clone)]
+struct Head {
+    method: Option<Method>,
+    method_name: String,
+    path: String,
+    version: Option<String>,
+}
+
+impl Operation {
+    fn head(&self) -> Head {
+        Head {
+            method: self.method,
+            method_name: self.method_name.clone(),
+            path: self.path.clone(),
+            version: self.version.clone(),
+        }
+    }
+}
+
 /// Checks and parses an operation whose references are resolved: what it fails with here, it
 /// fails with before writing anything.
-fn prepare(op: &Operation, target: Option<(Kind, Option<String>)>, data: Option<Value>) -> Result<Write, ScimError> {
+fn prepare(op: &Head, target: Option<(Kind, Option<String>)>, data: Option<Value>) -> Result<Write, ScimError> {
     let method = op.method.ok_or_else(|| {
         ScimError::invalid_syntax(format!("\"method\" must be POST, PUT, PATCH or DELETE; got {:?}", op.method_name))
     })?;
@@ -416,6 +448,68 @@ fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str
             Ok(done(StatusCode::NO_CONTENT, Kind::Groups, id, None))
         }
     }
+}
+
+/// An operation ready to run, its references resolved, apart from the request: what a chunk
+/// on another connection needs of it.
+struct Job {
+    i: usize,
+    head: Head,
+    target: Option<(Kind, Option<String>)>,
+    /// Kept (the write parses a copy) for a second run, should this one lose to a concurrent
+    /// transaction.
+    data: Option<Value>,
+}
+
+impl Job {
+    /// Checks, parses and writes the operation in a savepoint of the transaction open on `conn`.
+    fn run(&self, conn: &mut DbConnection, ctx: &Ctx) -> Result<Done, ScimError> {
+        let write = prepare(&self.head, self.target.clone(), self.data.clone())?;
+        write_transaction(conn, |conn| apply(conn, ctx, write, self.head.version.as_deref()))
+    }
+
+    /// The value a POST must not share with another create of the same wave: the userName of a
+    /// User, the displayName of a Group, folded as their unique indexes fold them.
+    fn unique_key(&self) -> Option<String> {
+        let (kind, name) = match self.target {
+            Some((Kind::Users, None)) => ("u", "userName"),
+            Some((Kind::Groups, None)) => ("g", "displayName"),
+            _ => return None,
+        };
+        let value = self.data.as_ref()?.as_object().and_then(|d| field(d, name)).and_then(Value::as_str)?;
+        Some(format!("{kind}:{}", crate::scim::fold::fold(value)))
+    }
+}
+
+/// What a chunk run apart from the runner did with one of its operations.
+enum Ran {
+    Result(Result<Done, ScimError>),
+    /// It lost to a concurrent transaction: it runs again, alone, after the wave.
+    Contended(Job),
+}
+
+/// Runs the creates of one chunk of a wave (see [`run`]) in one transaction open on `conn`, each
+/// in a savepoint of its own, putting what each did in `out` as it goes, so that what ran is
+/// known even when the commit fails.
+fn run_apart(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    jobs: Vec<Job>,
+    out: &Mutex<Vec<(usize, Ran)>>,
+) -> Result<(), ScimError> {
+    write_transaction(conn, |conn| {
+        for job in jobs {
+            let i = job.i;
+            let result = job.run(conn, ctx);
+            let ran = if result.as_ref().is_err_and(ScimError::is_contended) {
+                Ran::Contended(job)
+            } else {
+                Ran::Result(result)
+            };
+            out.lock().unwrap_or_else(PoisonError::into_inner).push((i, ran));
+        }
+        Ok(())
+    })
 }
 
 fn unresolved_bulk_id(id: &str, detail: &str) -> ScimError {
@@ -518,9 +612,11 @@ struct Runner {
     chunk: Vec<usize>,
     /// An operation due to run that must start a chunk of its own (see [`run`]).
     held: Option<(usize, Option<Vec<String>>)>,
-    /// An operation that lost to a concurrent transaction, to run once more, alone, once its
-    /// chunk has committed.
-    retry: Option<(usize, Option<Vec<String>>)>,
+    /// Operations that lost to a concurrent transaction, each to run once more, alone, once
+    /// their chunk has committed.
+    retries: VecDeque<(usize, Option<Vec<String>>)>,
+    /// Operations of a wave are being gathered: no new pass may start (see [`Runner::gather`]).
+    in_flight: bool,
 }
 
 impl Runner {
@@ -556,7 +652,8 @@ impl Runner {
             deferred: Vec::new(),
             chunk: Vec::new(),
             held: None,
-            retry: None,
+            retries: VecDeque::new(),
+            in_flight: false,
         }
     }
 
@@ -602,7 +699,8 @@ impl Runner {
                 self.still.push(i);
                 continue;
             }
-            if self.still.is_empty() {
+            // A new pass must see the results of the operations gathered so far.
+            if self.still.is_empty() || self.in_flight {
                 return Step::Done;
             }
             self.pass = std::mem::take(&mut self.still);
@@ -655,8 +753,8 @@ impl Runner {
         self.results[i] = Some(result);
     }
 
-    /// Performs operation `i`, its references resolved, in a savepoint of the open transaction.
-    fn perform(&mut self, conn: &mut DbConnection, ctx: &Ctx, i: usize) -> Result<Done, ScimError> {
+    /// Operation `i` ready to run: its data taken out of the request, its references resolved.
+    fn job(&mut self, i: usize) -> Job {
         let op = &mut self.ops[i];
         let mut data = op.data.take();
         let mut target = op.target.clone();
@@ -668,12 +766,16 @@ impl Runner {
                 *id = substitute(id, &self.ids);
             }
         }
-        let op = &self.ops[i];
-        // Kept for a second run should this one lose to a concurrent transaction.
-        let write = prepare(op, target, data.clone())?;
-        let result = write_transaction(conn, |conn| apply(conn, ctx, write, op.version.as_deref()));
+        Job { i, head: self.ops[i].head(), target, data }
+    }
+
+    /// Performs operation `i`, its references resolved, in a savepoint of the open transaction.
+    fn perform(&mut self, conn: &mut DbConnection, ctx: &Ctx, i: usize) -> Result<Done, ScimError> {
+        let job = self.job(i);
+        let result = job.run(conn, ctx);
         if result.as_ref().is_err_and(ScimError::is_contended) {
-            self.ops[i].data = data;
+            // Kept for a second run.
+            self.ops[i].data = job.data;
         }
         result
     }
@@ -690,7 +792,7 @@ impl Runner {
         self.chunk.push(i);
         let result = self.perform(conn, ctx, i);
         if may_retry && result.as_ref().is_err_and(ScimError::is_contended) {
-            self.retry = Some((i, later));
+            self.retries.push_back((i, later));
             return false;
         }
         if let (Ok(_), Some(later)) = (&result, later) {
@@ -706,7 +808,7 @@ impl Runner {
     fn chunk(&mut self, conn: &mut DbConnection, ctx: &Ctx, most: usize, creates_only: bool) -> usize {
         let started = Instant::now();
         self.chunk.clear();
-        if let Some(step) = self.retry.take() {
+        if let Some(step) = self.retries.pop_front() {
             self.perform_and_record(conn, ctx, step, false);
             return self.chunk.len();
         }
@@ -745,17 +847,90 @@ impl Runner {
             if !matches!(self.results[i], Some(Ok(_))) {
                 continue;
             }
-            let mut failure = err.clone();
-            failure.detail = format!(
-                "The operation was applied, but the transaction it shared with other operations of this request \
-                 did not commit, so nothing of it was stored: {}",
-                err.detail
-            );
             if let Some(bulk_id) = self.ops[i].bulk_id.as_ref().filter(|b| self.declarer.get(*b) == Some(&i)) {
                 self.ids.remove(bulk_id);
             }
             self.results[i] = None;
-            self.record(i, Err(failure));
+            self.record(i, Err(not_committed(err)));
+        }
+    }
+
+    /// Whether the next operations may be gathered into a wave: none is held back to run in a
+    /// chunk of its own or to run again.
+    fn may_gather(&self) -> bool {
+        !self.stopped && self.held.is_none() && self.retries.is_empty()
+    }
+
+    /// Takes the next operations that may run at the same time, at most `most`, as chunks of at
+    /// most `size`: creates, in the order they are run, each ready (every `bulkId` it refers
+    /// to resolved), none of them referring to another, and no two of them creating the same
+    /// userName or Group displayName (which one a unique index lets through would otherwise
+    /// depend on timing, not on the request's order). The wave ends before the first operation
+    /// that is no such create — it is held and runs next, the way [`Runner::chunk`] runs them —
+    /// and before a new pass over waiting operations, which must see this wave's results.
+    /// Operations refused without writing are recorded at once. Returns the chunks and how many
+    /// operations were taken in all.
+    fn gather(&mut self, most: usize, size: usize) -> (Vec<Vec<Job>>, usize) {
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut keys = HashSet::new();
+        let mut refused = 0;
+        while jobs.len() + refused < most && self.may_gather() {
+            self.in_flight = !jobs.is_empty();
+            let step = self.next();
+            self.in_flight = false;
+            match step {
+                Step::Done => break,
+                Step::Refuse(i, err) => {
+                    refused += 1;
+                    self.record(i, Err(err));
+                }
+                Step::Perform(i, later) => {
+                    let op = &self.ops[i];
+                    if later.is_some() || !op.is_post() {
+                        self.held = Some((i, later));
+                        break;
+                    }
+                    let job = self.job(i);
+                    if job.unique_key().is_some_and(|key| !keys.insert(key)) {
+                        self.ops[i].data = job.data;
+                        self.held = Some((i, None));
+                        break;
+                    }
+                    jobs.push(job);
+                }
+            }
+        }
+        let taken = jobs.len() + refused;
+        let mut chunks = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            chunks.push(jobs.by_ref().take(size).collect());
+        }
+        (chunks, taken)
+    }
+
+    /// Records what a chunk of a wave did: when it committed, each operation's result; when it
+    /// did not, every operation of it that had succeeded fails (nothing of it is stored), and
+    /// those it never ran fail with its error. An operation that lost to a concurrent
+    /// transaction waits to run again, alone.
+    fn record_apart(&mut self, indices: Vec<usize>, ran: Vec<(usize, Ran)>, outcome: Result<(), ScimError>) {
+        let mut seen = HashSet::new();
+        for (i, ran) in ran {
+            seen.insert(i);
+            match (ran, &outcome) {
+                (Ran::Contended(job), _) => {
+                    self.ops[i].data = job.data;
+                    self.retries.push_back((i, None));
+                }
+                (Ran::Result(result), Ok(())) => self.record(i, result),
+                (Ran::Result(Ok(_)), Err(err)) => self.record(i, Err(not_committed(err))),
+                (Ran::Result(Err(own)), Err(_)) => self.record(i, Err(own)),
+            }
+        }
+        if let Err(err) = &outcome {
+            for i in indices.into_iter().filter(|i| !seen.contains(i)) {
+                self.record(i, Err(err.clone()));
+            }
         }
     }
 
@@ -772,6 +947,17 @@ impl Runner {
         }
         self.stopped = true;
     }
+}
+
+/// An operation's error when it was applied but its chunk's transaction did not commit.
+fn not_committed(err: &ScimError) -> ScimError {
+    let mut failure = err.clone();
+    failure.detail = format!(
+        "The operation was applied, but the transaction it shared with other operations of this request did not \
+         commit, so nothing of it was stored: {}",
+        err.detail
+    );
+    failure
 }
 
 fn lock(runner: &Mutex<Runner>) -> std::sync::MutexGuard<'_, Runner> {
@@ -798,6 +984,7 @@ where
     P: FnMut(usize) -> F,
     F: Future<Output = Result<(), ScimError>>,
 {
+    let lanes = lanes(db, &request);
     let runner = Arc::new(Mutex::new(Runner::new(request)));
     // Places taken and not yet used: the request's own admission pays for its first operation.
     let mut places = 1;
@@ -805,6 +992,25 @@ where
         let left = lock(&runner).left();
         if left == 0 {
             break;
+        }
+        // A request that fits in one chunk runs as one: a wave of one chunk saves nothing, and
+        // the operations referring to its creates can join that chunk.
+        if lanes > 1 && left > CHUNK_OPERATIONS_POSTGRES && lock(&runner).may_gather() {
+            let most = left.min(CHUNK_OPERATIONS_POSTGRES * lanes).min(burst.unwrap_or(usize::MAX).max(1));
+            if places < most {
+                if let Err(err) = pace(most - places).await {
+                    lock(&runner).refuse_rest(&err);
+                    break;
+                }
+                places = most;
+            }
+            let (chunks, taken) = lock(&runner).gather(most, CHUNK_OPERATIONS_POSTGRES);
+            if taken > 0 {
+                run_wave(db, ctx, &runner, chunks).await;
+                places -= taken;
+                continue;
+            }
+            // The next operation is held to run in a chunk of its own, or none is left.
         }
         // On PostgreSQL, operations of one chunk hold their row locks until it commits, in the
         // request's order rather than the fixed orders every other write takes them in (groups
@@ -860,6 +1066,42 @@ where
         .filter_map(|(i, r)| r.as_ref().map(|r| entry(&runner.ops[i], base, r)))
         .collect();
     json!({"schemas": [BULK_RESPONSE], "Operations": operations})
+}
+
+/// How many chunks of creates run at the same time, each on a connection of its own. On
+/// PostgreSQL a chunk's time goes mostly to round trips (a savepoint, the write, its release,
+/// one after the other), during which the server has a core free: several chunks keep both
+/// busy. At most four, and at most half the pool, so that one tenant's Bulk leaves connections
+/// to the others (the tenant's share, when set, bounds it further). SQLite has one writer: one
+/// chunk at a time. With `failOnErrors` the request runs one chunk at a time too: §3.7.3 counts
+/// errors in the order operations are processed, and the operations after the last error
+/// allowed must not have run.
+fn lanes(db: &Database, request: &BulkRequest) -> usize {
+    match (db.backend(), request.fail_on_errors) {
+        (Backend::Postgres, None) => (db.pool_state().0 as usize / 2).clamp(1, 4),
+        _ => 1,
+    }
+}
+
+/// Runs the chunks of a wave (see [`Runner::gather`]) at the same time, each in a transaction
+/// of its own on a connection of its own, and records what they did once all have ended.
+async fn run_wave(db: &Database, ctx: &Ctx, runner: &Mutex<Runner>, chunks: Vec<Vec<Job>>) {
+    let runs = chunks.into_iter().map(|jobs| {
+        let indices: Vec<usize> = jobs.iter().map(|job| job.i).collect();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let (shared, ctx) = (out.clone(), ctx.clone());
+        let write = db.write(move |conn| run_apart(conn, &ctx, jobs, &shared));
+        async move {
+            let outcome = write.await;
+            let ran = std::mem::take(&mut *out.lock().unwrap_or_else(PoisonError::into_inner));
+            (indices, ran, outcome)
+        }
+    });
+    let outcomes = futures_util::future::join_all(runs).await;
+    let mut runner = lock(runner);
+    for (indices, ran, outcome) in outcomes {
+        runner.record_apart(indices, ran, outcome);
+    }
 }
 
 /// Adds the members the Group POSTs that broke circular references left out (§3.7.1), now that

@@ -213,16 +213,29 @@ enum TenantCommand {
         /// Delete deactivated accounts after this many days ("off" to stop).
         #[arg(long, value_parser = days_or_off)]
         delete_after_days: Option<DaysOrOff>,
-        /// Export an account and everything it wrote to the archive directory before deleting it
-        /// (needs --archive-dir).
+        /// Export an account and everything it wrote to the archive destination before deleting
+        /// it (needs --archive-dir or --archive-url).
         #[arg(long)]
         archive_export: Option<bool>,
         /// Absolute path of an existing directory on the server that receives the exports of
-        /// deleted accounts, one JSON Lines file per account ("off" to remove it).
-        #[arg(long, value_name = "PATH")]
+        /// deleted accounts, one JSON Lines file per account ("off" to remove it). Setting it
+        /// clears --archive-url: a tenant has one archive destination.
+        #[arg(long, value_name = "PATH", conflicts_with = "archive_url")]
         archive_dir: Option<String>,
-        /// How long an export may wait for the archive directory before it is destroyed and an
-        /// archive.expired event raised: hours ("48h") or days ("7d") [default: 7d].
+        /// URL that receives the export of each deleted account as a POST of the same JSON Lines,
+        /// signed as webhooks are; the export leaves Roster once the URL answers 2xx ("off" to
+        /// remove it). https only, and no internal address, unless --archive-allow-private.
+        /// Prints the new signing secret (whsec_...) once. Setting it clears --archive-dir: a
+        /// tenant has one archive destination.
+        #[arg(long, value_name = "URL")]
+        archive_url: Option<String>,
+        /// With --archive-url: allow http, and loopback and private addresses (a receiver inside
+        /// your own network).
+        #[arg(long, requires = "archive_url")]
+        archive_allow_private: bool,
+        /// How long an export may wait for the archive destination (a directory, or a 2xx from
+        /// the URL) before it is destroyed and an archive.expired event raised: hours ("48h") or
+        /// days ("7d") [default: 7d].
         #[arg(long, value_name = "DURATION", value_parser = hold_hours)]
         archive_hold: Option<i32>,
         /// How long events are kept before the sweep purges them: days ("90d" or "90"), or "off"
@@ -544,11 +557,11 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
             println!("{}\t{}", tenant.name, tenant.id);
         }
         TenantCommand::List => {
-            println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation\tevent_retention_days\tarchive_dir\tarchive_hold_hours");
+            println!("name\tid\tgrace_days\tdelete_policy\tformer_member_after_days\tdelete_after_days\tarchive_export\tstrict_validation\tevent_retention_days\tarchive_dir\tarchive_hold_hours\tarchive_url");
             for t in tenants::list(&mut conn)? {
                 let days = |d: Option<i32>| d.map(|d| d.to_string()).unwrap_or_else(|| "off".into());
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     t.name,
                     t.id,
                     t.grace_days,
@@ -559,7 +572,8 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
                     t.strict_validation,
                     days(t.event_retention_days),
                     t.archive_dir.as_deref().unwrap_or("-"),
-                    t.archive_hold_hours
+                    t.archive_hold_hours,
+                    t.archive_url.as_deref().unwrap_or("-")
                 );
             }
         }
@@ -572,9 +586,20 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
             archive_export,
             strict_validation,
             archive_dir,
+            archive_url,
+            archive_allow_private,
             archive_hold,
             event_retention,
         } => {
+            let (archive_url, secret) = match archive_url {
+                Some(url) if url.eq_ignore_ascii_case("off") => (Some(None), None),
+                Some(url) => {
+                    let (url, secret) =
+                        crate::delivery::archive::url_destination(&mut conn, &name, &url, archive_allow_private)?;
+                    (Some(Some(url)), Some(secret))
+                }
+                None => (None, None),
+            };
             let change = tenants::PolicyChange {
                 grace_days,
                 delete_policy,
@@ -584,10 +609,18 @@ fn tenant(cli: &Cli, cmd: TenantCommand) -> anyhow::Result<()> {
                 strict_validation,
                 event_retention_days: event_retention.map(|d| d.0),
                 archive_dir: archive_dir.map(|d| (!d.eq_ignore_ascii_case("off")).then_some(d)),
+                archive_url,
                 archive_hold_hours: archive_hold,
             };
             let t = tenants::set_policy(&mut conn, &name, &change)?;
             eprintln!("tenant {} now: grace {} days, delete policy {}", t.name, t.grace_days, t.delete_policy);
+            if let Some(secret) = secret {
+                eprintln!(
+                    "archive URL {}: its signing secret, shown this once:",
+                    t.archive_url.as_deref().unwrap_or("-")
+                );
+                println!("{secret}");
+            }
         }
     }
     Ok(())

@@ -96,6 +96,8 @@ pub struct Policy {
     pub archive_export: bool,
     /// How long the export of a deleted account waits for its destination.
     pub archive_hold: Duration,
+    /// Where that export goes: the tenant's archive URL when it has one, else its directory.
+    pub archive_destination: Destination,
     /// How long events are kept (the sweep purges older ones); `None` keeps them.
     pub event_retention: Option<Duration>,
 }
@@ -114,6 +116,7 @@ impl Policy {
             delete_after: tenant.delete_after_days.map(days),
             archive_export: tenant.archive_export,
             archive_hold: Duration::hours(i64::from(tenant.archive_hold_hours.max(1))),
+            archive_destination: if tenant.archive_url.is_some() { Destination::Url } else { Destination::Directory },
             event_retention: tenant.event_retention_days.map(days),
         }
     }
@@ -368,7 +371,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> Resu
         // until the sink has written it to the tenant's destination; the event says so, without
         // the data.
         let export = archive_export(conn, actor, &row)?;
-        let destination = Destination::Directory;
+        let destination = actor.policy.archive_destination;
         let expires = actor.now + actor.policy.archive_hold;
         archive::queue(conn, actor.tenant_id, &row.id, destination, &export, actor.now, expires)?;
         actor.event(conn, "user.exported", &row.id, json!({"id": row.id, "destination": destination.as_str()}))?;

@@ -3,7 +3,8 @@
 
 Listens on 127.0.0.1 (--port, 0: any free port) and prints "listening PORT". Each POST to any
 path other than /_config is verified the Standard Webhooks way against the configured secrets
-and recorded as one JSON line in --log: the webhook-id, the body, whether a signature verified,
+and recorded as one JSON line in --log: the webhook-id, the body (a list of its lines for
+JSON Lines, as archive exports are sent), whether a signature verified,
 how many signatures came, and what the receiver answered. The test steers it with
 POST /_config {"secrets": ["whsec_..."], "mode": "ok" | "fail" | "slow" | "reset" | "redirect",
 "delay_ms": N, "redirect_to": URL}:
@@ -42,6 +43,13 @@ def verified(secrets, msg_id, timestamp, body, header):
     return False, len(given)
 
 
+def parse(body, content_type):
+    """An event's JSON; an archive export's JSON Lines (application/x-ndjson) as a list."""
+    if content_type.startswith("application/x-ndjson"):
+        return [json.loads(line) for line in body.decode().splitlines() if line]
+    return json.loads(body or b"null")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -74,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
             "id": msg_id,
             "valid": valid and fresh,
             "signatures": signatures,
-            "body": json.loads(body or b"null"),
+            "body": parse(body, self.headers.get("content-type", "")),
             "mode": mode,
             "at_ms": int(time.time() * 1000),
         }

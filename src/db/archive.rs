@@ -20,18 +20,22 @@ use super::{DbConnection, DbError};
 /// Name of the generated archive key in the `server_settings` table.
 const ARCHIVE_KEY_SETTING: &str = "archive_key";
 
-/// Where a pending export goes. Stored by name in `destination`; a webhook endpoint would be a
-/// second kind beside it.
+/// Where a pending export goes, stored by name in `destination`: the kind of destination the
+/// tenant had when the account was deleted. The sink of the kind the tenant has when the export
+/// is delivered takes it (a tenant has one kind at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     /// The tenant's archive directory on the server, one JSON Lines file per account.
     Directory,
+    /// The tenant's archive URL, which receives the same JSON Lines as a signed POST.
+    Url,
 }
 
 impl Destination {
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Directory => "directory",
+            Destination::Url => "url",
         }
     }
 }
@@ -46,6 +50,12 @@ pub struct PendingExport {
     sealed: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// Tries made to send it to a URL.
+    pub attempts: i32,
+    /// When the next try to a URL is due (None: at once); while a sender's request is out, the
+    /// end of its lease.
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
 }
 
 fn cipher(conn: &mut DbConnection) -> Result<XChaCha20Poly1305, DbError> {
@@ -116,6 +126,65 @@ pub fn next(conn: &mut DbConnection, tenant_id: &str, after: i64) -> QueryResult
         DbConnection::Postgresql(pg) => query().for_update().skip_locked().first(pg).optional(),
         DbConnection::Sqlite(c) => query().first(c).optional(),
     }
+}
+
+/// Claims, for a sender of URL exports, up to `limit` exports due at `now` of tenants that have an
+/// archive URL: each is leased until `lease_until` (its next try is due then), so that another
+/// sender, here or on another node (`FOR UPDATE SKIP LOCKED`), takes other ones, and one whose
+/// sender died is tried again once the lease is over. Exports past their hold are left to the
+/// sweep, which destroys them. Runs in the caller's transaction.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<PendingExport>> {
+    use super::schema::tenants;
+    let query = || {
+        archive_exports::table
+            .filter(
+                archive_exports::tenant_id
+                    .eq_any(tenants::table.filter(tenants::archive_url.is_not_null()).select(tenants::id)),
+            )
+            .filter(archive_exports::next_attempt_at.is_null().or(archive_exports::next_attempt_at.le(now)))
+            .filter(archive_exports::expires_at.gt(now))
+            .order(archive_exports::seq)
+            .limit(limit)
+            .select(archive_exports::all_columns)
+    };
+    let claimed: Vec<PendingExport> = match conn {
+        DbConnection::Postgresql(pg) => query().for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(c) => query().load(c)?,
+    };
+    let seqs: Vec<i64> = claimed.iter().map(|p| p.seq).collect();
+    diesel::update(archive_exports::table.filter(archive_exports::seq.eq_any(&seqs)))
+        .set(archive_exports::next_attempt_at.eq(lease_until))
+        .execute(conn)?;
+    Ok(claimed)
+}
+
+/// Records a failed try: one more attempt, the next one due at `next_attempt_at`.
+pub fn retry_later(conn: &mut DbConnection, seq: i64, next_attempt_at: NaiveDateTime, error: &str) -> QueryResult<()> {
+    diesel::update(archive_exports::table.find(seq))
+        .set((
+            archive_exports::attempts.eq(archive_exports::attempts + 1),
+            archive_exports::next_attempt_at.eq(next_attempt_at),
+            archive_exports::last_error.eq(error),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether any tenant with an archive URL has an export waiting, so that the sender has work.
+pub fn any_for_url(conn: &mut DbConnection) -> QueryResult<bool> {
+    use super::schema::tenants;
+    diesel::select(diesel::dsl::exists(
+        archive_exports::table.filter(
+            archive_exports::tenant_id
+                .eq_any(tenants::table.filter(tenants::archive_url.is_not_null()).select(tenants::id)),
+        ),
+    ))
+    .get_result(conn)
 }
 
 /// Removes a pending export; false when it was already gone (another node finished it).

@@ -36,6 +36,9 @@ diesel::table! {
         sealed -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
     }
 }
 
@@ -324,6 +327,9 @@ diesel::table! {
         event_retention_days -> Nullable<Integer>,
         archive_dir -> Nullable<Text>,
         archive_hold_hours -> Integer,
+        archive_url -> Nullable<Text>,
+        archive_allow_private -> Bool,
+        archive_secret -> Nullable<Text>,
     }
 }
 

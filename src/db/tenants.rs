@@ -32,6 +32,22 @@ pub struct Tenant {
     pub archive_dir: Option<String>,
     /// Hours an export may wait for its destination before it is destroyed (and an alert raised).
     pub archive_hold_hours: i32,
+    /// The URL that receives the export of a deleted account as a signed POST (instead of the
+    /// directory: a tenant has one kind of archive destination at a time).
+    pub archive_url: Option<String>,
+    /// Whether the archive URL may be http, or reach loopback and private addresses.
+    pub archive_allow_private: bool,
+    /// The archive URL's signing secret, sealed (`delivery::signing::SealKey`).
+    pub archive_secret: Option<String>,
+}
+
+/// An archive URL as `roster tenant set --archive-url` gives it: checked, and with its new
+/// signing secret already sealed (`delivery::archive::url_destination` makes it).
+#[derive(Debug, Clone)]
+pub struct ArchiveUrl {
+    pub url: String,
+    pub allow_private: bool,
+    pub sealed_secret: String,
 }
 
 /// Events are kept this long unless the tenant says otherwise.
@@ -58,8 +74,12 @@ pub struct PolicyChange {
     /// `Some(None)` keeps events for good. At least a day: a feed reader needs time to read.
     #[validate(range(min = 1, max = 36_500))]
     pub event_retention_days: Option<Option<i32>>,
-    /// `Some(None)` removes the destination (refused while archive export is on).
+    /// `Some(None)` removes the destination (refused while archive export is on). A directory
+    /// clears the archive URL.
     pub archive_dir: Option<Option<String>>,
+    /// `Some(None)` removes the destination (refused while archive export is on). A URL clears
+    /// the archive directory.
+    pub archive_url: Option<Option<ArchiveUrl>>,
     /// An hour to a year.
     #[validate(range(min = 1, max = 8_760))]
     pub archive_hold_hours: Option<i32>,
@@ -114,10 +134,12 @@ pub enum TenantError {
     #[error("{0}")]
     InvalidPolicy(String),
     #[error(
-        "archive export needs a destination: set one with --archive-dir PATH in the same command or before \
-         (exports are written there before a deleted account's data leaves Roster)"
+        "archive export needs a destination: set one with --archive-dir PATH or --archive-url URL in the same \
+         command or before (exports are delivered there before a deleted account's data leaves Roster)"
     )]
     ArchiveWithoutDestination,
+    #[error("an archive destination is a directory or a URL, not both: give --archive-dir or --archive-url")]
+    TwoArchiveDestinations,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -144,6 +166,9 @@ pub fn create(conn: &mut DbConnection, name: &str) -> Result<Tenant, TenantError
         event_retention_days: Some(DEFAULT_EVENT_RETENTION_DAYS),
         archive_dir: None,
         archive_hold_hours: DEFAULT_ARCHIVE_HOLD_HOURS,
+        archive_url: None,
+        archive_allow_private: false,
+        archive_secret: None,
     };
     match diesel::insert_into(tenants::table).values(&tenant).execute(conn) {
         Ok(_) => Ok(tenant),
@@ -215,10 +240,21 @@ pub fn set_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) ->
 fn change_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> Result<Tenant, TenantError> {
     let tenant = by_name(conn, name)?.ok_or_else(|| TenantError::Unknown(name.to_owned()))?;
     let exporting = change.archive_export.unwrap_or(tenant.archive_export);
-    let destination = change.archive_dir.as_ref().map_or(tenant.archive_dir.is_some(), Option::is_some);
+    // One kind of destination at a time: a new one of either kind replaces the other.
+    let (dir, url) = match (&change.archive_dir, &change.archive_url) {
+        (Some(Some(_)), Some(Some(_))) => return Err(TenantError::TwoArchiveDestinations),
+        (Some(Some(_)), _) => (true, false),
+        (_, Some(Some(_))) => (false, true),
+        (dir, url) => (
+            dir.as_ref().map_or(tenant.archive_dir.is_some(), Option::is_some),
+            url.as_ref().map_or(tenant.archive_url.is_some(), Option::is_some),
+        ),
+    };
+    let destination = dir || url;
     // Refused only when the change is about the archive: a tenant upgraded with export on and no
     // destination can still change its other settings (its exports wait, see docs/operations.md).
-    let about_archive = change.archive_export == Some(true) || change.archive_dir.is_some();
+    let about_archive =
+        change.archive_export == Some(true) || change.archive_dir.is_some() || change.archive_url.is_some();
     if exporting && !destination && about_archive {
         return Err(TenantError::ArchiveWithoutDestination);
     }
@@ -244,8 +280,33 @@ fn change_policy(conn: &mut DbConnection, name: &str, change: &PolicyChange) -> 
     if let Some(d) = change.event_retention_days {
         diesel::update(target).set(tenants::event_retention_days.eq(d)).execute(conn)?;
     }
+    let no_url = || {
+        (
+            tenants::archive_url.eq(None::<String>),
+            tenants::archive_allow_private.eq(false),
+            tenants::archive_secret.eq(None::<String>),
+        )
+    };
     if let Some(d) = &change.archive_dir {
         diesel::update(target).set(tenants::archive_dir.eq(d)).execute(conn)?;
+        if d.is_some() {
+            diesel::update(target).set(no_url()).execute(conn)?;
+        }
+    }
+    match &change.archive_url {
+        Some(Some(u)) => {
+            let set = (
+                tenants::archive_url.eq(&u.url),
+                tenants::archive_allow_private.eq(u.allow_private),
+                tenants::archive_secret.eq(&u.sealed_secret),
+                tenants::archive_dir.eq(None::<String>),
+            );
+            diesel::update(target).set(set).execute(conn)?;
+        }
+        Some(None) => {
+            diesel::update(target).set(no_url()).execute(conn)?;
+        }
+        None => {}
     }
     if let Some(h) = change.archive_hold_hours {
         diesel::update(target).set(tenants::archive_hold_hours.eq(h)).execute(conn)?;

@@ -12,6 +12,7 @@ pub struct Message {
     /// so receivers can drop what they already handled.
     pub id: String,
     pub body: Vec<u8>,
+    pub content_type: &'static str,
 }
 
 impl Message {
@@ -27,14 +28,28 @@ impl Message {
             "userId": event.user_id,
             "data": data,
         });
-        Message { id: format!("evt_{tenant_id}_{}", event.tenant_seq), body: body.to_string().into_bytes() }
+        Message {
+            id: format!("evt_{tenant_id}_{}", event.tenant_seq),
+            body: body.to_string().into_bytes(),
+            content_type: "application/json",
+        }
     }
 
     /// What `roster webhook test` sends: a message of type `webhook.test` that no event stands
     /// behind.
     pub fn test(now: NaiveDateTime) -> Message {
         let body = json!({"type": "webhook.test", "timestamp": crate::clock::time(now), "data": {}});
-        Message { id: format!("test_{}", uuid::Uuid::new_v4().simple()), body: body.to_string().into_bytes() }
+        Message {
+            id: format!("test_{}", uuid::Uuid::new_v4().simple()),
+            body: body.to_string().into_bytes(),
+            content_type: "application/json",
+        }
+    }
+
+    /// The export of a deleted account for the tenant's archive URL: the JSON Lines the archive
+    /// directory would hold (`application/x-ndjson`), its `webhook-id` the same for every try.
+    pub fn of_export(tenant_id: &str, seq: i64, export: Vec<u8>) -> Message {
+        Message { id: format!("arch_{tenant_id}_{seq}"), body: export, content_type: "application/x-ndjson" }
     }
 
     /// The signed POST. `webhook-timestamp` is the real time of sending (receivers refuse
@@ -43,7 +58,7 @@ impl Message {
         let timestamp = chrono::Utc::now().timestamp();
         client
             .post(url)
-            .header("content-type", "application/json")
+            .header("content-type", self.content_type)
             .header("webhook-id", &self.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature_header(secrets, &self.id, timestamp, &self.body))

@@ -1,7 +1,8 @@
 //! Delivery of committed outbox events to destinations outside Roster, at least once
 //! (docs/webhooks.md). Destinations are webhooks and SET streams (docs/security-events.md): a
 //! push stream is sent to like a webhook, with a signed SET per event URI instead of the
-//! webhook message; a poll stream's SETs are given to it when its receiver polls.
+//! webhook message; a poll stream's SETs are given to it when its receiver polls. The archive
+//! sink's URL destination ([`archive`]) goes through the same sender.
 //!
 //! Two steps, each safe when several nodes share one PostgreSQL:
 //!
@@ -19,6 +20,7 @@
 //! The sender runs in `roster serve` as a background task, woken after each write request on
 //! this node ([`Wake`]) and every `poll_ms`, and stops after its current batch on shutdown.
 
+pub mod archive;
 pub mod backoff;
 pub mod keys;
 pub mod message;
@@ -38,7 +40,7 @@ use tokio::sync::{watch, Notify};
 use crate::clock::Clock;
 use crate::config::WebhookSettings;
 use crate::db::deliveries::{self, Attempt, DeliveryRow, Queued, AWAITING, DEAD, DELIVERED, DROPPED, PENDING};
-use crate::db::{records, webhooks as store, write_transaction, Database, DbConnection, DbError};
+use crate::db::{archive as archives, records, webhooks as store, write_transaction, Database, DbConnection, DbError};
 use outbound::Outbound;
 use signing::SealKey;
 
@@ -113,7 +115,8 @@ pub fn spawn(
         loop {
             let look = !matches!(seen, Some((false, at)) if at.elapsed() < poll);
             if look {
-                match engine.db.run(|conn| Ok::<_, DbError>(store::any(conn)?)).await {
+                let any = |conn: &mut DbConnection| Ok::<_, DbError>(store::any(conn)? || archives::any_for_url(conn)?);
+                match engine.db.run(any).await {
                     Ok(any) => {
                         seen = Some((any, Instant::now()));
                         if !any {
@@ -168,6 +171,7 @@ impl Engine {
                 break;
             }
         }
+        self.send_archives(stopped).await?;
         let (depth, oldest) = self.db.run(|conn| Ok::<_, DbError>(deliveries::backlog(conn)?)).await?;
         let age = oldest.map(|t| (self.clock.now() - t).num_milliseconds().max(0) as f64 / 1000.0);
         crate::metrics::webhook_backlog(depth, age.unwrap_or(0.0));

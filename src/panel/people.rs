@@ -171,6 +171,7 @@ mod tests {
             delete_after: delete_after.map(Duration::days),
             archive_export: false,
             archive_hold: Duration::days(7),
+            archive_destination: crate::db::archive::Destination::Directory,
             event_retention: Some(Duration::days(90)),
         }
     }

@@ -3,6 +3,7 @@
 //! Roster; a crash between the two writes it again rather than losing it; an export that waits
 //! past its hold is destroyed with an alert.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,6 +16,9 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::{json, Backend, TestApp, TestDatabase, SECRET};
 use roster::db::tenants::{self, PolicyChange, TenantError};
+use roster::delivery::archive::url_destination;
+
+use crate::webhooks::{fast, wait_for, Receiver};
 
 struct Tenant<'a> {
     app: &'a TestApp,
@@ -301,6 +305,178 @@ both_backends!(
 );
 both_backends!(by_backend: a_sink_killed_between_writing_and_removing_writes_again_and_loses_nothing);
 
+/// Points the default tenant's archive export at `receiver` (a loopback address, so allowed
+/// private) and gives the receiver the signing secret, as an operator pastes it.
+async fn archive_to_url(app: &TestApp, receiver: &mut Receiver, hold_hours: Option<i32>) {
+    let mut conn = app.connection();
+    let (url, secret) = url_destination(&mut conn, "default", &receiver.url(), true).unwrap();
+    let change = PolicyChange {
+        archive_export: Some(true),
+        archive_url: Some(Some(url)),
+        archive_hold_hours: hold_hours,
+        ..Default::default()
+    };
+    tenants::set_policy(&mut conn, "default", &change).unwrap();
+    receiver.configure(json!({"secrets": [secret]})).await;
+}
+
+async fn spawn_delivering(backend: Backend) -> Option<TestApp> {
+    let db = TestDatabase::create(backend)?;
+    Some(TestApp::spawn_with(db, |s| s.webhooks = fast()).await)
+}
+
+/// Tries recorded on the default tenant's pending exports.
+fn attempts(app: &TestApp) -> i32 {
+    use diesel::prelude::*;
+    use roster::db::schema::archive_exports;
+    archive_exports::table.select(archive_exports::attempts).load::<i32>(&mut *app.connection()).unwrap().iter().sum()
+}
+
+/// The export of a deleted account is POSTed to the archive URL: the same JSON Lines the
+/// directory would hold, signed with the secret given when the URL was set; once the receiver
+/// acknowledges it, it leaves Roster, with an `archive.written` event that holds none of it.
+async fn an_export_is_posted_signed_to_the_archive_url_then_leaves_roster(backend: Backend) {
+    let Some(app) = spawn_delivering(backend).await else { return };
+    let mut receiver = Receiver::start();
+    archive_to_url(&app, &mut receiver, None).await;
+    let tenant = Tenant::default_of(&app);
+    let ann = person(&app, "ann").await;
+    let post = tenant.write("post", &ann, "ann's post for the archive", None).await;
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{ann}")).await.status(), 204);
+    assert_eq!(app.get(&format!("/scim/v2/Users/{ann}")).await.status(), 404);
+
+    wait_for("the export at the archive URL", 20, || !receiver.delivered().is_empty()).await;
+    wait_for("the export to leave Roster", 20, || tenant.pending() == 0).await;
+    let got = receiver.delivered();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["valid"], true, "the signature verifies with the secret shown: {}", got[0]);
+    assert!(got[0]["id"].as_str().unwrap().starts_with("arch_"), "{}", got[0]);
+    let lines = got[0]["body"].as_array().expect("JSON Lines");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!((lines[0]["type"].as_str(), lines[0]["id"].as_str()), (Some("user"), Some(ann.as_str())));
+    assert_eq!(lines[0]["profile"]["emails"][0]["value"], "ann@example.com");
+    assert_eq!(
+        (lines[1]["id"].as_str(), lines[1]["body"].as_str()),
+        (Some(post.as_str()), Some("ann's post for the archive"))
+    );
+
+    let events = tenant.events().await;
+    let written: Vec<&Value> = events.iter().filter(|(k, _)| k == "archive.written").map(|(_, d)| d).collect();
+    assert_eq!(written, [&json!({"userId": ann, "destination": "url"})]);
+    let exported = events.iter().find(|(k, _)| k == "user.exported").expect("user.exported");
+    assert_eq!(exported.1, json!({"id": ann, "destination": "url"}));
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("ann@example.com") && !text.contains("ann's post"), "{text}");
+    // Acknowledged once: nothing is sent again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.records().len(), 1);
+}
+
+/// A receiver that is down, then answers 500, does not lose the export: it stays in Roster and
+/// is tried again with the back-off, and is delivered once the receiver is back.
+async fn an_export_waits_for_a_receiver_that_is_down_and_is_delivered_later(backend: Backend) {
+    let Some(app) = spawn_delivering(backend).await else { return };
+    let mut receiver = Receiver::start();
+    archive_to_url(&app, &mut receiver, None).await;
+    let tenant = Tenant::default_of(&app);
+    let bo = person(&app, "bo").await;
+    receiver.stop();
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{bo}")).await.status(), 204);
+    wait_for("tries while the receiver is down", 20, || attempts(&app) >= 2).await;
+    assert_eq!(tenant.pending(), 1);
+
+    receiver.restart().await;
+    receiver.configure(json!({"mode": "fail"})).await;
+    wait_for("a try answered 500", 20, || receiver.records().iter().any(|r| r["mode"] == "fail")).await;
+    assert_eq!(tenant.pending(), 1, "a 500 is no acknowledgement");
+    receiver.configure(json!({"mode": "ok"})).await;
+    wait_for("the export delivered", 20, || !receiver.delivered().is_empty()).await;
+    wait_for("the export to leave Roster", 20, || tenant.pending() == 0).await;
+    let got = receiver.delivered();
+    assert_eq!(got[0]["valid"], true);
+    assert_eq!(got[0]["body"][0]["id"], bo.as_str());
+    // Every try carried the same webhook-id, so the receiver can tell a repeat.
+    let ids: BTreeSet<String> = receiver.records().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1);
+}
+
+/// An export the archive URL never acknowledges is destroyed once the tenant's hold is over,
+/// with an `archive.expired` alert, exactly as when the directory cannot be written; and it is
+/// not sent again after that.
+async fn an_export_never_acknowledged_is_destroyed_after_its_hold_with_an_alert(backend: Backend) {
+    let Some(app) = spawn_delivering(backend).await else { return };
+    let mut receiver = Receiver::start();
+    archive_to_url(&app, &mut receiver, Some(1)).await;
+    receiver.configure(json!({"mode": "fail"})).await;
+    let tenant = Tenant::default_of(&app);
+    let cy = person(&app, "cy").await;
+    assert_eq!(app.delete(&format!("/scim/v2/Users/{cy}")).await.status(), 204);
+    wait_for("several refused tries", 20, || receiver.records().len() >= 2).await;
+    let report = tenant.sweep().await;
+    assert_eq!((report["exportsWritten"].as_u64(), report["exportsExpired"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(tenant.pending(), 1);
+
+    app.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(tenant.sweep().await["exportsExpired"], 1);
+    assert_eq!(tenant.pending(), 0);
+    let events = tenant.events().await;
+    let (_, alert) = events.iter().find(|(k, _)| k == "archive.expired").expect("an alert event");
+    assert_eq!(alert["userId"], cy.as_str());
+    assert_eq!(alert["destination"], "url");
+    assert!(!events.iter().any(|(k, _)| k == "archive.written"));
+    let tries = receiver.records().len();
+    receiver.configure(json!({"mode": "ok"})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.records().len(), tries, "a destroyed export is not sent again");
+}
+
+/// One destination kind per tenant: a URL clears the directory and back; a URL must be https
+/// to a public address unless private destinations are allowed; export on with neither stays
+/// refused.
+async fn an_archive_url_replaces_the_directory_and_is_checked_like_a_webhook(app: TestApp) {
+    let mut conn = app.connection();
+    for (url, why) in [
+        ("http://archive.example.com/in", "not https"),
+        ("https://127.0.0.1/in", "loopback"),
+        ("https://169.254.169.254/latest", "link-local"),
+        ("https://user:pw@archive.example.com/", "user name"),
+    ] {
+        let refused = url_destination(&mut conn, "default", url, false).unwrap_err().to_string();
+        assert!(refused.contains(why), "{url}: {refused}");
+    }
+    let dir = tempdir();
+    let dir_text: String = dir.to_string_lossy().into();
+    let with_dir =
+        PolicyChange { archive_export: Some(true), archive_dir: Some(Some(dir_text.clone())), ..Default::default() };
+    tenants::set_policy(&mut conn, "default", &with_dir).unwrap();
+    let (url, secret) = url_destination(&mut conn, "default", "https://archive.example.com/in", false).unwrap();
+    assert!(secret.starts_with("whsec_"));
+    assert!(!url.sealed_secret.contains(secret.trim_start_matches("whsec_")), "stored sealed");
+    let with_url = PolicyChange { archive_url: Some(Some(url.clone())), ..Default::default() };
+    let t = tenants::set_policy(&mut conn, "default", &with_url).unwrap();
+    assert_eq!((t.archive_url.as_deref(), t.archive_dir.as_deref()), (Some("https://archive.example.com/in"), None));
+    let both = PolicyChange { archive_url: Some(Some(url)), archive_dir: Some(Some(dir_text)), ..Default::default() };
+    assert!(matches!(
+        tenants::set_policy(&mut conn, "default", &both).unwrap_err(),
+        TenantError::TwoArchiveDestinations
+    ));
+    let t = tenants::set_policy(&mut conn, "default", &with_dir).unwrap();
+    assert!(t.archive_url.is_none() && t.archive_secret.is_none() && t.archive_dir.is_some(), "{t:?}");
+    let none = PolicyChange { archive_dir: Some(None), ..Default::default() };
+    assert!(matches!(
+        tenants::set_policy(&mut conn, "default", &none).unwrap_err(),
+        TenantError::ArchiveWithoutDestination
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+both_backends!(an_archive_url_replaces_the_directory_and_is_checked_like_a_webhook);
+both_backends!(
+    by_backend: an_export_is_posted_signed_to_the_archive_url_then_leaves_roster,
+    an_export_waits_for_a_receiver_that_is_down_and_is_delivered_later,
+    an_export_never_acknowledged_is_destroyed_after_its_hold_with_an_alert,
+);
+
 /// The command line takes the settings in the forms the documentation shows, and refuses
 /// archive export without a destination with the same message.
 #[test]
@@ -341,6 +517,22 @@ fn tenant_set_takes_durations_and_refuses_export_without_a_destination() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let list = String::from_utf8(roster(&["tenant", "list"]).stdout).unwrap();
     let row: Vec<&str> = list.lines().nth(1).unwrap().split('\t').collect();
-    assert_eq!(row[6..], ["true", "false", "30", dir.to_str().unwrap(), "48"]);
+    assert_eq!(row[6..], ["true", "false", "30", dir.to_str().unwrap(), "48", "-"]);
+
+    // An archive URL replaces the directory, and its signing secret is printed once, alone on
+    // standard output.
+    let refused = roster(&["tenant", "set", "default", "--archive-url", "http://127.0.0.1:9/archive"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--archive-allow-private"));
+    let url = "http://127.0.0.1:9/archive";
+    let set = roster(&["tenant", "set", "default", "--archive-url", url, "--archive-allow-private"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let secret = String::from_utf8(set.stdout).unwrap();
+    assert!(secret.trim().starts_with("whsec_") && secret.lines().count() == 1, "{secret}");
+    let list = String::from_utf8(roster(&["tenant", "list"]).stdout).unwrap();
+    let row: Vec<&str> = list.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(row[9..], ["-", "48", url]);
+    let both = roster(&["tenant", "set", "default", "--archive-url", url, "--archive-dir", dir.to_str().unwrap()]);
+    assert!(!both.status.success(), "one destination at a time");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -599,6 +599,113 @@ async fn on_postgres_only_creates_share_a_chunk(app: TestApp) {
     }
 }
 
+/// Every user of the default tenant, by id: its userName.
+async fn user_names(app: &TestApp) -> std::collections::HashMap<String, String> {
+    let listed = app.get_ok("/scim/v2/Users?count=1000").await;
+    listed["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap().to_owned(), u["userName"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Enough creates for several chunks (30 operations each on PostgreSQL, where they run side by
+/// side): the results come back in the request's order, each naming the resource its own
+/// operation created; groups and a PATCH that refer to users created in other chunks — before
+/// and after them in the request — wait for them and find them; and of two creates of one
+/// userName, the first in the request's order wins, whichever chunk each would fall in.
+async fn a_wave_of_chunks_answers_in_order_and_resolves_references_across_chunks(app: TestApp) {
+    let mut operations = vec![json!({"method": "POST", "path": "/Groups", "bulkId": "early",
+        "data": group("Early", &["bulkId:u5", "bulkId:u70", "bulkId:u149"])})];
+    for n in 0..150 {
+        let name = if n == 40 { "U3".to_owned() } else { format!("u{n}") };
+        operations.push(json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": user(&name)}));
+    }
+    operations.push(json!({"method": "POST", "path": "/Groups", "bulkId": "late",
+        "data": group("Late", &["bulkId:u0", "bulkId:u61", "bulkId:u120"])}));
+    operations.push(json!({"method": "PATCH", "path": "/Users/bulkId:u100",
+        "data": {"Operations": [{"op": "replace", "path": "nickName", "value": "Hundred"}]}}));
+    let ops = send(&app, &bulk(Value::Array(operations))).await;
+    assert_eq!(ops.len(), 153);
+    assert_eq!(ops[0]["bulkId"], "early");
+    let names = user_names(&app).await;
+    for n in 0..150 {
+        let op = &ops[n + 1];
+        assert_eq!(op["bulkId"], format!("u{n}"), "results in the request's order");
+        if n == 40 {
+            assert_eq!(op["status"], "409", "the second create of u3 loses: {op}");
+            assert_eq!(op["response"]["scimType"], "uniqueness");
+            continue;
+        }
+        assert_eq!(op["status"], "201", "{op}");
+        assert_eq!(names[&id_of(op)], format!("u{n}"), "the location names the operation's own user");
+    }
+    assert_eq!(names.len(), 149);
+    let ids = |ns: &[usize]| {
+        let mut ids: Vec<String> = ns.iter().map(|&n| id_of(&ops[n + 1])).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ops[0]["status"], "201", "{}", ops[0]);
+    assert_eq!(member_ids(&app.get_ok(&path_of(&app, &ops[0])).await), ids(&[5, 70, 149]));
+    assert_eq!(ops[151]["status"], "201", "{}", ops[151]);
+    assert_eq!(member_ids(&app.get_ok(&path_of(&app, &ops[151])).await), ids(&[0, 61, 120]));
+    assert_eq!(ops[152]["status"], "200", "{}", ops[152]);
+    assert_eq!(app.get_ok(&path_of(&app, &ops[101])).await["nickName"], "Hundred");
+}
+
+/// §3.7.3 across chunks: `failOnErrors` counts the errors of the whole request, not of a chunk.
+/// The errors here fall 35 operations apart, so in different chunks on PostgreSQL: the request
+/// stops at the third, and nothing after it runs or is listed.
+async fn fail_on_errors_counts_errors_across_chunks(app: TestApp) {
+    let bad = [10, 45, 80, 95];
+    let operations: Vec<Value> = (0..100)
+        .map(|n| {
+            let data = if bad.contains(&n) { json!({"displayName": "no userName"}) } else { user(&format!("c{n}")) };
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("c{n}"), "data": data})
+        })
+        .collect();
+    let mut body = bulk(Value::Array(operations));
+    body["failOnErrors"] = json!(3);
+    let ops = send(&app, &body).await;
+    assert_eq!(ops.len(), 81, "listing stops at the third error");
+    for (n, op) in ops.iter().enumerate() {
+        let expected = if bad.contains(&n) { "400" } else { "201" };
+        assert_eq!(op["status"], expected, "operation {n}: {op}");
+    }
+    let names = user_names(&app).await;
+    assert_eq!(names.len(), 78);
+    assert!(!names.values().any(|name| name == "c81" || name == "c99"), "nothing after the stop was stored");
+}
+
+/// §3.7: a chunk whose commit fails fails its own operations only. The chunks before it, beside
+/// it (PostgreSQL runs several at once) and after it stand: every operation reported 201 is
+/// stored, every one reported failed left nothing.
+async fn a_failed_commit_leaves_the_other_chunks_committed(app: TestApp) {
+    refuse_commits_creating_doomed(&app);
+    let operations: Vec<Value> = (0..100)
+        .map(|n| {
+            let name = if n == 40 { "doomed".to_owned() } else { format!("d{n}") };
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("d{n}"), "data": user(&name)})
+        })
+        .collect();
+    let ops = send(&app, &bulk(Value::Array(operations))).await;
+    assert_eq!(ops.len(), 100);
+    assert_eq!(ops[40]["status"], "500", "{}", ops[40]);
+    let names = user_names(&app).await;
+    let stored: Vec<usize> = (0..100).filter(|n| names.values().any(|name| *name == format!("d{n}"))).collect();
+    let reported: Vec<usize> = (0..100).filter(|&n| ops[n]["status"] == "201").collect();
+    assert_eq!(stored, reported, "exactly the operations reported done are stored");
+    for n in (0..100).filter(|n| !reported.contains(n)) {
+        assert_eq!(ops[n]["status"], "500", "{}", ops[n]);
+    }
+    if app.db.backend == crate::helpers::Backend::Postgres {
+        // The chunk of 30..60 failed; 0..30 ran beside it, 60..100 after it.
+        assert_eq!(reported, (0..30).chain(60..100).collect::<Vec<_>>());
+    }
+}
+
 both_backends!(
     a_group_lists_users_declared_after_it_by_bulk_id,
     on_postgres_only_creates_share_a_chunk,
@@ -615,4 +722,7 @@ both_backends!(
     fail_on_errors_stops_inside_a_chunk,
     a_failed_commit_fails_every_operation_of_its_chunk,
     cycles_through_members_written_in_any_form_are_resolved,
+    a_wave_of_chunks_answers_in_order_and_resolves_references_across_chunks,
+    fail_on_errors_counts_errors_across_chunks,
+    a_failed_commit_leaves_the_other_chunks_committed,
 );
