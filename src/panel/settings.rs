@@ -359,18 +359,25 @@ fn settings_page(admin: &Admin, values: &SettingsForm, notice: Option<&str>, ref
                 legend { "Archive export" }
                 (checkbox("archive_export", "Export before deleting", values.archive_export.is_some(), html! {
                     "Before an account is deleted, its full profile and everything it wrote are exported to the "
-                    "archive directory, after which the data leaves Roster. Needs an archive directory."
+                    "archive destination (a directory or a URL), after which the data leaves Roster. Needs one."
                 }))
                 div.setting {
                     label for="archive_dir" { "Archive directory " code.setting-name { "archive_dir" } }
                     input id="archive_dir" name="archive_dir" type="text" value=(values.archive_dir)
                         autocomplete="off" spellcheck="false" aria-describedby="archive_dir-help";
                     p.help id="archive_dir-help" { "An absolute path to an existing directory on the server; one "
-                        "JSON Lines file per deleted account is written there. Empty: no destination (refused while "
-                        "export is on)." }
+                        "JSON Lines file per deleted account is written there. Setting one replaces an archive URL. "
+                        "Empty: no directory (refused while export is on and no URL is set)." }
+                }
+                @if let Some(url) = &admin.tenant.archive_url {
+                    div.setting {
+                        p { "Archive URL " code.setting-name { "archive_url" } ": " code { (url) } }
+                        p.help { "Exports are POSTed there, signed, and leave Roster once it answers 2xx. It is set "
+                            "with " code { "roster tenant set --archive-url" } ", which prints its signing secret once." }
+                    }
                 }
                 (number_field("archive_hold_hours", "Archive hold", &values.archive_hold_hours, "hours", html! {
-                    "How long an export may wait for the archive directory (unreachable, full) before it is "
+                    "How long an export may wait for its destination (unreachable, full) before it is "
                     "destroyed and an archive.expired event raised. 1 to 8760 hours (a year)."
                 }))
             }
@@ -405,6 +412,9 @@ mod tests {
             event_retention_days: Some(90),
             archive_dir: None,
             archive_hold_hours: 168,
+            archive_url: None,
+            archive_allow_private: false,
+            archive_secret: None,
         }
     }
 

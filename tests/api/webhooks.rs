@@ -19,7 +19,7 @@ use crate::both_backends;
 use crate::helpers::{json as json_body, Backend, TestApp, TestDatabase, SECRET};
 
 /// Retries within fractions of a second, so that the faults below pass in seconds.
-fn fast() -> WebhookSettings {
+pub fn fast() -> WebhookSettings {
     WebhookSettings {
         timeout_ms: 700,
         connect_timeout_ms: 300,
@@ -32,7 +32,7 @@ fn fast() -> WebhookSettings {
 }
 
 /// One receiver process; killed when dropped.
-pub(crate) struct Receiver {
+pub struct Receiver {
     child: Option<Child>,
     port: u16,
     log: PathBuf,
@@ -40,7 +40,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    pub(crate) fn start() -> Receiver {
+    pub fn start() -> Receiver {
         let log = std::env::temp_dir().join(format!("roster_receiver_{}.jsonl", uuid::Uuid::new_v4().simple()));
         let mut receiver = Receiver { child: None, port: 0, log, config: json!({}) };
         receiver.launch();
@@ -60,12 +60,12 @@ impl Receiver {
         self.child = Some(child);
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
     /// Secrets, mode and delay; kept, so that a restarted receiver gets them again.
-    pub(crate) async fn configure(&mut self, config: Value) {
+    pub async fn configure(&mut self, config: Value) {
         for (k, v) in config.as_object().expect("an object") {
             self.config[k] = v.clone();
         }
@@ -79,21 +79,21 @@ impl Receiver {
     }
 
     /// Down: the process stopped, the port closed.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    async fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         self.launch();
         let config = self.config.clone();
         self.configure(config).await;
     }
 
     /// Every request received, in the order received.
-    fn records(&self) -> Vec<Value> {
+    pub fn records(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -102,7 +102,7 @@ impl Receiver {
     }
 
     /// The requests it answered with success.
-    pub(crate) fn delivered(&self) -> Vec<Value> {
+    pub fn delivered(&self) -> Vec<Value> {
         self.records().into_iter().filter(|r| r["mode"] == "ok").collect()
     }
 }
@@ -114,7 +114,7 @@ impl Drop for Receiver {
     }
 }
 
-pub(crate) async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+pub async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         assert!(Instant::now() < deadline, "waited {secs} s for {what}");
