@@ -5,9 +5,9 @@
 mod assets;
 mod audit;
 pub mod cli;
-mod groups;
 mod connections;
 mod connections_views;
+mod groups;
 mod pages;
 pub mod people;
 mod settings;

@@ -308,8 +308,11 @@ async fn the_panels_pages_pass_an_accessibility_check(backend: Backend) {
         "path": "urn:ietf:params:scim:schemas:extension:roster:2.0:User:formerMember", "value": true}]});
     assert_eq!(app.patch(&format!("/scim/v2/Users/{former}"), &remove).await.status(), 200);
     let group = app
-        .post("/scim/v2/Groups", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-            "displayName": "Analysts", "members": [{"value": active}, {"value": leaver}]}))
+        .post(
+            "/scim/v2/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Analysts", "members": [{"value": active}, {"value": leaver}]}),
+        )
         .await;
     assert_eq!(group.status(), 201);
     let group = group.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
