@@ -10,17 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage};
 use chrono::NaiveDateTime;
 
 use crate::clock::Clock;
 use crate::db::connections::{self as store, LogRow};
 use crate::db::{write_transaction, Database, DbError};
-use crate::error::ScimError;
-use crate::state::AppState;
 
 /// How often the buffer is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -50,14 +44,15 @@ pub struct Identified {
 }
 
 /// A finished request as the middleware saw it, unmasked: masking is the writer's work.
-struct Entry {
-    who: Identified,
-    at: NaiveDateTime,
-    method: actix_web::http::Method,
-    path_and_query: String,
-    status: u16,
-    duration: Duration,
-    error: Option<(Option<&'static str>, String)>,
+pub struct Entry {
+    pub who: Identified,
+    pub at: NaiveDateTime,
+    pub method: actix_web::http::Method,
+    pub path_and_query: String,
+    pub status: u16,
+    pub duration: Duration,
+    /// For an error answer: its scimType and detail.
+    pub error: Option<(Option<&'static str>, String)>,
 }
 
 #[derive(Default)]
@@ -66,7 +61,9 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    fn push(&self, entry: Entry) {
+    /// Buffers a finished request for the next batch (dropped, and counted, when the buffer
+    /// is full).
+    pub fn push(&self, entry: Entry) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.len() >= MAX_PENDING {
             drop(pending);
@@ -79,42 +76,6 @@ impl RequestLog {
     fn take(&self) -> Vec<Entry> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
-}
-
-/// Adds each answered request of an identified connection to the log's buffer; counts the
-/// refused ones no token was identified on.
-pub async fn record(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let res = next.call(req).await?;
-    let who = res.request().extensions().get::<Identified>().cloned();
-    let status = res.status().as_u16();
-    let Some(who) = who else {
-        if status == 401 {
-            metrics::counter!("roster_requests_unidentified_total").increment(1);
-        }
-        return Ok(res);
-    };
-    let Some(state) = res.request().app_data::<web::Data<AppState>>() else { return Ok(res) };
-    let error = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<ScimError>())
-        .map(|e| (e.scim_type.map(|t| t.as_str()), e.detail.clone()));
-    let uri = res.request().uri();
-    let entry = Entry {
-        who,
-        at: state.clock.now(),
-        method: res.request().method().clone(),
-        path_and_query: uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
-        status,
-        duration: started.elapsed(),
-        error,
-    };
-    state.request_log.push(entry);
-    Ok(res)
 }
 
 /// A connection due its minute's write: its token's last use, and the trim of its log.

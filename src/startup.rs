@@ -127,7 +127,7 @@ impl Application {
                 // Built on each worker's thread: its own metric handles, shared with no other.
                 .app_data(metrics.worker())
                 .app_data(wake.clone())
-                .wrap(from_fn(crate::requestlog::record))
+                .wrap(from_fn(crate::http::request_log::record))
                 .wrap(from_fn(crate::http::wake::wake_sender))
                 .wrap(from_fn(crate::http::path::tolerate_path))
                 .wrap(from_fn(middleware::screen_request))

@@ -30,8 +30,21 @@ pub struct LogRow {
 const INSERT_CHUNK: usize = 500;
 
 pub fn insert_log(conn: &mut DbConnection, rows: &[LogRow]) -> Result<(), DbError> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        on_backend!(conn, c => diesel::insert_into(request_log::table).values(chunk).execute(c))?;
+    match conn {
+        // One row a statement: the statement is prepared once and kept, where a statement of
+        // many rows is written and prepared again for every batch (its text changes with the
+        // row count) and cost the server more than the requests it logged.
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(request_log::table).values(row).execute(c)?;
+            }
+        }
+        // Over the network, one round trip per chunk instead of one per row.
+        DbConnection::Postgresql(c) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(request_log::table).values(chunk).execute(c)?;
+            }
+        }
     }
     Ok(())
 }

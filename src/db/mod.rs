@@ -17,6 +17,7 @@ mod migrate;
 mod pool;
 mod stamp;
 mod transaction;
+mod txn;
 mod url;
 
 pub mod archive;

@@ -58,7 +58,7 @@ fn insert_event(
                 .select(diesel::dsl::max(numbered.field(events::tenant_seq)) + 1)
                 .single_value();
             // Outside a write transaction an event is a transaction of its own.
-            let txn = super::transaction::sqlite_txn().unwrap_or_else(|| rand::random::<i64>() & i64::MAX);
+            let txn = super::txn::sqlite_txn().unwrap_or_else(|| rand::random::<i64>() & i64::MAX);
             diesel::insert_into(events::table)
                 .values((values, events::tenant_seq.eq(next), events::txn.eq(txn)))
                 .execute(c)?

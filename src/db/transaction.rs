@@ -6,43 +6,6 @@ use diesel::prelude::*;
 use super::connection::DbConnection;
 use super::writer;
 
-thread_local! {
-    /// The `txn` of the events the SQLite write on this thread writes (RFC 8417 §2.2): drawn
-    /// when its outermost [`write_transaction`] starts — a request's own savepoint inside the
-    /// group-commit writer's batch included —, so the events of one request share it and no
-    /// other's. PostgreSQL's events take their transaction's id from a column default.
-    static SQLITE_TXN: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
-}
-
-/// The current SQLite write's `txn`, if a [`write_transaction`] is running on this thread.
-pub fn sqlite_txn() -> Option<i64> {
-    SQLITE_TXN.with(|t| t.get())
-}
-
-/// Holds [`SQLITE_TXN`] for the outermost write transaction, cleared when dropped (also on an
-/// early return or unwinding).
-pub(super) struct SqliteTxn(bool);
-
-impl SqliteTxn {
-    pub(super) fn enter() -> SqliteTxn {
-        SQLITE_TXN.with(|t| {
-            let outer = t.get().is_none();
-            if outer {
-                t.set(Some(rand::random::<i64>() & i64::MAX));
-            }
-            SqliteTxn(outer)
-        })
-    }
-}
-
-impl Drop for SqliteTxn {
-    fn drop(&mut self) {
-        if self.0 {
-            SQLITE_TXN.with(|t| t.set(None));
-        }
-    }
-}
-
 /// Runs `work` in a transaction that holds the write lock from its first statement.
 ///
 /// SQLite's default deferred transaction takes the lock at its first write; when another writer
@@ -56,7 +19,7 @@ where
     let DbConnection::Sqlite(sqlite) = conn else {
         return conn.transaction(work);
     };
-    let _txn = SqliteTxn::enter();
+    let _txn = super::txn::SqliteTxn::enter();
     // Inside the group-commit writer's transaction this is a savepoint.
     if AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?.is_some() {
         return writer::in_savepoint(conn, work);

@@ -176,7 +176,7 @@ where
             DbConnection::Postgresql(_) => unreachable!("savepoints of the SQLite writer only"),
         }
     }
-    let _txn = super::transaction::SqliteTxn::enter();
+    let _txn = super::txn::SqliteTxn::enter();
     Savepoint.execute(sqlite(conn))?;
     let undo = |conn: &mut DbConnection| {
         let c = sqlite(conn);

@@ -6,6 +6,7 @@ pub mod inflight;
 pub mod middleware;
 pub mod origin;
 pub mod path;
+pub mod request_log;
 pub mod wake;
 
 use actix_web::http::{header, StatusCode};

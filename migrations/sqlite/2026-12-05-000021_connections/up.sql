@@ -7,8 +7,10 @@ ALTER TABLE tokens ADD COLUMN last_used_at TIMESTAMP;
 -- the error detail are stored masked (no personal values); bodies are never stored. Bounded:
 -- rows older than a day and rows beyond the newest N of a connection are pruned as batches
 -- are written. `connection` is the token's jti, or the OAuth client id for its access tokens.
+-- A plain rowid key (no AUTOINCREMENT and its sqlite_sequence write per row): rows are only
+-- removed oldest first, so new ids keep growing.
 CREATE TABLE request_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     connection TEXT NOT NULL,
     at TIMESTAMP NOT NULL,
