@@ -92,7 +92,7 @@ fn add_form(admin: &Admin, form: &AddForm) -> Markup {
                 input type="hidden" name="csrf" value=(admin.csrf);
                 div.field {
                     label for="webhook-url" { "Endpoint URL" }
-                    input id="webhook-url" name="url" type="url" required value=(form.url)
+                    input id="webhook-url" name="url" type="text" inputmode="url" required value=(form.url)
                         placeholder="https://hooks.example.com/roster" autocomplete="off" spellcheck="false" aria-describedby="webhook-url-help";
                     span.help id="webhook-url-help" { "An http:// or https:// URL. Redirects to other hosts are not followed." }
                 }
@@ -275,7 +275,7 @@ pub fn webhook_page(
     html! {
         (stylesheet())
         p.crumbs { a href="/admin/webhooks" { "← Webhooks" } }
-        h1.mono { (w.url) }
+        h1 { "Webhook to " code { (w.url) } }
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         @if let Some(t) = tested {
             @if t.ok { p.notice role="status" { "Test event sent. " (t.outcome) } }
@@ -315,7 +315,7 @@ pub fn webhook_page(
                     input type="hidden" name="csrf" value=(admin.csrf);
                     div.field {
                         label for="replay-from" { "Replay from event id" }
-                        input id="replay-from" name="from" type="number" min="1" required aria-describedby="replay-help";
+                        input id="replay-from" name="from" type="text" inputmode="numeric" pattern="[0-9]+" required aria-describedby="replay-help";
                         span.help id="replay-help" { "The " code { "id" } " of an event in the event feed; its events from there on are sent again." }
                     }
                     button type="submit" { "Replay" }
