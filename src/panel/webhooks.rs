@@ -150,11 +150,12 @@ pub async fn add(
                 let added = match webhooks::add(conn, &new, by.now) {
                     Ok(added) => added,
                     // Refused before anything was written: the form says why.
-                    Err(
-                        e @ (WebhookError::InvalidUrl(_)
-                        | WebhookError::UnknownEventType(_)
-                        | WebhookError::UnknownTenant(_)),
-                    ) => return Ok(Err(sentence(&e.to_string()))),
+                    Err(e @ (WebhookError::InvalidUrl(_) | WebhookError::UnknownEventType(_))) => {
+                        return Ok(Err(sentence(&e.to_string())))
+                    }
+                    Err(WebhookError::UnknownTenant(name)) => {
+                        return Err(PanelError::NotFound(format!("There is no tenant named {name:?}.")))
+                    }
                     Err(WebhookError::Db(e)) => return Err(PanelError::Db(e)),
                     Err(e) => return Err(PanelError::BadRequest(sentence(&e.to_string()))),
                 };

@@ -3,6 +3,7 @@
 //! verifying what a real receiver on loopback gets, the delivery log, and tenants kept apart.
 
 use reqwest::StatusCode;
+use roster::db::deliveries::{self, Queued};
 use roster::db::webhooks as store;
 use roster::delivery::webhooks::{self, NewWebhook};
 use serde_json::json;
@@ -124,6 +125,13 @@ async fn test_rotate_replay_and_remove_go_through_the_panel(backend: Backend) {
     let test = receiver.records().into_iter().find(|r| r["body"]["type"] == "webhook.test").expect("the test event");
     assert_eq!(test["valid"], true);
     assert_eq!(audited(&app, "admin.test_webhook").len(), 1);
+    // An endpoint that fails the test: said in words, and audited with its answer.
+    receiver.configure(json!({"mode": "fail"})).await;
+    let failed = browser.post(&format!("{page}/test"), &[("csrf", &csrf)]).await;
+    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
+    assert!(failed.text().await.unwrap().contains("did not accept the test event"));
+    assert!(audited(&app, "admin.test_webhook")[1].1.as_deref().unwrap().contains("answered 500"));
+    receiver.configure(json!({"mode": "ok"})).await;
 
     // Rotate: a new secret shown once; the old one still signs.
     assert_eq!(browser.post(&format!("{page}/rotate"), &[("csrf", "0000")]).await.status(), StatusCode::FORBIDDEN);
@@ -211,7 +219,34 @@ async fn another_tenants_webhooks_are_not_found(backend: Backend) {
     assert!(all.iter().all(|a| !a.action.contains("webhook")), "nothing audited");
 }
 
+async fn the_delivery_log_is_paged_newest_first(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let new = NewWebhook {
+        tenant: "default",
+        url: "https://hooks.example.com/paged",
+        event_types: &[],
+        allow_private: false,
+    };
+    let id = webhooks::add(&mut app.connection(), &new, roster::db::now()).unwrap().webhook.id;
+    // Dead deliveries: the delivery engine leaves them as they are.
+    let queued: Vec<Queued> = (1..=60).map(|n| Queued { event_seq: n, part: 0, user_id: None }).collect();
+    let tenant = tenant_id(&app, "default");
+    deliveries::enqueue(&mut app.connection(), &tenant, &id, &queued, deliveries::DEAD, roster::db::now()).unwrap();
+    let browser = Browser::sign_in(&app, "default", "alice").await;
+    let first = browser.page(&format!("/admin/webhooks/{id}")).await;
+    let cell = |n: i64| format!(r#"<td class="mono">{n}</td>"#);
+    assert!(first.contains(&cell(60)) && first.contains(&cell(11)) && !first.contains(&cell(10)), "{first}");
+    assert!(first.find(&cell(60)) < first.find(&cell(11)), "newest first");
+    let re = regex::Regex::new(r#"href="(/admin/webhooks/wh_[0-9a-f]+\?before=[0-9]+)""#).unwrap();
+    let older = re.captures(&first).expect("a link to older deliveries")[1].to_owned();
+    let second = browser.page(&older).await;
+    assert!(second.contains(&cell(10)) && second.contains(&cell(1)) && !second.contains(&cell(11)), "{second}");
+    assert!(!re.is_match(&second), "no page after the last");
+    assert!(second.contains(&format!(r#"href="/admin/webhooks/{id}">Newest"#)));
+}
+
 both_backends!(by_backend:
+    the_delivery_log_is_paged_newest_first,
     a_webhook_added_in_the_panel_signs_what_it_delivers,
     test_rotate_replay_and_remove_go_through_the_panel,
     another_tenants_webhooks_are_not_found,
