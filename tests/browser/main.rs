@@ -258,6 +258,14 @@ async fn an_identity_team_handles_leavers_in_the_panel(backend: Backend) {
     // Signing out ends the session: the cookie no longer opens a page.
     browser.set_window_size(1280, 1000).await.unwrap();
     click(&browser, "form[action='/admin/signout'] button").await;
+    // The click returns before the form's navigation ends: wait for the sign-in page it leads
+    // to, or that navigation may land after the next one.
+    for _ in 0..100 {
+        if browser.current_url().await.is_ok_and(|u| u.path() == "/admin/signin") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.goto(&app.url("/admin/people")).await.unwrap();
     assert_eq!(text_of(&browser, "h1").await, "Signed out");
     browser.close().await.unwrap();
