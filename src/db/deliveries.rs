@@ -241,6 +241,25 @@ pub fn log(
     query.order(deliveries::id.desc()).limit(limit).select(DeliveryRow::as_select()).load(conn)
 }
 
+/// One webhook's deliveries, newest first, `limit` of them with ids below `before` (the cursor
+/// of the panel's log: the last id of the page before).
+pub fn page_of(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    webhook_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut query = deliveries::table
+        .filter(deliveries::tenant_id.eq(tenant_id))
+        .filter(deliveries::webhook_id.eq(webhook_id))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(deliveries::id.lt(before));
+    }
+    query.order(deliveries::id.desc()).limit(limit).select(DeliveryRow::as_select()).load(conn)
+}
+
 /// How many deliveries are pending, and when the oldest of them was queued.
 pub fn backlog(conn: &mut DbConnection) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     deliveries::table

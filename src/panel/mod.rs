@@ -14,6 +14,8 @@ mod settings;
 pub mod signin;
 pub mod store;
 mod views;
+mod webhooks;
+mod webhooks_views;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -59,6 +61,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/groups/{id}", web::get().to(groups::group))
             .route("/settings", web::get().to(settings::show))
             .route("/settings", web::post().to(settings::save))
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route("/webhooks", web::post().to(webhooks::add))
+            .route("/webhooks/{id}", web::get().to(webhooks::show))
+            .route("/webhooks/{id}/remove", web::post().to(webhooks::remove))
+            .route("/webhooks/{id}/test", web::post().to(webhooks::test))
+            .route("/webhooks/{id}/rotate", web::post().to(webhooks::rotate))
+            .route("/webhooks/{id}/replay", web::post().to(webhooks::replay))
             .route("/audit", web::get().to(audit::page))
             .route("/audit.jsonl", web::get().to(audit::download))
             .default_service(web::to(pages::not_found)),

@@ -26,6 +26,7 @@ pub enum Section {
     Settings,
     Audit,
     Connections,
+    Webhooks,
     None,
 }
 
@@ -53,6 +54,7 @@ pub fn page(title: &str, admin: Option<(&Admin, &[Tenant])>, section: Section, b
                                 li { a href="/admin/settings" aria-current=[(section == Section::Settings).then_some("page")] { "Settings" } }
                                 li { a href="/admin/audit" aria-current=[(section == Section::Audit).then_some("page")] { "Audit log" } }
                                 li { a href="/admin/connections" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" } }
+                                li { a href="/admin/webhooks" aria-current=[(section == Section::Webhooks).then_some("page")] { "Webhooks" } }
                                 li { a href="/admin/sessions" aria-current=[(section == Section::Sessions).then_some("page")] { "Admin sessions" } }
                             }
                         }

@@ -17,6 +17,7 @@ mod operations;
 mod overload;
 mod panel;
 mod panel_connections;
+mod panel_webhooks;
 mod product;
 mod readiness;
 mod retention;

@@ -258,6 +258,14 @@ async fn an_identity_team_handles_leavers_in_the_panel(backend: Backend) {
     // Signing out ends the session: the cookie no longer opens a page.
     browser.set_window_size(1280, 1000).await.unwrap();
     click(&browser, "form[action='/admin/signout'] button").await;
+    // The click returns before the form's navigation ends: wait for the sign-in page it leads
+    // to, or that navigation may land after the next one.
+    for _ in 0..100 {
+        if browser.current_url().await.is_ok_and(|u| u.path() == "/admin/signin") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.goto(&app.url("/admin/people")).await.unwrap();
     assert_eq!(text_of(&browser, "h1").await, "Signed out");
     browser.close().await.unwrap();
@@ -326,6 +334,17 @@ async fn the_panels_pages_pass_an_accessibility_check(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(failed.status(), 409);
+    // A webhook, added by the same function as `roster webhook add`; the events above came
+    // before it, so one more account gives it a delivery in its log.
+    let events = vec!["user.created".to_owned(), "user.deactivated".to_owned()];
+    let new = roster::delivery::webhooks::NewWebhook {
+        tenant: "default",
+        url: "https://hooks.example.com/roster",
+        event_types: &events,
+        allow_private: false,
+    };
+    let webhook = roster::delivery::webhooks::add(&mut app.connection(), &new, app.clock.now()).unwrap().webhook.id;
+    app.create_user(json!({"userName": "katherine.johnson", "displayName": "Katherine Johnson"})).await;
 
     let req =
         LinkRequest { tenant: "default", name: "a11y", all_tenants: false, lifetime: chrono::Duration::minutes(15) };
@@ -354,6 +373,8 @@ async fn the_panels_pages_pass_an_accessibility_check(backend: Backend) {
         "/admin/audit".to_owned(),
         "/admin/audit?action=admin.".to_owned(),
         "/admin/connections".to_owned(),
+        "/admin/webhooks".to_owned(),
+        format!("/admin/webhooks/{webhook}"),
     ] {
         a11y::assert_accessible(&browser, &app.url(&page)).await;
     }
@@ -363,6 +384,12 @@ async fn the_panels_pages_pass_an_accessibility_check(backend: Backend) {
     let connection = link.attr("href").await.unwrap().expect("a link to the connection");
     a11y::assert_accessible(&browser, &app.url(&connection)).await;
     a11y::assert_accessible(&browser, &app.url(&format!("{connection}?errors=1"))).await;
+    browser.goto(&app.url("/admin/webhooks")).await.unwrap();
+    wait_for(&browser, "form.issue").await;
+    screenshot(&browser, backend, "webhooks").await;
+    browser.goto(&app.url(&format!("/admin/webhooks/{webhook}"))).await.unwrap();
+    wait_for(&browser, "table.log").await;
+    screenshot(&browser, backend, "webhook").await;
     browser.close().await.unwrap();
 }
 
