@@ -44,6 +44,8 @@ pub fn update_user(
     match conn {
         // A deactivation names the sessions it revoked in its event, so on PostgreSQL it takes
         // the account's row, revokes them and writes as one transaction of three statements.
+        // Opening a session takes the same row first (`product::open_session`), so none opens
+        // between the revocation and the write unnamed.
         DbConnection::Postgresql(_) if effects.revoke_sessions => {
             use diesel::Connection;
             conn.transaction::<_, UserWriteError, _>(|conn| {
