@@ -69,6 +69,11 @@ fn insert_event(
     Ok(())
 }
 
+/// The member of a `user.deactivated` event's payload that lists the ids of the sessions it
+/// revoked. Session ids are not personal data: scrubbing keeps them, so the number of SETs of
+/// the event never changes.
+pub const REVOKED_SESSIONS: &str = "revokedSessions";
+
 /// What a write to one account records with it: lifecycle events, in order, and for a
 /// transition its audit entry. A user write on PostgreSQL writes them in its own statement
 /// (`users::insert`, `users::update`); [`Records::write`] writes them as statements of their own.
@@ -91,6 +96,24 @@ pub struct Transition<'a> {
 impl<'a> Records<'a> {
     pub fn event(&mut self, kind: &'a str, payload: &Value) {
         self.events.push((kind, payload.to_string()));
+    }
+
+    /// These records with the ids of the sessions a deactivation revoked, `revoked`, in its
+    /// `user.deactivated` event (as `revokedSessions`): a SET stream derives one CAEP
+    /// session-revoked SET per id from the committed event (`delivery/set.rs`).
+    pub fn with_revoked_sessions(&self, revoked: &[String]) -> Records<'a> {
+        let events = self
+            .events
+            .iter()
+            .map(|(kind, payload)| match serde_json::from_str::<Value>(payload) {
+                Ok(Value::Object(mut fields)) if *kind == "user.deactivated" => {
+                    fields.insert(REVOKED_SESSIONS.into(), Value::from(revoked.to_vec()));
+                    (*kind, Value::Object(fields).to_string())
+                }
+                _ => (*kind, payload.clone()),
+            })
+            .collect();
+        Records { events, transition: self.transition }
     }
 
     /// Writes them for the account `user_id` as statements of their own: a transition's one

@@ -63,12 +63,12 @@ pub fn revoke(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDate
     Ok(found)
 }
 
-/// Revokes every open session of a user at once; returns how many were open.
-pub fn revoke_all(conn: &mut DbConnection, user_pk: i64, now: NaiveDateTime) -> QueryResult<usize> {
-    RevokeAll { user_pk, now }.execute(conn)
+/// Revokes every open session of a user at once; returns the ids of those that were open.
+pub fn revoke_all(conn: &mut DbConnection, user_pk: i64, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+    RevokeAll { user_pk, now }.load(conn)
 }
 
-/// `UPDATE sessions SET revoked_at = ? WHERE user_pk = ? AND revoked_at IS NULL`, with a fixed
+/// `UPDATE sessions SET revoked_at = ? WHERE user_pk = ? AND revoked_at IS NULL RETURNING id`, with a fixed
 /// text so that the connection keeps it prepared: diesel never keeps its UPDATE statements
 /// prepared, and this one runs in every deactivation while the account's row is held.
 struct RevokeAll {
@@ -81,6 +81,10 @@ impl diesel::query_builder::QueryId for RevokeAll {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+impl diesel::query_builder::Query for RevokeAll {
+    type SqlType = diesel::sql_types::Text;
+}
+
 impl diesel::query_builder::QueryFragment<MultiBackend> for RevokeAll {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Timestamp};
@@ -88,7 +92,7 @@ impl diesel::query_builder::QueryFragment<MultiBackend> for RevokeAll {
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" WHERE user_pk = ");
         out.push_bind_param::<BigInt, _>(&self.user_pk)?;
-        out.push_sql(" AND revoked_at IS NULL");
+        out.push_sql(" AND revoked_at IS NULL RETURNING id");
         Ok(())
     }
 }

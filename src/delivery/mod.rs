@@ -456,7 +456,7 @@ fn fan_out_locked(conn: &mut DbConnection, webhook: store::WebhookRow, now: Naiv
     let mut wanted = Vec::new();
     for event in events {
         if webhook.is_stream() {
-            for (part, uri) in set::uris(&event).iter().enumerate() {
+            for (part, uri) in set::uris(&event).into_iter().enumerate() {
                 if webhook.wants(uri) {
                     let part = part as i32;
                     wanted.push(Queued { event_seq: event.tenant_seq, part, user_id: event.user_id.clone() });

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::db::records::{EventRow, IDENTIFIERS};
+use crate::db::records::{EventRow, IDENTIFIERS, REVOKED_SESSIONS};
 
 pub const PROV_CREATE: &str = "urn:ietf:params:scim:event:prov:create:notice";
 pub const PROV_PUT: &str = "urn:ietf:params:scim:event:prov:put:notice";
@@ -39,24 +39,41 @@ pub const EVENT_URIS: [&str; 10] = [
 ];
 
 /// The SETs an outbox event becomes, in order (a delivery's `part` indexes this list). How
-/// many depends on the event's type alone, so a SET keeps its `jti` when its event is scrubbed.
-pub fn uris(event: &EventRow) -> &'static [&'static str] {
+/// many depends on the event's type and, for a deactivation, on the sessions it revoked, which
+/// its payload lists as written in its transaction and which scrubbing keeps
+/// ([`REVOKED_SESSIONS`]): a SET keeps its `jti` when its event is scrubbed.
+pub fn uris(event: &EventRow) -> Vec<&'static str> {
     match event.kind.as_str() {
-        "user.created" => &[PROV_CREATE],
+        "user.created" => vec![PROV_CREATE],
         // A profile change says whether a PUT or a PATCH made it.
-        "user.updated" if payload_method(event) == Some("PUT") => &[PROV_PUT],
-        "user.updated" => &[PROV_PATCH],
-        // Deactivation revokes every session of the account at once (docs/lifecycle.md).
-        "user.deactivated" => &[PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED, CAEP_SESSION_REVOKED],
-        "user.reactivated" => &[PROV_ACTIVATE, RISC_ACCOUNT_ENABLED],
+        "user.updated" if payload_method(event) == Some("PUT") => vec![PROV_PUT],
+        "user.updated" => vec![PROV_PATCH],
+        // Deactivation revokes every session of the account at once (docs/lifecycle.md): one
+        // session-revoked per session; a deactivation written before the sessions were listed
+        // keeps the one session-revoked about the account it always had.
+        "user.deactivated" => {
+            let sessions = revoked_sessions(event).map_or(1, |ids| ids.len());
+            let mut uris = vec![PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED];
+            uris.extend(std::iter::repeat_n(CAEP_SESSION_REVOKED, sessions));
+            uris
+        }
+        "user.reactivated" => vec![PROV_ACTIVATE, RISC_ACCOUNT_ENABLED],
         // Names of the attributes removed or replaced, never their values.
-        "user.former_member" => &[PROV_PATCH],
-        "user.deleted" => &[PROV_DELETE, RISC_ACCOUNT_PURGED],
+        "user.former_member" => vec![PROV_PATCH],
+        "user.deleted" => vec![PROV_DELETE, RISC_ACCOUNT_PURGED],
         // The group's `members` changed.
-        "membership.removed" => &[PROV_PATCH],
+        "membership.removed" => vec![PROV_PATCH],
         // user.exported, archive.*: about Roster's archive, not the account's provisioning.
-        _ => &[],
+        _ => vec![],
     }
+}
+
+/// The ids of the sessions a `user.deactivated` event revoked, in the order it lists them;
+/// None for an event written before deactivations listed them.
+fn revoked_sessions(event: &EventRow) -> Option<Vec<String>> {
+    let data: Value = serde_json::from_str(&event.payload).ok()?;
+    let ids = data.get(REVOKED_SESSIONS)?.as_array()?;
+    Some(ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
 }
 
 fn payload_method(event: &EventRow) -> Option<&str> {
@@ -93,7 +110,9 @@ pub fn issuer(base: &str, tenant_name: &str) -> String {
 /// The claims of the `part`-th SET of `event`, issued at `iat` (seconds); `None` when the
 /// event has no such SET.
 pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Option<Value> {
-    let uri = *uris(event).get(usize::try_from(part).ok()?)?;
+    let part_index = usize::try_from(part).ok()?;
+    let uris = uris(event);
+    let uri = *uris.get(part_index)?;
     let data: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     let toe = event.created_at.and_utc().timestamp();
     let id = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -112,6 +131,18 @@ pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Opt
             (format!("/Users/{user}"), payload)
         }
     };
+    // RFC 9967 §2.1: `uri` is required; `externalId` ("if known") and `id` are optional members,
+    // left out.
+    let mut subject = json!({"format": "scim", "uri": resource});
+    if uri == CAEP_SESSION_REVOKED {
+        // The session and its account, as the `complex` subject of the Shared Signals Framework
+        // (CAEP 1.0 §3.1's example): `session` is an `opaque` identifier (RFC 9493 §3.2.4).
+        let first = uris.iter().position(|u| *u == CAEP_SESSION_REVOKED)?;
+        if let Some(sessions) = revoked_sessions(event) {
+            let session = sessions.get(part_index - first)?;
+            subject = json!({"format": "complex", "user": subject, "session": {"format": "opaque", "id": session}});
+        }
+    }
     let mut events = Map::new();
     events.insert(uri.to_owned(), payload);
     Some(json!({
@@ -126,9 +157,7 @@ pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Opt
             Some(txn) => txn.to_string(),
             None => format!("event-{}", event.tenant_seq),
         },
-        // RFC 9967 §2.1: `uri` is required; `externalId` ("if known") and `id` are optional
-        // members, left out.
-        "sub_id": {"format": "scim", "uri": resource},
+        "sub_id": subject,
         "events": events,
     }))
 }
@@ -174,5 +203,40 @@ mod tests {
         assert_eq!(uris(&event("user.updated", r#"{"method":"PUT"}"#)), [PROV_PUT]);
         assert_eq!(uris(&event("user.updated", r#"{"method":"PATCH"}"#)), [PROV_PATCH]);
         assert!(uris(&event("archive.written", "{}")).is_empty());
+    }
+
+    #[test]
+    fn a_deactivation_has_a_session_revoked_per_revoked_session() {
+        let event = |payload: &str| EventRow {
+            tenant_seq: 7,
+            kind: "user.deactivated".into(),
+            user_id: Some("u".into()),
+            payload: payload.into(),
+            created_at: chrono::NaiveDateTime::default(),
+            txn: None,
+        };
+        let to = Addressing { issuer: "https://r.example/tenants/a", audience: "https://rp.example", tenant_id: "t" };
+        let two = event(r#"{"id":"u","revokedSessions":["s1","s2"]}"#);
+        assert_eq!(uris(&two), [PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED, CAEP_SESSION_REVOKED, CAEP_SESSION_REVOKED]);
+        for (part, session) in [(2, "s1"), (3, "s2")] {
+            let claims = claims(&to, &two, part, 0).unwrap();
+            assert_eq!(claims["jti"], format!("t.7.{part}"));
+            assert_eq!(
+                claims["sub_id"],
+                json!({"format": "complex", "user": {"format": "scim", "uri": "/Users/u"},
+                       "session": {"format": "opaque", "id": session}})
+            );
+            assert_eq!(claims["events"][CAEP_SESSION_REVOKED], json!({"event_timestamp": 0}));
+        }
+        assert!(claims(&to, &two, 4, 0).is_none());
+        assert_eq!(claims(&to, &two, 1, 0).unwrap()["sub_id"], json!({"format": "scim", "uri": "/Users/u"}));
+        // No open session: no session-revoked.
+        let none = event(r#"{"id":"u","revokedSessions":[]}"#);
+        assert_eq!(uris(&none), [PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED]);
+        assert!(claims(&to, &none, 2, 0).is_none());
+        // Written before sessions were listed: the one session-revoked about the account.
+        let old = event(r#"{"id":"u"}"#);
+        assert_eq!(uris(&old), [PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED, CAEP_SESSION_REVOKED]);
+        assert_eq!(claims(&to, &old, 2, 0).unwrap()["sub_id"], json!({"format": "scim", "uri": "/Users/u"}));
     }
 }

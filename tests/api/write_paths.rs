@@ -68,6 +68,8 @@ async fn writes(app: &TestApp) -> Transcript {
         let res =
             app.client.post(app.url("/api/v1/sessions")).bearer_auth(&product).json(&session).send().await.unwrap();
         assert_eq!(res.status(), 201, "a session");
+        // Its id is in the deactivation's event (`revokedSessions`).
+        t.record("open a session", res).await;
     }
 
     let ann_path = format!("{users}/{ann}");

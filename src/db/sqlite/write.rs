@@ -69,9 +69,11 @@ pub(in crate::db) fn update_user(
         write_values(sqlite(conn), tenant_id, row.pk, write.doc)?;
     }
     if effects.revoke_sessions {
-        crate::db::sessions::revoke_all(conn, row.pk, now)?;
+        let revoked = crate::db::sessions::revoke_all(conn, row.pk, now)?;
+        effects.records.with_revoked_sessions(&revoked).write(conn, tenant_id, &row.id, now)?;
+    } else {
+        effects.records.write(conn, tenant_id, &row.id, now)?;
     }
-    effects.records.write(conn, tenant_id, &row.id, now)?;
     Ok(())
 }
 
