@@ -107,11 +107,18 @@ callgrind_measure() {
     local scenario=$1 requests=$2 warm=$3
     shift 3
     local first=$cg_tmp/callgrind.$scenario.first.out second=$cg_tmp/callgrind.$scenario.second.out
+    # Work a request leaves behind is counted with it: the request log's background task writes
+    # a second's requests once a second, so each run is followed by a pause that lets it write
+    # them inside the run's window (CG_SETTLE seconds) rather than in the next operation's.
+    local settle=${CG_SETTLE:-3}
     callgrind_run "$scenario" "$warm" "$@"
+    sleep "$settle"
     callgrind_control -z "$cg_server" >/dev/null 2>&1
     callgrind_run "$scenario" "$requests" "$@"
+    sleep "$settle"
     callgrind_dump "$first"
     callgrind_run "$scenario" $((2 * requests)) "$@"
+    sleep "$settle"
     callgrind_dump "$second"
     cg_first=$(awk '/^(summary|totals):/ { print $2; exit }' "$first")
     cg_second=$(awk '/^(summary|totals):/ { print $2; exit }' "$second")
