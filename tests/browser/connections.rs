@@ -8,7 +8,7 @@ use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use super::helpers::{Backend, TestApp, TestDatabase};
-use super::{click, screenshot, text_of, type_into, wait_for, Driver};
+use super::{click, screenshot, submit, text_of, type_into, wait_for, Driver};
 use roster::panel::signin::{issue_link, LinkRequest};
 
 /// Issues a token through the page's form; the token the page shows.
@@ -119,7 +119,7 @@ async fn an_admin_issues_reads_the_log_of_and_revokes_a_token(backend: Backend) 
     click(&browser, "table.connections tbody tr:first-child a").await;
     wait_for(&browser, "#revoke-confirm").await;
     click(&browser, "#revoke-confirm").await;
-    click(&browser, "form[action$='/revoke'] button").await;
+    submit(&browser, "form[action$='/revoke'] button").await;
     wait_for(&browser, "p.notice").await;
     assert!(text_of(&browser, "p.notice").await.starts_with("Revoked"));
     assert_eq!(app.get_with("/scim/v2/Users", &token).await.status().as_u16(), 401);

@@ -6,7 +6,7 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use super::helpers::{json, Backend, TestApp, TestDatabase};
-use super::{click, screenshot, text_of, type_into, wait_for, Driver};
+use super::{click, screenshot, submit, text_of, type_into, wait_for, Driver};
 use roster::panel::signin::{issue_link, LinkRequest};
 
 async fn an_identity_team_reads_groups_and_changes_the_policy(backend: Backend) {
@@ -93,7 +93,7 @@ async fn an_identity_team_reads_groups_and_changes_the_policy(backend: Backend) 
     click(&browser, "nav a[href='/admin/settings']").await;
     wait_for(&browser, "form.settings").await;
     type_into(&browser, "#grace_days", "2").await;
-    click(&browser, "form.settings button[type=submit]").await;
+    submit(&browser, "form.settings button[type=submit]").await;
     wait_for(&browser, "p.notice").await;
     assert!(text_of(&browser, "p.notice").await.starts_with("Saved."));
     let grace = browser.find(Locator::Css("#grace_days")).await.unwrap().prop("value").await.unwrap();

@@ -130,6 +130,21 @@ async fn click(browser: &Client, css: &str) {
     browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
 }
 
+/// Clicks a button that submits a form and waits until the browser has left the page it was on:
+/// what is looked for next is then on the answer, not still on the page before it (which may
+/// have a notice of its own).
+async fn submit(browser: &Client, css: &str) {
+    let before = browser.find(Locator::Css("html")).await.unwrap();
+    click(browser, css).await;
+    for _ in 0..200 {
+        if before.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css}: the page did not change within 10 s");
+}
+
 async fn type_into(browser: &Client, css: &str, text: &str) {
     let field = browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
     field.clear().await.unwrap();
@@ -198,7 +213,7 @@ async fn an_identity_team_handles_leavers_in_the_panel(backend: Backend) {
     assert!(text_of(&browser, "h1").await.contains("Active"));
 
     // Deactivate: the badge changes and every session is gone at once.
-    click(&browser, "form[action$='/deactivate'] button").await;
+    submit(&browser, "form[action$='/deactivate'] button").await;
     wait_for(&browser, "p.notice").await;
     let heading = text_of(&browser, "h1").await;
     assert!(heading.contains("Deactivated since"), "{heading}");
@@ -217,7 +232,7 @@ async fn an_identity_team_handles_leavers_in_the_panel(backend: Backend) {
     roster::db::tenants::set_policy(&mut app.connection(), "default", &change).unwrap();
     browser.refresh().await.unwrap();
     type_into(&browser, "#confirm-remove-profile-fields", "grace.hopper").await;
-    click(&browser, "form[action$='/remove-profile-fields'] button").await;
+    submit(&browser, "form[action$='/remove-profile-fields'] button").await;
     wait_for(&browser, "p.notice").await;
     let heading = text_of(&browser, "h1").await;
     assert!(heading.starts_with("Former Member"), "{heading}");
@@ -234,7 +249,7 @@ async fn an_identity_team_handles_leavers_in_the_panel(backend: Backend) {
     click(&browser, "table.people tbody tr a").await;
     wait_for(&browser, "#confirm-delete").await;
     type_into(&browser, "#confirm-delete", "alan.turing").await;
-    click(&browser, "form[action$='/delete'] button").await;
+    submit(&browser, "form[action$='/delete'] button").await;
     wait_for(&browser, "p.notice").await;
     assert_eq!(text_of(&browser, "p.notice").await, "The account was deleted.");
     let names = text_of(&browser, "table.people").await;
