@@ -43,6 +43,16 @@ pub const EVENT_URIS: [&str; 10] = [
 /// its payload lists as written in its transaction and which scrubbing keeps
 /// ([`REVOKED_SESSIONS`]): a SET keeps its `jti` when its event is scrubbed.
 pub fn uris(event: &EventRow) -> Vec<&'static str> {
+    // Only a deactivation's count depends on its payload: no other event is parsed here.
+    let data = match event.kind.as_str() {
+        "user.deactivated" => serde_json::from_str(&event.payload).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    uris_of(event, &data)
+}
+
+/// [`uris`] of an event whose payload is already parsed.
+fn uris_of(event: &EventRow, data: &Value) -> Vec<&'static str> {
     match event.kind.as_str() {
         "user.created" => vec![PROV_CREATE],
         // A profile change says whether a PUT or a PATCH made it.
@@ -52,7 +62,7 @@ pub fn uris(event: &EventRow) -> Vec<&'static str> {
         // session-revoked per session; a deactivation written before the sessions were listed
         // keeps the one session-revoked about the account it always had.
         "user.deactivated" => {
-            let sessions = revoked_sessions(event).map_or(1, |ids| ids.len());
+            let sessions = revoked_sessions(data).map_or(1, |ids| ids.len());
             let mut uris = vec![PROV_DEACTIVATE, RISC_ACCOUNT_DISABLED];
             uris.extend(std::iter::repeat_n(CAEP_SESSION_REVOKED, sessions));
             uris
@@ -70,10 +80,9 @@ pub fn uris(event: &EventRow) -> Vec<&'static str> {
 
 /// The ids of the sessions a `user.deactivated` event revoked, in the order it lists them;
 /// None for an event written before deactivations listed them.
-fn revoked_sessions(event: &EventRow) -> Option<Vec<String>> {
-    let data: Value = serde_json::from_str(&event.payload).ok()?;
+fn revoked_sessions(data: &Value) -> Option<Vec<&str>> {
     let ids = data.get(REVOKED_SESSIONS)?.as_array()?;
-    Some(ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+    Some(ids.iter().filter_map(Value::as_str).collect())
 }
 
 fn payload_method(event: &EventRow) -> Option<&str> {
@@ -111,9 +120,9 @@ pub fn issuer(base: &str, tenant_name: &str) -> String {
 /// event has no such SET.
 pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Option<Value> {
     let part_index = usize::try_from(part).ok()?;
-    let uris = uris(event);
-    let uri = *uris.get(part_index)?;
     let data: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+    let uris = uris_of(event, &data);
+    let uri = *uris.get(part_index)?;
     let toe = event.created_at.and_utc().timestamp();
     let id = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
     let (resource, payload) = match event.kind.as_str() {
@@ -138,7 +147,7 @@ pub fn claims(to: &Addressing<'_>, event: &EventRow, part: i32, iat: i64) -> Opt
         // The session and its account, as the `complex` subject of the Shared Signals Framework
         // (CAEP 1.0 §3.1's example): `session` is an `opaque` identifier (RFC 9493 §3.2.4).
         let first = uris.iter().position(|u| *u == CAEP_SESSION_REVOKED)?;
-        if let Some(sessions) = revoked_sessions(event) {
+        if let Some(sessions) = revoked_sessions(&data) {
             let session = sessions.get(part_index - first)?;
             subject = json!({"format": "complex", "user": subject, "session": {"format": "opaque", "id": session}});
         }
