@@ -40,7 +40,8 @@ pub fn update_user(
 ) -> Result<UserRow, UserWriteError> {
     let columns = Columns::of(write);
     // The item index is rewritten only when the items changed (not for `active`, a name…).
-    let items_changed = indexed_items(&row.document()) != indexed_items(write.doc);
+    let old = row.document();
+    let items_changed = indexed_items(&old) != indexed_items(write.doc);
     match conn {
         // A deactivation names the sessions it revoked in its event, so on PostgreSQL it takes
         // the account's row, revokes them and writes as one transaction of three statements.
@@ -63,7 +64,18 @@ pub fn update_user(
             postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, effects)
         }
         DbConnection::Sqlite(_) => {
-            sqlite::write::update_user(conn, tenant_id, row, write, &columns, items_changed, now, effects)
+            let identity_changed = columns.identity_changed(row, &old);
+            sqlite::write::update_user(
+                conn,
+                tenant_id,
+                row,
+                write,
+                &columns,
+                items_changed,
+                identity_changed,
+                now,
+                effects,
+            )
         }
     }?;
     Ok(columns.stored(row.pk, &row.id, row.created_at, now, row.version + 1))

@@ -88,6 +88,10 @@ async fn writes(app: &TestApp) -> Transcript {
         "emails": [{"value": "bob@work.example", "type": "work", "primary": true}],
         "ims": [{"value": "bob-im", "type": "xmpp"}]});
     t.record("put bob", app.put(&bob_path, &put).await).await;
+    // A change of externalId alone: SQLite's UPDATE then sets the identity columns, which an
+    // update that changes only the account's state leaves out.
+    let external = ops(json!([{"op": "replace", "path": "externalId", "value": "ext-bob-2"}]));
+    t.record("patch bob's externalId", app.patch(&bob_path, &external).await).await;
     let stale = app
         .client
         .put(app.url(&bob_path))

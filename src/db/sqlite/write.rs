@@ -46,7 +46,8 @@ pub(in crate::db) fn insert_user(
 }
 
 /// A new version of `row`: fails with [`WriteError::Changed`], having written nothing, when
-/// `row` is stale. The item index is rewritten only when `items_changed`.
+/// `row` is stale. The item index is rewritten only when `items_changed`, and the identity
+/// columns (with their indexes' entries) only when `identity_changed`.
 #[allow(clippy::too_many_arguments)]
 pub(in crate::db) fn update_user(
     conn: &mut DbConnection,
@@ -55,12 +56,18 @@ pub(in crate::db) fn update_user(
     write: &UserWrite<'_>,
     columns: &Columns,
     items_changed: bool,
+    identity_changed: bool,
     now: NaiveDateTime,
     effects: &Effects<'_>,
 ) -> Result<(), WriteError> {
     // Only from the version that was read: a concurrent change makes this a no-op, reported.
-    let update = UpdateRow { columns, pk: row.pk, version: row.version, next_version: row.version + 1, now };
-    let updated = update.execute(sqlite(conn)).map_err(map_error(write.doc))?;
+    let (pk, version, next_version) = (row.pk, row.version, row.version + 1);
+    let updated = if identity_changed {
+        UpdateRow::<true> { columns, pk, version, next_version, now }.execute(sqlite(conn))
+    } else {
+        UpdateRow::<false> { columns, pk, version, next_version, now }.execute(sqlite(conn))
+    }
+    .map_err(map_error(write.doc))?;
     if updated == 0 {
         return Err(WriteError::Changed);
     }
@@ -156,8 +163,10 @@ impl QueryFragment<Sqlite> for InsertRow<'_> {
 
 impl RunQueryDsl<SqliteConnection> for InsertRow<'_> {}
 
-/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`.
-struct UpdateRow<'a> {
+/// `UPDATE users SET <every stored column> WHERE pk = ? AND version = ?`, or with `IDENTITY`
+/// false every column but the identity ones ([`Columns::push_state_assignments`]). The two are
+/// two types, so that each keeps its own prepared statement.
+struct UpdateRow<'a, const IDENTITY: bool> {
     columns: &'a Columns,
     pk: i64,
     version: i64,
@@ -165,16 +174,20 @@ struct UpdateRow<'a> {
     now: NaiveDateTime,
 }
 
-impl diesel::query_builder::QueryId for UpdateRow<'_> {
-    type QueryId = UpdateRow<'static>;
+impl<const IDENTITY: bool> diesel::query_builder::QueryId for UpdateRow<'_, IDENTITY> {
+    type QueryId = UpdateRow<'static, IDENTITY>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl QueryFragment<Sqlite> for UpdateRow<'_> {
+impl<const IDENTITY: bool> QueryFragment<Sqlite> for UpdateRow<'_, IDENTITY> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Timestamp};
         out.push_sql("UPDATE users SET ");
-        self.columns.push_values(out.reborrow(), true)?;
+        if IDENTITY {
+            self.columns.push_values(out.reborrow(), true)?;
+        } else {
+            self.columns.push_state_assignments(out.reborrow())?;
+        }
         out.push_sql(", updated_at = ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", version = ");
@@ -187,7 +200,7 @@ impl QueryFragment<Sqlite> for UpdateRow<'_> {
     }
 }
 
-impl RunQueryDsl<SqliteConnection> for UpdateRow<'_> {}
+impl<const IDENTITY: bool> RunQueryDsl<SqliteConnection> for UpdateRow<'_, IDENTITY> {}
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut SqliteConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
