@@ -10,6 +10,7 @@ use crate::error::{ScimError, ScimType};
 use crate::groups;
 use crate::listing::{projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page, Paging};
+use crate::scim::rendered::Rendered;
 use crate::scim::schema::{ResourceType, GROUP_RESOURCE, USER_RESOURCE};
 use crate::users;
 
@@ -63,11 +64,10 @@ impl Listed for AllTypes {
                     (Err(e), None) if is_unknown_attribute(&e) => (Vec::new(), Page::empty()),
                     (Err(e), _) => return Err(e),
                 };
-            let mut resources: Vec<serde_json::Value> = users::read_views(user_rows)
-                .iter()
-                .map(|v| user_projection.apply(&USER_RESOURCE, users::representation(v, &base)))
-                .collect();
-            resources.extend(groups::show(conn, &group_rows, &group_projection, &base)?);
+            let mut resources: Vec<Rendered> =
+                users::read_views(user_rows).iter().map(|v| users::shown(v, &base, &user_projection)).collect();
+            resources
+                .extend(groups::show(conn, &group_rows, &group_projection, &base)?.into_iter().map(Rendered::from));
             Ok(Page {
                 resources,
                 total: user_page.total + group_page.total,

@@ -16,6 +16,8 @@ use crate::listing::store::Users as Stored;
 use crate::listing::{self, paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
+use crate::scim::projection::Projection;
+use crate::scim::rendered::{self, Member, Members, Rendered};
 use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
@@ -274,17 +276,38 @@ pub fn created_view(row: UserRow) -> View {
 
 /// The full SCIM representation of a stored user (before attribute projection).
 pub fn representation(view: &View, base: &str) -> Value {
-    let (row, groups) = (&view.row, &view.groups);
-    let mut out: Map<String, Value> = row.document();
-    out.insert("id".into(), json!(row.id));
-    if !groups.is_empty() {
-        let items: Vec<Value> = groups
-            .iter()
-            .map(|(id, name)| json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": name, "type": "direct"}))
-            .collect();
-        out.insert("groups".into(), Value::Array(items));
+    let mut out: Map<String, Value> = view.row.document();
+    for (name, value) in added_members(view, base) {
+        out.insert(name.into(), value);
     }
-    out.insert("active".into(), json!(row.active));
+    let schemas = schemas_of(|id| out.contains_key(id));
+    out.insert("schemas".into(), schemas);
+    Value::Object(out)
+}
+
+/// The user as a response shows it under `projection`. With the default projection a canonical
+/// stored document goes out as the text it is stored as, beside the members the server adds
+/// (see [`crate::scim::rendered`]); that is the same JSON as projecting [`representation`]
+/// (`text_and_value_agree` below holds the two together).
+pub fn shown(view: &View, base: &str, projection: &Projection) -> Rendered {
+    if projection.is_default() {
+        if let Some(text) = default_text(view, base) {
+            return text;
+        }
+    }
+    Rendered::Value(projection.apply(&USER_RESOURCE, representation(view, base)))
+}
+
+/// The members the server adds to the stored document: `id`, `groups`, `active`, the lifecycle
+/// extension and `meta` (`schemas` follows from the extensions present, [`schemas_of`]).
+fn added_members(view: &View, base: &str) -> Vec<(&'static str, Value)> {
+    let (row, groups) = (&view.row, &view.groups);
+    let items: Vec<Value> = groups
+        .iter()
+        .map(
+            |(id, name)| json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": name, "type": "direct"}),
+        )
+        .collect();
     let mut lifecycle = json!({
         "lifecycleState": row.lifecycle_state.as_str(),
         "formerMember": row.lifecycle_state == State::FormerMember,
@@ -295,25 +318,53 @@ pub fn representation(view: &View, base: &str) -> Value {
     if let Some(t) = row.former_member_since {
         lifecycle["formerMemberSince"] = json!(time(t));
     }
-    out.insert(schema::ROSTER_USER.into(), lifecycle);
+    let meta = json!({
+        "resourceType": "User",
+        "created": time(row.created_at),
+        "lastModified": time(row.updated_at),
+        "location": format!("{base}/Users/{}", row.id),
+        "version": etag(row.version),
+    });
+    let mut members = vec![("id", json!(row.id))];
+    // A user in no group has no `groups`: an empty list is unassigned (RFC 7643 §2.5).
+    if !items.is_empty() {
+        members.push(("groups", Value::Array(items)));
+    }
+    members.extend([("active", json!(row.active)), (schema::ROSTER_USER, lifecycle), ("meta", meta)]);
+    members
+}
+
+/// `schemas`: the core schema and each extension the representation holds (`holds`).
+fn schemas_of(holds: impl Fn(&str) -> bool) -> Value {
     let mut schemas = vec![json!(schema::USER)];
     for (ext, _) in USER_RESOURCE.extensions {
-        if out.contains_key(ext.id) {
+        if holds(ext.id) {
             schemas.push(json!(ext.id));
         }
     }
-    out.insert("schemas".into(), Value::Array(schemas));
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": time(row.created_at),
-            "lastModified": time(row.updated_at),
-            "location": format!("{base}/Users/{}", row.id),
-            "version": etag(row.version),
-        }),
-    );
-    Value::Object(out)
+    Value::Array(schemas)
+}
+
+/// The default representation written from the stored text, or `None` when the stored document
+/// is not canonical or names a member the server adds, which [`representation`] replaces.
+fn default_text(view: &View, base: &str) -> Option<Rendered> {
+    let stored = rendered::canonical_members(&view.row.data)?;
+    let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(stored.len() + 6);
+    for (name, text) in stored {
+        if ["schemas", "password"].iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        members.push((name, Member::Text(text)));
+    }
+    for (name, value) in added_members(view, base) {
+        if members.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        members.push((name, Member::Value(value)));
+    }
+    let schemas = schemas_of(|id| members.iter().any(|(n, _)| *n == id));
+    members.push(("schemas", Member::Value(schemas)));
+    Some(Members(members).render())
 }
 
 /// A page of users and the paging facts of the ListResponse.
@@ -348,7 +399,100 @@ impl Listed for Users {
         let list = move |conn: &mut DbConnection| list(conn, backend, &ctx, &anchors, &req);
         let (rows, mut page) = if short { db.run_short(list).await? } else { db.run(list).await? };
         let views = read_views(rows);
-        page.resources = views.iter().map(|v| projection.apply(&USER_RESOURCE, representation(v, &base))).collect();
+        page.resources = views.iter().map(|v| shown(v, &base, &projection)).collect();
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::scim::resource::parse_resource;
+
+    fn view(body: Value, state: State, groups: &[(&str, &str)]) -> View {
+        let doc = parse_resource(&USER_RESOURCE, &body).unwrap();
+        view_of(Value::Object(doc).to_string(), state, groups)
+    }
+
+    fn view_of(data: String, state: State, groups: &[(&str, &str)]) -> View {
+        let at = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap().and_hms_milli_opt(1, 2, 3, 45).unwrap();
+        let row = UserRow {
+            pk: 7,
+            id: "0b6f…-id".into(),
+            user_name: "ann".into(),
+            external_id: None,
+            active: state == State::Active,
+            lifecycle_state: state,
+            deactivated_at: (state != State::Active).then_some(at),
+            former_member_since: (state == State::FormerMember).then_some(at),
+            data,
+            created_at: at,
+            updated_at: at,
+            version: 3,
+        };
+        View { row, groups: groups.iter().map(|(id, name)| (id.to_string(), name.to_string())).collect() }
+    }
+
+    /// The representation as the projection makes it, as text.
+    fn through_a_value(view: &View, projection: &Projection) -> String {
+        serde_json::to_string(&projection.apply(&USER_RESOURCE, representation(view, "https://h/scim/v2"))).unwrap()
+    }
+
+    #[test]
+    fn text_and_value_agree() {
+        let default = Projection::parse(&USER_RESOURCE, None, None).unwrap();
+        let bodies = [
+            json!({"userName": "ann"}),
+            json!({
+                "userName": "Ann.Lee@example.com", "externalId": "e-1", "displayName": "Ann \"Lee\" \\ Ö 日本",
+                "name": {"givenName": "Ann", "familyName": "Lee", "formatted": "Ann Lee"},
+                "emails": [{"value": "ann@example.com", "type": "work", "primary": true}, {"value": "a@home.example"}],
+                "phoneNumbers": [{"value": "+1 555 0100", "type": "mobile"}],
+                "addresses": [{"streetAddress": "1 Main St\nFloor 2", "locality": "Springfield", "type": "work"}],
+                "locale": "en-US", "timezone": "Europe/Berlin", "title": "Dr", "password": "never-shown",
+                "groups": [], "nickName": "", "profileUrl": null,
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "employeeNumber": "42", "manager": {"value": "m-1"}, "department": "R&D"
+                }
+            }),
+        ];
+        let groups: &[&[(&str, &str)]] = &[&[], &[("g-1", "Team \"A\""), ("g-2", "Ω")]];
+        for body in &bodies {
+            for state in [State::Active, State::Deactivated, State::FormerMember] {
+                for these in groups {
+                    let view = view(body.clone(), state, these);
+                    let shown = shown(&view, "https://h/scim/v2", &default);
+                    assert!(matches!(shown, Rendered::Text(_)), "a canonical document goes out as its text");
+                    assert_eq!(serde_json::to_string(&shown).unwrap(), through_a_value(&view, &default), "{body}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_document_that_is_not_canonical_goes_through_a_value() {
+        let default = Projection::parse(&USER_RESOURCE, None, None).unwrap();
+        for data in [
+            r#"{"userName":"ann","nickName":""}"#,
+            r#"{"userName":"ann","emails":[]}"#,
+            r#"{"userName":"ann","id":"forged"}"#,
+            r#"{"userName":"ann","META":{"location":"x"}}"#,
+        ] {
+            let view = view_of(data.into(), State::Active, &[]);
+            let shown = shown(&view, "https://h/scim/v2", &default);
+            assert!(matches!(shown, Rendered::Value(_)), "{data}");
+            assert_eq!(serde_json::to_string(&shown).unwrap(), through_a_value(&view, &default));
+        }
+    }
+
+    #[test]
+    fn a_projection_other_than_the_default_goes_through_a_value() {
+        let some = Projection::parse(&USER_RESOURCE, Some("userName"), None).unwrap();
+        let view = view(json!({"userName": "ann", "title": "Dr"}), State::Active, &[]);
+        let shown = shown(&view, "https://h/scim/v2", &some);
+        assert!(matches!(shown, Rendered::Value(_)));
+        assert_eq!(serde_json::to_string(&shown).unwrap(), through_a_value(&view, &some));
     }
 }

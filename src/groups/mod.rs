@@ -160,7 +160,7 @@ impl Listed for Groups {
         let backend = db.backend();
         db.run(move |conn| {
             let (rows, mut page) = list(conn, backend, &ctx, &anchors, &req)?;
-            page.resources = show(conn, &rows, &projection, &base)?;
+            page.resources = show(conn, &rows, &projection, &base)?.into_iter().map(Into::into).collect();
             Ok(page)
         })
         .await

@@ -15,11 +15,11 @@ use actix_web::HttpResponse;
 use crate::error::SCIM_CONTENT_TYPE;
 
 /// A JSON body with the SCIM media type (RFC 7644 §3.1; Entra requires it).
-pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+pub fn scim_json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     // Straight into bytes (`to_string` would go through `fmt::Display`, several times slower),
     // with room for a typical resource so that the buffer is not regrown as it fills.
     let mut bytes = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut bytes, body).expect("a JSON value always serialises");
+    serde_json::to_writer(&mut bytes, body).expect("a response body always serialises");
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE)).body(bytes)
 }
 

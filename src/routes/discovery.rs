@@ -41,8 +41,9 @@ fn base(req: &HttpRequest, state: &AppState) -> String {
 
 fn list(resources: Vec<Value>) -> HttpResponse {
     let total = resources.len() as i64;
+    let resources = resources.into_iter().map(Into::into).collect();
     let page = Page { resources, total, start_index: Some(1), next_cursor: None, previous_cursor: None };
-    scim_json(StatusCode::OK, &page.into_json())
+    scim_json(StatusCode::OK, &page.into_body())
 }
 
 async fn service_provider_config(

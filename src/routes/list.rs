@@ -44,5 +44,5 @@ async fn respond<L: Listed>(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(req, state, p, Scope::ScimRead, L::RESOURCE)?;
     let page = L::page(&state.db, state.anchors.clone(), r.ctx, request, r.base).await?;
-    Ok(scim_json(StatusCode::OK, &page.into_json()))
+    Ok(scim_json(StatusCode::OK, &page.into_body()))
 }

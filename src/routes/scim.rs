@@ -3,7 +3,6 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::Value;
 
 use crate::auth::{Principal, Scope};
 use crate::context::Ctx;
@@ -59,14 +58,14 @@ impl Request {
 }
 
 /// A resource with its ETag (RFC 7644 §3.14).
-pub fn respond(status: StatusCode, body: Value, version: i64) -> HttpResponse {
+pub fn respond(status: StatusCode, body: impl serde::Serialize, version: i64) -> HttpResponse {
     let mut res = scim_json(status, &body);
     res.headers_mut().insert(header::ETAG, header::HeaderValue::from_str(&etag(version)).expect("an ASCII etag"));
     res
 }
 
 /// 201 with `Location` (RFC 7644 §3.3).
-pub fn created(body: Value, location: &str, version: i64) -> HttpResponse {
+pub fn created(body: impl serde::Serialize, location: &str, version: i64) -> HttpResponse {
     let mut res = respond(StatusCode::CREATED, body, version);
     if let Ok(value) = header::HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, value);

@@ -10,6 +10,7 @@ use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
 use crate::http::body::JsonBody;
 use crate::scim::patch::parse_patch;
+use crate::scim::rendered::Rendered;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::state::AppState;
@@ -27,8 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn show(r: &Request, view: &users::View) -> serde_json::Value {
-    r.projection.apply(&USER_RESOURCE, users::representation(view, &r.base))
+fn show(r: &Request, view: &users::View) -> Rendered {
+    users::shown(view, &r.base, &r.projection)
 }
 
 async fn create(

@@ -2,9 +2,10 @@
 //! paging (RFC 9865), from a query string or a `.search` body (RFC 7644 §3.4.3).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::filter::{parse_filter, parse_path, AttrPath, Filter};
+use super::rendered::Rendered;
 use crate::error::{ScimError, ScimType};
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -268,7 +269,7 @@ fn query_fingerprint(filter: Option<&Filter>, sort_by: Option<&AttrPath>, descen
 
 /// A ListResponse (RFC 7644 §3.4.2); numbers are JSON integers, as Okta requires.
 pub struct Page {
-    pub resources: Vec<Value>,
+    pub resources: Vec<Rendered>,
     pub total: i64,
     pub start_index: Option<i64>,
     pub next_cursor: Option<String>,
@@ -281,29 +282,42 @@ impl Page {
     }
 
     /// The ListResponse body; the resources move into it rather than being copied.
-    pub fn into_json(self) -> Value {
-        let items = self.resources.len();
-        let mut body = json!({
-            "schemas": [LIST_RESPONSE],
-            "totalResults": self.total,
-            "itemsPerPage": items,
-        });
-        body["Resources"] = Value::Array(self.resources);
-        if let Some(start) = self.start_index {
-            body["startIndex"] = json!(start);
+    pub fn into_body(self) -> ListBody {
+        ListBody {
+            items_per_page: self.resources.len(),
+            resources: self.resources,
+            next_cursor: self.next_cursor,
+            previous_cursor: self.previous_cursor,
+            schemas: [LIST_RESPONSE],
+            start_index: self.start_index,
+            total_results: self.total,
         }
-        if let Some(next) = self.next_cursor {
-            body["nextCursor"] = Value::String(next);
-        }
-        if let Some(prev) = self.previous_cursor {
-            body["previousCursor"] = Value::String(prev);
-        }
-        body
     }
+}
+
+/// A ListResponse as it is written out. The members are in the order of their names, as a
+/// response built as a `serde_json::Value` has them.
+#[derive(Serialize)]
+pub struct ListBody {
+    #[serde(rename = "Resources")]
+    resources: Vec<Rendered>,
+    #[serde(rename = "itemsPerPage")]
+    items_per_page: usize,
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    #[serde(rename = "previousCursor", skip_serializing_if = "Option::is_none")]
+    previous_cursor: Option<String>,
+    schemas: [&'static str; 1],
+    #[serde(rename = "startIndex", skip_serializing_if = "Option::is_none")]
+    start_index: Option<i64>,
+    #[serde(rename = "totalResults")]
+    total_results: i64,
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -374,13 +388,13 @@ mod tests {
     #[test]
     fn list_numbers_are_integers() {
         let page = Page {
-            resources: vec![json!({})],
+            resources: vec![json!({}).into()],
             total: 7,
             start_index: Some(1),
             next_cursor: None,
             previous_cursor: None,
         };
-        let body = page.into_json();
+        let body = serde_json::to_value(page.into_body()).unwrap();
         assert!(body["totalResults"].is_i64() && body["itemsPerPage"].is_u64() && body["startIndex"].is_i64());
     }
 }
