@@ -20,17 +20,23 @@
 //! a concurrent transaction (a deadlock, a serialization failure, a busy SQLite) ends its chunk
 //! and runs once more, alone, after that chunk commits; losing again, it fails with 503.
 //!
-//! **Waves, on PostgreSQL.** There a chunk's time goes to round trips, one statement after the
-//! other, while the database has cores to spare; so creates that are ready (every `bulkId` they
-//! refer to resolved) and independent (none refers to another, no two create the same userName
-//! or Group displayName) run as a wave of chunks at the same time, each chunk on a pooled
-//! connection and in a transaction of its own ([`lanes`] says how many). An operation that
-//! refers to a `bulkId` created in a wave runs only after the wave has committed; any other
-//! operation ends the wave and runs after it, as above. A chunk of a wave whose commit fails
-//! fails its own operations only: the other chunks of the wave committed on their own, as §3.7
-//! allows ("the service provider MAY continue processing … after an error"). Results are listed
-//! in the request's order whatever order the chunks ended in. A request with `failOnErrors`
-//! runs one chunk at a time, so that no operation after the last error allowed has run.
+//! **Waves, on PostgreSQL.** There a create written in a savepoint costs three round trips (the
+//! savepoint, the write, its release) and a subtransaction, and the database has cores to
+//! spare. So creates that are ready (every `bulkId` they refer to resolved) and independent
+//! (none refers to another, no two create the same userName or Group displayName) run as a
+//! wave: up to [`CHUNK_OPERATIONS`] for each of [`lanes`] chunks, the chunks at the same time,
+//! each on a pooled connection of its own. A chunk's users' creates are checked one by one and
+//! written by one statement, its own transaction ([`users::create_many`]): a userName found
+//! taken fails only its own operation, and the statement writes for each user what a single
+//! POST writes. Its other creates (Groups, Users made Former Members at once) run in one
+//! transaction, each in a savepoint, at most [`CHUNK_OPERATIONS_POSTGRES`] of them a chunk
+//! (see [`run_apart`]). An operation that refers to a `bulkId` created in a wave runs only
+//! after the wave has committed; any other operation ends the wave and runs after it, as
+//! above. A chunk of a wave that fails fails its own operations only: the other chunks of the
+//! wave committed on their own, as §3.7 allows ("the service provider MAY continue processing
+//! … after an error"). Results are listed in the request's order whatever order the chunks
+//! ended in. A request with `failOnErrors` runs no waves, one chunk at a time, each operation
+//! in its savepoint, so that no operation after the last error allowed has run.
 //!
 //! `bulkId` references (§3.7.2): a `bulkId:<id>` in an operation's `path` or anywhere in its
 //! `data` (a group's `members[].value`, a PATCH `path` filter or `value`) names the resource
@@ -67,7 +73,7 @@ use crate::groups::{self, batches::MemberBatches};
 use crate::scim::members::{split_member_ops, Member, MemberChange};
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::parse_resource;
-use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+use crate::scim::schema::{GROUP_RESOURCE, ROSTER_USER, USER_RESOURCE};
 use crate::scim::version::etag;
 use crate::users;
 
@@ -82,11 +88,12 @@ pub const MAX_OPERATIONS: usize = 1000;
 /// The most operations one chunk (one commit) holds.
 pub const CHUNK_OPERATIONS: usize = 250;
 
-/// On PostgreSQL, the most a chunk holds: each savepoint that writes takes a subtransaction id,
-/// and a backend caches only 64 of them (`PGPROC_MAX_CACHED_SUBXIDS`); past that, every other
-/// session's visibility checks must consult `pg_subtrans` while the chunk is open, which slows
-/// the whole server down, other tenants included. An operation takes up to two: its own
-/// savepoint, and the one a Group's write (or a User's delete) opens inside it.
+/// On PostgreSQL, the most operations in savepoints a chunk holds (a wave's users' creates,
+/// written together without any, do not count): each savepoint that writes takes a
+/// subtransaction id, and a backend caches only 64 of them (`PGPROC_MAX_CACHED_SUBXIDS`); past
+/// that, every other session's visibility checks must consult `pg_subtrans` while the chunk is
+/// open, which slows the whole server down, other tenants included. An operation takes up to
+/// two: its own savepoint, and the one a Group's write (or a User's delete) opens inside it.
 pub const CHUNK_OPERATIONS_POSTGRES: usize = 30;
 
 /// How long a chunk takes on more operations: past it, the chunk commits and the next one
@@ -468,37 +475,106 @@ impl Job {
         write_transaction(conn, |conn| apply(conn, ctx, write, self.head.version.as_deref()))
     }
 
+    /// For a User POST, the create checked and ready for [`users::create_many`]; None for any
+    /// other operation.
+    fn checked_user(&self, conn: &mut DbConnection, ctx: &Ctx) -> Option<Result<users::CheckedCreate, ScimError>> {
+        if self.target != Some((Kind::Users, None)) {
+            return None;
+        }
+        match prepare(&self.head, self.target.clone(), self.data.clone()) {
+            Ok(Write::Create(Kind::Users, doc)) => Some(users::check_create(conn, ctx, doc)),
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    /// Whether the operation is written without a savepoint, with the other users' creates of
+    /// its chunk ([`run_apart`]): a User POST that does not touch the Roster extension (through
+    /// which a create may make a Former Member at once, a transition of its own). Read from the
+    /// data as sent, before parsing, so it errs towards the savepoint.
+    fn batched(&self) -> bool {
+        let roster = ROSTER_USER.to_ascii_lowercase();
+        let touches_roster =
+            |data: &Map<String, Value>| data.keys().any(|k| k.to_ascii_lowercase().starts_with(&roster));
+        self.target == Some((Kind::Users, None))
+            && self.head.method == Some(Method::Post)
+            && self.data.as_ref().and_then(Value::as_object).is_some_and(|data| !touches_roster(data))
+    }
+
     /// The value a POST must not share with another create of the same wave: the userName of a
     /// User, the displayName of a Group, folded as their unique indexes fold them.
     fn unique_key(&self) -> Option<String> {
-        let (kind, name) = match self.target {
-            Some((Kind::Users, None)) => ("u", "userName"),
-            Some((Kind::Groups, None)) => ("g", "displayName"),
+        let (kind, name, key): (_, _, fn(&str) -> String) = match self.target {
+            Some((Kind::Users, None)) => ("u", "userName", crate::scim::user_name::user_name_key),
+            Some((Kind::Groups, None)) => ("g", "displayName", crate::scim::fold::fold),
             _ => return None,
         };
         let value = self.data.as_ref()?.as_object().and_then(|d| field(d, name)).and_then(Value::as_str)?;
-        Some(format!("{kind}:{}", crate::scim::fold::fold(value)))
+        Some(format!("{kind}:{}", key(value)))
     }
 }
 
 /// What a chunk run apart from the runner did with one of its operations.
 enum Ran {
+    /// Done in the chunk's transaction: it stands only if that commits.
     Result(Result<Done, ScimError>),
+    /// Done by a statement of its own (the chunk's users' creates), which committed or wrote
+    /// nothing whatever becomes of the chunk's transaction.
+    Settled(Result<Done, ScimError>),
     /// It lost to a concurrent transaction: it runs again, alone, after the wave.
     Contended(Job),
 }
 
-/// Runs the creates of one chunk of a wave (see [`run`]) in one transaction open on `conn`, each
-/// in a savepoint of its own, putting what each did in `out` as it goes, so that what ran is
-/// known even when the commit fails.
+/// Runs the creates of one chunk of a wave (see [`run`]), putting what each did in `out` as it
+/// goes, so that what ran is known even when a commit fails.
+///
+/// The users' creates are checked one by one and then written by one statement, its own
+/// transaction ([`users::create_many`]): one round trip for them all instead of three each (a
+/// savepoint, the write, its release), and no subtransaction. A user whose userName is taken
+/// fails alone, as its savepoint would have had it. Should the statement fail as a whole (the
+/// tenant deleted meanwhile, or its commit refused), it wrote nothing, and each of its creates
+/// fails as the operations of a chunk whose commit failed do. The other creates (Groups, and
+/// Users made Former Members at once) run in one transaction, each in a savepoint of its own.
 fn run_apart(
     conn: &mut DbConnection,
     ctx: &Ctx,
     jobs: Vec<Job>,
     out: &Mutex<Vec<(usize, Ran)>>,
 ) -> Result<(), ScimError> {
+    let report = |i: usize, ran: Ran| out.lock().unwrap_or_else(PoisonError::into_inner).push((i, ran));
+    let (mut batch, mut checked, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for job in jobs {
+        match job.checked_user(conn, ctx) {
+            Some(Ok(create)) if !create.becomes_former_member() => {
+                batch.push(job);
+                checked.push(create);
+            }
+            Some(Err(err)) => report(job.i, Ran::Settled(Err(err))),
+            _ => rest.push(job),
+        }
+    }
+    if !batch.is_empty() {
+        match users::create_many(conn, ctx, &checked) {
+            Ok(rows) => {
+                for (job, row) in batch.into_iter().zip(rows) {
+                    let done = row.map(|row| Done {
+                        status: StatusCode::CREATED,
+                        id: row.id,
+                        kind: Kind::Users,
+                        version: Some(row.version),
+                    });
+                    report(job.i, Ran::Settled(done));
+                }
+            }
+            Err(err) if err.is_contended() => batch.into_iter().for_each(|job| report(job.i, Ran::Contended(job))),
+            Err(err) => batch.into_iter().for_each(|job| report(job.i, Ran::Settled(Err(not_committed(&err))))),
+        }
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
     write_transaction(conn, |conn| {
-        for job in jobs {
+        for job in rest {
             let i = job.i;
             let result = job.run(conn, ctx);
             let ran = if result.as_ref().is_err_and(ScimError::is_contended) {
@@ -506,7 +582,7 @@ fn run_apart(
             } else {
                 Ran::Result(result)
             };
-            out.lock().unwrap_or_else(PoisonError::into_inner).push((i, ran));
+            report(i, ran);
         }
         Ok(())
     })
@@ -861,19 +937,22 @@ impl Runner {
         !self.stopped && self.held.is_none() && self.retries.is_empty()
     }
 
-    /// Takes the next operations that may run at the same time, at most `most`, as chunks of at
-    /// most `size`: creates, in the order they are run, each ready (every `bulkId` it refers
+    /// Takes the next operations that may run at the same time, at most `most`, as at most
+    /// `lanes` chunks: creates, in the order they are run, each ready (every `bulkId` it refers
     /// to resolved), none of them referring to another, and no two of them creating the same
     /// userName or Group displayName (which one a unique index lets through would otherwise
     /// depend on timing, not on the request's order). The wave ends before the first operation
     /// that is no such create — it is held and runs next, the way [`Runner::chunk`] runs them —
-    /// and before a new pass over waiting operations, which must see this wave's results.
-    /// Operations refused without writing are recorded at once. Returns the chunks and how many
-    /// operations were taken in all.
-    fn gather(&mut self, most: usize, size: usize) -> (Vec<Vec<Job>>, usize) {
+    /// before a new pass over waiting operations, which must see this wave's results, and once
+    /// its creates that take a savepoint (all but [`Job::batched`] ones) fill every chunk's
+    /// [`CHUNK_OPERATIONS_POSTGRES`]. Operations refused without writing are recorded at once.
+    /// Returns the chunks, the creates spread evenly over them, and how many operations were
+    /// taken in all.
+    fn gather(&mut self, most: usize, lanes: usize) -> (Vec<Vec<Job>>, usize) {
         let mut jobs: Vec<Job> = Vec::new();
         let mut keys = HashSet::new();
         let mut refused = 0;
+        let mut savepoints = 0;
         while jobs.len() + refused < most && self.may_gather() {
             self.in_flight = !jobs.is_empty();
             let step = self.next();
@@ -891,21 +970,32 @@ impl Runner {
                         break;
                     }
                     let job = self.job(i);
-                    if job.unique_key().is_some_and(|key| !keys.insert(key)) {
+                    let full = !job.batched() && savepoints == CHUNK_OPERATIONS_POSTGRES * lanes;
+                    if full || job.unique_key().is_some_and(|key| !keys.insert(key)) {
                         self.ops[i].data = job.data;
                         self.held = Some((i, None));
                         break;
                     }
+                    savepoints += usize::from(!job.batched());
                     jobs.push(job);
                 }
             }
         }
         let taken = jobs.len() + refused;
-        let mut chunks = Vec::new();
-        let mut jobs = jobs.into_iter().peekable();
-        while jobs.peek().is_some() {
-            chunks.push(jobs.by_ref().take(size).collect());
+        // The batched creates and the others each cut into `lanes` runs of consecutive
+        // operations, so that every chunk has its share of both and none more savepoints than
+        // it may take.
+        let (batched, other): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(Job::batched);
+        let size = |n: usize| n.div_ceil(lanes).max(1);
+        let (batched_size, other_size) = (size(batched.len()), size(other.len()));
+        let mut chunks: Vec<Vec<Job>> = (0..lanes).map(|_| Vec::new()).collect();
+        for (n, job) in batched.into_iter().enumerate() {
+            chunks[n / batched_size].push(job);
         }
+        for (n, job) in other.into_iter().enumerate() {
+            chunks[n / other_size].push(job);
+        }
+        chunks.retain(|chunk| !chunk.is_empty());
         (chunks, taken)
     }
 
@@ -922,7 +1012,7 @@ impl Runner {
                     self.ops[i].data = job.data;
                     self.retries.push_back((i, None));
                 }
-                (Ran::Result(result), Ok(())) => self.record(i, result),
+                (Ran::Settled(result), _) | (Ran::Result(result), Ok(())) => self.record(i, result),
                 (Ran::Result(Ok(_)), Err(err)) => self.record(i, Err(not_committed(err))),
                 (Ran::Result(Err(own)), Err(_)) => self.record(i, Err(own)),
             }
@@ -993,10 +1083,8 @@ where
         if left == 0 {
             break;
         }
-        // A request that fits in one chunk runs as one: a wave of one chunk saves nothing, and
-        // the operations referring to its creates can join that chunk.
-        if lanes > 1 && left > CHUNK_OPERATIONS_POSTGRES && lock(&runner).may_gather() {
-            let most = left.min(CHUNK_OPERATIONS_POSTGRES * lanes).min(burst.unwrap_or(usize::MAX).max(1));
+        if let Some(lanes) = lanes.filter(|_| lock(&runner).may_gather()) {
+            let most = left.min(CHUNK_OPERATIONS * lanes).min(burst.unwrap_or(usize::MAX).max(1));
             if places < most {
                 if let Err(err) = pace(most - places).await {
                     lock(&runner).refuse_rest(&err);
@@ -1004,7 +1092,7 @@ where
                 }
                 places = most;
             }
-            let (chunks, taken) = lock(&runner).gather(most, CHUNK_OPERATIONS_POSTGRES);
+            let (chunks, taken) = lock(&runner).gather(most, lanes);
             if taken > 0 {
                 run_wave(db, ctx, &runner, chunks).await;
                 places -= taken;
@@ -1068,18 +1156,19 @@ where
     json!({"schemas": [BULK_RESPONSE], "Operations": operations})
 }
 
-/// How many chunks of creates run at the same time, each on a connection of its own. On
-/// PostgreSQL a chunk's time goes mostly to round trips (a savepoint, the write, its release,
-/// one after the other), during which the server has a core free: several chunks keep both
-/// busy. At most four, and at most half the pool, so that one tenant's Bulk leaves connections
-/// to the others (the tenant's share, when set, bounds it further). SQLite has one writer: one
-/// chunk at a time. With `failOnErrors` the request runs one chunk at a time too: §3.7.3 counts
-/// errors in the order operations are processed, and the operations after the last error
-/// allowed must not have run.
-fn lanes(db: &Database, request: &BulkRequest) -> usize {
+/// How many chunks of creates run at the same time, each on a connection of its own, or None
+/// where creates do not run in waves. On PostgreSQL a chunk's users are one statement (see
+/// [`run_apart`]) and its other creates a round trip after the other; the database has a core
+/// free meanwhile, and Roster checks the next chunk's users: several chunks keep both busy. At
+/// most four, and at most half the pool, so that one tenant's Bulk leaves connections to the
+/// others (the tenant's share, when set, bounds it further). SQLite has one writer: no waves,
+/// one chunk at a time. With `failOnErrors` there are no waves either: §3.7.3 counts errors in
+/// the order operations are processed, and the operations after the last error allowed must
+/// not have run, while a chunk's users are written all at once.
+fn lanes(db: &Database, request: &BulkRequest) -> Option<usize> {
     match (db.backend(), request.fail_on_errors) {
-        (Backend::Postgres, None) => (db.pool_state().0 as usize / 2).clamp(1, 4),
-        _ => 1,
+        (Backend::Postgres, None) => Some((db.pool_state().0 as usize / 2).clamp(1, 4)),
+        _ => None,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::db::archive::{self, Destination};
 use crate::db::groups as group_store;
 use crate::db::records::{self, Records, Transition};
 use crate::db::tenants::Tenant;
-use crate::db::users::{self as store, Effects, UserRow, UserWrite, WriteError};
+use crate::db::users::{self as store, Effects, NewUser, UserRow, UserWrite, WriteError};
 use crate::db::{content, conversations, people, scrub, sessions, DbConnection, DbError};
 use crate::scim::resource::Document;
 
@@ -173,17 +173,42 @@ pub fn create(
     tenant_id: &str,
     actor: &str,
     now: NaiveDateTime,
-    id: &str,
-    doc: &Document,
-    active: bool,
+    account: &NewAccount<'_>,
 ) -> Result<UserRow, LifecycleError> {
+    Ok(crate::db::write::insert_user(conn, tenant_id, creation(actor, now, account), now)?)
+}
+
+/// New accounts, as [`create`] makes each: on PostgreSQL all of them one statement (a Bulk
+/// request's creates). Each has its own result (a taken userName fails only its own); the
+/// outer error is a failure of them all, which wrote nothing on PostgreSQL.
+pub fn create_many(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    actor: &str,
+    now: NaiveDateTime,
+    accounts: &[NewAccount<'_>],
+) -> Result<Vec<Result<UserRow, LifecycleError>>, LifecycleError> {
+    let users: Vec<NewUser<'_>> = accounts.iter().map(|account| creation(actor, now, account)).collect();
+    let rows = crate::db::write::insert_users(conn, tenant_id, &users, now)?;
+    Ok(rows.into_iter().map(|row| row.map_err(LifecycleError::from)).collect())
+}
+
+/// An account to create: its id, its profile, and whether it starts active.
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub doc: &'a Document,
+    pub active: bool,
+}
+
+/// What creating `account` writes: the row, its `user.created` event and its audit entry.
+fn creation<'a>(actor: &'a str, now: NaiveDateTime, account: &NewAccount<'a>) -> NewUser<'a> {
+    let NewAccount { id, doc, active } = *account;
     let state = if active { State::Active } else { State::Deactivated };
-    let write = stored(doc, state, (!active).then_some(now), None);
     let mut records = Records::default();
     let payload = json!({"id": id, "state": state.as_str(), records::IDENTIFIERS: identifiers(doc)});
     records.event("user.created", &payload);
     records.transition = Some(Transition { actor, action: "create", before: None, after: Some(state.as_str()) });
-    Ok(crate::db::write::insert_user(conn, tenant_id, id, &write, now, &records)?)
+    NewUser { id, write: stored(doc, state, (!active).then_some(now), None), records }
 }
 
 /// What a consumer links an account by in its own systems: the userName and externalId. Only the

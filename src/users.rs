@@ -136,14 +136,11 @@ fn check_strict(
     }
 }
 
-pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<UserRow, ScimError> {
-    check_user_name(&doc, None)?;
-    check_strict(conn, &ctx.tenant_id, &doc, None)?;
-    let (active, former) = take_state(&mut doc, true);
-    let id = crate::db::new_id();
+pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<UserRow, ScimError> {
+    let checked = check_create(conn, ctx, doc)?;
     let create =
-        |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &id, &doc, active);
-    if former != Some(true) {
+        |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &checked.account());
+    if !checked.becomes_former_member() {
         // A deleted tenant is caught by the row's foreign key (`LifecycleError::TenantGone`).
         return Ok(single_statement_write(conn, create)?);
     }
@@ -152,6 +149,52 @@ pub fn create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<U
         let row = create(conn)?;
         Ok(lifecycle::become_former_member(conn, &actor(ctx, &policy), &row)?)
     })
+}
+
+/// A new user that passed every check a create makes before writing, with its id and state:
+/// what [`create`] writes, and what a Bulk request gathers for [`create_many`].
+pub struct CheckedCreate {
+    id: String,
+    doc: Document,
+    active: bool,
+    former: Option<bool>,
+}
+
+impl CheckedCreate {
+    /// Whether the account is to be a Former Member at once: a transition of its own after the
+    /// insert, in a transaction, so never one of [`create_many`]'s users.
+    pub fn becomes_former_member(&self) -> bool {
+        self.former == Some(true)
+    }
+
+    fn account(&self) -> lifecycle::NewAccount<'_> {
+        lifecycle::NewAccount { id: &self.id, doc: &self.doc, active: self.active }
+    }
+}
+
+/// The checks of a create, which write nothing: the userName profile and, for a tenant that
+/// asks for it, strict validation.
+pub fn check_create(conn: &mut DbConnection, ctx: &Ctx, mut doc: Document) -> Result<CheckedCreate, ScimError> {
+    check_user_name(&doc, None)?;
+    check_strict(conn, &ctx.tenant_id, &doc, None)?;
+    let (active, former) = take_state(&mut doc, true);
+    Ok(CheckedCreate { id: crate::db::new_id(), doc, active, former })
+}
+
+/// Creates `users` as [`create`] creates each, none of which [`becomes a Former
+/// Member`](CheckedCreate::becomes_former_member): on PostgreSQL all of them one statement, its
+/// own transaction. Each has its own result (a taken userName fails only its own user); the
+/// outer error fails them all, and then nothing of them was stored on PostgreSQL.
+pub fn create_many(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    users: &[CheckedCreate],
+) -> Result<Vec<Result<UserRow, ScimError>>, ScimError> {
+    debug_assert!(!users.iter().any(CheckedCreate::becomes_former_member));
+    let accounts: Vec<lifecycle::NewAccount<'_>> = users.iter().map(CheckedCreate::account).collect();
+    let create = |conn: &mut DbConnection| lifecycle::create_many(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &accounts);
+    let rows = single_statement_write(conn, create)?;
+    Ok(rows.into_iter().map(|row| row.map_err(ScimError::from)).collect())
 }
 
 /// What a read-modify-write starts from: the user as reads show it, and its tenant's policy.

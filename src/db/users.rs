@@ -115,6 +115,14 @@ pub struct UserWrite<'a> {
     pub former_member_since: Option<NaiveDateTime>,
 }
 
+/// A user to create: its id, what it stores, and what is recorded with it (see
+/// [`crate::db::write::insert_users`]).
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub write: UserWrite<'a>,
+    pub records: Records<'a>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("userName {0:?} is already taken")]
@@ -135,16 +143,16 @@ fn text(doc: &Document, key: &str) -> Option<String> {
 
 /// The columns a write stores (see [`InsertRow`] and [`UpdateRow`]).
 pub(in crate::db) struct Columns {
-    user_name: String,
-    user_name_folded: String,
-    external_id: Option<String>,
-    display_name: Option<String>,
-    display_name_folded: Option<String>,
-    active: bool,
-    lifecycle_state: LifecycleState,
-    deactivated_at: Option<NaiveDateTime>,
-    former_member_since: Option<NaiveDateTime>,
-    data: String,
+    pub(in crate::db) user_name: String,
+    pub(in crate::db) user_name_folded: String,
+    pub(in crate::db) external_id: Option<String>,
+    pub(in crate::db) display_name: Option<String>,
+    pub(in crate::db) display_name_folded: Option<String>,
+    pub(in crate::db) active: bool,
+    pub(in crate::db) lifecycle_state: LifecycleState,
+    pub(in crate::db) deactivated_at: Option<NaiveDateTime>,
+    pub(in crate::db) former_member_since: Option<NaiveDateTime>,
+    pub(in crate::db) data: String,
 }
 
 impl Columns {
