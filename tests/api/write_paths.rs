@@ -414,3 +414,35 @@ async fn a_bulk_create_leaves_the_rows_of_a_single_post_on_sqlite() {
 async fn a_bulk_create_leaves_the_rows_of_a_single_post_on_postgres() {
     a_bulk_create_leaves_the_rows_of_a_single_post(Backend::Postgres).await;
 }
+
+/// `users::create_many` on SQLite, which no request reaches (a Bulk request there creates its
+/// users one at a time, each in a savepoint of its chunk): each user is written in a savepoint of
+/// its own, and a taken userName fails that user alone.
+#[tokio::test]
+async fn creating_users_together_on_sqlite_fails_a_taken_user_name_alone() {
+    use roster::context::Ctx;
+    use roster::scim::resource::parse_resource;
+    use roster::scim::schema::USER_RESOURCE;
+
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    assert_eq!(app.post("/scim/v2/Users", &json!({"userName": "ann"})).await.status(), 201);
+    let mut conn = app.connection();
+    let conn: &mut DbConnection = &mut conn;
+    let tenant_id: String = tenants::table.filter(tenants::name.eq("default")).select(tenants::id).first(conn).unwrap();
+    let ctx = Ctx { tenant_id, actor: "test".into(), now: chrono::Utc::now().naive_utc() };
+    let checked: Vec<_> = ["bob", "ANN", "cy"]
+        .iter()
+        .map(|name| {
+            let doc = parse_resource(&USER_RESOURCE, &json!({"userName": name})).unwrap();
+            roster::users::check_create(conn, &ctx, doc).unwrap()
+        })
+        .collect();
+    let results = roster::db::write_transaction(conn, |conn| roster::users::create_many(conn, &ctx, &checked)).unwrap();
+    let statuses: Vec<u16> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.status.as_u16(), |_| 201)).collect();
+    assert_eq!(statuses, [201, 409, 201]);
+    let mut names: Vec<String> = users::table.select(users::user_name).load(conn).unwrap();
+    names.sort();
+    assert_eq!(names, ["ann", "bob", "cy"]);
+    let created: i64 = events::table.filter(events::kind.eq("user.created")).count().get_result(conn).unwrap();
+    assert_eq!(created, 3, "one event for each user stored, none for the refused one");
+}
