@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::time;
@@ -321,10 +322,10 @@ pub fn created_view(row: UserRow) -> View {
 pub fn representation(view: &View, base: &str) -> Value {
     let mut out: Map<String, Value> = view.row.document();
     for (name, value) in added_members(view, base) {
-        out.insert(name.into(), value);
+        out.insert(name.into(), serde_json::to_value(value).expect("an added member is JSON"));
     }
     let schemas = schemas_of(|id| out.contains_key(id));
-    out.insert("schemas".into(), schemas);
+    out.insert("schemas".into(), serde_json::to_value(schemas).expect("schemas are JSON"));
     Value::Object(out)
 }
 
@@ -341,58 +342,100 @@ pub fn shown(view: &View, base: &str, projection: &Projection) -> Rendered {
     Rendered::Value(projection.apply(&USER_RESOURCE, representation(view, base)))
 }
 
+/// A member the server adds to the stored document, written as it is (no `serde_json::Value`
+/// is built for a response written from the stored text). The structs' fields are in the order
+/// of their names, as a `serde_json::Map` writes them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Added<'a> {
+    Text(&'a str),
+    Bool(bool),
+    Groups(Vec<GroupItem<'a>>),
+    Lifecycle(Lifecycle),
+    Meta(Meta),
+    Schemas(Vec<&'static str>),
+}
+
+/// An item of `groups`.
+#[derive(Serialize)]
+struct GroupItem<'a> {
+    #[serde(rename = "$ref")]
+    reference: String,
+    display: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a str,
+}
+
+/// The Roster extension: the account's lifecycle.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Lifecycle {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deactivated_at: Option<String>,
+    former_member: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    former_member_since: Option<String>,
+    lifecycle_state: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    created: String,
+    last_modified: String,
+    location: String,
+    resource_type: &'static str,
+    version: String,
+}
+
 /// The members the server adds to the stored document: `id`, `groups`, `active`, the lifecycle
 /// extension and `meta` (`schemas` follows from the extensions present, [`schemas_of`]).
-fn added_members(view: &View, base: &str) -> Vec<(&'static str, Value)> {
-    let (row, groups) = (&view.row, &view.groups);
-    let items: Vec<Value> = groups
-        .iter()
-        .map(
-            |(id, name)| json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": name, "type": "direct"}),
-        )
-        .collect();
-    let mut lifecycle = json!({
-        "lifecycleState": row.lifecycle_state.as_str(),
-        "formerMember": row.lifecycle_state == State::FormerMember,
-    });
-    if let Some(t) = row.deactivated_at {
-        lifecycle["deactivatedAt"] = json!(time(t));
-    }
-    if let Some(t) = row.former_member_since {
-        lifecycle["formerMemberSince"] = json!(time(t));
-    }
-    let meta = json!({
-        "resourceType": "User",
-        "created": time(row.created_at),
-        "lastModified": time(row.updated_at),
-        "location": format!("{base}/Users/{}", row.id),
-        "version": etag(row.version),
-    });
-    let mut members = vec![("id", json!(row.id))];
+fn added_members<'a>(view: &'a View, base: &str) -> Vec<(&'static str, Added<'a>)> {
+    let row = &view.row;
+    let mut members = vec![("id", Added::Text(&row.id))];
     // A user in no group has no `groups`: an empty list is unassigned (RFC 7643 §2.5).
-    if !items.is_empty() {
-        members.push(("groups", Value::Array(items)));
+    if !view.groups.is_empty() {
+        let items = view.groups.iter().map(|(id, name)| GroupItem {
+            reference: format!("{base}/Groups/{id}"),
+            display: name,
+            kind: "direct",
+            value: id,
+        });
+        members.push(("groups", Added::Groups(items.collect())));
     }
-    members.extend([("active", json!(row.active)), (schema::ROSTER_USER, lifecycle), ("meta", meta)]);
+    let lifecycle = Lifecycle {
+        deactivated_at: row.deactivated_at.map(time),
+        former_member: row.lifecycle_state == State::FormerMember,
+        former_member_since: row.former_member_since.map(time),
+        lifecycle_state: row.lifecycle_state.as_str(),
+    };
+    let meta = Meta {
+        created: time(row.created_at),
+        last_modified: time(row.updated_at),
+        location: format!("{base}/Users/{}", row.id),
+        resource_type: "User",
+        version: etag(row.version),
+    };
+    members.extend([
+        ("active", Added::Bool(row.active)),
+        (schema::ROSTER_USER, Added::Lifecycle(lifecycle)),
+        ("meta", Added::Meta(meta)),
+    ]);
     members
 }
 
 /// `schemas`: the core schema and each extension the representation holds (`holds`).
-fn schemas_of(holds: impl Fn(&str) -> bool) -> Value {
-    let mut schemas = vec![json!(schema::USER)];
-    for (ext, _) in USER_RESOURCE.extensions {
-        if holds(ext.id) {
-            schemas.push(json!(ext.id));
-        }
-    }
-    Value::Array(schemas)
+fn schemas_of(holds: impl Fn(&str) -> bool) -> Added<'static> {
+    let extensions = USER_RESOURCE.extensions.iter().map(|(ext, _)| ext.id).filter(|id| holds(id));
+    Added::Schemas(std::iter::once(schema::USER).chain(extensions).collect())
 }
 
 /// The default representation written from the stored text, or `None` when the stored document
 /// is not canonical or names a member the server adds, which [`representation`] replaces.
 fn default_text(view: &View, base: &str) -> Option<Rendered> {
     let stored = rendered::canonical_members(&view.row.data)?;
-    let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(stored.len() + 6);
+    let mut members: Vec<(&str, Member<'_, Added<'_>>)> = Vec::with_capacity(stored.len() + 6);
     for (name, text) in stored {
         if ["schemas", "password"].iter().any(|n| n.eq_ignore_ascii_case(name)) {
             return None;

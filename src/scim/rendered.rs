@@ -50,12 +50,12 @@ impl Rendered {
 }
 
 /// A member of an object being written out: stored text, or a value the server adds.
-pub enum Member<'a> {
+pub enum Member<'a, T> {
     Text(&'a RawValue),
-    Value(Value),
+    Value(T),
 }
 
-impl Serialize for Member<'_> {
+impl<T: Serialize> Serialize for Member<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Member::Text(text) => text.serialize(serializer),
@@ -66,9 +66,9 @@ impl Serialize for Member<'_> {
 
 /// An object written from its members in the order of their names, as a `serde_json::Map`
 /// writes its own: a resource written this way reads like one built as a value.
-pub struct Members<'a>(pub Vec<(&'a str, Member<'a>)>);
+pub struct Members<'a, T>(pub Vec<(&'a str, Member<'a, T>)>);
 
-impl Serialize for Members<'_> {
+impl<T: Serialize> Serialize for Members<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (name, member) in &self.0 {
@@ -78,7 +78,7 @@ impl Serialize for Members<'_> {
     }
 }
 
-impl Members<'_> {
+impl<T: Serialize> Members<'_, T> {
     /// The object as JSON text, its members put in order first (`to_raw_value` keeps what it
     /// wrote without parsing it again).
     pub fn render(mut self) -> Rendered {
@@ -198,7 +198,8 @@ mod tests {
     #[test]
     fn members_are_written_in_the_order_a_map_writes_them() {
         let stored = canonical_members(r#"{"name":{"givenName":"Ann"},"emails":[{"value":"a@x"}]}"#).unwrap();
-        let mut members: Vec<(&str, Member<'_>)> = stored.into_iter().map(|(k, v)| (k, Member::Text(v))).collect();
+        let mut members: Vec<(&str, Member<'_, Value>)> =
+            stored.into_iter().map(|(k, v)| (k, Member::Text(v))).collect();
         members.push(("id", Member::Value(Value::from("1"))));
         members.push(("active", Member::Value(Value::from(true))));
         let text = serde_json::to_string(&Members(members).render()).unwrap();
