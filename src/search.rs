@@ -10,7 +10,7 @@ use crate::error::{ScimError, ScimType};
 use crate::groups;
 use crate::listing::{projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page, Paging};
-use crate::scim::rendered::Rendered;
+use crate::scim::rendered::{Rendered, Resources};
 use crate::scim::schema::{ResourceType, GROUP_RESOURCE, USER_RESOURCE};
 use crate::users;
 
@@ -69,7 +69,7 @@ impl Listed for AllTypes {
             resources
                 .extend(groups::show(conn, &group_rows, &group_projection, &base)?.into_iter().map(Rendered::from));
             Ok(Page {
-                resources,
+                resources: Resources::Each(resources),
                 total: user_page.total + group_page.total,
                 start_index: Some(start),
                 next_cursor: None,

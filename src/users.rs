@@ -18,7 +18,7 @@ use crate::listing::{self, paginate, projection, Anchors, Listed};
 use crate::scim::list::{ListRequest, Page};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::projection::Projection;
-use crate::scim::rendered::{self, Member, Members, Rendered};
+use crate::scim::rendered::{self, Member, Members, Rendered, Written};
 use crate::scim::resource::{self, Document};
 use crate::scim::schema::{self, USER_RESOURCE};
 use crate::scim::user_name;
@@ -334,12 +334,17 @@ pub fn representation(view: &View, base: &str) -> Value {
 /// (see [`crate::scim::rendered`]); that is the same JSON as projecting [`representation`]
 /// (`text_and_value_agree` below holds the two together).
 pub fn shown(view: &View, base: &str, projection: &Projection) -> Rendered {
+    to_write(view, base, projection).render()
+}
+
+/// The user as [`shown`] shows it, not yet written.
+fn to_write<'a>(view: &'a View, base: &str, projection: &Projection) -> Written<'a, Added<'a>> {
     if projection.is_default() {
-        if let Some(text) = default_text(view, base) {
-            return text;
+        if let Some(members) = default_members(view, base) {
+            return Written::Members(members);
         }
     }
-    Rendered::Value(projection.apply(&USER_RESOURCE, representation(view, base)))
+    Written::Value(projection.apply(&USER_RESOURCE, representation(view, base)))
 }
 
 /// A member the server adds to the stored document, written as it is (no `serde_json::Value`
@@ -431,9 +436,10 @@ fn schemas_of(holds: impl Fn(&str) -> bool) -> Added<'static> {
     Added::Schemas(std::iter::once(schema::USER).chain(extensions).collect())
 }
 
-/// The default representation written from the stored text, or `None` when the stored document
-/// is not canonical or names a member the server adds, which [`representation`] replaces.
-fn default_text(view: &View, base: &str) -> Option<Rendered> {
+/// The default representation's members: the stored text's and the ones the server adds; `None`
+/// when the stored document is not canonical or names a member the server adds, which
+/// [`representation`] replaces.
+fn default_members<'a>(view: &'a View, base: &str) -> Option<Members<'a, Added<'a>>> {
     let stored = rendered::canonical_members(&view.row.data)?;
     let mut members: Vec<(&str, Member<'_, Added<'_>>)> = Vec::with_capacity(stored.len() + 6);
     for (name, text) in stored {
@@ -450,7 +456,7 @@ fn default_text(view: &View, base: &str) -> Option<Rendered> {
     }
     let schemas = schemas_of(|id| members.iter().any(|(n, _)| *n == id));
     members.push(("schemas", Member::Value(schemas)));
-    Some(Members(members).render())
+    Some(Members::new(members))
 }
 
 /// A page of users and the paging facts of the ListResponse.
@@ -485,7 +491,8 @@ impl Listed for Users {
         let list = move |conn: &mut DbConnection| list(conn, backend, &ctx, &anchors, &req);
         let (rows, mut page) = if short { db.run_short(list).await? } else { db.run(list).await? };
         let views = read_views(rows);
-        page.resources = views.iter().map(|v| shown(v, &base, &projection)).collect();
+        let resources: Vec<_> = views.iter().map(|v| to_write(v, &base, &projection)).collect();
+        page.resources = rendered::render_all(&resources);
         Ok(page)
     }
 }
@@ -571,6 +578,20 @@ mod tests {
             assert!(matches!(shown, Rendered::Value(_)), "{data}");
             assert_eq!(serde_json::to_string(&shown).unwrap(), through_a_value(&view, &default));
         }
+    }
+
+    #[test]
+    fn a_page_is_its_resources_written_one_after_the_other() {
+        let default = Projection::parse(&USER_RESOURCE, None, None).unwrap();
+        let views = [
+            view(json!({"userName": "ann", "title": "Dr"}), State::Active, &[("g-1", "Team")]),
+            view_of(r#"{"userName":"bob","nickName":""}"#.into(), State::Deactivated, &[]),
+        ];
+        let page: Vec<_> = views.iter().map(|v| to_write(v, "https://h/scim/v2", &default)).collect();
+        let resources = rendered::render_all(&page);
+        assert_eq!(resources.len(), 2);
+        let one_by_one: Vec<Rendered> = views.iter().map(|v| shown(v, "https://h/scim/v2", &default)).collect();
+        assert_eq!(serde_json::to_string(&resources).unwrap(), serde_json::to_string(&one_by_one).unwrap());
     }
 
     #[test]

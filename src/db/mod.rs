@@ -16,6 +16,7 @@ mod connection;
 mod migrate;
 mod pool;
 mod stamp;
+mod timestamp;
 mod transaction;
 mod txn;
 mod url;

@@ -8,6 +8,7 @@ use super::lifecycle_state::LifecycleState;
 use super::records::Records;
 use super::schema::{tenants, user_values, users};
 use super::tenants::Tenant;
+use super::timestamp::Timestamp;
 use super::{is_unique_violation, Backend, DbConnection, DbError};
 use crate::scim::fold::fold;
 use crate::scim::resource::Document;
@@ -26,7 +27,9 @@ pub struct UserRow {
     pub deactivated_at: Option<NaiveDateTime>,
     pub former_member_since: Option<NaiveDateTime>,
     pub data: String,
+    #[diesel(deserialize_as = Timestamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Timestamp)]
     pub updated_at: NaiveDateTime,
     pub version: i64,
 }

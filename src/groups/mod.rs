@@ -20,6 +20,7 @@ use crate::scim::list::{ListRequest, Page};
 use crate::scim::members::{Member, MemberChange};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::projection::Projection;
+use crate::scim::rendered::Resources;
 use crate::scim::resource::Document;
 use crate::scim::schema::{self, ResourceType, GROUP_RESOURCE};
 use crate::scim::version::{check_version, etag};
@@ -160,7 +161,8 @@ impl Listed for Groups {
         let backend = db.backend();
         db.run(move |conn| {
             let (rows, mut page) = list(conn, backend, &ctx, &anchors, &req)?;
-            page.resources = show(conn, &rows, &projection, &base)?.into_iter().map(Into::into).collect();
+            page.resources =
+                Resources::Each(show(conn, &rows, &projection, &base)?.into_iter().map(Into::into).collect());
             Ok(page)
         })
         .await

@@ -9,6 +9,7 @@ use crate::auth::{Principal, Scope};
 use crate::error::ScimError;
 use crate::http::scim_json;
 use crate::scim::list::{Page, CURSOR_TIMEOUT_SECS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::scim::rendered::Resources;
 use crate::scim::schema::{self, ResourceType, Schema};
 use crate::state::AppState;
 
@@ -41,7 +42,7 @@ fn base(req: &HttpRequest, state: &AppState) -> String {
 
 fn list(resources: Vec<Value>) -> HttpResponse {
     let total = resources.len() as i64;
-    let resources = resources.into_iter().map(Into::into).collect();
+    let resources = Resources::Each(resources.into_iter().map(Into::into).collect());
     let page = Page { resources, total, start_index: Some(1), next_cursor: None, previous_cursor: None };
     scim_json(StatusCode::OK, &page.into_body())
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter::{parse_filter, parse_path, AttrPath, Filter};
-use super::rendered::Rendered;
+use super::rendered::Resources;
 use crate::error::{ScimError, ScimType};
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -269,7 +269,7 @@ fn query_fingerprint(filter: Option<&Filter>, sort_by: Option<&AttrPath>, descen
 
 /// A ListResponse (RFC 7644 §3.4.2); numbers are JSON integers, as Okta requires.
 pub struct Page {
-    pub resources: Vec<Rendered>,
+    pub resources: Resources,
     pub total: i64,
     pub start_index: Option<i64>,
     pub next_cursor: Option<String>,
@@ -278,7 +278,13 @@ pub struct Page {
 
 impl Page {
     pub fn empty() -> Page {
-        Page { resources: Vec::new(), total: 0, start_index: None, next_cursor: None, previous_cursor: None }
+        Page {
+            resources: Resources::Each(Vec::new()),
+            total: 0,
+            start_index: None,
+            next_cursor: None,
+            previous_cursor: None,
+        }
     }
 
     /// The ListResponse body; the resources move into it rather than being copied.
@@ -300,7 +306,7 @@ impl Page {
 #[derive(Serialize)]
 pub struct ListBody {
     #[serde(rename = "Resources")]
-    resources: Vec<Rendered>,
+    resources: Resources,
     #[serde(rename = "itemsPerPage")]
     items_per_page: usize,
     #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
@@ -388,7 +394,7 @@ mod tests {
     #[test]
     fn list_numbers_are_integers() {
         let page = Page {
-            resources: vec![json!({}).into()],
+            resources: Resources::Each(vec![json!({}).into()]),
             total: 7,
             start_index: Some(1),
             next_cursor: None,

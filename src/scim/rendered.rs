@@ -66,7 +66,7 @@ impl<T: Serialize> Serialize for Member<'_, T> {
 
 /// An object written from its members in the order of their names, as a `serde_json::Map`
 /// writes its own: a resource written this way reads like one built as a value.
-pub struct Members<'a, T>(pub Vec<(&'a str, Member<'a, T>)>);
+pub struct Members<'a, T>(Vec<(&'a str, Member<'a, T>)>);
 
 impl<T: Serialize> Serialize for Members<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -78,12 +78,80 @@ impl<T: Serialize> Serialize for Members<'_, T> {
     }
 }
 
-impl<T: Serialize> Members<'_, T> {
-    /// The object as JSON text, its members put in order first (`to_raw_value` keeps what it
-    /// wrote without parsing it again).
-    pub fn render(mut self) -> Rendered {
-        self.0.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        Rendered::Text(serde_json::value::to_raw_value(&self).expect("members always serialise"))
+impl<'a, T: Serialize> Members<'a, T> {
+    /// The members, put in the order of their names.
+    pub fn new(mut members: Vec<(&'a str, Member<'a, T>)>) -> Members<'a, T> {
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Members(members)
+    }
+}
+
+/// A resource ready to be written: its members, or (for a projection other than the default,
+/// or a document that is not canonical) the value the projection made.
+pub enum Written<'a, T> {
+    Members(Members<'a, T>),
+    Value(Value),
+}
+
+impl<T: Serialize> Serialize for Written<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Written::Members(members) => members.serialize(serializer),
+            Written::Value(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<T: Serialize> Written<'_, T> {
+    /// The resource as it goes out on its own (`to_raw_value` keeps the text it wrote without
+    /// parsing it again).
+    pub fn render(self) -> Rendered {
+        match self {
+            Written::Members(members) => {
+                Rendered::Text(serde_json::value::to_raw_value(&members).expect("members always serialise"))
+            }
+            Written::Value(value) => Rendered::Value(value),
+        }
+    }
+}
+
+/// The resources of a page, written one after the other into one text: one buffer that grows a
+/// few times for the whole page, where a text per resource would grow each one from scratch.
+pub fn render_all<T: Serialize>(resources: &[Written<'_, T>]) -> Resources {
+    let text = serde_json::value::to_raw_value(resources).expect("resources always serialise");
+    Resources::Written { text, count: resources.len() }
+}
+
+/// The resources of a ListResponse.
+#[derive(Debug)]
+pub enum Resources {
+    Each(Vec<Rendered>),
+    /// A JSON array of `count` resources, already written.
+    Written {
+        text: Box<RawValue>,
+        count: usize,
+    },
+}
+
+impl Resources {
+    pub fn len(&self) -> usize {
+        match self {
+            Resources::Each(resources) => resources.len(),
+            Resources::Written { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for Resources {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Resources::Each(resources) => resources.serialize(serializer),
+            Resources::Written { text, .. } => text.serialize(serializer),
+        }
     }
 }
 
@@ -202,7 +270,7 @@ mod tests {
             stored.into_iter().map(|(k, v)| (k, Member::Text(v))).collect();
         members.push(("id", Member::Value(Value::from("1"))));
         members.push(("active", Member::Value(Value::from(true))));
-        let text = serde_json::to_string(&Members(members).render()).unwrap();
+        let text = serde_json::to_string(&Written::Members(Members::new(members)).render()).unwrap();
         let value: Value =
             serde_json::json!({"id": "1", "active": true, "name": {"givenName": "Ann"}, "emails": [{"value": "a@x"}]});
         assert_eq!(text, value.to_string());
