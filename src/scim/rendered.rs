@@ -39,16 +39,6 @@ impl From<Value> for Rendered {
     }
 }
 
-impl Rendered {
-    /// As a JSON value (for tests and the rare caller that edits a representation).
-    pub fn into_value(self) -> Value {
-        match self {
-            Rendered::Value(value) => value,
-            Rendered::Text(text) => serde_json::from_str(text.get()).expect("rendered text is JSON"),
-        }
-    }
-}
-
 /// A member of an object being written out: stored text, or a value the server adds.
 pub enum Member<'a, T> {
     Text(&'a RawValue),
