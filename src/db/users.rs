@@ -376,36 +376,24 @@ impl Columns {
             }
             true
         };
-        if next(&mut out) {
-            out.push_bind_param::<Text, _>(user_name)?;
+        // The next column's value, unless it is left out.
+        macro_rules! bind {
+            ($sql_type:ty, $value:expr) => {
+                if next(&mut out) {
+                    out.push_bind_param::<$sql_type, _>($value)?;
+                }
+            };
         }
-        if next(&mut out) {
-            out.push_bind_param::<Text, _>(user_name_folded)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Nullable<Text>, _>(external_id)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Nullable<Text>, _>(display_name)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Nullable<Text>, _>(display_name_folded)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Bool, _>(active)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Text, _>(lifecycle_state)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Nullable<Timestamp>, _>(deactivated_at)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Nullable<Timestamp>, _>(former_member_since)?;
-        }
-        if next(&mut out) {
-            out.push_bind_param::<Text, _>(data)?;
-        }
+        bind!(Text, user_name);
+        bind!(Text, user_name_folded);
+        bind!(Nullable<Text>, external_id);
+        bind!(Nullable<Text>, display_name);
+        bind!(Nullable<Text>, display_name_folded);
+        bind!(Bool, active);
+        bind!(Text, lifecycle_state);
+        bind!(Nullable<Timestamp>, deactivated_at);
+        bind!(Nullable<Timestamp>, former_member_since);
+        bind!(Text, data);
         Ok(())
     }
 }
