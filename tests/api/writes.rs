@@ -39,12 +39,41 @@ fn fails_beyond_undo(conn: &mut DbConnection, name: &str) -> Result<(), DbError>
 async fn a_writer_batch_with_a_write_that_could_not_be_undone_stores_nothing() {
     let test_db = TestDatabase::create(Backend::Sqlite).expect("SQLite");
     let db = open(&test_db);
-    let failed = db.write(|conn| fails_beyond_undo(conn, "left-behind")).await;
-    assert!(matches!(failed, Err(DbError::Blocking(ref why)) if why == "the write failed"), "{failed:?}");
+    // Alone in its batch a write has no savepoint of its own (the batch's transaction undoes
+    // it); a nested one gets a savepoint once something was written before it.
+    let failed = db
+        .write(|conn| {
+            put(conn, "first")?;
+            let inner = write_transaction(conn, |conn| fails_beyond_undo(conn, "left-behind"));
+            assert!(matches!(inner, Err(DbError::Blocking(ref why)) if why == "the write failed"), "{inner:?}");
+            // The caller shrugs the inner failure off and would commit.
+            Ok::<_, DbError>(())
+        })
+        .await;
+    assert!(matches!(failed, Err(DbError::Commit(ref why)) if why.contains("could not be undone")), "{failed:?}");
     // The writer goes on with the next batch, and commits it.
     db.write(|conn| put(conn, "next").map_err(DbError::from)).await.unwrap();
     let mut conn = db.conn().unwrap();
-    assert!(!stored(&mut conn, "left-behind"), "a write reported as failed was committed");
+    assert!(!stored(&mut conn, "first") && !stored(&mut conn, "left-behind"), "a failed batch was committed");
+    assert!(stored(&mut conn, "next"));
+}
+
+/// A write alone in its batch that fails leaves nothing, with no savepoint: its batch's
+/// transaction is rolled back and begun again.
+#[tokio::test]
+async fn a_failed_write_alone_in_its_batch_leaves_nothing() {
+    let test_db = TestDatabase::create(Backend::Sqlite).expect("SQLite");
+    let db = open(&test_db);
+    let failed = db
+        .write(|conn| {
+            put(conn, "alone")?;
+            put(conn, "alone").map_err(DbError::from)
+        })
+        .await;
+    assert!(matches!(failed, Err(DbError::Query(ref e)) if roster::db::is_unique_violation(e)), "{failed:?}");
+    db.write(|conn| put(conn, "next").map_err(DbError::from)).await.unwrap();
+    let mut conn = db.conn().unwrap();
+    assert!(!stored(&mut conn, "alone"), "a write reported as failed was committed");
     assert!(stored(&mut conn, "next"));
 }
 
