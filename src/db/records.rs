@@ -21,6 +21,15 @@ pub struct EventRow {
     pub txn: Option<i64>,
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// `COALESCE(number, otherwise)`, for a tenant's newest number or 0 when it has none.
+    fn coalesce(
+        number: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        otherwise: diesel::sql_types::BigInt,
+    ) -> diesel::sql_types::BigInt;
+}
+
 pub fn add_event(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -49,13 +58,13 @@ fn insert_event(
     );
     match conn {
         DbConnection::Sqlite(c) => {
-            // The tenant's next number, in the insert itself: cheaper than the trigger's UPDATE
-            // of the new row (see the migration `event_positions`), which numbers only a
-            // tenant's first event, where this is NULL.
+            // The tenant's next number, in the insert itself (SQLite has one writer at a time),
+            // 1 for its first event. No trigger numbers events on SQLite (see the migration
+            // `writes_without_triggers`).
             let numbered = diesel::alias!(events as numbered);
             let next = numbered
                 .filter(numbered.field(events::tenant_id).eq(tenant_id))
-                .select(diesel::dsl::max(numbered.field(events::tenant_seq)) + 1)
+                .select(coalesce(diesel::dsl::max(numbered.field(events::tenant_seq)), 0_i64) + 1)
                 .single_value();
             // Outside a write transaction an event is a transaction of its own.
             let txn = super::txn::sqlite_txn().unwrap_or_else(|| rand::random::<i64>() & i64::MAX);
@@ -211,7 +220,7 @@ pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
             let numbered = diesel::alias!(audit_log as numbered);
             let next = numbered
                 .filter(numbered.field(audit_log::tenant_id).eq(entry.tenant_id))
-                .select(diesel::dsl::max(numbered.field(audit_log::tenant_seq)) + 1)
+                .select(coalesce(diesel::dsl::max(numbered.field(audit_log::tenant_seq)), 0_i64) + 1)
                 .single_value();
             diesel::insert_into(audit_log::table).values((values, audit_log::tenant_seq.eq(next))).execute(c)?
         }

@@ -217,8 +217,9 @@ pub fn delete(conn: &mut DbConnection, name: &str) -> Result<bool, DbError> {
     })
 }
 
-/// How many resources of a type (`User`, `Group`) a tenant holds, from the counts the database
-/// triggers keep beside the rows (see the `resource_counts` migration).
+/// How many resources of a type (`User`, `Group`) a tenant holds, from the counts kept beside
+/// the rows in the same transactions: by triggers (see the `resource_counts` migration), and on
+/// SQLite by the user create itself (`db::sqlite::write`, migration `writes_without_triggers`).
 pub fn resource_count(conn: &mut DbConnection, tenant_id: &str, resource_type: &str) -> QueryResult<i64> {
     let slots: Vec<i64> = resource_counts::table
         .filter(resource_counts::tenant_id.eq(tenant_id))

@@ -39,11 +39,43 @@ pub(in crate::db) fn insert_user(
     now: NaiveDateTime,
     records: &Records<'_>,
 ) -> Result<i64, WriteError> {
-    let pk: i64 = InsertRow { columns, tenant_id, id, now }.get_result(sqlite(conn)).map_err(map_error(write.doc))?;
-    write_values(sqlite(conn), tenant_id, pk, write.doc)?;
+    let c = sqlite(conn);
+    InsertRow { columns, tenant_id, id, now }.execute(c).map_err(map_error(write.doc))?;
+    // Not `RETURNING pk`: SQLite runs a RETURNING clause as a trigger, which gives the insert a
+    // statement journal (see the migration `writes_without_triggers`).
+    let pk: i64 = diesel::select(last_insert_rowid()).get_result(c)?;
+    CountIn(tenant_id).execute(c)?;
+    write_values(c, tenant_id, pk, write.doc)?;
     records.write(conn, tenant_id, id, now)?;
     Ok(pk)
 }
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// The rowid of the connection's last insert: a new user's pk.
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
+
+/// Counts a new user in its tenant's `resource_counts` (SQLite keeps one slot per tenant and
+/// type), which a trigger did before the migration `writes_without_triggers`. A fixed text, kept
+/// prepared: diesel renders and prepares its upserts afresh on every use.
+struct CountIn<'a>(&'a str);
+
+impl diesel::query_builder::QueryId for CountIn<'_> {
+    type QueryId = CountIn<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Sqlite> for CountIn<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO resource_counts (tenant_id, resource_type, slot, n) VALUES (");
+        out.push_bind_param::<diesel::sql_types::Text, _>(self.0)?;
+        out.push_sql(", 'User', 0, 1) ON CONFLICT (tenant_id, resource_type, slot) DO UPDATE SET n = n + 1");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for CountIn<'_> {}
 
 /// A new version of `row`: fails with [`WriteError::Changed`], having written nothing, when
 /// `row` is stale. The item index is rewritten only when `items_changed`, and the identity
@@ -120,7 +152,7 @@ pub(in crate::db) fn change_members(
 // would have the database parse and plan them afresh; these always name the same columns and are
 // prepared once per connection.
 
-/// `INSERT INTO users (…) VALUES (…) RETURNING pk`.
+/// `INSERT INTO users (…) VALUES (…)`.
 struct InsertRow<'a> {
     columns: &'a Columns,
     tenant_id: &'a str,
@@ -131,10 +163,6 @@ struct InsertRow<'a> {
 impl diesel::query_builder::QueryId for InsertRow<'_> {
     type QueryId = InsertRow<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for InsertRow<'_> {
-    type SqlType = diesel::sql_types::BigInt;
 }
 
 impl QueryFragment<Sqlite> for InsertRow<'_> {
@@ -156,7 +184,7 @@ impl QueryFragment<Sqlite> for InsertRow<'_> {
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&1_i64)?;
         self.columns.push_values(out.reborrow(), false)?;
-        out.push_sql(") RETURNING pk");
+        out.push_sql(")");
         Ok(())
     }
 }
