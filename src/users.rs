@@ -394,11 +394,13 @@ struct Meta {
     version: String,
 }
 
-/// The members the server adds to the stored document: `id`, `groups`, `active`, the lifecycle
-/// extension and `meta` (`schemas` follows from the extensions present, [`schemas_of`]).
+/// The members the server adds to the stored document, in the order of their names: `active`,
+/// `groups`, `id`, `meta` and the lifecycle extension (`schemas` follows from the extensions
+/// present, [`schemas_of`]).
 fn added_members<'a>(view: &'a View, base: &str) -> Vec<(&'static str, Added<'a>)> {
     let row = &view.row;
-    let mut members = vec![("id", Added::Text(&row.id))];
+    let mut members = Vec::with_capacity(6);
+    members.push(("active", Added::Bool(row.active)));
     // A user in no group has no `groups`: an empty list is unassigned (RFC 7643 §2.5).
     if !view.groups.is_empty() {
         let items = view.groups.iter().map(|(id, name)| GroupItem {
@@ -409,12 +411,7 @@ fn added_members<'a>(view: &'a View, base: &str) -> Vec<(&'static str, Added<'a>
         });
         members.push(("groups", Added::Groups(items.collect())));
     }
-    let lifecycle = Lifecycle {
-        deactivated_at: row.deactivated_at.map(time),
-        former_member: row.lifecycle_state == State::FormerMember,
-        former_member_since: row.former_member_since.map(time),
-        lifecycle_state: row.lifecycle_state.as_str(),
-    };
+    members.push(("id", Added::Text(&row.id)));
     let meta = Meta {
         created: time(row.created_at),
         last_modified: time(row.updated_at),
@@ -422,11 +419,14 @@ fn added_members<'a>(view: &'a View, base: &str) -> Vec<(&'static str, Added<'a>
         resource_type: "User",
         version: etag(row.version),
     };
-    members.extend([
-        ("active", Added::Bool(row.active)),
-        (schema::ROSTER_USER, Added::Lifecycle(lifecycle)),
-        ("meta", Added::Meta(meta)),
-    ]);
+    members.push(("meta", Added::Meta(meta)));
+    let lifecycle = Lifecycle {
+        deactivated_at: row.deactivated_at.map(time),
+        former_member: row.lifecycle_state == State::FormerMember,
+        former_member_since: row.former_member_since.map(time),
+        lifecycle_state: row.lifecycle_state.as_str(),
+    };
+    members.push((schema::ROSTER_USER, Added::Lifecycle(lifecycle)));
     members
 }
 
@@ -440,23 +440,28 @@ fn schemas_of(holds: impl Fn(&str) -> bool) -> Added<'static> {
 /// when the stored document is not canonical or names a member the server adds, which
 /// [`representation`] replaces.
 fn default_members<'a>(view: &'a View, base: &str) -> Option<Members<'a, Added<'a>>> {
+    // Both in the order of their names: merged, each member moved once.
     let stored = rendered::canonical_members(&view.row.data)?;
-    let mut members: Vec<(&str, Member<'_, Added<'_>>)> = Vec::with_capacity(stored.len() + 6);
+    if stored.iter().any(|(name, _)| ["schemas", "password"].iter().any(|n| n.eq_ignore_ascii_case(name))) {
+        return None;
+    }
+    let mut added = added_members(view, base);
+    if added.iter().any(|(name, _)| stored.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))) {
+        return None;
+    }
+    let schemas = schemas_of(|id| stored.iter().any(|(n, _)| *n == id) || added.iter().any(|(n, _)| *n == id));
+    let at = added.partition_point(|(name, _)| *name < "schemas");
+    added.insert(at, ("schemas", schemas));
+    let mut members: Vec<(&str, Member<'_, Added<'_>>)> = Vec::with_capacity(stored.len() + added.len());
+    let mut added = added.into_iter().peekable();
     for (name, text) in stored {
-        if ["schemas", "password"].iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            return None;
+        while let Some((added_name, value)) = added.next_if(|(added_name, _)| *added_name < name) {
+            members.push((added_name, Member::Value(value)));
         }
         members.push((name, Member::Text(text)));
     }
-    for (name, value) in added_members(view, base) {
-        if members.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            return None;
-        }
-        members.push((name, Member::Value(value)));
-    }
-    let schemas = schemas_of(|id| members.iter().any(|(n, _)| *n == id));
-    members.push(("schemas", Member::Value(schemas)));
-    Some(Members::new(members))
+    members.extend(added.map(|(name, value)| (name, Member::Value(value))));
+    Some(Members::in_order(members))
 }
 
 /// A page of users and the paging facts of the ListResponse.
@@ -560,6 +565,19 @@ mod tests {
                     assert!(matches!(shown, Rendered::Text(_)), "a canonical document goes out as its text");
                     assert_eq!(serde_json::to_string(&shown).unwrap(), through_a_value(&view, &default), "{body}");
                 }
+            }
+        }
+    }
+
+    /// `default_members` merges them with the stored members without sorting.
+    #[test]
+    fn the_added_members_come_in_the_order_of_their_names() {
+        for state in [State::Active, State::Deactivated, State::FormerMember] {
+            for groups in [&[][..], &[("g-1", "Team")][..]] {
+                let view = view(json!({"userName": "ann"}), state, groups);
+                let names: Vec<&str> = added_members(&view, "https://h/scim/v2").iter().map(|(n, _)| *n).collect();
+                assert!(names.is_sorted(), "{names:?}");
+                assert!(!names.contains(&"schemas"), "schemas goes in by name in default_members");
             }
         }
     }

@@ -205,6 +205,48 @@ impl<ST, DB: Backend> QueryFragment<DB> for Known<ST> {
     }
 }
 
+/// `<table>.pk IN (SELECT value FROM json_each(?))` on SQLite: the rows of a page by their pks,
+/// given as one JSON array. `IN (?, ?, …)` would have a text of its own for every page size, which
+/// SQLite would parse and plan again for every page (236,000 instructions of a page of 100); this
+/// text is the same for any number of pks, so the connection keeps it prepared (diesel's `sql`
+/// literals never are: 115,000 instructions a page). PostgreSQL has `= ANY($1)` for the same.
+#[derive(Debug, Clone)]
+pub struct PksInJson {
+    table: &'static str,
+    pks: String,
+}
+
+impl PksInJson {
+    pub fn new(table: &'static str, pks: &[i64]) -> PksInJson {
+        PksInJson { table, pks: serde_json::to_string(pks).expect("numbers are JSON") }
+    }
+}
+
+impl Expression for PksInJson {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for PksInJson {}
+
+impl ValidGrouping<()> for PksInJson {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for PksInJson {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<diesel::sqlite::Sqlite> for PksInJson {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql(self.table);
+        out.push_sql(".pk IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.pks)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
 /// Escapes `%`, `_` and the escape character itself so a value matches literally in
 /// `LIKE … ESCAPE '\'`.
 pub fn like_literal(value: &str) -> String {

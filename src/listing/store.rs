@@ -58,9 +58,9 @@ macro_rules! keyset_order {
 }
 
 /// Implements [`Store`] for a resource table: counting (all of a tenant's rows from the
-/// `resource_counts` the triggers keep, filtered ones by a query), and paging in any order.
-/// `visible` is a condition every listed row meets besides its tenant (the triggers count only
-/// such rows). A page past the start first finds its rows' keys (an index walk over the skipped
+/// `resource_counts` kept beside the rows, filtered ones by a query), and paging in any order.
+/// `visible` is a condition every listed row meets besides its tenant (only such rows are
+/// counted). A page past the start first finds its rows' keys (an index walk over the skipped
 /// rows) and then reads just those rows, so a deep `startIndex` does not read every row it skips.
 ///
 /// A macro rather than a function generic over the table: the two tables share no Diesel type
@@ -128,18 +128,8 @@ macro_rules! resource_store {
                 })?;
                 let pks: Vec<i64> = keys.iter().map(|(pk, _)| *pk).collect();
                 let rows: Vec<$row> = match conn {
-                    // The pks as one JSON array: `IN (?, ?, …)` would have a text of its own for
-                    // every page size, which SQLite would parse and plan again for every page
-                    // (236,000 instructions of a page of 100); this text is prepared once.
                     DbConnection::Sqlite(c) => $table::table
-                        .filter(
-                            diesel::dsl::sql::<diesel::sql_types::Bool>(concat!(
-                                stringify!($table),
-                                ".pk IN (SELECT value FROM json_each("
-                            ))
-                            .bind::<Text, _>(serde_json::to_string(&pks).expect("numbers are JSON"))
-                            .sql("))"),
-                        )
+                        .filter(crate::db::sql::PksInJson::new(stringify!($table), &pks))
                         .select(<$row>::as_select())
                         .load::<$row>(c)?,
                     // `= ANY($1)`, one array: the same text for any number of pks.
