@@ -10,7 +10,7 @@
 # The server runs on a fresh SQLite database in a temporary directory (or on
 # ROSTER_DATABASE_URL when set) with 10^4 users. roster-bench (its random choices seeded, so
 # that two builds get the same offsets and users) sends 300 operations to warm it, then REQUESTS
-# operations, then twice as many, at concurrency 4; the difference between the two
+# operations, then twice as many, at concurrency 4 (INSTRUCTIONS_CONCURRENCY); the difference between the two
 # counts, divided by REQUESTS, is the server's instructions per operation (bench/callgrind.sh).
 # Leaves callgrind.SCENARIO.first.out and callgrind.SCENARIO.second.out in the temporary
 # directory; compare them with `callgrind_annotate --inclusive=yes`.
@@ -34,6 +34,6 @@ trap callgrind_stop EXIT
 
 callgrind_seed "$roster" "$bench" "${ROSTER_DATABASE_URL:-$cg_tmp/roster.db}" 10000
 callgrind_start
-callgrind_measure "$scenario" "$requests" 300 --concurrency 4 --seed 1
+callgrind_measure "$scenario" "$requests" 300 --concurrency "${INSTRUCTIONS_CONCURRENCY:-4}" --seed 1
 callgrind_stop
 echo "$scenario: $cg_per_op instructions per operation in the server ($requests and $((2 * requests)) operations: $cg_first and $cg_second)"
