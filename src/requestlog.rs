@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 
 use crate::clock::Clock;
-use crate::db::connections::{self as store, LogRow};
+use crate::db::connections::{self as store, Batch, LogRow};
 use crate::db::{write_transaction, Database, DbError};
 
 /// How often the buffer is written.
@@ -23,6 +23,8 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Entries waiting at most; beyond, new ones are dropped (and counted) rather than let memory grow
 /// while the database is away.
 const MAX_PENDING: usize = 50_000;
+// A connection's requests of one write are one row, numbered within it in 16 bits.
+const _: () = assert!(MAX_PENDING < store::BATCH_LIMIT);
 
 /// How long and how much of each connection's log is kept.
 #[derive(Debug, Clone, Copy)]
@@ -95,21 +97,26 @@ struct Writer {
 }
 
 impl Writer {
-    /// The rows of a batch, masked, and which connections are due their minute's write.
-    fn prepare(&mut self, entries: Vec<Entry>, now: Instant) -> (Vec<LogRow>, Vec<Touch>) {
-        let mut rows = Vec::with_capacity(entries.len());
+    /// The batches of the entries, masked, one per connection, and which connections are due
+    /// their minute's write.
+    fn prepare(&mut self, entries: Vec<Entry>, now: Instant) -> (Vec<Batch>, Vec<Touch>) {
+        // Each connection's requests in the order they finished.
+        let mut of: HashMap<(Arc<str>, Arc<str>), Vec<LogRow>> = HashMap::new();
+        let mut order = Vec::new();
         for e in entries {
             let key = (e.who.tenant.clone(), e.who.connection.clone());
-            let latest = self.due.entry(key).or_insert(e.at);
+            let latest = self.due.entry(key.clone()).or_insert(e.at);
             *latest = (*latest).max(e.at);
             let (scim_type, detail) = match e.error {
                 Some((scim_type, detail)) => (scim_type.map(str::to_owned), Some(mask_text(&detail))),
                 None => (None, None),
             };
+            let rows = of.entry(key.clone()).or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            });
             rows.push(LogRow {
                 id: 0,
-                tenant_id: e.who.tenant.to_string(),
-                connection: e.who.connection.to_string(),
                 at: e.at,
                 method: e.method.to_string(),
                 path: mask_path(&e.path_and_query),
@@ -119,6 +126,13 @@ impl Writer {
                 detail,
             });
         }
+        let batches = order
+            .into_iter()
+            .map(|key| {
+                let rows = of.remove(&key).expect("listed when first seen");
+                Batch::new(key.0.to_string(), key.1.to_string(), &rows)
+            })
+            .collect();
         self.touched.retain(|_, at| now.duration_since(*at) < TOUCH_EVERY);
         let ready: Vec<_> = self.due.keys().filter(|k| !self.touched.contains_key(*k)).cloned().collect();
         let mut touch = Vec::with_capacity(ready.len());
@@ -127,22 +141,22 @@ impl Writer {
             self.touched.insert(key.clone(), now);
             touch.push(Touch { tenant: key.0, connection: key.1, last_used: at });
         }
-        (rows, touch)
+        (batches, touch)
     }
 }
 
-/// Writes one batch: the rows, the due `last_used_at` marks and trims, and once a minute the
-/// removal of rows past their age. One transaction, so several nodes sharing a PostgreSQL each
-/// write their own batches beside the others'.
+/// Writes one batch: a row per connection, the due `last_used_at` marks and trims, and once a
+/// minute the removal of rows past their age. One transaction, so several nodes sharing a
+/// PostgreSQL each write their own batches beside the others'.
 fn write_batch(
     db_conn: &mut crate::db::DbConnection,
-    rows: &[LogRow],
+    rows: &[Batch],
     touch: &[Touch],
     prune_before: Option<NaiveDateTime>,
     retention: Retention,
 ) -> Result<(), DbError> {
     write_transaction(db_conn, |conn| {
-        store::insert_log(conn, rows)?;
+        store::insert_batches(conn, rows)?;
         for t in touch {
             store::mark_used(conn, &t.connection, t.last_used)?;
             store::trim_connection(conn, &t.tenant, &t.connection, retention.rows_per_connection)?;

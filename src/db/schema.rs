@@ -243,17 +243,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    request_log (id) {
+    request_batches (id) {
         id -> BigInt,
         tenant_id -> Text,
         connection -> Text,
-        at -> Timestamp,
-        method -> Text,
-        path -> Text,
-        status -> Integer,
-        duration_us -> BigInt,
-        scim_type -> Nullable<Text>,
-        detail -> Nullable<Text>,
+        first_at -> Timestamp,
+        last_at -> Timestamp,
+        requests -> Integer,
+        errors -> Integer,
+        entries -> Text,
     }
 }
 
@@ -418,7 +416,7 @@ diesel::joinable!(oauth_codes -> oauth_clients (client_id));
 diesel::joinable!(oauth_issuers -> tenants (tenant_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_clients (client_id));
 diesel::joinable!(sessions -> users (user_pk));
-diesel::joinable!(request_log -> tenants (tenant_id));
+diesel::joinable!(request_batches -> tenants (tenant_id));
 diesel::joinable!(signing_keys -> tenants (tenant_id));
 diesel::joinable!(scim_groups -> tenants (tenant_id));
 diesel::joinable!(tokens -> oauth_clients (client_id));
@@ -447,7 +445,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_codes,
     oauth_issuers,
     oauth_refresh_tokens,
-    request_log,
+    request_batches,
     resource_counts,
     scim_groups,
     server_settings,

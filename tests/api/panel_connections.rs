@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use roster::db::connections::{self as store, LogRow};
+use roster::db::connections::{self as store, Batch, LogRow};
 use serde_json::json;
 
 use crate::both_backends;
@@ -212,7 +212,7 @@ async fn another_tenants_connections_are_not_found(app: TestApp) {
 }
 
 async fn requests_without_a_known_token_are_counted_in_no_tenants_log(app: TestApp) {
-    use roster::db::schema::request_log;
+    use roster::db::schema::request_batches;
     let mut forged = app.claims_of(&app.token);
     forged.jti = "never-issued".into();
     let unknown = app.keys().sign(&forged);
@@ -225,8 +225,11 @@ async fn requests_without_a_known_token_are_counted_in_no_tenants_log(app: TestA
     let rows = logged(&app, &known, |rows| !rows.is_empty()).await;
     assert!(rows.iter().all(|r| r.status == 200));
     use diesel::prelude::*;
-    let all: i64 = request_log::table.count().get_result(&mut *app.connection()).unwrap();
-    assert_eq!(all, rows.len() as i64, "only the known token's requests are logged");
+    let all: Option<i64> = request_batches::table
+        .select(diesel::dsl::sum(request_batches::requests))
+        .first(&mut *app.connection())
+        .unwrap();
+    assert_eq!(all, Some(rows.len() as i64), "only the known token's requests are logged");
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let counted = metrics
         .lines()
@@ -237,38 +240,120 @@ async fn requests_without_a_known_token_are_counted_in_no_tenants_log(app: TestA
     assert!(counted >= 2.0, "{counted}");
 }
 
-/// The log keeps a day, and the newest rows of each connection, whatever is written.
+/// The log keeps a day, and the newest requests of each connection, whatever is written; it
+/// pages newest first, across batches and within one.
 async fn the_log_is_bounded_in_time_and_rows_per_connection(app: TestApp) {
+    use chrono::SubsecRound;
     let tenant = tenant_id(&app, "default");
-    let now = app.clock.now();
-    let row = |connection: &str, minutes_ago: i64| LogRow {
+    // A batch keeps times to the microsecond.
+    let now = app.clock.now().trunc_subsecs(6);
+    let row = |minutes_ago: i64, status: i32| LogRow {
         id: 0,
-        tenant_id: tenant.clone(),
-        connection: connection.into(),
         at: now - chrono::Duration::minutes(minutes_ago),
         method: "GET".into(),
         path: "/scim/v2/Users".into(),
-        status: 200,
+        status,
         duration_us: 900,
-        scim_type: None,
+        scim_type: (status >= 400).then(|| "uniqueness".to_owned()),
         detail: None,
     };
-    let mut rows: Vec<LogRow> = (0..10).rev().map(|i| row("a", i)).collect();
-    rows.extend([row("b", 25 * 60), row("b", 10)]);
+    let batch = |connection: &str, rows: &[LogRow]| Batch::new(tenant.clone(), connection.into(), rows);
+    // a: ten batches of one request; b: one of 25 hours ago and one of now; c: one of three.
+    let mut batches: Vec<Batch> = (0..10).rev().map(|i| batch("a", &[row(i, 200)])).collect();
+    batches.extend([batch("b", &[row(25 * 60, 200)]), batch("b", &[row(10, 200)])]);
+    batches.push(batch("c", &[row(3, 200), row(2, 409), row(1, 200)]));
     let mut conn = app.connection();
-    store::insert_log(&mut conn, &rows).unwrap();
+    store::insert_batches(&mut conn, &batches).unwrap();
     assert_eq!(store::trim_connection(&mut conn, &tenant, "a", 3).unwrap(), 7);
     let kept = store::log_page(&mut conn, &tenant, "a", None, false, 100).unwrap();
-    assert_eq!(kept.iter().map(|r| r.at).collect::<Vec<_>>(), (0..3).map(|i| row("a", i).at).collect::<Vec<_>>());
+    assert_eq!(kept.iter().map(|r| r.at).collect::<Vec<_>>(), (0..3).map(|i| row(i, 200).at).collect::<Vec<_>>());
     assert_eq!(store::trim_connection(&mut conn, &tenant, "b", 3).unwrap(), 0, "b is within its bound");
     let cutoff = now - roster::requestlog::RETENTION.max_age;
-    assert_eq!(store::prune_before(&mut conn, cutoff).unwrap(), 1, "b's row of 25 hours ago");
+    assert_eq!(store::prune_before(&mut conn, cutoff).unwrap(), 1, "b's batch of 25 hours ago");
     assert_eq!(store::log_page(&mut conn, &tenant, "b", None, false, 100).unwrap().len(), 1);
-    // Paging by cursor, newest first.
+    // Paging by cursor, newest first, across batches.
     let first = store::log_page(&mut conn, &tenant, "a", None, false, 2).unwrap();
     let next = store::log_page(&mut conn, &tenant, "a", Some(first[1].id), false, 2).unwrap();
     assert_eq!(next.len(), 1);
     assert!(next[0].id < first[1].id && first[0].id > first[1].id);
+    // And within one batch, with its error alone when asked.
+    let all = store::log_page(&mut conn, &tenant, "c", None, false, 10).unwrap();
+    assert_eq!(
+        all,
+        vec![row(1, 200), row(2, 409), row(3, 200)]
+            .into_iter()
+            .zip(&all)
+            .map(|(r, a)| LogRow { id: a.id, ..r })
+            .collect::<Vec<_>>()
+    );
+    let first = store::log_page(&mut conn, &tenant, "c", None, false, 2).unwrap();
+    let next = store::log_page(&mut conn, &tenant, "c", Some(first[1].id), false, 2).unwrap();
+    assert_eq!((first.len(), next.len(), next[0].at), (2, 1, row(3, 200).at));
+    let errors = store::log_page(&mut conn, &tenant, "c", None, true, 10).unwrap();
+    assert_eq!(
+        errors.iter().map(|r| (r.status, r.scim_type.as_deref())).collect::<Vec<_>>(),
+        [(409, Some("uniqueness"))]
+    );
+    let rate = store::error_rate(&mut conn, &tenant, "c", now - chrono::Duration::hours(1)).unwrap();
+    assert_eq!((rate.requests, rate.errors), (3, 1));
+    assert_eq!(store::trim_connection(&mut conn, &tenant, "c", 1).unwrap(), 0, "a batch goes whole or not at all");
+    // Microseconds survive the round trip through a batch.
+    assert_eq!(all[0].at, row(1, 200).at);
+}
+
+/// The requests an older release logged one row each are kept, each a batch of its own, by the
+/// migration that packs the log (its down migration unpacks them again, which sets the scene).
+async fn requests_logged_one_row_each_are_kept_as_batches(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    let mut conn = app.connection();
+    let backend = if matches!(*conn, roster::db::DbConnection::Sqlite(_)) { "sqlite" } else { "postgres" };
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend)
+        .join("2026-12-06-000026_request_batches");
+    let sql = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap();
+    let tenant = tenant_id(&app, "default");
+    conn.batch_execute(&sql("down.sql")).unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO request_log (tenant_id, connection, at, method, path, status, duration_us, scim_type, detail) VALUES \
+         ('{tenant}', 'old-okta', '2026-12-01 10:00:00.125', 'GET', '/scim/v2/Users?filter=userName eq \"…\"', 200, 900, NULL, NULL), \
+         ('{tenant}', 'old-okta', '2026-12-01 10:00:01.5', 'POST', '/scim/v2/Users', 409, 1500, 'uniqueness', 'userName \"…\" is taken')"
+    ))
+    .unwrap();
+    conn.batch_execute(&sql("up.sql")).unwrap();
+    let at = |text: &str| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    let rows = store::log_page(&mut conn, &tenant, "old-okta", None, false, 10).unwrap();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.at,
+                r.method.as_str(),
+                r.path.as_str(),
+                r.status,
+                r.duration_us,
+                r.scim_type.as_deref(),
+                r.detail.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                at("2026-12-01 10:00:01.5"),
+                "POST",
+                "/scim/v2/Users",
+                409,
+                1500,
+                Some("uniqueness"),
+                Some("userName \"…\" is taken")
+            ),
+            (at("2026-12-01 10:00:00.125"), "GET", "/scim/v2/Users?filter=userName eq \"…\"", 200, 900, None, None),
+        ]
+    );
+    let errors = store::log_page(&mut conn, &tenant, "old-okta", None, true, 10).unwrap();
+    assert_eq!(errors.len(), 1);
 }
 
 both_backends!(
@@ -280,4 +365,5 @@ both_backends!(
     another_tenants_connections_are_not_found,
     requests_without_a_known_token_are_counted_in_no_tenants_log,
     the_log_is_bounded_in_time_and_rows_per_connection,
+    requests_logged_one_row_each_are_kept_as_batches,
 );
