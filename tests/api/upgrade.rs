@@ -172,8 +172,15 @@ const RELEASES: [&str; 3] = ["c9fb648", "5a256fa", "3cdfb82"];
 /// The migrations the newest of them lacks. A schema change adds its migration here only once the
 /// fixtures of the release before it are written and added to `RELEASES` (tests/fixtures/README.md):
 /// then this lists just the new migration. Empty while the newest fixture has every migration.
-const SINCE_NEWEST: [&str; 6] =
-    ["20261205000020", "20261205000021", "20261205000022", "20261206000023", "20261206000024", "20261206000025"];
+const SINCE_NEWEST: [&str; 7] = [
+    "20261205000020",
+    "20261205000021",
+    "20261205000022",
+    "20261206000023",
+    "20261206000024",
+    "20261206000025",
+    "20261206000026",
+];
 
 /// The versions of a backend's migration folders (`2026-12-05-000011_event_positions` is
 /// `20261205000011`, as Diesel records it).
