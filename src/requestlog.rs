@@ -150,13 +150,13 @@ impl Writer {
 /// PostgreSQL each write their own batches beside the others'.
 fn write_batch(
     db_conn: &mut crate::db::DbConnection,
-    rows: &[Batch],
+    batches: &[Batch],
     touch: &[Touch],
     prune_before: Option<NaiveDateTime>,
     retention: Retention,
 ) -> Result<(), DbError> {
     write_transaction(db_conn, |conn| {
-        store::insert_batches(conn, rows)?;
+        store::insert_batches(conn, batches)?;
         for t in touch {
             store::mark_used(conn, &t.connection, t.last_used)?;
             store::trim_connection(conn, &t.tenant, &t.connection, retention.rows_per_connection)?;
@@ -202,12 +202,12 @@ pub fn spawn(log: Arc<RequestLog>, db: Database, clock: Arc<Clock>) -> Flusher {
                 }
                 continue;
             }
-            let (rows, touch) = writer.prepare(entries, now);
+            let (batches, touch) = writer.prepare(entries, now);
             let prune_before = prune.then(|| clock.now() - RETENTION.max_age);
             if prune {
                 writer.pruned = Some(now);
             }
-            let written = db.write(move |conn| write_batch(conn, &rows, &touch, prune_before, RETENTION)).await;
+            let written = db.write(move |conn| write_batch(conn, &batches, &touch, prune_before, RETENTION)).await;
             if let Err(e) = written {
                 metrics::counter!("roster_request_log_failed_batches_total").increment(1);
                 tracing::warn!(error = %e, "the request log could not be written; this batch is lost");

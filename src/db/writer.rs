@@ -152,11 +152,23 @@ thread_local! {
     /// Cleared when a transaction begins; read before it commits ([`take_undo_failure`]).
     static UNDO_FAILED: Cell<bool> = const { Cell::new(false) };
 
-    /// Set on the writer thread while a batch holds one write alone: the connection's
-    /// `total_changes()` when its transaction began (`None` until first asked). While that count
-    /// has not moved, nothing has been written in the transaction, so rolling the transaction
-    /// back and beginning it again undoes a write exactly as a savepoint would, without one.
-    static ALONE: Cell<Option<Option<i64>>> = const { Cell::new(None) };
+    /// Whether the writer's transaction holds one write alone, and what it has written (see
+    /// [`Alone`]).
+    static ALONE: Cell<Alone> = const { Cell::new(Alone::No) };
+}
+
+/// A writer batch of one write: while nothing has been written in its transaction, rolling the
+/// transaction back and beginning it again undoes a write exactly as a savepoint would, without
+/// one.
+#[derive(Clone, Copy)]
+enum Alone {
+    /// Not a writer batch of one write: writes take savepoints.
+    No,
+    /// A batch of one write, its transaction just begun: nothing written yet.
+    Begun,
+    /// A batch of one write whose transaction began at this `total_changes()` of the connection;
+    /// nothing has been written while the count has not moved.
+    Since(i64),
 }
 
 #[diesel::declare_sql_function]
@@ -169,14 +181,17 @@ extern "SQL" {
 /// one write alone (see [`ALONE`]); asks the connection, and remembers its first answer.
 fn nothing_written_alone(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
     use diesel::RunQueryDsl;
-    let Some(began) = ALONE.get() else { return Ok(false) };
+    let alone = ALONE.get();
+    if matches!(alone, Alone::No) {
+        return Ok(false);
+    }
     let now: i64 = diesel::select(total_changes()).get_result(conn)?;
-    match began {
-        None => {
-            ALONE.set(Some(Some(now)));
+    match alone {
+        Alone::Since(began) => Ok(began == now),
+        _ => {
+            ALONE.set(Alone::Since(now));
             Ok(true)
         }
-        Some(began) => Ok(began == now),
     }
 }
 
@@ -186,11 +201,11 @@ fn nothing_written_alone(conn: &mut diesel::SqliteConnection) -> diesel::QueryRe
 fn undo_alone(conn: &mut diesel::SqliteConnection) {
     let again = AnsiTransactionManager::rollback_transaction(conn)
         .and_then(|_| AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE"));
-    ALONE.set(Some(None));
+    ALONE.set(Alone::Begun);
     if let Err(e) = again {
         tracing::error!(error = %e, "a failed write could not be undone; nothing of its batch will be stored");
         UNDO_FAILED.with(|failed| failed.set(true));
-        ALONE.set(None);
+        ALONE.set(Alone::No);
     }
 }
 
@@ -289,7 +304,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     }
     take_undo_failure();
     // A write alone needs no savepoint of its own (see `in_savepoint`).
-    ALONE.set((batch.len() == 1).then_some(None));
+    ALONE.set(if batch.len() == 1 { Alone::Begun } else { Alone::No });
     let mut pending = Vec::with_capacity(batch.len());
     let mut panicked = false;
     for job in batch {
@@ -298,7 +313,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
             Err(_) => panicked = true,
         }
     }
-    ALONE.set(None);
+    ALONE.set(Alone::No);
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
     let commit = if panicked {
         Err("a write in the same batch failed unexpectedly; nothing was stored".to_owned())

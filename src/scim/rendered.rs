@@ -69,12 +69,6 @@ impl<T: Serialize> Serialize for Members<'_, T> {
 }
 
 impl<'a, T: Serialize> Members<'a, T> {
-    /// The members, put in the order of their names.
-    pub fn new(mut members: Vec<(&'a str, Member<'a, T>)>) -> Members<'a, T> {
-        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        Members(members)
-    }
-
     /// Members already in the order of their names, each name once: no sort (checked in debug
     /// builds).
     pub fn in_order(members: Vec<(&'a str, Member<'a, T>)>) -> Members<'a, T> {
@@ -265,9 +259,9 @@ mod tests {
         let stored = canonical_members(r#"{"name":{"givenName":"Ann"},"emails":[{"value":"a@x"}]}"#).unwrap();
         let mut members: Vec<(&str, Member<'_, Value>)> =
             stored.into_iter().map(|(k, v)| (k, Member::Text(v))).collect();
-        members.push(("id", Member::Value(Value::from("1"))));
-        members.push(("active", Member::Value(Value::from(true))));
-        let text = serde_json::to_string(&Written::Members(Members::new(members)).render()).unwrap();
+        members.insert(0, ("active", Member::Value(Value::from(true))));
+        members.insert(2, ("id", Member::Value(Value::from("1"))));
+        let text = serde_json::to_string(&Written::Members(Members::in_order(members)).render()).unwrap();
         let value: Value =
             serde_json::json!({"id": "1", "active": true, "name": {"givenName": "Ann"}, "emails": [{"value": "a@x"}]});
         assert_eq!(text, value.to_string());
