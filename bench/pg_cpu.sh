@@ -28,26 +28,19 @@ if [[ -z ${3:-} ]]; then
 fi
 
 tmp=$(mktemp -d)
-db=roster_pg_cpu_$$
-server=
+server_pid=
+pg_db=roster_pg_cpu_$$
+# shellcheck source=bench/server.sh
+source "$root/bench/server.sh"
 cleanup() {
-    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    psql "$postgres/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    stop_server
+    drop_database
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-psql "$postgres/postgres" -qc "CREATE DATABASE $db" >/dev/null
-url=$postgres/$db
-
-port=$((20000 + RANDOM % 40000))
-ROSTER_DATABASE_URL=$url ROSTER_LISTEN=127.0.0.1:$port RUST_LOG=warn ROSTER_RATE_LIMIT_PER_TENANT=0 \
-    ROSTER_RATE_LIMIT_PER_CLIENT=0 "$roster" serve >"$tmp/server.log" 2>&1 &
-server=$!
-for _ in $(seq 300); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-token=$(ROSTER_DATABASE_URL=$url "$roster" token issue --tenant default --name cpu --scope scim 2>/dev/null)
+psql "$postgres/postgres" -qc "CREATE DATABASE $pg_db" >/dev/null
+url=$postgres/$pg_db
+start_server "$roster" "$url" "$tmp/server.log"
 base=http://127.0.0.1:$port/scim/v2
 SCIM_TOKEN=$token "$bench" --base-url "$base" --users "$users" --duration 1 --warmup 0 --scenarios get >/dev/null 2>&1
 psql "$url" -q -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null
@@ -70,13 +63,13 @@ SCIM_TOKEN=$token "$bench" --base-url "$base" --users "$users" --requests 300 --
     --concurrency "$concurrency" --scenarios "$scenario" --seed 1 >/dev/null 2>&1
 mapfile -t before_pids < <(postgres_pids)
 pg_before=$(ticks "${before_pids[@]}")
-roster_before=$(ticks "$server")
+roster_before=$(ticks "$server_pid")
 SCIM_TOKEN=$token "$bench" --base-url "$base" --users "$users" --requests "$requests" --warmup 0 \
     --concurrency "$concurrency" --scenarios "$scenario" --seed 2 >"$tmp/bench.out" 2>&1
 mapfile -t after_pids < <(postgres_pids)
 # Processes that began during the run count from zero.
 pg_after=$(ticks "${after_pids[@]}")
-roster_after=$(ticks "$server")
+roster_after=$(ticks "$server_pid")
 hz=$(getconf CLK_TCK)
 awk -v s="$scenario" -v n="$requests" -v pg=$((pg_after - pg_before)) -v r=$((roster_after - roster_before)) -v hz="$hz" \
     'BEGIN { printf "%s: %.0f µs of PostgreSQL CPU and %.0f µs of Roster CPU per operation (%d operations)\n", s, pg * 1e6 / hz / n, r * 1e6 / hz / n, n }'
