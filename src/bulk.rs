@@ -431,7 +431,8 @@ fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str
             Ok(done(StatusCode::CREATED, Kind::Groups, row.id, Some(row.version)))
         }
         Write::Replace(Kind::Users, id, doc) => {
-            let version = users::replace(conn, ctx, &id, doc, expected)?.row.version;
+            let put = users::Rewrite::put(ctx.clone(), id, doc, expected.map(str::to_owned));
+            let (id, version) = (put.id().to_owned(), put.run(conn)?.row.version);
             Ok(done(StatusCode::OK, Kind::Users, id, Some(version)))
         }
         Write::Replace(Kind::Groups, id, doc) => {
@@ -439,7 +440,8 @@ fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str
             Ok(done(StatusCode::OK, Kind::Groups, id, Some(version)))
         }
         Write::PatchUser(id, ops) => {
-            let version = users::patch(conn, ctx, &id, &ops, expected)?.row.version;
+            let patch = users::Rewrite::patch(ctx.clone(), id, ops, expected.map(str::to_owned));
+            let (id, version) = (patch.id().to_owned(), patch.run(conn)?.row.version);
             Ok(done(StatusCode::OK, Kind::Users, id, Some(version)))
         }
         Write::PatchGroup(id, attribute_ops, member_changes) => {

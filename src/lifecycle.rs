@@ -257,7 +257,7 @@ pub fn deactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
     let mut effects = Effects::default();
     let doc = row.document();
     let write = deactivation(actor, row, &doc, &mut effects);
-    Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
+    Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &doc, &write, actor.now, &effects)?)
 }
 
 /// The write and effects that deactivate the active account `row`, with `doc` as its profile.
@@ -285,7 +285,7 @@ pub fn reactivate(conn: &mut DbConnection, actor: &Actor<'_>, row: &UserRow) -> 
             let mut effects = Effects::default();
             let doc = row.document();
             let write = reactivation(actor, row, &doc, &mut effects);
-            Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?)
+            Ok(crate::db::write::update_user(conn, actor.tenant_id, row, &doc, &write, actor.now, &effects)?)
         }
     }
 }
@@ -329,7 +329,8 @@ pub fn become_former_member(
     doc.insert("name".into(), json!({"formatted": FORMER_MEMBER_NAME}));
     let write = stored(&doc, State::FormerMember, row.deactivated_at, Some(actor.now));
     let effects = Effects { revoke_sessions: true, ..Effects::default() };
-    let updated = crate::db::write::update_user(conn, actor.tenant_id, row, &write, actor.now, &effects)?;
+    let before = row.document();
+    let updated = crate::db::write::update_user(conn, actor.tenant_id, row, &before, &write, actor.now, &effects)?;
     // What they wrote keeps the name they had until now, without a link (docs/product.md, "People").
     people::freeze_name(conn, row)?;
     scrub::personal_data_removed();
@@ -340,7 +341,7 @@ pub fn become_former_member(
         updated.version += 1;
     }
     // The event names what was removed, never the values; earlier events lose the identifiers.
-    let removed = changed_attributes(&row.document(), &doc);
+    let removed = changed_attributes(&before, &doc);
     records::forget_identifiers(conn, actor.tenant_id, &row.id)?;
     let event =
         ("user.former_member", json!({"id": row.id, "formerMemberSince": time(actor.now), "attributes": removed}));
@@ -486,37 +487,39 @@ pub fn update(
     actor: &Actor<'_>,
     row: &UserRow,
     method: Method,
-    doc: Document,
+    doc: &Document,
     active: bool,
     former_member: Option<bool>,
 ) -> Result<UserRow, LifecycleError> {
     if row.lifecycle_state == State::FormerMember {
         // Okta and Entra re-send the state they last saw; only real changes are refused.
-        if active || former_member == Some(false) || doc != row.document() {
+        if active || former_member == Some(false) || *doc != row.document() {
             return Err(LifecycleError::FormerMemberIsFinal);
         }
         return Ok(row.clone());
     }
-    let doc_changed = doc != row.document();
+    // The stored profile, parsed once for every comparison below.
+    let before = row.document();
+    let doc_changed = *doc != before;
     let mut effects = Effects::default();
     if doc_changed {
-        let changed = changed_attributes(&row.document(), &doc);
+        let changed = changed_attributes(&before, doc);
         // The method, so that a SET stream tells a replacement from a modification (RFC 9967
         // prov:put and prov:patch).
         let mut payload = json!({"id": row.id, "method": method.as_str(), "attributes": changed});
         if changed.iter().any(|n| n == "userName" || n == "externalId") {
-            payload[records::IDENTIFIERS] = identifiers(&doc);
+            payload[records::IDENTIFIERS] = identifiers(doc);
         }
         effects.records.event("user.updated", &payload);
     }
     let write = match (row.active, active) {
-        (true, false) => deactivation(actor, row, &doc, &mut effects),
-        (false, true) => reactivation(actor, row, &doc, &mut effects),
-        _ => stored(&doc, row.lifecycle_state, row.deactivated_at, row.former_member_since),
+        (true, false) => deactivation(actor, row, doc, &mut effects),
+        (false, true) => reactivation(actor, row, doc, &mut effects),
+        _ => stored(doc, row.lifecycle_state, row.deactivated_at, row.former_member_since),
     };
     let mut row = row.clone();
     if doc_changed || active != row.active {
-        row = crate::db::write::update_user(conn, actor.tenant_id, &row, &write, actor.now, &effects)?;
+        row = crate::db::write::update_user(conn, actor.tenant_id, &row, &before, &write, actor.now, &effects)?;
     }
     if former_member == Some(true) {
         row = become_former_member(conn, actor, &row)?;

@@ -139,6 +139,13 @@ fn check_strict(
 
 pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<UserRow, ScimError> {
     let checked = check_create(conn, ctx, doc)?;
+    create_checked(conn, ctx, &checked)
+}
+
+/// Writes a user [`check_create`] checked: apart, so that on SQLite the checks run on the
+/// request's own connection and only the write on the group-commit writer (see
+/// [`crate::db::Database::write_planned`]).
+pub fn create_checked(conn: &mut DbConnection, ctx: &Ctx, checked: &CheckedCreate) -> Result<UserRow, ScimError> {
     let create =
         |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &checked.account());
     if !checked.becomes_former_member() {
@@ -211,69 +218,129 @@ fn written(row: UserRow, groups: Vec<(String, String)>) -> View {
     View { row, groups }
 }
 
-/// A PUT or PATCH: reads the user, has `next` compute the profile, `active` and
-/// `formerMember` it asks for, and writes them. The read is not in the write's transaction: the
-/// write applies only to the version read (and [`read_modify_write`] starts over when it lost a
-/// race), so that on PostgreSQL a write that is one statement is also its own transaction — a
-/// read and one statement, instead of BEGIN, the read, two to four writes and COMMIT.
-fn rewrite(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    id: &str,
-    if_match: Option<&str>,
-    method: lifecycle::Method,
-    next: impl Fn(&UserRow) -> Result<(Document, bool, Option<bool>), ScimError>,
-) -> Result<View, ScimError> {
-    read_modify_write(if_match, || {
-        let (View { row, groups }, policy) = for_write(conn, ctx, id)?;
-        check_version("User", row.version, if_match)?;
-        let (doc, active, former) = next(&row)?;
-        check_strict(conn, &ctx.tenant_id, &doc, Some(&row))?;
-        let actor = actor(ctx, &policy);
-        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, method, doc, active, former);
-        let row = if lifecycle::update_is_one_statement(&row, former) {
+/// A PUT or PATCH of one user: what the client sent, and the If-Match it pinned.
+///
+/// It runs as a read ([`Rewrite::plan`]: the user, its tenant's policy, the profile and state
+/// the request asks for, and every check) and a write ([`Rewrite::apply`]: the row, its index
+/// and records). The read is not in the write's transaction: the write applies only to the
+/// version read, and [`read_modify_write`] starts over when it lost a race. So on PostgreSQL a
+/// write that is one statement is also its own transaction (a read and one statement, instead
+/// of BEGIN, the read, two to four writes and COMMIT), and on SQLite the plan runs on the
+/// request's own connection and only the write on the group-commit writer, whose one thread
+/// every write of the database waits for (see [`crate::db::Database::write_planned`]).
+pub struct Rewrite {
+    ctx: Ctx,
+    id: String,
+    if_match: Option<String>,
+    change: Change,
+}
+
+/// What a [`Rewrite`] asks for.
+enum Change {
+    /// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
+    Put(Document),
+    /// PATCH: every operation or none (RFC 7644 §3.5.2).
+    Patch(Vec<PatchOp>),
+}
+
+/// A [`Rewrite`] read and checked, ready to write: the user as read (the write applies to its
+/// version only), its groups and tenant policy, and what the request makes of it.
+pub struct Planned {
+    row: UserRow,
+    groups: Vec<(String, String)>,
+    policy: Policy,
+    doc: Document,
+    active: bool,
+    former: Option<bool>,
+}
+
+impl Rewrite {
+    /// PUT of the user `id`.
+    pub fn put(ctx: Ctx, id: String, doc: Document, if_match: Option<String>) -> Rewrite {
+        Rewrite { ctx, id, if_match, change: Change::Put(doc) }
+    }
+
+    /// PATCH of the user `id`.
+    pub fn patch(ctx: Ctx, id: String, ops: Vec<PatchOp>, if_match: Option<String>) -> Rewrite {
+        Rewrite { ctx, id, if_match, change: Change::Patch(ops) }
+    }
+
+    /// The id of the user it rewrites.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn method(&self) -> lifecycle::Method {
+        match self.change {
+            Change::Put(_) => lifecycle::Method::Put,
+            Change::Patch(_) => lifecycle::Method::Patch,
+        }
+    }
+
+    /// The profile, `active` and `formerMember` the request makes of `row`.
+    fn next(&self, row: &UserRow) -> Result<(Document, bool, Option<bool>), ScimError> {
+        match &self.change {
+            Change::Put(doc) => {
+                check_user_name(doc, Some(&row.user_name))?;
+                let mut doc = doc.clone();
+                let (active, former) = take_state(&mut doc, row.active);
+                Ok((doc, active, former))
+            }
+            Change::Patch(ops) => {
+                let mut current = row.document();
+                current.insert("active".into(), Value::Bool(row.active));
+                current.insert(
+                    schema::ROSTER_USER.into(),
+                    json!({"formerMember": row.lifecycle_state == State::FormerMember}),
+                );
+                let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
+                check_user_name(&patched, Some(&row.user_name))?;
+                refuse_removed_state(&patched)?;
+                let (active, former) = take_state(&mut patched, row.active);
+                Ok((patched, active, former))
+            }
+        }
+    }
+
+    /// Reads the user and works out and checks the write, writing nothing.
+    pub fn plan(&self, conn: &mut DbConnection) -> Result<Planned, ScimError> {
+        let (View { row, groups }, policy) = for_write(conn, &self.ctx, &self.id)?;
+        check_version("User", row.version, self.if_match.as_deref())?;
+        let (doc, active, former) = self.next(&row)?;
+        check_strict(conn, &self.ctx.tenant_id, &doc, Some(&row))?;
+        Ok(Planned { row, groups, policy, doc, active, former })
+    }
+
+    /// Writes what [`Rewrite::plan`] worked out, if the user is still at the version it read.
+    /// When another request changed it since and the client pinned no version, the whole
+    /// rewrite runs again here, on fresh data ([`Rewrite::run`]).
+    pub fn apply(&self, conn: &mut DbConnection, planned: &Planned) -> Result<View, ScimError> {
+        match self.write(conn, planned) {
+            Err(e) if e.is_changed() && self.if_match.is_none() => self.run(conn),
+            other => other,
+        }
+    }
+
+    /// The read and the write on one connection, started over after a lost race.
+    pub fn run(&self, conn: &mut DbConnection) -> Result<View, ScimError> {
+        read_modify_write(self.if_match.as_deref(), || {
+            let planned = self.plan(conn)?;
+            self.write(conn, &planned)
+        })
+    }
+
+    fn write(&self, conn: &mut DbConnection, planned: &Planned) -> Result<View, ScimError> {
+        let Planned { row, groups, policy, doc, active, former } = planned;
+        let actor = actor(&self.ctx, policy);
+        let method = self.method();
+        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, row, method, doc, *active, *former);
+        let row = if lifecycle::update_is_one_statement(row, *former) {
             single_statement_write(conn, write)?
         } else {
             write_transaction(conn, write)?
         };
-        Ok(written(row, groups))
-    })
-}
-
-/// PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
-pub fn replace(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    id: &str,
-    doc: Document,
-    if_match: Option<&str>,
-) -> Result<View, ScimError> {
-    rewrite(conn, ctx, id, if_match, lifecycle::Method::Put, |row| {
-        check_user_name(&doc, Some(&row.user_name))?;
-        let mut doc = doc.clone();
-        let (active, former) = take_state(&mut doc, row.active);
-        Ok((doc, active, former))
-    })
-}
-
-/// PATCH: every operation or none (RFC 7644 §3.5.2).
-pub fn patch(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    id: &str,
-    ops: &[PatchOp],
-    if_match: Option<&str>,
-) -> Result<View, ScimError> {
-    rewrite(conn, ctx, id, if_match, lifecycle::Method::Patch, |row| {
-        let mut current = row.document();
-        current.insert("active".into(), Value::Bool(row.active));
-        current.insert(schema::ROSTER_USER.into(), json!({"formerMember": row.lifecycle_state == State::FormerMember}));
-        let mut patched = patch::apply(&USER_RESOURCE, &current, ops)?;
-        check_user_name(&patched, Some(&row.user_name))?;
-        refuse_removed_state(&patched)?;
-        let (active, former) = take_state(&mut patched, row.active);
-        Ok((patched, active, former))
-    })
+        Ok(written(row, groups.clone()))
+    }
 }
 
 /// DELETE, under the tenant's delete policy. Ok(None) when the account is gone, Ok(Some) when

@@ -33,6 +33,29 @@ impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
     }
 }
 
+/// A write that may run again (see [`writer::Replayable`]), with the result of its last run.
+struct Again<F, T, E> {
+    work: F,
+    result: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> writer::Replayable for Again<F, T, E>
+where
+    F: FnMut(&mut DbConnection) -> Result<T, E> + Send,
+    T: Send,
+    E: From<DbError> + From<diesel::result::Error> + Send,
+{
+    fn run(&mut self, conn: &mut DbConnection) {
+        self.result = Some(writer::in_savepoint(conn, &mut self.work));
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let Some(result) = self.result else { return };
+        writer::Pending::finish(Box::new(Reply { reply: self.reply, result }), commit);
+    }
+}
+
 /// Makes pool connections on the backend the URL names; on PostgreSQL with the statement time
 /// limit in milliseconds (0: none) that the database was given.
 pub struct Manager(DatabaseUrl, Arc<AtomicU64>);
@@ -249,6 +272,54 @@ impl Database {
             }
         }
         self.run(work).await
+    }
+
+    /// Runs a write in two parts: `plan` reads and checks what the write will be, writing
+    /// nothing, and `apply` writes it (opening its own transaction), checking that what `plan`
+    /// read has not changed since. On SQLite `plan` runs as a short read (see
+    /// [`Database::run_short`]) and only `apply` on the group-commit writer, whose single thread
+    /// every write waits for, as a write that may run again ([`Database::write_replayable`]); on
+    /// PostgreSQL the two run one after the other on one connection. As with
+    /// [`Database::write`], the result comes back only once the write is durable.
+    pub async fn write_planned<P, T, E, F, G>(&self, plan: F, mut apply: G) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<P, E> + Send + 'static,
+        G: FnMut(&mut DbConnection, &P) -> Result<T, E> + Send + 'static,
+        P: Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        if self.writer.is_none() {
+            return self
+                .write(move |conn| {
+                    let planned = plan(conn)?;
+                    apply(conn, &planned)
+                })
+                .await;
+        }
+        let planned = self.run_short(plan).await?;
+        self.write_replayable(move |conn| apply(conn, &planned)).await
+    }
+
+    /// [`Database::write`] of work that may run again from the start: on SQLite it then needs
+    /// no savepoint of its own in its batch (see [`writer::Replayable`]). `work` must depend on
+    /// nothing but the database and what it holds.
+    pub async fn write_replayable<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnMut(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let span = tracing::debug_span!("db.write", db.system = system(self.url.backend));
+        let Some(writer) = &self.writer else {
+            return self.run(work).instrument(span).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        writer.submit_replayable(Box::new(Again { work, result: None, reply }))?;
+        answer
+            .instrument(span)
+            .await
+            .unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
     }
 
     /// Runs work that writes (and opens its own transaction): on PostgreSQL like

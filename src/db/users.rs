@@ -171,7 +171,7 @@ impl Columns {
             lifecycle_state: write.lifecycle_state,
             deactivated_at: write.deactivated_at,
             former_member_since: write.former_member_since,
-            data: Value::Object(write.doc.clone()).to_string(),
+            data: serde_json::to_string(write.doc).expect("a document is JSON"),
         }
     }
 }

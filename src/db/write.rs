@@ -7,6 +7,7 @@ use super::groups::{GroupRow, WriteError as GroupWriteError};
 use super::users::{indexed_items, Columns, Effects, NewUser, UserRow, UserWrite, WriteError as UserWriteError};
 use super::{postgres, sqlite, DbConnection};
 use crate::scim::members::Member;
+use crate::scim::resource::Document;
 
 /// Stores a new user with its item index and records. On PostgreSQL this is one statement,
 /// so it needs no transaction of its own (see [`crate::db::single_statement_write`]). Each
@@ -70,20 +71,21 @@ pub fn insert_users(
     Ok(rows.collect())
 }
 
-/// Stores a new version of `row` with its `effects`; fails with [`UserWriteError::Changed`] when
-/// `row` is stale, having written nothing. On PostgreSQL this is one statement.
+/// Stores a new version of `row`, whose profile is `before` (`row.document()`), with its
+/// `effects`; fails with [`UserWriteError::Changed`] when `row` is stale, having written
+/// nothing. On PostgreSQL this is one statement.
 pub fn update_user(
     conn: &mut DbConnection,
     tenant_id: &str,
     row: &UserRow,
+    before: &Document,
     write: &UserWrite<'_>,
     now: NaiveDateTime,
     effects: &Effects<'_>,
 ) -> Result<UserRow, UserWriteError> {
     let columns = Columns::of(write);
     // The item index is rewritten only when the items changed (not for `active`, a name…).
-    let old = row.document();
-    let items_changed = indexed_items(&old) != indexed_items(write.doc);
+    let items_changed = indexed_items(before) != indexed_items(write.doc);
     match conn {
         // A deactivation names the sessions it revoked in its event, so on PostgreSQL it takes
         // the account's row, revokes them and writes as one transaction of three statements.
@@ -106,7 +108,7 @@ pub fn update_user(
             postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, effects)
         }
         DbConnection::Sqlite(_) => {
-            let identity_changed = columns.identity_changed(row, &old);
+            let identity_changed = columns.identity_changed(row, before);
             sqlite::write::update_user(
                 conn,
                 tenant_id,

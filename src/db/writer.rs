@@ -3,7 +3,9 @@
 //! of its own. One fsync then makes a whole batch durable, so concurrent writes share commits
 //! instead of paying one each, and every write is still acknowledged only after it is on disk
 //! (`synchronous = FULL`). A write alone in its batch needs no savepoint: the transaction
-//! undoes it (see [`in_savepoint`]), which spares SQLite copying every page it changes.
+//! undoes it (see [`in_savepoint`]), which spares SQLite copying every page it changes. Nor does
+//! a write that can run again ([`Replayable`]): should one fail after writing beside others, the
+//! batch is rolled back and runs again, each write in a savepoint ([`run_batch`]).
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,9 +30,65 @@ pub trait Pending: Send {
 /// Applies one write (in its savepoint) and hands back its pending result.
 pub type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn Pending> + Send>;
 
+/// A write that can run again from the start, which spares it a savepoint even when its batch
+/// holds other writes: should one of the batch's writes fail after it wrote something, the
+/// batch's transaction is rolled back and every write of it runs again, each in a savepoint of
+/// its own (see [`run_batch`]). Its work must depend on nothing but the database and what it
+/// holds, so that running it again does what the first run would have done.
+pub trait Replayable: Send {
+    /// Runs the write in the writer's transaction and keeps its result, in place of any earlier
+    /// run's.
+    fn run(&mut self, conn: &mut DbConnection);
+    /// Delivers the kept result, or the commit's failure, to the waiting request.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+/// A write in the writer's queue.
+enum Queued {
+    Once(Job),
+    Again(Box<dyn Replayable>),
+}
+
+impl Queued {
+    /// Runs the write: a [`Job`] is consumed, a [`Replayable`] kept for a possible replay.
+    fn run(self, conn: &mut DbConnection) -> Ran {
+        match self {
+            Queued::Once(job) => Ran::Once(job(conn)),
+            Queued::Again(mut write) => {
+                write.run(conn);
+                Ran::Again(write)
+            }
+        }
+    }
+}
+
+/// A write that has run, waiting for its batch to commit.
+enum Ran {
+    Once(Box<dyn Pending>),
+    Again(Box<dyn Replayable>),
+}
+
+impl Ran {
+    /// The write, to run again. Only a [`Replayable`] runs bare after other writes, so only one
+    /// can have its batch run again.
+    fn again(self) -> Queued {
+        match self {
+            Ran::Again(write) => Queued::Again(write),
+            Ran::Once(_) => unreachable!("a write that runs once runs bare only as its batch's first"),
+        }
+    }
+
+    fn finish(self, commit: Result<(), String>) {
+        match self {
+            Ran::Once(pending) => pending.finish(commit),
+            Ran::Again(write) => write.finish(commit),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     /// Cleared when the writer thread ends, however it ends (`/readyz`).
     alive: Arc<AtomicBool>,
 }
@@ -58,7 +116,7 @@ impl Writer {
             use diesel::connection::SimpleConnection;
             sqlite.batch_execute("PRAGMA temp_store = MEMORY")?;
         }
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Queued>();
         let alive = Arc::new(AtomicBool::new(true));
         let lifeline = Lifeline(alive.clone());
         std::thread::Builder::new()
@@ -112,7 +170,16 @@ impl Writer {
     }
 
     pub fn submit(&self, job: Job) -> Result<(), DbError> {
-        self.jobs.send(job).map_err(|_| DbError::Blocking("the SQLite writer has stopped".into()))
+        self.queue(Queued::Once(job))
+    }
+
+    /// Queues a write that may run again (see [`Replayable`]).
+    pub fn submit_replayable(&self, write: Box<dyn Replayable>) -> Result<(), DbError> {
+        self.queue(Queued::Again(write))
+    }
+
+    fn queue(&self, write: Queued) -> Result<(), DbError> {
+        self.jobs.send(write).map_err(|_| DbError::Blocking("the SQLite writer has stopped".into()))
     }
 }
 
@@ -152,23 +219,30 @@ thread_local! {
     /// Cleared when a transaction begins; read before it commits ([`take_undo_failure`]).
     static UNDO_FAILED: Cell<bool> = const { Cell::new(false) };
 
-    /// Whether the writer's transaction holds one write alone, and what it has written (see
-    /// [`Alone`]).
-    static ALONE: Cell<Alone> = const { Cell::new(Alone::No) };
+    /// Whether the write running on the writer runs without a savepoint, and what it has
+    /// written (see [`Bare`]).
+    static BARE: Cell<Bare> = const { Cell::new(Bare::No) };
+
+    /// Set when a write that ran without a savepoint after other writes of its batch failed
+    /// having written something: only rolling back the whole batch undoes it, so the batch runs
+    /// again with savepoints (see [`run_batch`]).
+    static REPLAY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A writer batch of one write: while nothing has been written in its transaction, rolling the
-/// transaction back and beginning it again undoes a write exactly as a savepoint would, without
-/// one.
+/// A write on the writer without a savepoint: a write alone in its batch, or a [`Replayable`]
+/// one. While it has written nothing, a failure needs no savepoint to be undone. When it fails
+/// after writing, the first write of a batch is undone by rolling the transaction back and
+/// beginning it again, exactly as a savepoint would have undone it; a later one (`after_others`)
+/// has the batch run again ([`REPLAY`]).
 #[derive(Clone, Copy)]
-enum Alone {
-    /// Not a writer batch of one write: writes take savepoints.
+enum Bare {
+    /// Writes take savepoints.
     No,
-    /// A batch of one write, its transaction just begun: nothing written yet.
-    Begun,
-    /// A batch of one write whose transaction began at this `total_changes()` of the connection;
-    /// nothing has been written while the count has not moved.
-    Since(i64),
+    /// The write has just begun: nothing written by it yet.
+    Begun { after_others: bool },
+    /// The write began at this `total_changes()` of the connection; it has written nothing while
+    /// the count has not moved.
+    Since { began: i64, after_others: bool },
 }
 
 #[diesel::declare_sql_function]
@@ -177,35 +251,48 @@ extern "SQL" {
     fn total_changes() -> diesel::sql_types::BigInt;
 }
 
-/// Whether nothing has been written in the writer's transaction since it began, while it holds
-/// one write alone (see [`ALONE`]); asks the connection, and remembers its first answer.
-fn nothing_written_alone(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
+fn changes(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<i64> {
     use diesel::RunQueryDsl;
-    let alone = ALONE.get();
-    if matches!(alone, Alone::No) {
+    diesel::select(total_changes()).get_result(conn)
+}
+
+/// Whether the running write runs without a savepoint and has written nothing yet (see
+/// [`BARE`]); asks the connection, and remembers its first answer.
+fn nothing_written_bare(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
+    let bare = BARE.get();
+    if matches!(bare, Bare::No) {
         return Ok(false);
     }
-    let now: i64 = diesel::select(total_changes()).get_result(conn)?;
-    match alone {
-        Alone::Since(began) => Ok(began == now),
-        _ => {
-            ALONE.set(Alone::Since(now));
+    let now = changes(conn)?;
+    match bare {
+        Bare::Since { began, .. } => Ok(began == now),
+        Bare::Begun { after_others } => {
+            BARE.set(Bare::Since { began: now, after_others });
             Ok(true)
         }
+        Bare::No => unreachable!("returned above"),
     }
 }
 
-/// Undoes everything written in the writer's transaction, which holds one write alone and wrote
-/// nothing before the failed part began: rolls it back and begins it again. Should either fail,
-/// the transaction is marked as not to be committed.
-fn undo_alone(conn: &mut diesel::SqliteConnection) {
+/// Undoes what a failed write without a savepoint wrote, which it began to write with nothing
+/// of its own written before. After other writes of its batch, when it wrote anything, the
+/// batch is marked to run again ([`REPLAY`]); as its batch's first write, the transaction is
+/// rolled back and begun again. Should either fail, the transaction is marked as not to be
+/// committed.
+fn undo_bare(conn: &mut diesel::SqliteConnection) {
+    if let Bare::Since { began, after_others: true } = BARE.get() {
+        if !matches!(changes(conn), Ok(now) if now == began) {
+            REPLAY.set(true);
+        }
+        return;
+    }
     let again = AnsiTransactionManager::rollback_transaction(conn)
         .and_then(|_| AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE"));
-    ALONE.set(Alone::Begun);
+    BARE.set(Bare::Begun { after_others: false });
     if let Err(e) = again {
         tracing::error!(error = %e, "a failed write could not be undone; nothing of its batch will be stored");
         UNDO_FAILED.with(|failed| failed.set(true));
-        ALONE.set(Alone::No);
+        BARE.set(Bare::No);
     }
 }
 
@@ -222,9 +309,10 @@ pub fn take_undo_failure() -> bool {
 /// the enclosing transaction is marked so that it rolls back rather than commit a part of a
 /// write reported as failed (see [`take_undo_failure`]).
 ///
-/// While the writer's transaction holds one write alone and nothing has been written in it yet,
-/// no savepoint is opened: a failure rolls the transaction back and begins it again, which undoes
-/// exactly what a savepoint would have. A savepoint costs more than its two statements: SQLite
+/// While the write runs bare (alone in its batch, or [`Replayable`]; see [`Bare`]) and has
+/// written nothing yet, no savepoint is opened: a failure rolls the transaction back and begins it
+/// again (the batch's first write), which undoes exactly what a savepoint would have, or has the
+/// batch run again with savepoints (a later one). A savepoint costs more than its two statements: SQLite
 /// copies every page the write then changes into a journal in memory, to undo it alone (with the
 /// insert triggers, about 70,000 of the 690,000 instructions of a create).
 pub fn in_savepoint<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
@@ -245,12 +333,13 @@ where
         // will not commit, so nothing more is written in it.
         return Err(diesel::result::Error::BrokenTransactionManager.into());
     }
-    // Alone in its batch with nothing written yet: the transaction is the savepoint. A SQLite
-    // savepoint copies every page a write changes into a journal, to undo that write alone.
-    if nothing_written_alone(sqlite(conn))? {
+    // Without a savepoint, with nothing written yet: the transaction, or running the batch
+    // again, undoes a failure. A SQLite savepoint copies every page a write changes into a
+    // journal, to undo that write alone.
+    if nothing_written_bare(sqlite(conn))? {
         let result = work(conn);
         if result.is_err() {
-            undo_alone(sqlite(conn));
+            undo_bare(sqlite(conn));
         }
         return result;
     }
@@ -293,7 +382,7 @@ fn checkpoint(conn: &mut DbConnection, owed: Option<Instant>) -> Option<Instant>
     }
 }
 
-fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
+fn run_batch(conn: &mut DbConnection, batch: Vec<Queued>) {
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!("the writer serves SQLite only") };
     if let Err(e) = AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE") {
         // The jobs never ran. Dropping them closes their reply channels, so each request gets
@@ -303,17 +392,25 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
         return;
     }
     take_undo_failure();
-    // A write alone needs no savepoint of its own (see `in_savepoint`).
-    ALONE.set(if batch.len() == 1 { Alone::Begun } else { Alone::No });
-    let mut pending = Vec::with_capacity(batch.len());
-    let mut panicked = false;
-    for job in batch {
-        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok(p) => pending.push(p),
-            Err(_) => panicked = true,
+    // A write alone needs no savepoint of its own, nor do writes that can run again (see
+    // `in_savepoint` and `Replayable`).
+    let bare = batch.len() == 1 || batch.iter().all(|write| matches!(write, Queued::Again(_)));
+    let (mut ran, mut panicked, left) = run_writes(conn, batch, bare);
+    if let Some(left) = left {
+        // A write failed after writing, beside others: the batch again, each in a savepoint.
+        let again: Vec<Queued> = ran.into_iter().map(Ran::again).chain(left).collect();
+        let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
+        let restarted = AnsiTransactionManager::rollback_transaction(sqlite)
+            .and_then(|_| AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE"));
+        match restarted {
+            Ok(()) => (ran, panicked, _) = run_writes(conn, again, false),
+            Err(e) => {
+                tracing::error!(error = %e, "the SQLite writer could not begin its batch again");
+                drop(again);
+                return;
+            }
         }
     }
-    ALONE.set(Alone::No);
     let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
     let commit = if panicked {
         Err("a write in the same batch failed unexpectedly; nothing was stored".to_owned())
@@ -325,9 +422,34 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Job>) {
     if commit.is_err() {
         let _ = AnsiTransactionManager::rollback_transaction(sqlite);
     }
-    for p in pending {
-        p.finish(commit.clone());
+    for write in ran {
+        write.finish(commit.clone());
     }
+}
+
+/// Runs `writes` in the writer's open transaction, without savepoints when `bare`. Returns what
+/// ran, whether any write panicked, and, when a bare write failed after writing beside others
+/// (see [`Bare`]), the writes not yet run: the batch must then run again.
+fn run_writes(conn: &mut DbConnection, writes: Vec<Queued>, bare: bool) -> (Vec<Ran>, bool, Option<Vec<Queued>>) {
+    let mut ran = Vec::with_capacity(writes.len());
+    let mut panicked = false;
+    let mut writes = writes.into_iter();
+    REPLAY.set(false);
+    while let Some(write) = writes.next() {
+        let after_others = !ran.is_empty() || panicked;
+        BARE.set(if bare { Bare::Begun { after_others } } else { Bare::No });
+        match catch_unwind(AssertUnwindSafe(|| write.run(conn))) {
+            Ok(done) => ran.push(done),
+            Err(_) => panicked = true,
+        }
+        // After a panic nothing commits, so nothing needs to run again.
+        if REPLAY.replace(false) && !panicked {
+            BARE.set(Bare::No);
+            return (ran, panicked, Some(writes.collect()));
+        }
+    }
+    BARE.set(Bare::No);
+    (ran, panicked, None)
 }
 
 #[cfg(test)]
@@ -431,6 +553,123 @@ mod tests {
         result.unwrap();
         commit.unwrap();
         assert_eq!(stored(&url), vec![8, 10, 20]);
+        drop(writer);
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    /// A replayable write for the tests: runs `work`, counts its runs, and hands its result and
+    /// its batch's commit back.
+    struct Again<F> {
+        work: F,
+        runs: Arc<std::sync::atomic::AtomicUsize>,
+        result: Option<Result<(), String>>,
+        sent: mpsc::Sender<(Result<(), String>, Result<(), String>)>,
+    }
+
+    impl<F: FnMut(&mut DbConnection) -> Result<(), diesel::result::Error> + Send> Replayable for Again<F> {
+        fn run(&mut self, conn: &mut DbConnection) {
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            self.result = Some(in_savepoint(conn, &mut self.work).map_err(|e| e.to_string()));
+        }
+
+        fn finish(self: Box<Self>, commit: Result<(), String>) {
+            let _ = self.sent.send((self.result.expect("it ran"), commit));
+        }
+    }
+
+    /// Holds the writer's thread until the returned sender is dropped, so that what is submitted
+    /// meanwhile makes one batch.
+    fn hold(writer: &Writer) -> mpsc::Sender<()> {
+        let (release, held) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        writer
+            .submit(Box::new(move |_| {
+                let _ = started.send(());
+                let _ = held.recv();
+                Box::new(Sent(mpsc::channel().0, Ok(()))) as Box<dyn Pending>
+            }))
+            .unwrap();
+        running.recv().unwrap();
+        release
+    }
+
+    /// Replayable writes of one batch run without savepoints. When one fails after writing
+    /// beside others, the batch runs again, each write in a savepoint: the others' writes stay,
+    /// the failed one's are undone, and each request gets its own write's result.
+    #[test]
+    fn a_batch_of_replayable_writes_runs_again_when_one_fails_after_writing() {
+        let folder = std::env::temp_dir().join(format!("roster_writer_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
+        let writer = Writer::start(&url).unwrap();
+        let (_, commit) = alone(&writer, |conn| {
+            use diesel::connection::SimpleConnection;
+            let DbConnection::Sqlite(c) = conn else { unreachable!() };
+            c.batch_execute("CREATE TABLE t (x BIGINT NOT NULL UNIQUE)")
+        });
+        commit.unwrap();
+
+        type Work = Box<dyn FnMut(&mut DbConnection) -> Result<(), diesel::result::Error> + Send>;
+        let batch = |works: Vec<Work>| {
+            let release = hold(&writer);
+            let mut answers = Vec::new();
+            let mut runs = Vec::new();
+            for work in works {
+                let (sent, received) = mpsc::channel();
+                let counted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                writer.submit_replayable(Box::new(Again { work, runs: counted.clone(), result: None, sent })).unwrap();
+                answers.push(received);
+                runs.push(counted);
+            }
+            drop(release);
+            let answers: Vec<_> = answers.into_iter().map(|a| a.recv().unwrap()).collect();
+            let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+            (answers, runs)
+        };
+
+        // All succeed: one run each, no savepoint needed.
+        let (answers, runs) = batch(vec![
+            Box::new(|conn| insert(conn, 1)),
+            Box::new(|conn| insert(conn, 2)),
+            Box::new(|conn| insert(conn, 3)),
+        ]);
+        assert!(answers.iter().all(|(result, commit)| result.is_ok() && commit.is_ok()), "{answers:?}");
+        assert_eq!(runs, vec![1, 1, 1]);
+        assert_eq!(stored(&url), vec![1, 2, 3]);
+
+        // The second fails before writing anything (its first insert breaks the unique key):
+        // nothing to undo, nothing runs again.
+        let (answers, runs) = batch(vec![
+            Box::new(|conn| insert(conn, 4)),
+            Box::new(|conn| insert(conn, 1).and_then(|_| insert(conn, 5))),
+            Box::new(|conn| insert(conn, 6)),
+        ]);
+        assert!(answers[0].0.is_ok() && answers[1].0.is_err() && answers[2].0.is_ok(), "{answers:?}");
+        assert!(answers.iter().all(|(_, commit)| commit.is_ok()));
+        assert_eq!(runs, vec![1, 1, 1]);
+        assert_eq!(stored(&url), vec![1, 2, 3, 4, 6]);
+
+        // The second fails after writing 8: the batch runs again in savepoints, and 8 is gone
+        // while the writes before and after it stay. The write after it ran only in the replay.
+        let (answers, runs) = batch(vec![
+            Box::new(|conn| insert(conn, 7)),
+            Box::new(|conn| insert(conn, 8).and_then(|_| insert(conn, 7))),
+            Box::new(|conn| insert(conn, 9)),
+        ]);
+        assert!(answers[0].0.is_ok() && answers[1].0.is_err() && answers[2].0.is_ok(), "{answers:?}");
+        assert!(answers.iter().all(|(_, commit)| commit.is_ok()));
+        assert_eq!(runs, vec![2, 2, 1]);
+        assert_eq!(stored(&url), vec![1, 2, 3, 4, 6, 7, 9]);
+
+        // The first fails after writing: as a batch's first write it is undone by beginning the
+        // transaction again, and nothing runs twice.
+        let (answers, runs) = batch(vec![
+            Box::new(|conn| insert(conn, 10).and_then(|_| insert(conn, 1))),
+            Box::new(|conn| insert(conn, 11)),
+        ]);
+        assert!(answers[0].0.is_err() && answers[1].0.is_ok(), "{answers:?}");
+        assert_eq!(runs, vec![1, 1]);
+        assert_eq!(stored(&url), vec![1, 2, 3, 4, 6, 7, 9, 11]);
         drop(writer);
         let _ = std::fs::remove_dir_all(folder);
     }
