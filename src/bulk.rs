@@ -423,11 +423,11 @@ fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str
     let done = |status, kind, id: String, version| Done { status, id, kind, version };
     match write {
         Write::Create(Kind::Users, doc) => {
-            let row = users::create(conn, ctx, doc)?;
+            let row = users::create(conn, ctx, &doc)?;
             Ok(done(StatusCode::CREATED, Kind::Users, row.id, Some(row.version)))
         }
         Write::Create(Kind::Groups, doc) => {
-            let row = groups::create(conn, ctx, doc)?;
+            let row = groups::create(conn, ctx, &doc)?;
             Ok(done(StatusCode::CREATED, Kind::Groups, row.id, Some(row.version)))
         }
         Write::Replace(Kind::Users, id, doc) => {
@@ -436,7 +436,7 @@ fn apply(conn: &mut DbConnection, ctx: &Ctx, write: Write, expected: Option<&str
             Ok(done(StatusCode::OK, Kind::Users, id, Some(version)))
         }
         Write::Replace(Kind::Groups, id, doc) => {
-            let version = groups::replace(conn, ctx, &id, doc, expected)?.version;
+            let version = groups::replace(conn, ctx, &id, &doc, expected)?.version;
             Ok(done(StatusCode::OK, Kind::Groups, id, Some(version)))
         }
         Write::PatchUser(id, ops) => {

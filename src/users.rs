@@ -137,15 +137,10 @@ fn check_strict(
     }
 }
 
-pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<UserRow, ScimError> {
-    let checked = check_create(conn, ctx, doc)?;
-    create_checked(conn, ctx, &checked)
-}
-
-/// Writes a user [`check_create`] checked: apart, so that on SQLite the checks run on the
-/// request's own connection and only the write on the group-commit writer (see
-/// [`crate::db::Database::write_planned`]).
-pub fn create_checked(conn: &mut DbConnection, ctx: &Ctx, checked: &CheckedCreate) -> Result<UserRow, ScimError> {
+/// Creates a user from `doc`. It reads only the document and the database, so it may run
+/// again from the start (see [`crate::db::Database::write_replayable`]).
+pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: &Document) -> Result<UserRow, ScimError> {
+    let checked = check_create(conn, ctx, doc.clone())?;
     let create =
         |conn: &mut DbConnection| lifecycle::create(conn, &ctx.tenant_id, &ctx.actor, ctx.now, &checked.account());
     if !checked.becomes_former_member() {
@@ -218,16 +213,16 @@ fn written(row: UserRow, groups: Vec<(String, String)>) -> View {
     View { row, groups }
 }
 
-/// A PUT or PATCH of one user: what the client sent, and the If-Match it pinned.
+/// A PUT or PATCH of one user: what the client sent, and the If-Match it pinned. It holds what
+/// it needs, so [`Rewrite::run`] may run again from the start (see
+/// [`crate::db::Database::write_replayable`]).
 ///
 /// It runs as a read ([`Rewrite::plan`]: the user, its tenant's policy, the profile and state
-/// the request asks for, and every check) and a write ([`Rewrite::apply`]: the row, its index
+/// the request asks for, and every check) and a write ([`Rewrite::write`]: the row, its index
 /// and records). The read is not in the write's transaction: the write applies only to the
 /// version read, and [`read_modify_write`] starts over when it lost a race. So on PostgreSQL a
 /// write that is one statement is also its own transaction (a read and one statement, instead
-/// of BEGIN, the read, two to four writes and COMMIT), and on SQLite the plan runs on the
-/// request's own connection and only the write on the group-commit writer, whose one thread
-/// every write of the database waits for (see [`crate::db::Database::write_planned`]).
+/// of BEGIN, the read, two to four writes and COMMIT).
 pub struct Rewrite {
     ctx: Ctx,
     id: String,
@@ -245,7 +240,7 @@ enum Change {
 
 /// A [`Rewrite`] read and checked, ready to write: the user as read (the write applies to its
 /// version only), its groups and tenant policy, and what the request makes of it.
-pub struct Planned {
+struct Planned {
     row: UserRow,
     groups: Vec<(String, String)>,
     policy: Policy,
@@ -303,7 +298,7 @@ impl Rewrite {
     }
 
     /// Reads the user and works out and checks the write, writing nothing.
-    pub fn plan(&self, conn: &mut DbConnection) -> Result<Planned, ScimError> {
+    fn plan(&self, conn: &mut DbConnection) -> Result<Planned, ScimError> {
         let (View { row, groups }, policy) = for_write(conn, &self.ctx, &self.id)?;
         check_version("User", row.version, self.if_match.as_deref())?;
         let (doc, active, former) = self.next(&row)?;
@@ -311,35 +306,26 @@ impl Rewrite {
         Ok(Planned { row, groups, policy, doc, active, former })
     }
 
-    /// Writes what [`Rewrite::plan`] worked out, if the user is still at the version it read.
-    /// When another request changed it since and the client pinned no version, the whole
-    /// rewrite runs again here, on fresh data ([`Rewrite::run`]).
-    pub fn apply(&self, conn: &mut DbConnection, planned: &Planned) -> Result<View, ScimError> {
-        match self.write(conn, planned) {
-            Err(e) if e.is_changed() && self.if_match.is_none() => self.run(conn),
-            other => other,
-        }
-    }
-
     /// The read and the write on one connection, started over after a lost race.
     pub fn run(&self, conn: &mut DbConnection) -> Result<View, ScimError> {
         read_modify_write(self.if_match.as_deref(), || {
             let planned = self.plan(conn)?;
-            self.write(conn, &planned)
+            self.write(conn, planned)
         })
     }
 
-    fn write(&self, conn: &mut DbConnection, planned: &Planned) -> Result<View, ScimError> {
+    /// Writes what [`Rewrite::plan`] worked out, if the user is still at the version it read.
+    fn write(&self, conn: &mut DbConnection, planned: Planned) -> Result<View, ScimError> {
         let Planned { row, groups, policy, doc, active, former } = planned;
-        let actor = actor(&self.ctx, policy);
+        let actor = actor(&self.ctx, &policy);
         let method = self.method();
-        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, row, method, doc, *active, *former);
-        let row = if lifecycle::update_is_one_statement(row, *former) {
+        let write = |conn: &mut DbConnection| lifecycle::update(conn, &actor, &row, method, &doc, active, former);
+        let row = if lifecycle::update_is_one_statement(&row, former) {
             single_statement_write(conn, write)?
         } else {
             write_transaction(conn, write)?
         };
-        Ok(written(row, groups.clone()))
+        Ok(written(row, groups))
     }
 }
 

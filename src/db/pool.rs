@@ -274,33 +274,6 @@ impl Database {
         self.run(work).await
     }
 
-    /// Runs a write in two parts: `plan` reads and checks what the write will be, writing
-    /// nothing, and `apply` writes it (opening its own transaction), checking that what `plan`
-    /// read has not changed since. On SQLite `plan` runs as a short read (see
-    /// [`Database::run_short`]) and only `apply` on the group-commit writer, whose single thread
-    /// every write waits for, as a write that may run again ([`Database::write_replayable`]); on
-    /// PostgreSQL the two run one after the other on one connection. As with
-    /// [`Database::write`], the result comes back only once the write is durable.
-    pub async fn write_planned<P, T, E, F, G>(&self, plan: F, mut apply: G) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<P, E> + Send + 'static,
-        G: FnMut(&mut DbConnection, &P) -> Result<T, E> + Send + 'static,
-        P: Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
-    {
-        if self.writer.is_none() {
-            return self
-                .write(move |conn| {
-                    let planned = plan(conn)?;
-                    apply(conn, &planned)
-                })
-                .await;
-        }
-        let planned = self.run_short(plan).await?;
-        self.write_replayable(move |conn| apply(conn, &planned)).await
-    }
-
     /// [`Database::write`] of work that may run again from the start: on SQLite it then needs
     /// no savepoint of its own in its batch (see [`writer::Replayable`]). `work` must depend on
     /// nothing but the database and what it holds.

@@ -21,15 +21,6 @@ pub struct EventRow {
     pub txn: Option<i64>,
 }
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    /// `COALESCE(number, otherwise)`, for a tenant's newest number or 0 when it has none.
-    fn coalesce(
-        number: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        otherwise: diesel::sql_types::BigInt,
-    ) -> diesel::sql_types::BigInt;
-}
-
 pub fn add_event(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -49,31 +40,23 @@ fn insert_event(
     payload: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let values = (
-        events::tenant_id.eq(tenant_id),
-        events::kind.eq(kind),
-        events::user_id.eq(user_id),
-        events::payload.eq(payload),
-        events::created_at.eq(now),
-    );
     match conn {
         DbConnection::Sqlite(c) => {
-            // The tenant's next number, in the insert itself (SQLite has one writer at a time),
-            // 1 for its first event. No trigger numbers events on SQLite (see the migration
-            // `writes_without_triggers`).
-            let numbered = diesel::alias!(events as numbered);
-            let next = numbered
-                .filter(numbered.field(events::tenant_id).eq(tenant_id))
-                .select(coalesce(diesel::dsl::max(numbered.field(events::tenant_seq)), 0_i64) + 1)
-                .single_value();
             // Outside a write transaction an event is a transaction of its own.
             let txn = super::txn::sqlite_txn().unwrap_or_else(|| rand::random::<i64>() & i64::MAX);
-            diesel::insert_into(events::table)
-                .values((values, events::tenant_seq.eq(next), events::txn.eq(txn)))
-                .execute(c)?
+            SqliteEvent { tenant_id, kind, user_id, payload, at: &now, txn }.execute(c)?
         }
         // Numbered once committed, by the reader; `txn` is the column's default, the transaction id.
-        DbConnection::Postgresql(c) => diesel::insert_into(events::table).values(values).execute(c)?,
+        DbConnection::Postgresql(c) => {
+            let values = (
+                events::tenant_id.eq(tenant_id),
+                events::kind.eq(kind),
+                events::user_id.eq(user_id),
+                events::payload.eq(payload),
+                events::created_at.eq(now),
+            );
+            diesel::insert_into(events::table).values(values).execute(c)?
+        }
     };
     Ok(())
 }
@@ -205,29 +188,113 @@ pub struct Audit<'a> {
 }
 
 pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
-    let values = (
-        audit_log::tenant_id.eq(entry.tenant_id),
-        audit_log::actor.eq(entry.actor),
-        audit_log::action.eq(entry.action),
-        audit_log::user_id.eq(entry.user_id),
-        audit_log::state_before.eq(entry.before),
-        audit_log::state_after.eq(entry.after),
-        audit_log::at.eq(entry.at),
-    );
     match conn {
-        DbConnection::Sqlite(c) => {
-            // Numbered in the insert, as events are (see `insert_event`).
-            let numbered = diesel::alias!(audit_log as numbered);
-            let next = numbered
-                .filter(numbered.field(audit_log::tenant_id).eq(entry.tenant_id))
-                .select(coalesce(diesel::dsl::max(numbered.field(audit_log::tenant_seq)), 0_i64) + 1)
-                .single_value();
-            diesel::insert_into(audit_log::table).values((values, audit_log::tenant_seq.eq(next))).execute(c)?
+        // Numbered in the insert, as events are (see `SqliteEvent`).
+        DbConnection::Sqlite(c) => SqliteAudit(entry).execute(c)?,
+        DbConnection::Postgresql(c) => {
+            let values = (
+                audit_log::tenant_id.eq(entry.tenant_id),
+                audit_log::actor.eq(entry.actor),
+                audit_log::action.eq(entry.action),
+                audit_log::user_id.eq(entry.user_id),
+                audit_log::state_before.eq(entry.before),
+                audit_log::state_after.eq(entry.after),
+                audit_log::at.eq(entry.at),
+            );
+            diesel::insert_into(audit_log::table).values(values).execute(c)?
         }
-        DbConnection::Postgresql(c) => diesel::insert_into(audit_log::table).values(values).execute(c)?,
     };
     Ok(())
 }
+
+// SQLite's inserts of an event and of an audit entry, each numbered in the insert itself: the
+// tenant's highest number plus one, 1 for its first (SQLite has one writer at a time, so no two
+// transactions take the same number; no trigger numbers them, see the migration
+// `writes_without_triggers`). Fixed texts, so that diesel neither walks a query tree to bind them
+// nor asks on every run whether it may keep them prepared.
+
+/// `INSERT INTO events (…) VALUES (…, (SELECT COALESCE(MAX(tenant_seq), 0) + 1 …), …)`.
+struct SqliteEvent<'a> {
+    tenant_id: &'a str,
+    kind: &'a str,
+    user_id: Option<&'a str>,
+    payload: &'a str,
+    at: &'a NaiveDateTime,
+    txn: i64,
+}
+
+impl diesel::query_builder::QueryId for SqliteEvent<'_> {
+    type QueryId = SqliteEvent<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteEvent<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        out.push_sql("INSERT INTO events (tenant_id, kind, user_id, payload, created_at, txn, tenant_seq) VALUES (");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.payload)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(self.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.txn)?;
+        out.push_sql(", (SELECT COALESCE(MAX(tenant_seq), 0) + 1 FROM events WHERE tenant_id = ");
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteEvent<'_> {}
+
+/// `INSERT INTO audit_log (…) VALUES (…, (SELECT COALESCE(MAX(tenant_seq), 0) + 1 …))`.
+struct SqliteAudit<'a>(&'a Audit<'a>);
+
+impl diesel::query_builder::QueryId for SqliteAudit<'_> {
+    type QueryId = SqliteAudit<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteAudit<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        let e = self.0;
+        out.push_sql(
+            "INSERT INTO audit_log (tenant_id, actor, action, user_id, state_before, state_after, at, tenant_seq) \
+             VALUES (",
+        );
+        out.push_bind_param::<Text, _>(e.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.after)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        out.push_sql(", (SELECT COALESCE(MAX(tenant_seq), 0) + 1 FROM audit_log WHERE tenant_id = ");
+        out.push_bind_param::<Text, _>(e.tenant_id)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteAudit<'_> {}
 
 /// `WITH event AS (INSERT INTO events …) INSERT INTO audit_log …`: a fixed text, so that
 /// PostgreSQL keeps it prepared (an `sql_query` would be parsed and planned every time).

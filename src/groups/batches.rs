@@ -57,7 +57,7 @@ impl MemberBatches {
         let patch = move |conn: &mut DbConnection| {
             super::patch(conn, &ctx, &id, &attribute_ops, &member_changes, if_match.as_deref())
         };
-        Ok(db.write(patch).await?.version)
+        Ok(db.write_replayable(patch).await?.version)
     }
 
     /// Whether a PATCH may be applied with others: on PostgreSQL, only adding or removing

@@ -53,12 +53,12 @@ fn locked(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> Result<GroupRow, Scim
     store::lock(conn, &ctx.tenant_id, id)?.ok_or_else(|| not_found(id))
 }
 
-pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: Document) -> Result<GroupRow, ScimError> {
+pub fn create(conn: &mut DbConnection, ctx: &Ctx, doc: &Document) -> Result<GroupRow, ScimError> {
     let id = crate::db::new_id();
-    let members = members_of(&doc);
+    let members = members_of(doc);
     write_transaction(conn, |conn| {
         let resolved = store::resolve(conn, &ctx.tenant_id, &members)?;
-        let row = store::insert(conn, &ctx.tenant_id, &id, &doc, ctx.now)?;
+        let row = store::insert(conn, &ctx.tenant_id, &id, doc, ctx.now)?;
         store::add_members(conn, &ctx.tenant_id, &row, &members, &resolved)?;
         Ok(row)
     })
@@ -69,15 +69,15 @@ pub fn replace(
     conn: &mut DbConnection,
     ctx: &Ctx,
     id: &str,
-    doc: Document,
+    doc: &Document,
     if_match: Option<&str>,
 ) -> Result<GroupRow, ScimError> {
-    let members = members_of(&doc);
+    let members = members_of(doc);
     write_transaction(conn, |conn| {
         let resolved = store::resolve(conn, &ctx.tenant_id, &members)?;
         let row = locked(conn, ctx, id)?;
         check_version("Group", row.version, if_match)?;
-        let row = store::update(conn, &row, &doc, ctx.now)?;
+        let row = store::update(conn, &row, doc, ctx.now)?;
         store::remove_all_members(conn, &row)?;
         store::add_members(conn, &ctx.tenant_id, &row, &members, &resolved)?;
         Ok(row)

@@ -1,6 +1,8 @@
 //! `/scim/v2/Groups` (RFC 7644 §3.2–3.6). Members are read only when the response shows them:
 //! Entra always asks with `excludedAttributes=members`.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -31,20 +33,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Runs `work`, then renders the group it returns, in one trip to the database pool; `writes`
-/// says whether `work` changes anything.
+/// says whether `work` changes anything. A write may run again from the start (see
+/// [`crate::db::Database::write_replayable`]).
 async fn one(
     state: &AppState,
     r: Request,
     writes: bool,
-    work: impl FnOnce(&mut crate::db::DbConnection, &Request) -> Result<GroupRow, ScimError> + Send + 'static,
-) -> Result<(Request, GroupRow, serde_json::Value), ScimError> {
+    mut work: impl FnMut(&mut crate::db::DbConnection, &Request) -> Result<GroupRow, ScimError> + Send + 'static,
+) -> Result<(GroupRow, serde_json::Value), ScimError> {
+    let request = Arc::new(r);
     let task = move |conn: &mut crate::db::DbConnection| {
-        let row = work(conn, &r)?;
-        let body = groups::show(conn, std::slice::from_ref(&row), &r.projection, &r.base)?.remove(0);
-        Ok((r, row, body))
+        let row = work(conn, &request)?;
+        let body = groups::show(conn, std::slice::from_ref(&row), &request.projection, &request.base)?.remove(0);
+        Ok((row, body))
     };
     if writes {
-        state.db.write(task).await
+        state.db.write_replayable(task).await
     } else {
         state.db.run(task).await
     }
@@ -58,8 +62,9 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
     let doc = parse_resource(&GROUP_RESOURCE, &body.0)?;
-    let (r, row, body) = one(&state, r, true, move |conn, r| groups::create(conn, &r.ctx, doc)).await?;
-    Ok(created(body, &format!("{}/Groups/{}", r.base, row.id), row.version))
+    let base = r.base.clone();
+    let (row, body) = one(&state, r, true, move |conn, r| groups::create(conn, &r.ctx, &doc)).await?;
+    Ok(created(body, &format!("{base}/Groups/{}", row.id), row.version))
 }
 
 async fn get(
@@ -69,7 +74,7 @@ async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::ScimRead, &GROUP_RESOURCE)?;
-    let (_, row, body) = one(&state, r, false, move |conn, r| groups::get(conn, &r.ctx, &id)).await?;
+    let (row, body) = one(&state, r, false, move |conn, r| groups::get(conn, &r.ctx, &id)).await?;
     if let Some(res) = not_modified(&req, row.version) {
         return Ok(res);
     }
@@ -85,8 +90,8 @@ async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &GROUP_RESOURCE)?;
     let doc = parse_resource(&GROUP_RESOURCE, &body.0)?;
-    let (_, row, body) =
-        one(&state, r, true, move |conn, r| groups::replace(conn, &r.ctx, &id, doc, r.if_match.as_deref())).await?;
+    let (row, body) =
+        one(&state, r, true, move |conn, r| groups::replace(conn, &r.ctx, &id, &doc, r.if_match.as_deref())).await?;
     Ok(respond(StatusCode::OK, body, row.version))
 }
 
@@ -113,7 +118,7 @@ async fn patch(
         );
         return Ok(res);
     }
-    let (_, row, body) = one(&state, r, true, move |conn, r| {
+    let (row, body) = one(&state, r, true, move |conn, r| {
         groups::patch(conn, &r.ctx, &id, &attribute_ops, &member_changes, r.if_match.as_deref())
     })
     .await?;

@@ -1,7 +1,5 @@
 //! `/scim/v2/Users` (RFC 7644 §3.2–3.6).
 
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -42,15 +40,8 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
-    let ctx = Arc::new(r.ctx.clone());
-    let check = ctx.clone();
-    let row = state
-        .db
-        .write_planned(
-            move |conn| users::check_create(conn, &check, doc),
-            move |conn, checked| users::create_checked(conn, &ctx, checked),
-        )
-        .await?;
+    let ctx = r.ctx.clone();
+    let row = state.db.write_replayable(move |conn| users::create(conn, &ctx, &doc)).await?;
     let view = users::created_view(row);
     Ok(created(show(&r, &view), &format!("{}/Users/{}", r.base, view.row.id), view.row.version))
 }
@@ -79,8 +70,8 @@ async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let doc = parse_resource(&USER_RESOURCE, &body.0)?;
-    let put = Arc::new(users::Rewrite::put(r.ctx.clone(), id.into_inner(), doc, r.if_match.clone()));
-    let view = rewrite(&state, put).await?;
+    let put = users::Rewrite::put(r.ctx.clone(), id.into_inner(), doc, r.if_match.clone());
+    let view = state.db.write_replayable(move |conn| put.run(conn)).await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
 }
 
@@ -93,16 +84,9 @@ async fn patch(
 ) -> Result<HttpResponse, ScimError> {
     let r = Request::new(&req, &state, &p, Scope::Scim, &USER_RESOURCE)?;
     let ops = parse_patch(&body.0)?;
-    let patch = Arc::new(users::Rewrite::patch(r.ctx.clone(), id.into_inner(), ops, r.if_match.clone()));
-    let view = rewrite(&state, patch).await?;
+    let patch = users::Rewrite::patch(r.ctx.clone(), id.into_inner(), ops, r.if_match.clone());
+    let view = state.db.write_replayable(move |conn| patch.run(conn)).await?;
     Ok(respond(StatusCode::OK, show(&r, &view), view.row.version))
-}
-
-/// A PUT or PATCH: planned on a connection of the request's own, written by the database's
-/// writer (see [`users::Rewrite`]).
-async fn rewrite(state: &AppState, rewrite: Arc<users::Rewrite>) -> Result<users::View, ScimError> {
-    let plan = rewrite.clone();
-    state.db.write_planned(move |conn| plan.plan(conn), move |conn, planned| rewrite.apply(conn, planned)).await
 }
 
 async fn delete(

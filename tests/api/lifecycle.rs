@@ -220,7 +220,7 @@ async fn a_create_for_a_deleted_tenant_is_refused(app: TestApp) {
     for active in [true, false] {
         let doc = json!({"userName": "late", "emails": [{"value": "late@example.com"}], "active": active});
         let doc = doc.as_object().unwrap().clone();
-        let err = roster::users::create(&mut conn, &ctx, doc).unwrap_err();
+        let err = roster::users::create(&mut conn, &ctx, &doc).unwrap_err();
         assert_eq!(err.status, 401, "{err:?}");
         assert!(err.detail.contains("tenant no longer exists"), "{}", err.detail);
     }

@@ -15,7 +15,7 @@ use diesel::sqlite::Sqlite;
 use crate::db::groups::{self, GroupRow};
 use crate::db::records::Records;
 use crate::db::schema::user_values;
-use crate::db::users::{map_error, value_rows, Columns, Effects, UserRow, UserWrite, WriteError};
+use crate::db::users::{map_error, value_rows, Columns, Effects, UserRow, UserWrite, ValueRow, WriteError};
 use crate::db::DbConnection;
 use crate::scim::members::Member;
 use crate::scim::resource::Document;
@@ -232,22 +232,55 @@ impl<const IDENTITY: bool> RunQueryDsl<SqliteConnection> for UpdateRow<'_, IDENT
 
 /// One row per item of each multi-valued complex attribute, for filters on them.
 fn write_values(conn: &mut SqliteConnection, tenant_id: &str, pk: i64, doc: &Document) -> QueryResult<()> {
-    // Item by item (a handful per user), on SQLite's own connection: one statement, kept
-    // prepared. A multi-row INSERT's text varies with the number of rows, so diesel would render
-    // it on every write to look it up.
+    // Item by item (a handful per user): one statement of fixed text, kept prepared. A multi-row
+    // INSERT's text varies with the number of rows, so diesel would render it on every write to
+    // look it up.
     for row in value_rows(doc) {
-        let row = (
-            user_values::tenant_id.eq(tenant_id),
-            user_values::user_pk.eq(pk),
-            user_values::attr.eq(row.attr),
-            user_values::idx.eq(row.idx),
-            user_values::value.eq(row.value),
-            user_values::value_folded.eq(row.value_folded),
-            user_values::item_type.eq(row.item_type),
-            user_values::is_primary.eq(row.is_primary),
-            user_values::item.eq(row.item),
-        );
-        diesel::insert_into(user_values::table).values(&row).execute(conn)?;
+        InsertValue { tenant_id, pk, row: &row }.execute(conn)?;
     }
     Ok(())
 }
+
+/// `INSERT INTO user_values (…) VALUES (…)`.
+struct InsertValue<'a> {
+    tenant_id: &'a str,
+    pk: i64,
+    row: &'a ValueRow,
+}
+
+impl diesel::query_builder::QueryId for InsertValue<'_> {
+    type QueryId = InsertValue<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Sqlite> for InsertValue<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+        let row = self.row;
+        out.push_sql(
+            "INSERT INTO user_values (tenant_id, user_pk, attr, idx, value, value_folded, item_type, is_primary, \
+             item) VALUES (",
+        );
+        out.push_bind_param::<Text, _>(self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.pk)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(row.attr)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&row.idx)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.value)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.value_folded)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.item_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&row.is_primary)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&row.item)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for InsertValue<'_> {}
