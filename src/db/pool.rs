@@ -56,6 +56,13 @@ where
     }
 }
 
+/// A write's result once its batch committed; an error when the writer dropped it unrun.
+async fn written<T, E: From<DbError>>(
+    answer: impl std::future::Future<Output = Result<Result<T, E>, tokio::sync::oneshot::error::RecvError>>,
+) -> Result<T, E> {
+    answer.await.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
+}
+
 /// Makes pool connections on the backend the URL names; on PostgreSQL with the statement time
 /// limit in milliseconds (0: none) that the database was given.
 pub struct Manager(DatabaseUrl, Arc<AtomicU64>);
@@ -289,10 +296,7 @@ impl Database {
         };
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         writer.submit_replayable(Box::new(Again { work, result: None, reply }))?;
-        answer
-            .instrument(span)
-            .await
-            .unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
+        written(answer.instrument(span)).await
     }
 
     /// Runs work that writes (and opens its own transaction): on PostgreSQL like
@@ -314,9 +318,6 @@ impl Database {
             let result = writer::in_savepoint(conn, work);
             Box::new(Reply { reply, result }) as Box<dyn writer::Pending>
         }))?;
-        answer
-            .instrument(span)
-            .await
-            .unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
+        written(answer.instrument(span)).await
     }
 }

@@ -187,6 +187,30 @@ pub struct Audit<'a> {
     pub at: NaiveDateTime,
 }
 
+impl Audit<'_> {
+    /// Binds the entry's columns, in the order `tenant_id, actor, action, user_id, state_before,
+    /// state_after, at`, separated by commas: the values of either backend's fixed insert.
+    fn push_values<'b, DB>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        DB: diesel::backend::Backend
+            + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
+            + diesel::sql_types::HasSqlType<diesel::sql_types::Timestamp>,
+        str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+    {
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        for text in [self.tenant_id, self.actor, self.action, self.user_id] {
+            out.push_bind_param::<Text, _>(text)?;
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<Nullable<Text>, _>(&self.before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.after)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.at)
+    }
+}
+
 pub fn audit(conn: &mut DbConnection, entry: &Audit<'_>) -> QueryResult<()> {
     match conn {
         // Numbered in the insert, as events are (see `SqliteEvent`).
@@ -268,25 +292,13 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteAudi
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> QueryResult<()> {
-        use diesel::sql_types::{Nullable, Text, Timestamp};
+        use diesel::sql_types::Text;
         let e = self.0;
         out.push_sql(
             "INSERT INTO audit_log (tenant_id, actor, action, user_id, state_before, state_after, at, tenant_seq) \
              VALUES (",
         );
-        out.push_bind_param::<Text, _>(e.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.actor)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.action)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.user_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.before)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.after)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        e.push_values(out.reborrow())?;
         out.push_sql(", (SELECT COALESCE(MAX(tenant_seq), 0) + 1 FROM audit_log WHERE tenant_id = ");
         out.push_bind_param::<Text, _>(e.tenant_id)?;
         out.push_sql("))");
@@ -311,7 +323,7 @@ impl diesel::query_builder::QueryId for EventAndAudit<'_> {
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EventAndAudit<'_> {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Nullable, Text, Timestamp};
+        use diesel::sql_types::{Text, Timestamp};
         let e = self.entry;
         out.push_sql("WITH event AS (INSERT INTO events (tenant_id, kind, user_id, payload, created_at) VALUES (");
         out.push_bind_param::<Text, _>(e.tenant_id)?;
@@ -326,19 +338,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EventAndAudit<'_> 
         out.push_sql(
             ")) INSERT INTO audit_log (tenant_id, actor, action, user_id, state_before, state_after, at) VALUES (",
         );
-        out.push_bind_param::<Text, _>(e.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.actor)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.action)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(e.user_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.before)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.after)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        e.push_values(out.reborrow())?;
         out.push_sql(")");
         Ok(())
     }

@@ -507,10 +507,8 @@ mod tests {
         diesel::sql_query("SELECT x FROM t ORDER BY x").load::<Row>(&mut c).unwrap().into_iter().map(|r| r.x).collect()
     }
 
-    /// A write alone in its batch runs without a savepoint (the transaction undoes it); what
-    /// it undoes must still be exactly what a savepoint would have undone.
-    #[test]
-    fn a_write_alone_in_its_batch_is_undone_exactly_as_a_savepoint_would() {
+    /// A writer on a new database in a folder of its own, with a table `t` of unique numbers.
+    fn writer_with_table() -> (std::path::PathBuf, DatabaseUrl, Writer) {
         let folder = std::env::temp_dir().join(format!("roster_writer_{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&folder).unwrap();
         let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
@@ -521,6 +519,14 @@ mod tests {
             c.batch_execute("CREATE TABLE t (x BIGINT NOT NULL UNIQUE)")
         });
         commit.unwrap();
+        (folder, url, writer)
+    }
+
+    /// A write alone in its batch runs without a savepoint (the transaction undoes it); what
+    /// it undoes must still be exactly what a savepoint would have undone.
+    #[test]
+    fn a_write_alone_in_its_batch_is_undone_exactly_as_a_savepoint_would() {
+        let (folder, url, writer) = writer_with_table();
 
         // A failed write leaves nothing, and the batch still commits.
         let (result, commit) = alone(&writer, |conn| {
@@ -598,16 +604,7 @@ mod tests {
     /// the failed one's are undone, and each request gets its own write's result.
     #[test]
     fn a_batch_of_replayable_writes_runs_again_when_one_fails_after_writing() {
-        let folder = std::env::temp_dir().join(format!("roster_writer_{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&folder).unwrap();
-        let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
-        let writer = Writer::start(&url).unwrap();
-        let (_, commit) = alone(&writer, |conn| {
-            use diesel::connection::SimpleConnection;
-            let DbConnection::Sqlite(c) = conn else { unreachable!() };
-            c.batch_execute("CREATE TABLE t (x BIGINT NOT NULL UNIQUE)")
-        });
-        commit.unwrap();
+        let (folder, url, writer) = writer_with_table();
 
         type Work = Box<dyn FnMut(&mut DbConnection) -> Result<(), diesel::result::Error> + Send>;
         let batch = |works: Vec<Work>| {
