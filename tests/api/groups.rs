@@ -627,6 +627,38 @@ async fn concurrent_member_patches_each_get_their_own_version(app: TestApp) {
     assert_eq!(version(after["meta"]["version"].as_str().unwrap()), before + 16);
 }
 
+/// Member PATCHes that all name one version, at once: one applies, the others answer 412. A
+/// refused one has already moved the group's version on before its check (the bump is the lock),
+/// so beside other writes of a SQLite batch it is undone by running the batch again; either way
+/// nothing of the refused ones stays.
+async fn concurrent_member_patches_with_one_if_match_apply_once(app: TestApp) {
+    let mut ids = Vec::new();
+    for k in 0..8 {
+        ids.push(new_user(&app, &format!("m{k}")).await);
+    }
+    let group = new_group(&app, "Pinned", &[]).await;
+    let path = format!("/scim/v2/Groups/{}", group["id"].as_str().unwrap());
+    let etag = group["meta"]["version"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let body = ops(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+            let request =
+                app.client.patch(app.url(&path)).bearer_auth(&app.token).header("if-match", &etag).json(&body);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 204).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 412).count(), 7, "{statuses:?}");
+    let after = app.get_ok(&path).await;
+    assert_eq!(after["members"].as_array().map_or(0, Vec::len), 1, "only the applied PATCH's member");
+    assert_eq!(version(after["meta"]["version"].as_str().unwrap()), version(&etag) + 1, "one version step");
+}
+
 /// An unknown member fails the whole PATCH with 400 invalidValue (RFC 7644 §3.12), whatever
 /// came before it in the request: no member changes, and the version stays.
 async fn an_unknown_member_leaves_the_group_untouched(app: TestApp) {
@@ -689,6 +721,7 @@ async fn patches_to_another_tenants_group_are_not_found(app: TestApp) {
 both_backends!(
     if_match_guards_member_only_patches,
     concurrent_member_patches_each_get_their_own_version,
+    concurrent_member_patches_with_one_if_match_apply_once,
     an_unknown_member_leaves_the_group_untouched,
     patches_to_another_tenants_group_are_not_found,
 );
