@@ -403,7 +403,11 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<Queued>) {
         let restarted = AnsiTransactionManager::rollback_transaction(sqlite)
             .and_then(|_| AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE"));
         match restarted {
-            Ok(()) => (ran, panicked, _) = run_writes(conn, again, false),
+            Ok(()) => {
+                // Whatever a first run could not undo was rolled back with it.
+                take_undo_failure();
+                (ran, panicked, _) = run_writes(conn, again, false);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the SQLite writer could not begin its batch again");
                 drop(again);
