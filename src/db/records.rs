@@ -90,17 +90,20 @@ impl<'a> Records<'a> {
         self.events.push((kind, payload.to_string()));
     }
 
-    /// These records with the ids of the sessions a deactivation revoked, `revoked`, in its
-    /// `user.deactivated` event (as `revokedSessions`): a SET stream derives one CAEP
-    /// session-revoked SET per id from the committed event (`delivery/set.rs`).
+    /// These records with the ids of the sessions a deactivation revoked, `revoked` (in order),
+    /// in its `user.deactivated` event (as `revokedSessions`): a SET stream derives one CAEP
+    /// session-revoked SET per id from the committed event (`delivery/set.rs`). The member is
+    /// spliced in as the payload's last, before its closing brace, as PostgreSQL's
+    /// `roster_write_user` does it (migration `000027_deactivation_in_one_statement`), so that
+    /// both backends store the same text.
     pub fn with_revoked_sessions(&self, revoked: &[String]) -> Records<'a> {
         let events = self
             .events
             .iter()
-            .map(|(kind, payload)| match serde_json::from_str::<Value>(payload) {
-                Ok(Value::Object(mut fields)) if *kind == "user.deactivated" => {
-                    fields.insert(REVOKED_SESSIONS.into(), Value::from(revoked.to_vec()));
-                    (*kind, Value::Object(fields).to_string())
+            .map(|(kind, payload)| match payload.strip_suffix('}') {
+                Some(open) if *kind == "user.deactivated" => {
+                    let ids = Value::from(revoked.to_vec());
+                    (*kind, format!("{open},\"{REVOKED_SESSIONS}\":{ids}}}"))
                 }
                 _ => (*kind, payload.clone()),
             })

@@ -63,9 +63,12 @@ pub fn revoke(conn: &mut DbConnection, tenant_id: &str, id: &str, now: NaiveDate
     Ok(found)
 }
 
-/// Revokes every open session of a user at once; returns the ids of those that were open.
+/// Revokes every open session of a user at once; returns the ids of those that were open, in
+/// order.
 pub fn revoke_all(conn: &mut DbConnection, user_pk: i64, now: NaiveDateTime) -> QueryResult<Vec<String>> {
-    RevokeAll { user_pk, now }.load(conn)
+    let mut ids: Vec<String> = RevokeAll { user_pk, now }.load(conn)?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// `UPDATE sessions SET revoked_at = ? WHERE user_pk = ? AND revoked_at IS NULL RETURNING id`, with a fixed

@@ -445,7 +445,9 @@ pub fn delete(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
 
 /// Takes the row lock of an active user, so that a concurrent deactivation either commits first
 /// (and this finds the user inactive) or waits until this transaction ends. False when the user
-/// is not active.
+/// is not active. It is an update, not a read's lock: on PostgreSQL a deactivation that waited
+/// for it sees what this transaction wrote once it commits (`roster_write_user` revokes the
+/// sessions after taking the row, in a statement of its own with a later snapshot).
 pub fn lock_if_active(conn: &mut DbConnection, pk: i64) -> QueryResult<bool> {
     let locked = diesel::update(users::table.find(pk).filter(users::active.eq(true)))
         .set(users::version.eq(users::version))

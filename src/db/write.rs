@@ -87,23 +87,6 @@ pub fn update_user(
     // The item index is rewritten only when the items changed (not for `active`, a name…).
     let items_changed = indexed_items(before) != indexed_items(write.doc);
     match conn {
-        // A deactivation names the sessions it revoked in its event, so on PostgreSQL it takes
-        // the account's row, revokes them and writes as one transaction of three statements.
-        // Opening a session takes the same row first (`product::open_session`), so none opens
-        // between the revocation and the write unnamed.
-        DbConnection::Postgresql(_) if effects.revoke_sessions => {
-            use diesel::Connection;
-            conn.transaction::<_, UserWriteError, _>(|conn| {
-                if !super::users::lock_at_version(conn, row.pk, row.version)? {
-                    return Err(UserWriteError::Changed);
-                }
-                let revoked = super::sessions::revoke_all(conn, row.pk, now)?;
-                let effects =
-                    Effects { revoke_sessions: true, records: effects.records.with_revoked_sessions(&revoked) };
-                let DbConnection::Postgresql(pg) = conn else { unreachable!("matched PostgreSQL") };
-                postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, &effects)
-            })
-        }
         DbConnection::Postgresql(pg) => {
             postgres::write::update_user(pg, tenant_id, row, write, &columns, items_changed, now, effects)
         }

@@ -518,14 +518,22 @@ async fn deactivation_racing_session_opening_never_leaves_an_open_session(app: T
         let opens = (0..4).map(|_| product.open_session(&id));
         let deactivation = deactivate(&app, &id);
         let (opened, _) = tokio::join!(futures_util::future::join_all(opens), deactivation);
+        let mut ids = Vec::new();
         for res in opened {
             if res.status() == 201 {
-                let token = json(res).await["token"].as_str().unwrap().to_owned();
-                assert!(!product.active(&token).await, "round {round}: a session survived deactivation");
+                let session = json(res).await;
+                assert!(!product.active(session["token"].as_str().unwrap()).await, "round {round}: a session survived");
+                ids.push(session["id"].clone());
             } else {
                 assert_eq!(res.status(), 403);
             }
         }
+        // The deactivation's event names exactly the sessions that opened before it, in order.
+        ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        let events = product.events().await;
+        let deactivated = events.iter().find(|(t, d)| t == "user.deactivated" && d["id"] == id.as_str());
+        let named = &deactivated.expect("a deactivation event").1["revokedSessions"];
+        assert_eq!(named, &Value::from(ids), "round {round}");
     }
 }
 
