@@ -129,9 +129,68 @@ fn describe_process_series(recorder: &PrometheusRecorder) {
 }
 
 /// One account lifecycle transition (`deactivation`, `reactivation`, `former_member`,
-/// `deletion`, ...).
+/// `deletion`, ...). Inside [`holding`] (a write that commits later), it is held and counted
+/// only when that write commits; elsewhere at once.
 pub fn lifecycle_transition(kind: &'static str) {
+    let held = HELD.with_borrow_mut(|held| held.as_mut().map(|held| held.push(kind)).is_some());
+    if !held {
+        count_transition(kind);
+    }
+}
+
+fn count_transition(kind: &'static str) {
     metrics::counter!("roster_lifecycle_transitions_total", "kind" => kind).increment(1);
+}
+
+thread_local! {
+    /// The transitions of the write [`holding`] runs on this thread, not counted yet.
+    static HELD: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
+}
+
+/// Transitions a write made, to be counted once it commits ([`Held::count`]); dropped
+/// uncounted when it fails, rolls back or runs again.
+#[must_use = "held transitions are counted only by `count`"]
+#[derive(Debug, Default)]
+pub struct Held(Vec<&'static str>);
+
+impl Held {
+    /// Their write committed: counted now.
+    pub fn count(self) {
+        self.0.into_iter().for_each(count_transition);
+    }
+
+    /// Their write is part of an enclosing one (a savepoint released in its transaction): held
+    /// with that one's when it is [`holding`] on this thread, else counted now.
+    pub fn keep(self) {
+        let left = HELD.with_borrow_mut(|held| match held {
+            Some(outer) => {
+                outer.extend(&self.0);
+                None
+            }
+            None => Some(self),
+        });
+        left.into_iter().for_each(Held::count);
+    }
+}
+
+/// Runs `write` with the transitions it makes held instead of counted, and returns them: a
+/// write's transitions count when it commits, not when it runs (a batch of the SQLite writer can
+/// run a write twice, and roll back one that succeeded).
+pub fn holding<T>(write: impl FnOnce() -> T) -> (T, Held) {
+    /// Puts back what was held before, also when `write` unwinds.
+    struct Restore(Option<Option<Vec<&'static str>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                HELD.set(outer);
+            }
+        }
+    }
+    let mut restore = Restore(Some(HELD.replace(Some(Vec::new()))));
+    let result = write();
+    let outer = restore.0.take().unwrap_or_default();
+    let held = HELD.replace(outer).unwrap_or_default();
+    (result, Held(held))
 }
 
 /// A database job found no idle pooled connection and waited `waited` for one (or for its
@@ -452,6 +511,49 @@ mod tests {
             caller: None,
             scim_type: None,
         }
+    }
+
+    #[test]
+    fn transitions_a_write_made_count_only_when_it_commits() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let counted = |kind: &str| {
+            let series = format!("roster_lifecycle_transitions_total{{kind=\"{kind}\"}} ");
+            let text = handle.render();
+            text.lines().find_map(|l| l.strip_prefix(&series).map(|n| n.parse::<u64>().unwrap())).unwrap_or(0)
+        };
+        metrics::with_local_recorder(&recorder, || {
+            // Outside a write: at once.
+            lifecycle_transition("deactivate");
+            assert_eq!(counted("deactivate"), 1);
+            // A write's, held: a first run rolled back, and a write within one that failed, never count.
+            let ((), first) = holding(|| lifecycle_transition("deactivate"));
+            let ((), again) = holding(|| {
+                lifecycle_transition("deactivate");
+                let ((), failed) = holding(|| lifecycle_transition("reactivate"));
+                drop(failed);
+                let ((), released) = holding(|| lifecycle_transition("delete"));
+                released.keep();
+            });
+            assert_eq!(counted("deactivate"), 1, "nothing counted before the commit");
+            drop(first);
+            again.count();
+            assert_eq!((counted("deactivate"), counted("delete"), counted("reactivate")), (2, 1, 0));
+            // Kept outside any write: counted at once.
+            let ((), alone) = holding(|| lifecycle_transition("former_member"));
+            alone.keep();
+            assert_eq!(counted("former_member"), 1);
+            // A write that unwinds leaves nothing held: what follows outside a write counts at once.
+            let unwound = std::panic::catch_unwind(|| {
+                holding(|| -> () {
+                    lifecycle_transition("delete");
+                    panic!("a write")
+                })
+            });
+            assert!(unwound.is_err());
+            lifecycle_transition("delete");
+            assert_eq!(counted("delete"), 2);
+        });
     }
 
     #[test]

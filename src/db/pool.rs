@@ -19,12 +19,18 @@ use super::{scrub, share, writer};
 struct Reply<T, E> {
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
     result: Result<T, E>,
+    /// Its lifecycle transitions, counted when it commits.
+    held: crate::metrics::Held,
 }
 
 impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
     fn finish(self: Box<Self>, commit: Result<(), String>) {
         let result = match (commit, self.result) {
-            (Ok(()), result) => result,
+            (Ok(()), Ok(value)) => {
+                self.held.count();
+                Ok(value)
+            }
+            (Ok(()), Err(e)) => Err(e),
             // A failed write rolled back its own savepoint; its own error says more.
             (Err(_), Err(e)) => Err(e),
             (Err(reason), Ok(_)) => Err(E::from(DbError::Commit(reason))),
@@ -36,7 +42,8 @@ impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
 /// A write that may run again (see [`writer::Replayable`]), with the result of its last run.
 struct Again<F, T, E> {
     work: F,
-    result: Option<Result<T, E>>,
+    /// The result of its last run, and the lifecycle transitions that run made.
+    result: Option<(Result<T, E>, crate::metrics::Held)>,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
 }
 
@@ -47,20 +54,14 @@ where
     E: From<DbError> + From<diesel::result::Error> + Send,
 {
     fn run(&mut self, conn: &mut DbConnection) {
-        self.result = Some(writer::in_savepoint(conn, &mut self.work));
+        // A run again replaces the first run's transitions: they were rolled back.
+        self.result = Some(crate::metrics::holding(|| writer::in_savepoint(conn, &mut self.work)));
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
-        let Some(result) = self.result else { return };
-        writer::Pending::finish(Box::new(Reply { reply: self.reply, result }), commit);
+        let Some((result, held)) = self.result else { return };
+        writer::Pending::finish(Box::new(Reply { reply: self.reply, result, held }), commit);
     }
-}
-
-/// A write's result once its batch committed; an error when the writer dropped it unrun.
-async fn written<T, E: From<DbError>>(
-    answer: impl std::future::Future<Output = Result<Result<T, E>, tokio::sync::oneshot::error::RecvError>>,
-) -> Result<T, E> {
-    answer.await.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
 }
 
 /// Makes pool connections on the backend the URL names; on PostgreSQL with the statement time
@@ -248,7 +249,11 @@ impl Database {
             };
             let deadline = sqlite_limit.map(|limit| std::time::Instant::now() + limit);
             scrub::take();
-            let result = share::with_deadline(deadline, || work(&mut conn));
+            // A write's transitions count once its work has returned, its transaction committed.
+            let (result, held) = crate::metrics::holding(|| share::with_deadline(deadline, || work(&mut conn)));
+            if result.is_ok() {
+                held.count();
+            }
             if scrub::take() {
                 match &db.vacuum {
                     Some(vacuum) => vacuum.request(),
@@ -290,13 +295,10 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let span = tracing::debug_span!("db.write", db.system = system(self.url.backend));
-        let Some(writer) = &self.writer else {
-            return self.run(work).instrument(span).await;
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        writer.submit_replayable(Box::new(Again { work, result: None, reply }))?;
-        written(answer.instrument(span)).await
+        self.to_writer(work, |writer, work, reply| {
+            writer.submit_replayable(Box::new(Again { work, result: None, reply }))
+        })
+        .await
     }
 
     /// Runs work that writes (and opens its own transaction): on PostgreSQL like
@@ -309,15 +311,36 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        self.to_writer(work, |writer, work, reply| {
+            writer.submit(Box::new(move |conn| {
+                let (result, held) = crate::metrics::holding(|| writer::in_savepoint(conn, work));
+                Box::new(Reply { reply, result, held }) as Box<dyn writer::Pending>
+            }))
+        })
+        .await
+    }
+
+    /// A write of [`Database::write`] or [`Database::write_replayable`]: with the SQLite writer,
+    /// `submit` queues `work` with the channel its result comes back on once durable; without
+    /// it (PostgreSQL), `work` runs as [`Database::run`] does.
+    async fn to_writer<T, E, F>(
+        &self,
+        work: F,
+        submit: impl FnOnce(&writer::Writer, F, tokio::sync::oneshot::Sender<Result<T, E>>) -> Result<(), DbError>,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
         let span = tracing::debug_span!("db.write", db.system = system(self.url.backend));
         let Some(writer) = &self.writer else {
             return self.run(work).instrument(span).await;
         };
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        writer.submit(Box::new(move |conn| {
-            let result = writer::in_savepoint(conn, work);
-            Box::new(Reply { reply, result }) as Box<dyn writer::Pending>
-        }))?;
-        written(answer.instrument(span)).await
+        submit(writer, work, reply)?;
+        // A closed channel: the writer stopped, or the batch failed to begin, before the reply.
+        let answer = answer.instrument(span).await;
+        answer.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
     }
 }

@@ -11,7 +11,28 @@ use super::writer;
 /// SQLite's default deferred transaction takes the lock at its first write; when another writer
 /// got there first, the upgrade fails at once with SQLITE_BUSY instead of waiting.
 /// `BEGIN IMMEDIATE` makes writers queue on the busy timeout instead.
+///
+/// The lifecycle transitions `work` makes are counted when it commits: at once when this was
+/// the outermost transaction, else with the transaction it is a savepoint of
+/// ([`crate::metrics::holding`]); never when it fails.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let (result, held) = crate::metrics::holding(|| transaction(conn, work));
+    if result.is_ok() {
+        let depth =
+            <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth();
+        match depth {
+            Ok(None) => held.count(),
+            _ => held.keep(),
+        }
+    }
+    result
+}
+
+fn transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
