@@ -344,3 +344,59 @@ impl Database {
         answer.unwrap_or_else(|_| Err(E::from(DbError::Blocking("the write was not applied".into()))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use writer::{Pending, Replayable};
+
+    use super::*;
+
+    /// The transitions a write of the SQLite writer made count once, when its batch commits:
+    /// not for a first run its batch undid to run it again, nor when the batch fails to commit.
+    #[test]
+    fn a_write_counts_its_transitions_once_and_only_when_its_batch_commits() {
+        let folder = std::env::temp_dir().join(format!("roster_pool_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = DatabaseUrl::parse(folder.join("roster.db").to_str().unwrap()).unwrap();
+        let mut conn = url.establish().unwrap();
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let counted = || {
+            let series = "roster_lifecycle_transitions_total{kind=\"deactivate\"} ";
+            handle.render().lines().find_map(|l| l.strip_prefix(series).map(|n| n.parse::<u64>().unwrap())).unwrap_or(0)
+        };
+        let deactivate = |_: &mut DbConnection| {
+            crate::metrics::lifecycle_transition("deactivate");
+            Ok::<_, DbError>(())
+        };
+        metrics::with_local_recorder(&recorder, || {
+            // Run, run again, committed.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let mut write = Box::new(Again { work: deactivate, result: None, reply });
+            write.run(&mut conn);
+            write.run(&mut conn);
+            assert_eq!(counted(), 0, "nothing before the commit");
+            Replayable::finish(write, Ok(()));
+            assert_eq!(counted(), 1);
+            assert!(matches!(answer.blocking_recv(), Ok(Ok(()))));
+
+            // Its batch failed to commit.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let mut write = Box::new(Again { work: deactivate, result: None, reply });
+            write.run(&mut conn);
+            Replayable::finish(write, Err("the commit failed".into()));
+            assert!(matches!(answer.blocking_recv(), Ok(Err(DbError::Commit(_)))));
+
+            // A write that runs once: committed, and then one whose batch failed.
+            for (commit, total) in [(Ok(()), 2), (Err("the commit failed".to_owned()), 2)] {
+                let (reply, _answer) = tokio::sync::oneshot::channel::<Result<(), DbError>>();
+                let (result, held) = crate::metrics::holding(|| writer::in_savepoint(&mut conn, deactivate));
+                Pending::finish(Box::new(Reply { reply, result, held }), commit);
+                assert_eq!(counted(), total);
+            }
+        });
+        drop(conn);
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
