@@ -177,19 +177,17 @@ impl Held {
 /// write's transitions count when it commits, not when it runs (a batch of the SQLite writer can
 /// run a write twice, and roll back one that succeeded).
 pub fn holding<T>(write: impl FnOnce() -> T) -> (T, Held) {
-    /// Puts back what was held before, also when `write` unwinds.
-    struct Restore(Option<Option<Vec<&'static str>>>);
+    /// Puts back the enclosing write's transitions, also when `write` unwinds.
+    struct Restore(Option<Vec<&'static str>>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            if let Some(outer) = self.0.take() {
-                HELD.set(outer);
-            }
+            HELD.set(self.0.take());
         }
     }
-    let mut restore = Restore(Some(HELD.replace(Some(Vec::new()))));
+    let restore = Restore(HELD.replace(Some(Vec::new())));
     let result = write();
-    let outer = restore.0.take().unwrap_or_default();
-    let held = HELD.replace(outer).unwrap_or_default();
+    let held = HELD.take().unwrap_or_default();
+    drop(restore);
     (result, Held(held))
 }
 

@@ -30,9 +30,9 @@ impl<T: Send, E: From<DbError> + Send> writer::Pending for Reply<T, E> {
                 self.held.count();
                 Ok(value)
             }
-            (Ok(()), Err(e)) => Err(e),
-            // A failed write rolled back its own savepoint; its own error says more.
-            (Err(_), Err(e)) => Err(e),
+            // A failed write rolled back its own savepoint; its own error says more than a
+            // failed commit would.
+            (_, Err(e)) => Err(e),
             (Err(reason), Ok(_)) => Err(E::from(DbError::Commit(reason))),
         };
         let _ = self.reply.send(result);
